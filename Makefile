@@ -1,0 +1,51 @@
+# Runnel — the two commands a fresh machine needs are `make run` and `make test`.
+
+GO        ?= go
+DATA      ?= ./data
+TEST_TIMEOUT ?= 15m
+
+.PHONY: run build test test-deps check unit integration fuzz bench soak clean
+
+# Runs a single-node broker on :9092 with an embedded etcd under $(DATA).
+run:
+	$(GO) run ./cmd/runnel serve --override log.dirs=$(DATA)
+
+build:
+	$(GO) build -o bin/runnel ./cmd/runnel
+
+# Installs what the tests drive (real clients, a real etcd) and runs every test.
+test: test-deps check
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+# Debian packages the integration tests use: kcat (librdkafka), the Python
+# clients (only importable from /usr/bin/python3), and etcd-server for
+# cluster tests with an external etcd.
+test-deps:
+	@bash .ci/install-test-deps
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /integration)
+
+integration: test-deps
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./integration/...
+
+# Short fuzzing pass over every fuzz target; the corpus lives in testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# Benchmarks are not part of `make test`: they take minutes and want a quiet machine.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 -timeout 60m ./storage/ ./protocol/
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,21 @@
+//go:build probe
+
+package main
+
+import (
+	_ "github.com/twmb/franz-go/pkg/kgo"
+	_ "github.com/twmb/franz-go/pkg/kmsg"
+	_ "github.com/twmb/franz-go/pkg/kadm"
+	_ "go.etcd.io/etcd/server/v3/embed"
+	_ "go.etcd.io/etcd/client/v3"
+	_ "go.etcd.io/etcd/client/v3/concurrency"
+	_ "github.com/IBM/sarama"
+	_ "github.com/segmentio/kafka-go"
+	_ "github.com/pierrec/lz4/v4"
+	_ "go.uber.org/zap"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "golang.org/x/sys/unix"
+	_ "go.uber.org/goleak"
+	_ "pgregory.net/rapid"
+	_ "github.com/klauspost/compress/zstd"
+)
