@@ -1,0 +1,351 @@
+package controller
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Options configures Open.
+type Options struct {
+	// Endpoints are the etcd client URLs (Runnel's etcd.endpoints). Empty
+	// starts an embedded single-member etcd in DataDir/etcd listening on
+	// unix sockets only.
+	Endpoints []string
+	// DataDir holds the embedded etcd's data (unused with Endpoints).
+	DataDir string
+	// Prefix is the root of every key Runnel writes; default "/runnel".
+	// Several clusters can share one etcd under different prefixes.
+	Prefix string
+	// BrokerID is this broker's id: the value it campaigns with and the
+	// only id RegisterBroker accepts.
+	BrokerID int32
+	Logger   *zap.Logger
+	// SessionTTL is the broker lease TTL (Kafka's
+	// broker.session.timeout.ms); default 9s, rounded up to whole seconds.
+	// etcd raises TTLs below its minimum (about 2s with default timing).
+	SessionTTL time.Duration
+	// DefaultPartitions and DefaultReplicationFactor replace -1 in a
+	// TopicSpec (Kafka's num.partitions and default.replication.factor);
+	// default 1 each.
+	DefaultPartitions        int32
+	DefaultReplicationFactor int16
+	// DialTimeout bounds Open's first contact with etcd; default 10s.
+	DialTimeout time.Duration
+}
+
+// Controller is one broker's connection to the cluster metadata in etcd.
+// All methods are safe for concurrent use.
+type Controller struct {
+	o         Options
+	log       *zap.Logger
+	k         keys
+	cli       *clientv3.Client
+	emb       *embedded
+	clusterID string
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	snap atomic.Pointer[Snapshot]
+
+	mu       sync.Mutex // guards the fields below
+	notify   chan struct{}
+	subs     map[*subscriber]struct{}
+	watchCtx context.Context
+
+	smu           sync.Mutex // guards session-related fields
+	sessStarted   bool
+	sess          *concurrency.Session
+	sessNotify    chan struct{} // closed when sess changes
+	reg           *BrokerInfo   // registration to keep alive across sessions
+	regLease      clientv3.LeaseID
+	campaigning   bool
+	campaignCtx   context.Context
+	electionLease clientv3.LeaseID // the session an election runs for
+	isController  atomic.Bool
+}
+
+// Open connects to etcd (or starts the embedded one), ensures the cluster
+// id, loads the metadata snapshot and starts the watch that keeps it
+// current.
+func Open(ctx context.Context, o Options) (*Controller, error) {
+	if o.Prefix == "" {
+		o.Prefix = "/runnel"
+	}
+	for len(o.Prefix) > 1 && o.Prefix[len(o.Prefix)-1] == '/' {
+		o.Prefix = o.Prefix[:len(o.Prefix)-1]
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 9 * time.Second
+	}
+	if o.DefaultPartitions <= 0 {
+		o.DefaultPartitions = 1
+	}
+	if o.DefaultReplicationFactor <= 0 {
+		o.DefaultReplicationFactor = 1
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	c := &Controller{
+		o:          o,
+		log:        o.Logger,
+		k:          keys{pfx: o.Prefix},
+		notify:     make(chan struct{}),
+		subs:       map[*subscriber]struct{}{},
+		sessNotify: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	endpoints := o.Endpoints
+	if len(endpoints) == 0 {
+		if o.DataDir == "" {
+			c.cancel()
+			return nil, errors.New("controller: neither etcd endpoints nor a data dir for the embedded etcd")
+		}
+		emb, err := startEmbedded(ctx, o.DataDir, o.Logger)
+		if err != nil {
+			c.cancel()
+			return nil, err
+		}
+		c.emb = emb
+		endpoints = []string{emb.endpoint}
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: o.DialTimeout,
+		Logger:      o.Logger.Named("etcd-client").WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel)),
+		// Keepalive pings detect a dead endpoint while the watch is idle.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		c.shutdown()
+		return nil, fmt.Errorf("controller: etcd client: %w", err)
+	}
+	c.cli = cli
+	octx, ocancel := context.WithTimeout(ctx, o.DialTimeout)
+	defer ocancel()
+	if err := c.ensureClusterID(octx); err != nil {
+		c.shutdown()
+		return nil, err
+	}
+	st, rev, err := c.load(octx)
+	if err != nil {
+		c.shutdown()
+		return nil, fmt.Errorf("controller: load metadata: %w", err)
+	}
+	c.snap.Store(st.snapshot(nil, rev))
+	c.wg.Add(1)
+	go c.watchLoop(st, rev)
+	return c, nil
+}
+
+// ensureClusterID creates the cluster id if absent (one transaction, so
+// concurrent first starts agree) and reads it.
+func (c *Controller) ensureClusterID(ctx context.Context) error {
+	id := newUUID()
+	fresh := base64.RawURLEncoding.EncodeToString(id[:])
+	key := c.k.clusterID()
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, fresh)).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("controller: cluster id: %w", err)
+	}
+	if resp.Succeeded {
+		c.clusterID = fresh
+		c.log.Info("created cluster id", zap.String("cluster_id", fresh))
+		return nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return errors.New("controller: cluster id vanished")
+	}
+	c.clusterID = string(kvs[0].Value)
+	return nil
+}
+
+// ClusterID is the cluster's id: 22 characters of unpadded base64url of a
+// random UUID, created by the first Open against an empty etcd prefix.
+func (c *Controller) ClusterID() string { return c.clusterID }
+
+// Client is the underlying etcd client, for packages that keep further
+// state in etcd under the same prefix.
+func (c *Controller) Client() *clientv3.Client { return c.cli }
+
+// Close revokes the broker lease (its registration and any controller
+// leadership vanish at once), stops every background goroutine, closes the
+// etcd client and stops the embedded etcd. It waits for all of it.
+func (c *Controller) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.shutdown()
+	return nil
+}
+
+func (c *Controller) shutdown() {
+	c.cancel()
+	c.mu.Lock()
+	for s := range c.subs {
+		s.stop()
+	}
+	c.mu.Unlock()
+	c.wg.Wait() // the session loop revokes its lease on the way out
+	if c.cli != nil {
+		c.cli.Close()
+	}
+	if c.emb != nil {
+		c.emb.close()
+	}
+}
+
+// Snapshot returns the current metadata. The value and everything it
+// points to must not be modified.
+func (c *Controller) Snapshot() *Snapshot { return c.snap.Load() }
+
+// ErrClosed is returned by calls that wait when the Controller closes.
+var ErrClosed = errors.New("controller: closed")
+
+// WaitRevision returns once the local snapshot reflects etcd revision rev
+// (every write this package returns a revision for), so that metadata read
+// right after a write shows it.
+func (c *Controller) WaitRevision(ctx context.Context, rev int64) error {
+	asked := false
+	for {
+		c.mu.Lock()
+		ch, wctx := c.notify, c.watchCtx
+		c.mu.Unlock()
+		if c.snap.Load().Revision >= rev {
+			return nil
+		}
+		if !asked && wctx != nil {
+			// The write may have been outside our prefix; a progress
+			// notification moves the revision on without events.
+			_ = c.cli.RequestProgress(wctx)
+			asked = true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("controller: waiting for revision %d: %w", rev, ctx.Err())
+		case <-c.ctx.Done():
+			return ErrClosed
+		case <-time.After(time.Second):
+			asked = false
+		}
+	}
+}
+
+func (c *Controller) publish(s *Snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.snap.Store(s)
+	close(c.notify)
+	c.notify = make(chan struct{})
+	for sub := range c.subs {
+		sub.push(s)
+	}
+}
+
+// publishProgress moves the revision on without a content change.
+// Subscribers are not called.
+func (c *Controller) publishProgress(rev int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.snap.Load()
+	if old.Revision >= rev {
+		return
+	}
+	n := *old
+	n.Revision = rev
+	c.snap.Store(&n)
+	close(c.notify)
+	c.notify = make(chan struct{})
+}
+
+// Subscribe calls fn with the current snapshot and then with every new one,
+// in order, one call at a time, from a goroutine of its own. cancel stops
+// further calls; it does not wait for a call in progress. Close stops all
+// subscriptions and waits for calls in progress.
+func (c *Controller) Subscribe(fn func(*Snapshot)) (cancel func()) {
+	s := &subscriber{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return func() {}
+	}
+	s.push(c.snap.Load())
+	c.subs[s] = struct{}{}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		s.run(fn)
+	}()
+	return func() {
+		c.mu.Lock()
+		delete(c.subs, s)
+		s.stop()
+		c.mu.Unlock()
+	}
+}
+
+type subscriber struct {
+	mu    sync.Mutex
+	queue []*Snapshot
+	wake  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (s *subscriber) push(snap *Snapshot) {
+	s.mu.Lock()
+	s.queue = append(s.queue, snap)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) stop() { s.once.Do(func() { close(s.done) }) }
+
+func (s *subscriber) run(fn func(*Snapshot)) {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		q := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		for _, snap := range q {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			fn(snap)
+		}
+	}
+}

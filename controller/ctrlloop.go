@@ -1,0 +1,156 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+)
+
+// The controller loop runs on the elected controller only. It looks at each
+// new snapshot (and every few seconds, to retry failed writes) and repairs
+// partition state the way Kafka's controller reacts to broker changes:
+//
+//   - A broker is gone when its registration disappeared (lease expiry or
+//     shutdown). A broker whose registration epoch changed since the loop
+//     last saw it has bounced (restarted within one snapshot); it is
+//     treated as gone for ISR and leadership, because it may have lost
+//     unflushed data and must catch up as a follower first.
+//   - Gone brokers leave every ISR, except that an ISR never becomes empty:
+//     the last in-sync replica stays listed so that it can lead cleanly when
+//     it returns (Kafka keeps it the same way).
+//   - A partition whose leader is gone gets a new leader: the first replica,
+//     in assignment order, that is live and in the (shrunk) ISR — clean
+//     election. If there is none, the leader is -1 (offline) unless the
+//     topic's unclean.leader.election.enable (or the cluster default) is
+//     "true"; then the first live replica leads with an ISR of itself.
+//   - Preferred leader election: when the first replica of the assignment
+//     is live and in the ISR but not leading, it takes leadership back,
+//     unless the cluster default auto.leader.rebalance.enable is "false".
+//     (Kafka checks this every leader.imbalance.check.interval.seconds; here
+//     it happens on the next snapshot.) A returning broker therefore leads
+//     again only after its leader has put it back into the ISR.
+//   - A leader change bumps the leader epoch; every write is
+//     UpdatePartition's compare-and-swap plus a check that this broker's
+//     election key still exists, so a deposed controller cannot write.
+func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election) {
+	guard := clientv3.Compare(clientv3.CreateRevision(e.Key()), "=", e.Rev())
+	seen := map[int32]int64{}
+	for id, b := range c.Snapshot().Brokers {
+		seen[id] = b.Epoch
+	}
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	for {
+		c.mu.Lock()
+		ch := c.notify
+		c.mu.Unlock()
+		s := c.Snapshot()
+		bounced := map[int32]bool{}
+		for id, b := range s.Brokers {
+			if ep, ok := seen[id]; ok && ep != b.Epoch {
+				bounced[id] = true
+			}
+		}
+		if c.reconcile(ctx, s, bounced, guard) {
+			// Only forget a bounce once its consequences are written.
+			seen = map[int32]int64{}
+			for id, b := range s.Brokers {
+				seen[id] = b.Epoch
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcile writes every needed partition change for snapshot s and
+// reports whether all writes succeeded (or none were needed).
+func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int32]bool, guard clientv3.Cmp) bool {
+	live := func(b int32) bool {
+		_, ok := s.Brokers[b]
+		return ok && !bounced[b]
+	}
+	rebalance := s.BrokerConfigs[""]["auto.leader.rebalance.enable"] != "false"
+	clusterUnclean := s.BrokerConfigs[""]["unclean.leader.election.enable"]
+	ok := true
+	for _, t := range s.Topics {
+		uncleanCfg, set := t.Configs["unclean.leader.election.enable"]
+		if !set {
+			uncleanCfg = clusterUnclean
+		}
+		unclean := uncleanCfg == "true"
+		for _, p := range t.Partitions {
+			np, changed := electLeader(p, live, unclean, rebalance)
+			if !changed {
+				continue
+			}
+			if ctx.Err() != nil {
+				return false
+			}
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := c.updatePartition(wctx, t.Name, np, guard)
+			cancel()
+			if err != nil {
+				ok = false
+				c.log.Debug("partition state change not written; will retry", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
+				continue
+			}
+			c.log.Info("partition state changed", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
+				zap.Int32("leader", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch), zap.Int32s("isr", np.ISR))
+		}
+	}
+	return ok
+}
+
+// electLeader computes the partition state the controller wants for p.
+func electLeader(p Partition, live func(int32) bool, unclean, rebalance bool) (Partition, bool) {
+	np := p
+	isr := make([]int32, 0, len(p.ISR))
+	for _, b := range p.ISR {
+		if live(b) {
+			isr = append(isr, b)
+		}
+	}
+	leader := p.Leader
+	if leader < 0 || !live(leader) || !slices.Contains(isr, leader) {
+		leader = -1
+		for _, r := range p.Replicas {
+			if slices.Contains(isr, r) {
+				leader = r
+				break
+			}
+		}
+		if leader == -1 && unclean {
+			for _, r := range p.Replicas {
+				if live(r) {
+					leader, isr = r, []int32{r}
+					break
+				}
+			}
+		}
+	} else if rebalance && len(p.Replicas) > 0 {
+		if pref := p.Replicas[0]; pref != leader && slices.Contains(isr, pref) {
+			leader = pref
+		}
+	}
+	if len(isr) == 0 {
+		// Keep the last in-sync replicas listed; one of them must lead
+		// when it returns (clean election).
+		isr = p.ISR
+	}
+	np.ISR = isr
+	np.Leader = leader
+	if leader != p.Leader {
+		np.LeaderEpoch = p.LeaderEpoch + 1
+	}
+	changed := np.Leader != p.Leader || !slices.Equal(np.ISR, p.ISR)
+	return np, changed
+}

@@ -1,0 +1,137 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// embedded is a single-member etcd running inside this process.
+//
+// Both its client and its peer URL are unix sockets, so two runnel processes
+// with different data directories run side by side without fighting over
+// TCP ports 2379/2380:
+//
+//   - client: DataDir/etcd/client.sock (a filesystem socket, absolute path);
+//   - peer: an abstract unix socket "@runnel-etcd-peer-<hash of data dir>".
+//     etcd listens on a peer URL's host only (it ignores the URL path), and
+//     a URL host cannot hold a '/', so a filesystem path is impossible
+//     there; the abstract namespace needs none. The advertised peer URL
+//     (unix://runnel-etcd-peer-<hash>) omits the '@' because URL strings
+//     cannot carry it unescaped; a single member never dials its own peer
+//     URL, so the difference is harmless.
+type embedded struct {
+	etcd     *embed.Etcd
+	endpoint string
+	closing  *atomic.Bool
+}
+
+// maxUnixPath is the longest socket path the kernel accepts (sun_path is 108
+// bytes including the terminating NUL).
+const maxUnixPath = 107
+
+func startEmbedded(ctx context.Context, dataDir string, lg *zap.Logger) (*embedded, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(abs, "etcd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("controller: embedded etcd dir: %w", err)
+	}
+	sock := filepath.Join(dir, "client.sock")
+	if len(sock) > maxUnixPath {
+		return nil, fmt.Errorf("controller: embedded etcd socket path %q is longer than %d bytes; use a shorter data dir", sock, maxUnixPath)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	clientURL := url.URL{Scheme: "unix", Path: sock}
+	peerName := "runnel-etcd-peer-" + hex.EncodeToString(sum[:8])
+	peerListen := url.URL{Scheme: "unix", Host: "@" + peerName}
+	peerURL := url.URL{Scheme: "unix", Host: peerName}
+
+	closing := new(atomic.Bool)
+	etcdLog := zap.New(&quietCore{Core: lg.Core(), closing: closing}).Named("etcd")
+
+	cfg := embed.NewConfig()
+	cfg.Name = "runnel"
+	cfg.Dir = dir
+	cfg.Logger = "zap"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLog)
+	cfg.ListenClientUrls = []url.URL{clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{clientURL}
+	cfg.ListenPeerUrls = []url.URL{peerListen}
+	cfg.AdvertisePeerUrls = []url.URL{peerURL}
+	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
+	cfg.InitialClusterToken = "runnel"
+	// Metadata history is only needed by watches that fell behind; keep an
+	// hour of it.
+	cfg.AutoCompactionMode = "periodic"
+	cfg.AutoCompactionRetention = "1h"
+
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("controller: start embedded etcd: %w", err)
+	}
+	em := &embedded{etcd: e, endpoint: clientURL.String(), closing: closing}
+	select {
+	case <-e.Server.ReadyNotify():
+		return em, nil
+	case err := <-e.Err():
+		em.close()
+		return nil, fmt.Errorf("controller: embedded etcd: %w", err)
+	case <-ctx.Done():
+		em.close()
+		return nil, fmt.Errorf("controller: embedded etcd not ready: %w", ctx.Err())
+	case <-time.After(60 * time.Second):
+		em.close()
+		return nil, fmt.Errorf("controller: embedded etcd not ready after 60s")
+	}
+}
+
+func (em *embedded) close() {
+	em.closing.Store(true)
+	em.etcd.Close()
+	for range em.etcd.Err() { // closed once etcd is over; errors here are shutdown noise
+	}
+}
+
+// quietCore passes etcd's log through at warn level and above, minus the
+// chatter a clean shutdown produces ("server closed", closed listeners)
+// once Close has begun, and minus the single-port warning that does not
+// apply to unix sockets.
+type quietCore struct {
+	zapcore.Core
+	closing *atomic.Bool
+}
+
+func (q *quietCore) Enabled(l zapcore.Level) bool {
+	return l >= zapcore.WarnLevel && q.Core.Enabled(l)
+}
+
+func (q *quietCore) With(f []zapcore.Field) zapcore.Core {
+	return &quietCore{Core: q.Core.With(f), closing: q.closing}
+}
+
+func (q *quietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !q.Enabled(e.Level) {
+		return ce
+	}
+	if strings.Contains(e.Message, "Running http and grpc server on single port") {
+		return ce
+	}
+	if q.closing.Load() {
+		return ce // everything after Close began is shutdown noise
+	}
+	return q.Core.Check(e, ce)
+}

@@ -1,0 +1,145 @@
+package controller
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// keys builds and parses the etcd keys under one prefix. docs/etcd-keys.md
+// is the reference for the layout and the value formats.
+//
+// Topic names are path-escaped (url.PathEscape) inside keys so that any name
+// is safe as a key segment; every legal Kafka name ([a-zA-Z0-9._-]) is left
+// unchanged by the escaping.
+type keys struct{ pfx string } // e.g. "/runnel", no trailing slash
+
+func (k keys) root() string             { return k.pfx + "/" }
+func (k keys) clusterID() string        { return k.pfx + "/cluster_id" }
+func (k keys) broker(id int32) string   { return k.pfx + "/brokers/" + strconv.Itoa(int(id)) }
+func (k keys) election() string         { return k.pfx + "/controller" }
+func (k keys) topic(name string) string { return k.pfx + "/topics/" + url.PathEscape(name) }
+func (k keys) partitions(name string) string {
+	return k.pfx + "/partitions/" + url.PathEscape(name) + "/"
+}
+func (k keys) partition(name string, p int32) string {
+	return k.partitions(name) + strconv.Itoa(int(p))
+}
+func (k keys) topicConfig(name string) string {
+	return k.pfx + "/configs/topics/" + url.PathEscape(name)
+}
+func (k keys) brokerConfig(entity string) string {
+	return k.pfx + "/configs/brokers/" + entity
+}
+func (k keys) producerIDs() string { return k.pfx + "/producer_ids" }
+
+type keyKind int
+
+const (
+	kindOther keyKind = iota
+	kindClusterID
+	kindBroker
+	kindElection
+	kindTopic
+	kindPartition
+	kindTopicConfig
+	kindBrokerConfig
+)
+
+type parsedKey struct {
+	kind      keyKind
+	topic     string // kindTopic, kindPartition, kindTopicConfig
+	partition int32  // kindPartition
+	broker    int32  // kindBroker
+	entity    string // kindBrokerConfig: "" or a broker id
+}
+
+func (k keys) parse(key string) parsedKey {
+	rel, ok := strings.CutPrefix(key, k.root())
+	if !ok {
+		return parsedKey{}
+	}
+	unesc := func(s string) (string, bool) {
+		n, err := url.PathUnescape(s)
+		return n, err == nil
+	}
+	switch {
+	case rel == "cluster_id":
+		return parsedKey{kind: kindClusterID}
+	case strings.HasPrefix(rel, "brokers/"):
+		id, err := strconv.ParseInt(rel[len("brokers/"):], 10, 32)
+		if err != nil {
+			return parsedKey{}
+		}
+		return parsedKey{kind: kindBroker, broker: int32(id)}
+	case strings.HasPrefix(rel, "controller/"):
+		return parsedKey{kind: kindElection}
+	case strings.HasPrefix(rel, "topics/"):
+		if n, ok := unesc(rel[len("topics/"):]); ok {
+			return parsedKey{kind: kindTopic, topic: n}
+		}
+	case strings.HasPrefix(rel, "partitions/"):
+		rest := rel[len("partitions/"):]
+		i := strings.LastIndexByte(rest, '/')
+		if i < 0 {
+			return parsedKey{}
+		}
+		p, err := strconv.ParseInt(rest[i+1:], 10, 32)
+		n, ok := unesc(rest[:i])
+		if err != nil || !ok {
+			return parsedKey{}
+		}
+		return parsedKey{kind: kindPartition, topic: n, partition: int32(p)}
+	case strings.HasPrefix(rel, "configs/topics/"):
+		if n, ok := unesc(rel[len("configs/topics/"):]); ok {
+			return parsedKey{kind: kindTopicConfig, topic: n}
+		}
+	case strings.HasPrefix(rel, "configs/brokers/"):
+		return parsedKey{kind: kindBrokerConfig, entity: rel[len("configs/brokers/"):]}
+	}
+	return parsedKey{}
+}
+
+// Values stored in etcd (JSON).
+
+// topicRecord is the value of topics/<name>: identity and the replica
+// assignment the topic was created (or last extended) with.
+type topicRecord struct {
+	ID         string    `json:"id"`
+	Internal   bool      `json:"internal,omitempty"`
+	Partitions [][]int32 `json:"partitions"`
+}
+
+// partitionRecord is the value of partitions/<name>/<p>: the current
+// replica set and leadership state. Replicas here is authoritative (a
+// reassignment changes it here only).
+type partitionRecord struct {
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"partition_epoch"`
+	Offline        []int32 `json:"offline,omitempty"`
+}
+
+func (r partitionRecord) partition(index int32, modRev int64) Partition {
+	return Partition{
+		Index: index, Replicas: r.Replicas, ISR: r.ISR, Leader: r.Leader,
+		LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+		Offline: r.Offline, ModRevision: modRev,
+	}
+}
+
+func recordOf(p Partition) partitionRecord {
+	return partitionRecord{
+		Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), Leader: p.Leader,
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Offline: p.Offline,
+	}
+}
+
+func nonNil(s []int32) []int32 {
+	if s == nil {
+		return []int32{}
+	}
+	return s
+}

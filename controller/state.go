@@ -1,0 +1,301 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// state is the watch goroutine's private, mutable mirror of the keys under
+// the prefix. Only the watch goroutine touches it; after each batch of
+// events it derives a new immutable Snapshot, sharing the *Topic values of
+// topics the batch did not touch.
+type state struct {
+	k             keys
+	clusterID     string
+	brokers       map[int32]BrokerInfo
+	topics        map[string]topicEntry
+	parts         map[string]map[int32]Partition
+	topicConfigs  map[string]map[string]string
+	brokerConfigs map[string]map[string]string
+	election      map[string]electionEntry
+
+	dirtyTopics   map[string]bool
+	dirtyAll      bool
+	dirtyBrokers  bool
+	dirtyBrConfig bool
+}
+
+type topicEntry struct {
+	rec topicRecord
+	id  TopicID
+}
+
+type electionEntry struct {
+	createRev int64
+	id        int32
+}
+
+func newState(k keys) *state {
+	return &state{
+		k:             k,
+		brokers:       map[int32]BrokerInfo{},
+		topics:        map[string]topicEntry{},
+		parts:         map[string]map[int32]Partition{},
+		topicConfigs:  map[string]map[string]string{},
+		brokerConfigs: map[string]map[string]string{},
+		election:      map[string]electionEntry{},
+		dirtyTopics:   map[string]bool{},
+		dirtyAll:      true,
+	}
+}
+
+// apply folds one key change into the state. Values that do not parse are
+// logged and treated as absent.
+func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
+	key := string(kv.Key)
+	pk := s.k.parse(key)
+	bad := func(err error) {
+		lg.Warn("ignoring malformed metadata value", zap.String("key", key), zap.Error(err))
+	}
+	switch pk.kind {
+	case kindClusterID:
+		if !deleted {
+			s.clusterID = string(kv.Value)
+		}
+	case kindBroker:
+		s.dirtyBrokers = true
+		delete(s.brokers, pk.broker)
+		if !deleted {
+			var b BrokerInfo
+			if err := json.Unmarshal(kv.Value, &b); err != nil {
+				bad(err)
+				return
+			}
+			b.ID, b.Epoch = pk.broker, kv.CreateRevision
+			s.brokers[pk.broker] = b
+		}
+	case kindElection:
+		delete(s.election, key)
+		if !deleted {
+			id, err := strconv.ParseInt(string(kv.Value), 10, 32)
+			if err != nil {
+				bad(err)
+				return
+			}
+			s.election[key] = electionEntry{createRev: kv.CreateRevision, id: int32(id)}
+		}
+	case kindTopic:
+		s.dirtyTopics[pk.topic] = true
+		delete(s.topics, pk.topic)
+		if !deleted {
+			var r topicRecord
+			if err := json.Unmarshal(kv.Value, &r); err != nil {
+				bad(err)
+				return
+			}
+			id, err := ParseTopicID(r.ID)
+			if err != nil {
+				bad(err)
+				return
+			}
+			s.topics[pk.topic] = topicEntry{rec: r, id: id}
+		}
+	case kindPartition:
+		s.dirtyTopics[pk.topic] = true
+		m := s.parts[pk.topic]
+		if deleted {
+			delete(m, pk.partition)
+			if len(m) == 0 {
+				delete(s.parts, pk.topic)
+			}
+			return
+		}
+		var r partitionRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			bad(err)
+			return
+		}
+		if m == nil {
+			m = map[int32]Partition{}
+			s.parts[pk.topic] = m
+		}
+		m[pk.partition] = r.partition(pk.partition, kv.ModRevision)
+	case kindTopicConfig:
+		s.dirtyTopics[pk.topic] = true
+		delete(s.topicConfigs, pk.topic)
+		if !deleted {
+			var c map[string]string
+			if err := json.Unmarshal(kv.Value, &c); err != nil {
+				bad(err)
+				return
+			}
+			s.topicConfigs[pk.topic] = c
+		}
+	case kindBrokerConfig:
+		s.dirtyBrConfig = true
+		delete(s.brokerConfigs, pk.entity)
+		if !deleted {
+			var c map[string]string
+			if err := json.Unmarshal(kv.Value, &c); err != nil {
+				bad(err)
+				return
+			}
+			s.brokerConfigs[pk.entity] = c
+		}
+	}
+}
+
+func (s *state) buildTopic(name string) *Topic {
+	te, ok := s.topics[name]
+	if !ok {
+		return nil
+	}
+	t := &Topic{Name: name, ID: te.id, Internal: te.rec.Internal, Configs: map[string]string{}}
+	maps.Copy(t.Configs, s.topicConfigs[name])
+	pm := s.parts[name]
+	t.Partitions = make([]Partition, 0, len(pm))
+	for _, p := range pm {
+		t.Partitions = append(t.Partitions, p)
+	}
+	slices.SortFunc(t.Partitions, func(a, b Partition) int { return int(a.Index - b.Index) })
+	return t
+}
+
+// snapshot derives the next Snapshot from prev (nil for the first) and
+// clears the dirty marks.
+func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
+	n := &Snapshot{Revision: rev, ClusterID: s.clusterID, ControllerID: -1}
+	var best int64
+	for _, e := range s.election {
+		if best == 0 || e.createRev < best {
+			best, n.ControllerID = e.createRev, e.id
+		}
+	}
+	if prev == nil || s.dirtyAll || s.dirtyBrokers {
+		n.Brokers = maps.Clone(s.brokers)
+	} else {
+		n.Brokers = prev.Brokers
+	}
+	if prev == nil || s.dirtyAll || s.dirtyBrConfig {
+		n.BrokerConfigs = make(map[string]map[string]string, len(s.brokerConfigs))
+		for e, c := range s.brokerConfigs {
+			n.BrokerConfigs[e] = maps.Clone(c)
+		}
+	} else {
+		n.BrokerConfigs = prev.BrokerConfigs
+	}
+	switch {
+	case prev == nil || s.dirtyAll:
+		n.Topics = make(map[string]*Topic, len(s.topics))
+		for name := range s.topics {
+			n.Topics[name] = s.buildTopic(name)
+		}
+	case len(s.dirtyTopics) == 0:
+		n.Topics, n.TopicsByID = prev.Topics, prev.TopicsByID
+	default:
+		n.Topics = maps.Clone(prev.Topics)
+		for name := range s.dirtyTopics {
+			if t := s.buildTopic(name); t != nil {
+				n.Topics[name] = t
+			} else {
+				delete(n.Topics, name)
+			}
+		}
+	}
+	if n.TopicsByID == nil {
+		n.TopicsByID = make(map[TopicID]*Topic, len(n.Topics))
+		for _, t := range n.Topics {
+			n.TopicsByID[t.ID] = t
+		}
+	}
+	clear(s.dirtyTopics)
+	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig = false, false, false
+	return n
+}
+
+// load reads every key under the prefix at one revision into a fresh state.
+func (c *Controller) load(ctx context.Context) (*state, int64, error) {
+	resp, err := c.cli.Get(ctx, c.k.root(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, err
+	}
+	s := newState(c.k)
+	for _, kv := range resp.Kvs {
+		s.apply(c.log, kv, false)
+	}
+	return s, resp.Header.Revision, nil
+}
+
+// watchLoop keeps the snapshot current. It owns st. On compaction (the
+// watch fell behind the retained history) or a broken watch it reloads
+// everything and resumes.
+func (c *Controller) watchLoop(st *state, rev int64) {
+	defer c.wg.Done()
+	for c.ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(c.ctx))
+		c.mu.Lock()
+		c.watchCtx = wctx
+		c.mu.Unlock()
+		wch := c.cli.Watch(wctx, c.k.root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+		reload := false
+		for resp := range wch {
+			if resp.CompactRevision != 0 {
+				c.log.Warn("metadata watch fell behind compaction; reloading", zap.Int64("compact_revision", resp.CompactRevision))
+				reload = true
+				break
+			}
+			if err := resp.Err(); err != nil {
+				c.log.Warn("metadata watch broken; reloading", zap.Error(err))
+				reload = true
+				break
+			}
+			if resp.IsProgressNotify() {
+				if resp.Header.Revision > rev {
+					rev = resp.Header.Revision
+					c.publishProgress(rev)
+				}
+				continue
+			}
+			for _, ev := range resp.Events {
+				st.apply(c.log, ev.Kv, ev.Type == clientv3.EventTypeDelete)
+			}
+			if resp.Header.Revision > rev {
+				rev = resp.Header.Revision
+			}
+			c.publish(st.snapshot(c.snap.Load(), rev))
+		}
+		cancel()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if !reload {
+			// The channel closed without a reason: the client is closing,
+			// or the stream died. Retry after a pause.
+			reload = true
+		}
+		for reload && c.ctx.Err() == nil {
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			lctx, lcancel := context.WithTimeout(c.ctx, 5*time.Second)
+			ns, nrev, err := c.load(lctx)
+			lcancel()
+			if err != nil {
+				c.log.Warn("metadata reload failed", zap.Error(err))
+				continue
+			}
+			st, rev, reload = ns, nrev, false
+			c.publish(st.snapshot(c.snap.Load(), rev))
+		}
+	}
+}

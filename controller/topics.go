@@ -1,0 +1,395 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Errors that Kafka handlers map to error codes are *kerr.Error values
+// wrapped with a message: use errors.As(err, &ke) or errors.Is(err,
+// kerr.TopicAlreadyExists). Other errors (etcd unreachable, context
+// expiry) are wrapped etcd or context errors; handlers answer those with
+// REQUEST_TIMED_OUT or similar.
+
+func kerrf(e *kerr.Error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", e, fmt.Sprintf(format, args...))
+}
+
+// CreateTopic creates a topic, its partitions and its config overrides in
+// one etcd transaction that fails if the topic exists. It returns the
+// topic as created and the revision of the write (pass it to WaitRevision
+// before answering, so metadata shows the topic). With validateOnly
+// nothing is written and the revision is 0.
+//
+// Without Assignments, replicas are placed by assignReplicas over the
+// registered brokers; the first replica leads, with leader epoch 0 and the
+// full replica set in the ISR.
+func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly bool) (*Topic, int64, error) {
+	if s.Name == "" {
+		return nil, 0, kerrf(kerr.InvalidTopicException, "topic name is empty")
+	}
+	snap := c.Snapshot()
+	if _, ok := snap.Topics[s.Name]; ok {
+		return nil, 0, kerrf(kerr.TopicAlreadyExists, "topic %q already exists", s.Name)
+	}
+	assignment, err := c.planTopic(snap, s)
+	if err != nil {
+		return nil, 0, err
+	}
+	t := &Topic{Name: s.Name, ID: newUUID(), Internal: s.Internal, Configs: map[string]string{}}
+	maps.Copy(t.Configs, s.Configs)
+	for i, r := range assignment {
+		t.Partitions = append(t.Partitions, Partition{
+			Index: int32(i), Replicas: r, ISR: slices.Clone(r), Leader: r[0],
+		})
+	}
+	if validateOnly {
+		return t, 0, nil
+	}
+
+	rec := topicRecord{ID: t.ID.String(), Internal: s.Internal, Partitions: assignment}
+	tv, _ := json.Marshal(rec)
+	cv, _ := json.Marshal(t.Configs)
+	tkey := c.k.topic(s.Name)
+	ops := []clientv3.Op{
+		clientv3.OpPut(tkey, string(tv)),
+		clientv3.OpPut(c.k.topicConfig(s.Name), string(cv)),
+		// A leftover from an interrupted older version of the topic would
+		// mix into this one; the delete makes creation self-contained.
+		clientv3.OpDelete(c.k.partitions(s.Name), clientv3.WithPrefix()),
+	}
+	for _, p := range t.Partitions {
+		pv, _ := json.Marshal(recordOf(p))
+		ops = append(ops, clientv3.OpPut(c.k.partition(s.Name, p.Index), string(pv)))
+	}
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(tkey), "=", 0)).
+		Then(ops...).
+		Commit()
+	if err != nil {
+		return nil, 0, fmt.Errorf("controller: create topic %q: %w", s.Name, err)
+	}
+	if !resp.Succeeded {
+		return nil, 0, kerrf(kerr.TopicAlreadyExists, "topic %q already exists", s.Name)
+	}
+	rev := resp.Header.Revision
+	for i := range t.Partitions {
+		t.Partitions[i].ModRevision = rev
+	}
+	return t, rev, nil
+}
+
+// planTopic validates a spec against the snapshot and returns the replica
+// assignment, partition by partition.
+func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
+	if len(s.Assignments) > 0 {
+		if s.NumPartitions > 0 || s.ReplicationFactor > 0 {
+			return nil, kerrf(kerr.InvalidRequest, "both replica assignments and partition count or replication factor given")
+		}
+		n := int32(len(s.Assignments))
+		out := make([][]int32, n)
+		for p, r := range s.Assignments {
+			if p < 0 || p >= n {
+				return nil, kerrf(kerr.InvalidReplicaAssignment, "partitions must be numbered 0..%d without gaps, got %d", n-1, p)
+			}
+			out[p] = slices.Clone(r)
+		}
+		if err := checkReplicas(snap, out, len(out[0])); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	np, rf := s.NumPartitions, int(s.ReplicationFactor)
+	if np == -1 {
+		np = c.o.DefaultPartitions
+	}
+	if rf == -1 {
+		rf = int(c.o.DefaultReplicationFactor)
+	}
+	if np < 1 {
+		return nil, kerrf(kerr.InvalidPartitions, "number of partitions must be larger than 0, got %d", s.NumPartitions)
+	}
+	if rf < 1 {
+		return nil, kerrf(kerr.InvalidReplicationFactor, "replication factor must be larger than 0, got %d", s.ReplicationFactor)
+	}
+	return newAssigner(snap.Brokers).assign(int(np), rf, 0, -1, nil)
+}
+
+// checkReplicas validates explicit replica lists: non-empty, all of size rf,
+// no duplicates, only registered brokers.
+func checkReplicas(snap *Snapshot, lists [][]int32, rf int) error {
+	for p, r := range lists {
+		if len(r) == 0 {
+			return kerrf(kerr.InvalidReplicaAssignment, "partition %d has no replicas", p)
+		}
+		if len(r) != rf {
+			return kerrf(kerr.InvalidReplicaAssignment, "partition %d has %d replicas, others have %d", p, len(r), rf)
+		}
+		seen := map[int32]bool{}
+		for _, b := range r {
+			if seen[b] {
+				return kerrf(kerr.InvalidReplicaAssignment, "partition %d lists broker %d twice", p, b)
+			}
+			seen[b] = true
+			if _, ok := snap.Brokers[b]; !ok {
+				return kerrf(kerr.InvalidReplicaAssignment, "partition %d: broker %d is not registered", p, b)
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteTopic deletes the topic, its partition states and its configs in
+// one transaction, and returns the revision. Brokers remove their local
+// logs when their Subscribe callback sees the topic gone.
+func (c *Controller) DeleteTopic(ctx context.Context, name string) (int64, error) {
+	if name == "" {
+		return 0, kerrf(kerr.InvalidTopicException, "topic name is empty")
+	}
+	tkey := c.k.topic(name)
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(tkey), ">", 0)).
+		Then(
+			clientv3.OpDelete(tkey),
+			clientv3.OpDelete(c.k.partitions(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(c.k.topicConfig(name)),
+		).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("controller: delete topic %q: %w", name, err)
+	}
+	if !resp.Succeeded {
+		return 0, kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	return resp.Header.Revision, nil
+}
+
+// getTopic reads a topic record and its mod revision straight from etcd.
+func (c *Controller) getTopic(ctx context.Context, name string) (topicRecord, int64, error) {
+	resp, err := c.cli.Get(ctx, c.k.topic(name))
+	if err != nil {
+		return topicRecord{}, 0, fmt.Errorf("controller: read topic %q: %w", name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return topicRecord{}, 0, kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	var r topicRecord
+	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
+		return r, 0, fmt.Errorf("controller: topic %q: %w", name, err)
+	}
+	return r, resp.Kvs[0].ModRevision, nil
+}
+
+// CreatePartitions grows a topic to count partitions in total (Kafka's
+// CreatePartitions semantics). assignments, if given, hold the replica
+// lists of the new partitions only, in order. New partitions start led by
+// their first replica with the full replica set in sync.
+func (c *Controller) CreatePartitions(ctx context.Context, topic string, count int32, assignments [][]int32, validateOnly bool) (int64, error) {
+	if topic == "" {
+		return 0, kerrf(kerr.InvalidTopicException, "topic name is empty")
+	}
+	for attempt := 0; ; attempt++ {
+		rev, retry, err := c.createPartitions(ctx, topic, count, assignments, validateOnly)
+		if !retry || attempt == 4 {
+			return rev, err
+		}
+	}
+}
+
+func (c *Controller) createPartitions(ctx context.Context, topic string, count int32, assignments [][]int32, validateOnly bool) (_ int64, retry bool, _ error) {
+	rec, modRev, err := c.getTopic(ctx, topic)
+	if err != nil {
+		return 0, false, err
+	}
+	cur := int32(len(rec.Partitions))
+	if count < cur {
+		return 0, false, kerrf(kerr.InvalidPartitions, "topic %q has %d partitions, which is more than the requested %d", topic, cur, count)
+	}
+	if count == cur {
+		return 0, false, kerrf(kerr.InvalidPartitions, "topic %q already has %d partitions", topic, cur)
+	}
+	add := int(count - cur)
+	rf := 1
+	if cur > 0 {
+		rf = len(rec.Partitions[0])
+	}
+	snap := c.Snapshot()
+	var lists [][]int32
+	if assignments != nil {
+		if len(assignments) != add {
+			return 0, false, kerrf(kerr.InvalidReplicaAssignment, "%d replica assignments given for %d new partitions", len(assignments), add)
+		}
+		lists = make([][]int32, add)
+		for i, r := range assignments {
+			lists[i] = slices.Clone(r)
+		}
+		if err := checkReplicas(snap, lists, rf); err != nil {
+			return 0, false, err
+		}
+	} else {
+		a := newAssigner(snap.Brokers)
+		start := -1
+		if cur > 0 && len(rec.Partitions[0]) > 0 {
+			start = slices.Index(a.ids, rec.Partitions[0][0])
+		}
+		lists, err = a.assign(add, rf, int(cur), start, nil)
+		if err != nil {
+			return 0, false, err
+		}
+	}
+	if validateOnly {
+		return 0, false, nil
+	}
+	rec.Partitions = append(rec.Partitions, lists...)
+	tv, _ := json.Marshal(rec)
+	tkey := c.k.topic(topic)
+	ops := []clientv3.Op{clientv3.OpPut(tkey, string(tv))}
+	for i, r := range lists {
+		pv, _ := json.Marshal(partitionRecord{Replicas: r, ISR: slices.Clone(r), Leader: r[0]})
+		ops = append(ops, clientv3.OpPut(c.k.partition(topic, cur+int32(i)), string(pv)))
+	}
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(tkey), "=", modRev)).
+		Then(ops...).
+		Commit()
+	if err != nil {
+		return 0, false, fmt.Errorf("controller: create partitions of %q: %w", topic, err)
+	}
+	if !resp.Succeeded {
+		return 0, true, fmt.Errorf("controller: topic %q kept changing during CreatePartitions", topic)
+	}
+	return resp.Header.Revision, false, nil
+}
+
+// SetTopicConfigs replaces the topic's config overrides (AlterConfigs
+// semantics; the broker computes incremental changes itself).
+func (c *Controller) SetTopicConfigs(ctx context.Context, topic string, configs map[string]string) (int64, error) {
+	if topic == "" {
+		return 0, kerrf(kerr.InvalidTopicException, "topic name is empty")
+	}
+	if configs == nil {
+		configs = map[string]string{}
+	}
+	v, _ := json.Marshal(configs)
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(c.k.topic(topic)), ">", 0)).
+		Then(clientv3.OpPut(c.k.topicConfig(topic), string(v))).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("controller: set configs of %q: %w", topic, err)
+	}
+	if !resp.Succeeded {
+		return 0, kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", topic)
+	}
+	return resp.Header.Revision, nil
+}
+
+// SetBrokerConfigs replaces the dynamic configs of one broker (broker = its
+// id in decimal) or, with broker "", the cluster-wide defaults. An empty
+// map removes the entry.
+func (c *Controller) SetBrokerConfigs(ctx context.Context, broker string, configs map[string]string) (int64, error) {
+	if broker != "" {
+		if _, err := strconv.ParseInt(broker, 10, 32); err != nil {
+			return 0, kerrf(kerr.InvalidRequest, "broker config entity %q is not a broker id", broker)
+		}
+	}
+	key := c.k.brokerConfig(broker)
+	var op clientv3.Op
+	if len(configs) == 0 {
+		op = clientv3.OpDelete(key)
+	} else {
+		v, _ := json.Marshal(configs)
+		op = clientv3.OpPut(key, string(v))
+	}
+	resp, err := c.cli.Txn(ctx).Then(op).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("controller: set broker configs %q: %w", broker, err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// ErrStalePartition is wrapped (together with kerr.InvalidUpdateVersion)
+// by UpdatePartition when the partition changed since the caller read it.
+var ErrStalePartition = errors.New("controller: partition state changed since it was read")
+
+// UpdatePartition writes p's state (replicas, ISR, leader, leader epoch,
+// offline replicas) if the partition key still has p.ModRevision — the
+// compare-and-swap ZooKeeper's zkVersion gave Kafka. The stored
+// PartitionEpoch becomes p.PartitionEpoch+1; the leader epoch is written as
+// given (whoever changes the leader bumps it). A stale p changes nothing
+// and returns an error wrapping ErrStalePartition and
+// kerr.InvalidUpdateVersion; a missing partition returns
+// kerr.UnknownTopicOrPartition.
+func (c *Controller) UpdatePartition(ctx context.Context, topic string, p Partition) (int64, error) {
+	return c.updatePartition(ctx, topic, p)
+}
+
+func (c *Controller) updatePartition(ctx context.Context, topic string, p Partition, guards ...clientv3.Cmp) (int64, error) {
+	key := c.k.partition(topic, p.Index)
+	p.PartitionEpoch++
+	v, _ := json.Marshal(recordOf(p))
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", p.ModRevision)}, guards...)
+	resp, err := c.cli.Txn(ctx).
+		If(cmps...).
+		Then(clientv3.OpPut(key, string(v))).
+		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("controller: update %s-%d: %w", topic, p.Index, err)
+	}
+	if !resp.Succeeded {
+		if resp.Responses[0].GetResponseRange().Count == 0 {
+			return 0, kerrf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, p.Index)
+		}
+		return 0, fmt.Errorf("%w: %w: %s-%d", kerr.InvalidUpdateVersion, ErrStalePartition, topic, p.Index)
+	}
+	return resp.Header.Revision, nil
+}
+
+// AllocateProducerIDs reserves n consecutive producer ids and returns the
+// first. The counter is one etcd key advanced by compare-and-swap, so
+// blocks never overlap across brokers and restarts.
+func (c *Controller) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+	if n <= 0 {
+		return 0, kerrf(kerr.InvalidRequest, "producer id block size %d", n)
+	}
+	key := c.k.producerIDs()
+	for {
+		resp, err := c.cli.Get(ctx, key)
+		if err != nil {
+			return 0, fmt.Errorf("controller: producer ids: %w", err)
+		}
+		var next, mod int64
+		if len(resp.Kvs) == 1 {
+			mod = resp.Kvs[0].ModRevision
+			next, err = strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("controller: producer id counter: %w", err)
+			}
+		}
+		if next > (1<<63-1)-n {
+			return 0, errors.New("controller: producer ids exhausted")
+		}
+		tx, err := c.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", mod)).
+			Then(clientv3.OpPut(key, strconv.FormatInt(next+n, 10))).
+			Commit()
+		if err != nil {
+			return 0, fmt.Errorf("controller: producer ids: %w", err)
+		}
+		if tx.Succeeded {
+			return next, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package controller
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+)
+
+// TopicID is a topic's UUID (Kafka's Uuid), random and never reused.
+type TopicID [16]byte
+
+// String is Kafka's rendering of a Uuid: unpadded base64url, 22 characters.
+func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// IsZero reports whether id is Kafka's ZERO_UUID.
+func (id TopicID) IsZero() bool { return id == TopicID{} }
+
+// ParseTopicID parses the String form.
+func ParseTopicID(s string) (TopicID, error) {
+	var id TopicID
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("controller: bad topic id %q", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// newUUID returns a random version-4 UUID that is neither Kafka's ZERO_UUID
+// nor its reserved METADATA_TOPIC_ID (…0001), and does not start with '-' in
+// its base64 form (Kafka avoids those so they cannot look like CLI flags).
+func newUUID() TopicID {
+	for {
+		var id TopicID
+		if _, err := rand.Read(id[:]); err != nil {
+			panic(err) // crypto/rand never fails on Linux
+		}
+		id[6] = id[6]&0x0f | 0x40
+		id[8] = id[8]&0x3f | 0x80
+		if id.String()[0] == '-' {
+			continue
+		}
+		return id
+	}
+}
+
+// Endpoint is one advertised listener of a broker.
+type Endpoint struct {
+	Listener         string `json:"listener"`
+	Host             string `json:"host"`
+	Port             int32  `json:"port"`
+	SecurityProtocol string `json:"security_protocol"`
+}
+
+// BrokerInfo is a live broker's registration. Epoch is the etcd revision
+// that created the registration key: it grows every time the broker
+// registers anew (after a restart or a lost session), like Kafka's broker
+// epoch (the czxid of the ZooKeeper node).
+type BrokerInfo struct {
+	ID        int32      `json:"-"`
+	Rack      string     `json:"rack,omitempty"`
+	Endpoints []Endpoint `json:"endpoints"`
+	Epoch     int64      `json:"-"`
+}
+
+// Partition is one partition's replica assignment and state. Leader is -1
+// when no replica can lead. ModRevision is the etcd mod revision of the
+// partition key this value was read from; UpdatePartition compares it.
+type Partition struct {
+	Index          int32
+	Replicas       []int32
+	ISR            []int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	Offline        []int32
+	ModRevision    int64
+}
+
+// Topic is one topic with its partitions (sorted by Index) and its
+// topic-level config overrides (never nil).
+type Topic struct {
+	Name       string
+	ID         TopicID
+	Internal   bool
+	Partitions []Partition
+	Configs    map[string]string
+}
+
+// Partition returns partition i, or nil.
+func (t *Topic) Partition(i int32) *Partition {
+	if i < 0 || int(i) >= len(t.Partitions) || t.Partitions[i].Index != i {
+		for k := range t.Partitions {
+			if t.Partitions[k].Index == i {
+				return &t.Partitions[k]
+			}
+		}
+		return nil
+	}
+	return &t.Partitions[i]
+}
+
+// Snapshot is the cluster metadata as of one etcd revision. It is never
+// modified after it is published; a new one replaces it on every change.
+type Snapshot struct {
+	Revision      int64
+	ClusterID     string
+	ControllerID  int32 // -1 when no controller is elected
+	Brokers       map[int32]BrokerInfo
+	Topics        map[string]*Topic
+	TopicsByID    map[TopicID]*Topic
+	BrokerConfigs map[string]map[string]string // "" = cluster-wide default, "<id>" = one broker
+}
+
+// TopicSpec describes a topic to create. NumPartitions and
+// ReplicationFactor of -1 mean the defaults from Options; with explicit
+// Assignments both must be -1 (or 0) and Assignments decides.
+type TopicSpec struct {
+	Name              string
+	NumPartitions     int32
+	ReplicationFactor int16
+	Assignments       map[int32][]int32
+	Configs           map[string]string
+	Internal          bool
+}
