@@ -118,4 +118,3 @@ func escapeProps(s string, key bool) string {
 	}
 	return string(out)
 }
-
