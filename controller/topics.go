@@ -62,9 +62,6 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 	ops := []clientv3.Op{
 		clientv3.OpPut(tkey, string(tv)),
 		clientv3.OpPut(c.k.topicConfig(s.Name), string(cv)),
-		// A leftover from an interrupted older version of the topic would
-		// mix into this one; the delete makes creation self-contained.
-		clientv3.OpDelete(c.k.partitions(s.Name), clientv3.WithPrefix()),
 	}
 	for _, p := range t.Partitions {
 		pv, _ := json.Marshal(recordOf(p))
