@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"errors"
 	"io"
 	"syscall"
 
@@ -61,20 +60,4 @@ func sendfile(raw syscall.RawConn, r Region) (int64, error) {
 		werr = cerr
 	}
 	return written, werr
-}
-
-// cork sets or clears TCP_CORK so that the headers and record bytes of one
-// frame leave in full-sized segments rather than one small packet per
-// writev. Clearing it flushes. Non-TCP sockets report an error, ignored by
-// the caller.
-func cork(raw syscall.RawConn, on bool) error {
-	v := 0
-	if on {
-		v = 1
-	}
-	var serr error
-	err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, v)
-	})
-	return errors.Join(err, serr)
 }

@@ -22,9 +22,6 @@ func (f *Frame) WriteTo(c net.Conn) (int64, error) {
 	if sc, ok := c.(syscall.Conn); ok && haveSendfile && f.Regions() > 0 {
 		if rc, err := sc.SyscallConn(); err == nil {
 			raw = rc
-			if cork(raw, true) == nil {
-				defer cork(raw, false) //nolint:errcheck // uncork flushes; a failure shows up on the next write
-			}
 		}
 	}
 	var (
