@@ -1,0 +1,325 @@
+package storage
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
+)
+
+// AppendOptions select the leader or the replication path.
+type AppendOptions struct {
+	// AssignOffsets is the leader path: offsets are assigned from the log
+	// end (baseOffset patched), PartitionLeaderEpoch set to LeaderEpoch and,
+	// under LogAppendTime, the timestamp type and max timestamp set to now;
+	// client batches are fully validated and idempotence is enforced.
+	// Without it (replication) batches keep their offsets; the first must
+	// start at or after the log end (gaps are allowed: compacted leaders).
+	AssignOffsets bool
+	LeaderEpoch   int32
+	// AllowControl admits control batches (transaction markers); only the
+	// coordinator may write them. A client's control batch is rejected
+	// with kerr.InvalidRecord.
+	AllowControl bool
+}
+
+// AppendResult describes a successful append.
+type AppendResult struct {
+	BaseOffset, LastOffset int64
+	LogAppendTime          int64 // ms, or -1 under CreateTime
+	LogStartOffset         int64
+	Duplicate              bool // idempotent retry: offsets are those of the first append
+}
+
+type parsedBatch struct {
+	h      BatchHeader
+	pos    int64
+	marker int16
+	coord  int32
+}
+
+// Append validates batches (whole RecordBatch v2 batches back to back) and
+// writes them with one write. On the leader path it patches headers in
+// place (baseOffset, partitionLeaderEpoch, LogAppendTime), so batches must
+// not be shared. Errors are *kerr.Error values and leave the log unchanged.
+func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
+	cfg := l.Config()
+	parsed, err := parseBatches(batches, opts, cfg)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if int64(len(batches)) > cfg.SegmentBytes {
+		return AppendResult{}, kerr.RecordListTooLarge
+	}
+
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return AppendResult{}, kerr.NotLeaderForPartition
+	}
+	cfg = l.cfg
+	now := l.clock()
+	res := AppendResult{LogAppendTime: -1}
+	if cfg.logAppendTime() {
+		res.LogAppendTime = now.UnixMilli()
+	}
+
+	// Offsets.
+	if opts.AssignOffsets {
+		off := l.leo
+		for i := range parsed {
+			p := &parsed[i]
+			b := batches[p.pos : p.pos+p.h.Size()]
+			binary.BigEndian.PutUint64(b[offBaseOffset:], uint64(off))
+			binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(opts.LeaderEpoch))
+			p.h.BaseOffset, p.h.PartitionLeaderEpoch = off, opts.LeaderEpoch
+			if cfg.logAppendTime() {
+				attrs := binary.BigEndian.Uint16(b[offAttributes:]) | attrTimestampType
+				binary.BigEndian.PutUint16(b[offAttributes:], attrs)
+				binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(res.LogAppendTime))
+				p.h.Attributes, p.h.MaxTimestamp = int16(attrs), res.LogAppendTime
+				setCRC(b)
+			}
+			off = p.h.LastOffset() + 1
+		}
+	} else {
+		next := l.leo
+		for _, p := range parsed {
+			if p.h.BaseOffset < next {
+				l.mu.Unlock()
+				return AppendResult{}, kerr.OffsetOutOfRange
+			}
+			next = p.h.LastOffset() + 1
+		}
+	}
+	res.BaseOffset = parsed[0].h.BaseOffset
+	res.LastOffset = parsed[len(parsed)-1].h.LastOffset()
+
+	// Producer state.
+	pa := l.producers.begin()
+	for i := range parsed {
+		p := &parsed[i]
+		if opts.AssignOffsets && !p.h.IsControl() {
+			if d, ok := l.producers.duplicate(&p.h); ok {
+				l.mu.Unlock()
+				r := AppendResult{BaseOffset: d.firstOffset, LastOffset: d.lastOffset, LogAppendTime: -1, LogStartOffset: l.logStart, Duplicate: true}
+				if cfg.logAppendTime() {
+					r.LogAppendTime = d.maxTs
+				}
+				return r, nil
+			}
+		}
+		if err := pa.add(&p.h, p.marker, p.coord, opts.AssignOffsets); err != nil {
+			l.mu.Unlock()
+			return AppendResult{}, err
+		}
+	}
+
+	// Roll.
+	act := l.segs[len(l.segs)-1]
+	var rolled *segment
+	var snap []byte
+	if l.shouldRoll(act, int64(len(batches)), res.LastOffset, now, cfg) {
+		if act.size == 0 {
+			// An empty active segment is replaced rather than kept.
+			paths, _ := act.markDeleted()
+			l.deleter(paths, 0)
+			l.segs = l.segs[:len(l.segs)-1]
+		} else {
+			rolled = act
+			snap = l.producers.encodeSnapshot()
+		}
+		ns := l.newSegment(res.BaseOffset)
+		ns.active, ns.rollTs = true, now
+		l.segs = append(l.segs, ns)
+		act = ns
+	}
+
+	// Write.
+	infos := make([]batchInfo, len(parsed))
+	for i, p := range parsed {
+		infos[i] = batchInfo{pos: p.pos, size: p.h.Size(), base: p.h.BaseOffset, last: p.h.LastOffset(), maxTs: p.h.MaxTimestamp}
+	}
+	if err := act.write(batches, infos, cfg.IndexIntervalBytes); err != nil {
+		l.mu.Unlock()
+		l.logger.Error("append failed", zap.String("dir", l.dir), zap.Error(err))
+		return AppendResult{}, kerr.KafkaStorageError
+	}
+	l.leo = res.LastOffset + 1
+	aborted := pa.commit()
+	if len(aborted) > 0 {
+		act.txns = append(act.txns, aborted...)
+		if err := appendTxnIndex(act.path(".txnindex"), aborted); err != nil {
+			l.logger.Error("txnindex append failed", zap.String("dir", l.dir), zap.Error(err))
+		}
+	}
+	epochChanged := false
+	for _, p := range parsed {
+		if l.epochs.assign(p.h.PartitionLeaderEpoch, p.h.BaseOffset) {
+			epochChanged = true
+		}
+	}
+	if epochChanged {
+		if err := l.epochs.persist(); err != nil {
+			l.logger.Error("leader-epoch-checkpoint write failed", zap.String("dir", l.dir), zap.Error(err))
+		}
+	}
+	for _, p := range parsed {
+		l.unflushed += int64(p.h.LastOffsetDelta) + 1
+	}
+	flush := l.unflushed >= cfg.FlushMessages
+	res.LogStartOffset = l.logStart
+
+	l.mu.Unlock()
+
+	// Durability work happens outside mu so that readers are not blocked.
+	if rolled != nil {
+		if err := rolled.finish(true); err != nil {
+			l.logger.Error("finishing rolled segment failed", zap.String("dir", l.dir), zap.Error(err))
+		}
+		if err := writeFileAtomic(snapshotPath(l.dir, act.base), snap); err != nil {
+			l.logger.Error("producer snapshot failed", zap.String("dir", l.dir), zap.Error(err))
+		}
+		l.pruneSnapshots()
+		l.mu.Lock()
+		l.recoveryPoint = max(l.recoveryPoint, min(act.base, l.leo))
+		err := l.writeCheckpoint()
+		l.mu.Unlock()
+		if err != nil {
+			l.logger.Error("checkpoint failed", zap.String("dir", l.dir), zap.Error(err))
+		}
+	}
+	if flush {
+		if err := l.flushLocked(); err != nil {
+			return res, kerr.KafkaStorageError
+		}
+	} else if cfg.Durable {
+		if err := act.sync(); err != nil {
+			return res, kerr.KafkaStorageError
+		}
+	}
+
+	return res, nil
+}
+
+// parseBatches splits and validates the batches of one Append.
+func parseBatches(b []byte, opts AppendOptions, cfg Config) ([]parsedBatch, error) {
+	if len(b) == 0 {
+		return nil, kerr.CorruptMessage
+	}
+	var out []parsedBatch
+	for pos := int64(0); pos < int64(len(b)); {
+		rest := b[pos:]
+		if len(rest) < logOverhead+5 {
+			return nil, kerr.CorruptMessage
+		}
+		size := int64(int32(binary.BigEndian.Uint32(rest[offLength:]))) + logOverhead
+		if m := int8(rest[offMagic]); m < 2 {
+			return nil, kerr.UnsupportedForMessageFormat
+		}
+		if size < batchHeaderSize || size > int64(len(rest)) {
+			return nil, kerr.CorruptMessage
+		}
+		if size > int64(cfg.MaxMessageBytes) {
+			return nil, kerr.MessageTooLarge
+		}
+		var h BatchHeader
+		var err error
+		if opts.AssignOffsets {
+			h, err = ValidateBatch(rest[:size], cfg.compacted() && !opts.AllowControl)
+		} else {
+			h, err = checkBatchFrame(rest[:size])
+			if err == nil && h.LastOffset() < h.BaseOffset {
+				err = kerr.CorruptMessage
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := parsedBatch{h: h, pos: pos, marker: -1, coord: -1}
+		if h.IsControl() {
+			if opts.AssignOffsets && !opts.AllowControl {
+				return nil, kerr.InvalidRecord
+			}
+			if h.ProducerID < 0 {
+				return nil, kerr.InvalidRecord
+			}
+			if p.marker, err = controlType(rest[:size], &h); err != nil {
+				return nil, kerr.InvalidRecord
+			}
+			p.coord = markerCoordinatorEpoch(rest[:size], &h)
+		}
+		out = append(out, p)
+		pos += size
+	}
+	return out, nil
+}
+
+// shouldRoll decides whether the append of size bytes ending at lastOffset
+// must go to a new segment: segment.bytes, segment.ms, a full index, or a
+// relative offset that no longer fits 32 bits.
+func (l *Log) shouldRoll(s *segment, size, lastOffset int64, now time.Time, cfg Config) bool {
+	if s.size > 0 && s.size+size > cfg.SegmentBytes {
+		return true
+	}
+	if s.size > 0 && now.Sub(s.rollTs) >= time.Duration(cfg.SegmentMs)*time.Millisecond {
+		return true
+	}
+	if lastOffset-s.base > math.MaxInt32 {
+		return true
+	}
+	if s.size+size > math.MaxInt32 {
+		return true
+	}
+	return s.size > 0 && s.indexFull()
+}
+
+// pruneSnapshots keeps the three newest producer snapshots.
+func (l *Log) pruneSnapshots() {
+	snaps, _ := listSnapshots(l.dir)
+	for i := 0; i+3 < len(snaps); i++ {
+		l.deleter([]string{snapshotPath(l.dir, snaps[i])}, 0)
+	}
+}
+
+// Flush fsyncs everything appended so far and advances the recovery point,
+// then writes the partition checkpoint (recovery point, log start, HW).
+func (l *Log) Flush() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return l.flushLocked()
+}
+
+// flushLocked runs with appendMu held.
+func (l *Log) flushLocked() error {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil
+	}
+	leo := l.leo
+	var todo []*segment
+	for i, s := range l.segs {
+		if i+1 < len(l.segs) && l.segs[i+1].base <= l.recoveryPoint {
+			continue
+		}
+		todo = append(todo, s)
+	}
+	l.mu.RUnlock()
+	for _, s := range todo {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	l.recoveryPoint = max(l.recoveryPoint, leo)
+	l.unflushed = 0
+	l.lastFlush = l.clock()
+	err := l.writeCheckpoint()
+	l.mu.Unlock()
+	return err
+}

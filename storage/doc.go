@@ -1,0 +1,46 @@
+// Package storage is one Kafka partition log per directory, in Apache
+// Kafka's on-disk format, and the Manager that owns all logs of a log dir.
+//
+// # Files of a partition directory <topic>-<partition>/
+//
+//	<20-digit base offset>.log        RecordBatch v2 batches back to back, byte for byte as
+//	                                  on the wire (baseOffset and partitionLeaderEpoch patched
+//	                                  by the leader). Layout: batch.go.
+//	<base>.index                      sparse offset index, 8-byte entries
+//	                                  (relative offset uint32, position uint32). index.go.
+//	<base>.timeindex                  time index, 12-byte entries
+//	                                  (timestamp int64, relative offset uint32). index.go.
+//	<base>.txnindex                   aborted transactions, 34-byte entries. txnindex.go.
+//	<offset>.snapshot                 producer-state snapshot (Kafka's layout v1). producer.go.
+//	leader-epoch-checkpoint           Kafka's text format. checkpoint.go.
+//	partition-checkpoint              recovery point, log start, high watermark. checkpoint.go.
+//	*.deleted                         segment files awaiting file.delete.delay.ms.
+//
+// and in the log dir itself .runnel_cleanshutdown (the clean-shutdown
+// marker) and <topic>-<partition>.<random>-delete directories being removed.
+//
+// # Invariants
+//
+//   - Offsets within a log strictly increase; segments are sorted by base
+//     offset, every offset of a segment is in [base, base+MaxInt32] and
+//     every position fits 32 bits.
+//   - Only the last segment is written; its index files are preallocated to
+//     segment.index.bytes and trimmed when it rolls and at clean shutdown.
+//   - logStart <= HW <= LEO; LSO = min(HW, first offset of the oldest
+//     ongoing transaction).
+//   - Every byte below the recovery point has been fsynced. After a crash
+//     (no clean-shutdown marker) every segment from the one holding the
+//     recovery point on is re-read, its indexes rebuilt, and the log cut
+//     at the first torn, CRC-invalid or out-of-order batch: exactly the
+//     complete valid prefix survives and no torn batch is ever served.
+//   - An Append is all or nothing: every batch is validated before
+//     anything is written, and the whole call is one write.
+//   - Reads return file regions of whole batches; bytes are never copied
+//     through Go memory on the fetch path. A ReadResult keeps its files
+//     open until Release, whatever happens to the segments meanwhile.
+//   - Across a Manager at most MaxOpenFiles segments hold an open .log
+//     (and mapped indexes); the rest are closed and reopen lazily.
+//
+// Compaction (cleanup.policy=compact) is not implemented yet; the cleaner
+// will live in cleaner.go and run from the Manager's background loop.
+package storage

@@ -1,0 +1,111 @@
+package storage
+
+import "path/filepath"
+
+// epochCache is the leader-epoch cache: (epoch, start offset) pairs with both
+// strictly increasing, persisted in leader-epoch-checkpoint on every change.
+// Guarded by the Log's lock.
+type epochCache struct {
+	path    string
+	entries []epochEntry
+}
+
+func loadEpochCache(dir string) (*epochCache, error) {
+	p := filepath.Join(dir, epochCheckpointFile)
+	es, err := readEpochs(p)
+	if err != nil {
+		// A damaged checkpoint is rebuilt from the batches' leader epochs
+		// by the caller; start empty.
+		es = nil
+	}
+	return &epochCache{path: p, entries: es}, nil
+}
+
+func (c *epochCache) persist() error {
+	return writeFileAtomic(c.path, encodeEpochs(c.entries))
+}
+
+func (c *epochCache) latest() (epochEntry, bool) {
+	if len(c.entries) == 0 {
+		return epochEntry{}, false
+	}
+	return c.entries[len(c.entries)-1], true
+}
+
+// assign records that epoch starts at startOffset. Entries that conflict
+// (an epoch >= epoch or a start offset >= startOffset) are replaced. It
+// reports whether anything changed.
+func (c *epochCache) assign(epoch int32, startOffset int64) bool {
+	if epoch < 0 {
+		return false
+	}
+	if l, ok := c.latest(); ok && l.epoch == epoch && l.startOffset <= startOffset {
+		return false
+	}
+	keep := c.entries[:0]
+	for _, e := range c.entries {
+		if e.epoch < epoch && e.startOffset < startOffset {
+			keep = append(keep, e)
+		}
+	}
+	c.entries = append(keep, epochEntry{epoch, startOffset})
+	return true
+}
+
+// endOffsetFor implements OffsetForLeaderEpoch: the largest epoch <= the
+// requested one and the start offset of the next higher epoch (or the log
+// end when the requested epoch is the latest).
+func (c *epochCache) endOffsetFor(epoch int32, leo int64) (int32, int64) {
+	l, ok := c.latest()
+	if !ok || epoch < 0 {
+		return -1, -1
+	}
+	if epoch == l.epoch {
+		return epoch, leo
+	}
+	hi := -1
+	for i, e := range c.entries {
+		if e.epoch > epoch {
+			hi = i
+			break
+		}
+	}
+	if hi < 0 {
+		return -1, -1
+	}
+	if hi == 0 {
+		return epoch, c.entries[0].startOffset
+	}
+	return c.entries[hi-1].epoch, c.entries[hi].startOffset
+}
+
+// truncateFromEnd drops entries starting at or after end.
+func (c *epochCache) truncateFromEnd(end int64) bool {
+	n := len(c.entries)
+	for n > 0 && c.entries[n-1].startOffset >= end {
+		n--
+	}
+	changed := n != len(c.entries)
+	c.entries = c.entries[:n]
+	return changed
+}
+
+// truncateFromStart drops entries wholly below start; the last of them is
+// kept with its start moved up to start.
+func (c *epochCache) truncateFromStart(start int64) bool {
+	i := 0
+	for i < len(c.entries) && c.entries[i].startOffset < start {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	last := c.entries[i-1]
+	rest := append([]epochEntry(nil), c.entries[i:]...)
+	if len(rest) == 0 || rest[0].startOffset > start {
+		last.startOffset = start
+		rest = append([]epochEntry{last}, rest...)
+	}
+	c.entries = rest
+	return true
+}

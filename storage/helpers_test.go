@@ -1,0 +1,61 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// testClock is a settable clock.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+func openTestManager(t testing.TB, dir string, clock func() time.Time) *Manager {
+	t.Helper()
+	m, err := OpenManager(ManagerOptions{Dir: dir, Clock: clock, RetentionCheckInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// mkBatch builds an uncompressed batch of n records with values
+// "v<i>" and timestamps ts+i.
+func mkBatch(n int, ts int64) []byte {
+	var b BatchBuilder
+	for i := 0; i < n; i++ {
+		b.Add(ts+int64(i), []byte(fmt.Sprintf("k%d", i)), []byte(fmt.Sprintf("v%d", i)))
+	}
+	return b.Build()
+}
+
+func readAll(t testing.TB, l *Log, from int64) []byte {
+	t.Helper()
+	r, err := l.Read(from, l.LogEndOffset(), 1<<30, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var buf bytes.Buffer
+	if _, err := r.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// batchOffsets decodes the (base,last) offsets of consecutive batches.
+func batchOffsets(t testing.TB, b []byte) [][2]int64 {
+	t.Helper()
+	var out [][2]int64
+	for len(b) > 0 {
+		h, err := checkBatchFrame(b)
+		if err != nil {
+			t.Fatalf("bad batch in read: %v", err)
+		}
+		out = append(out, [2]int64{h.BaseOffset, h.LastOffset()})
+		b = b[h.Size():]
+	}
+	return out
+}

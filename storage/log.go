@@ -1,0 +1,514 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Log is one partition's log: a directory of segments plus its checkpoints.
+// It is safe for concurrent use: mutations (Append, Truncate,
+// AdvanceLogStart, retention, Flush) are serialized by appendMu; reads run
+// concurrently with each other and wait only for the in-memory part of a
+// mutation (mu), never for an fsync.
+//
+// Invariants: segments are sorted by base offset and do not overlap; only
+// the last segment is active (written); logStart >= first segment base;
+// logStart <= hw <= leo; recoveryPoint <= leo and every byte below it is
+// fsynced.
+type Log struct {
+	topic     string
+	partition int32
+	dir       string
+	cache     *handleCache
+	clock     func() time.Time
+	logger    *zap.Logger
+	deleter   func(paths []string, delay time.Duration)
+
+	appendMu sync.Mutex
+
+	mu            sync.RWMutex
+	cfg           Config
+	segs          []*segment
+	logStart      int64
+	leo           int64
+	hw            int64
+	recoveryPoint int64
+	unflushed     int64
+	lastFlush     time.Time
+	producers     *producerState
+	epochs        *epochCache
+	closed        bool
+}
+
+var errClosed = errors.New("storage: log closed")
+
+type logOptions struct {
+	dir       string
+	topic     string
+	partition int32
+	cfg       Config
+	cache     *handleCache
+	clock     func() time.Time
+	logger    *zap.Logger
+	clean     bool
+	deleter   func([]string, time.Duration)
+}
+
+// openLog loads (and if needed recovers) the log in o.dir, creating it if
+// absent.
+func openLog(o logOptions) (*Log, error) {
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return nil, err
+	}
+	l := &Log{
+		topic: o.topic, partition: o.partition, dir: o.dir,
+		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter,
+		cfg: o.cfg.normalized(), producers: newProducerState(),
+	}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	if l.logger == nil {
+		l.logger = zap.NewNop()
+	}
+	if l.deleter == nil {
+		l.deleter = func(ps []string, _ time.Duration) {
+			for _, p := range ps {
+				_ = os.Remove(p)
+			}
+		}
+	}
+	l.lastFlush = l.clock()
+	if err := l.load(o.clean); err != nil {
+		l.closeHandles()
+		return nil, fmt.Errorf("storage: open %s: %w", o.dir, err)
+	}
+	return l, nil
+}
+
+func (l *Log) newSegment(base int64) *segment {
+	return newSegmentStruct(l.dir, base, l.cache, l.cfg.SegmentIndexBytes)
+}
+
+// load implements recovery. After a clean shutdown every segment's indexes
+// are trusted after a sanity check (a failed check rebuilds that segment's
+// indexes). After a crash every segment from the one holding the recovery
+// point on is re-read and cut at the first invalid batch; later segments are
+// dropped. Producer state comes from the latest snapshot plus a replay.
+func (l *Log) load(clean bool) error {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	var bases []int64
+	logs := map[string]bool{}
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case strings.HasSuffix(n, ".deleted"), strings.HasSuffix(n, ".tmp"), strings.HasSuffix(n, ".truncating"):
+			_ = os.Remove(filepath.Join(l.dir, n))
+		case strings.HasSuffix(n, ".log"):
+			if b, ok := parseSegmentBase(n); ok {
+				bases = append(bases, b)
+				logs[n[:20]] = true
+			}
+		}
+	}
+	// Index files without a .log are orphans (a crash between deleting files).
+	for _, e := range ents {
+		n := e.Name()
+		for _, ext := range []string{".index", ".timeindex", ".txnindex"} {
+			if strings.HasSuffix(n, ext) && len(n) == 20+len(ext) && !logs[n[:20]] {
+				_ = os.Remove(filepath.Join(l.dir, n))
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	cp, haveCP := readPartitionCheckpoint(l.dir)
+	if !haveCP {
+		cp = partitionCheckpoint{recoveryPoint: 0, logStart: -1, highWatermark: 0}
+		if len(bases) > 0 {
+			clean = false // no checkpoint: nothing is known to be synced
+		}
+	}
+	if len(bases) == 0 {
+		base := max(cp.logStart, 0)
+		s := l.newSegment(base)
+		s.active, s.rollTs = true, l.clock()
+		s.mu.Lock()
+		err := s.openLocked()
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{s}
+		l.logStart, l.leo = base, base
+		l.epochs, _ = loadEpochCache(l.dir)
+		l.epochs.truncateFromEnd(l.leo)
+		l.recoveryPoint, l.hw = base, base
+		return l.writeCheckpoint()
+	}
+	for _, b := range bases {
+		l.segs = append(l.segs, l.newSegment(b))
+	}
+	last := len(l.segs) - 1
+	// Phase 1: trusted segments.
+	firstRecover := len(l.segs)
+	for i, s := range l.segs {
+		if !clean && (i == last || l.segs[i+1].base > cp.recoveryPoint) {
+			firstRecover = i
+			break
+		}
+		if err := s.loadClean(i == last); err != nil {
+			if !errors.Is(err, errIndexCorrupt) {
+				return err
+			}
+			l.logger.Warn("rebuilding index", zap.String("dir", l.dir), zap.Int64("base", s.base), zap.Error(err))
+			txns, _ := loadTxnIndex(s.path(".txnindex"))
+			prev := int64(0)
+			if i > 0 {
+				prev = l.segs[i-1].next
+			}
+			truncated, err := s.recover(i == last, l.cfg.IndexIntervalBytes, prev, func(*recoveredBatch) error { return nil })
+			if err != nil {
+				return err
+			}
+			s.txns = txns
+			if truncated {
+				// Corrupt data in a trusted segment: everything after goes.
+				l.dropSegmentsAfter(i)
+				last = i
+				if err := s.makeActive(); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	// Phase 2: producer state up to the first recovered segment.
+	upTo := l.segs[last].next
+	if firstRecover < len(l.segs) {
+		upTo = l.segs[firstRecover].base
+	}
+	if err := l.rebuildProducers(upTo); err != nil {
+		return err
+	}
+	// Phase 3: recovery of the unflushed tail.
+	for i := firstRecover; i < len(l.segs); i++ {
+		s := l.segs[i]
+		prev := int64(0)
+		if i > 0 {
+			prev = l.segs[i-1].next
+		}
+		var aborted []abortedTxn
+		truncated, err := s.recover(i == len(l.segs)-1, l.cfg.IndexIntervalBytes, prev, func(rb *recoveredBatch) error {
+			pa := l.producers.begin()
+			marker, coord := int16(-1), int32(-1)
+			if rb.h.IsControl() {
+				var err error
+				if marker, err = controlType(rb.bytes, &rb.h); err != nil {
+					return nil // unreadable marker: nothing to track
+				}
+				coord = markerCoordinatorEpoch(rb.bytes, &rb.h)
+			}
+			if err := pa.add(&rb.h, marker, coord, false); err != nil {
+				return nil
+			}
+			aborted = append(aborted, pa.commit()...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.txns = aborted
+		if err := writeTxnIndex(s.path(".txnindex"), aborted); err != nil {
+			return err
+		}
+		if err := s.sync(); err != nil {
+			return err
+		}
+		if truncated {
+			l.logger.Warn("truncated torn or corrupt log tail", zap.String("dir", l.dir), zap.Int64("base", s.base), zap.Int64("size", s.size))
+			l.dropSegmentsAfter(i)
+			if err := s.makeActive(); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	// Remove an empty non-first trailing state mismatch: the last segment is active.
+	act := l.segs[len(l.segs)-1]
+	if err := act.makeActive(); err != nil {
+		return err
+	}
+	if act.rollTs.IsZero() {
+		act.rollTs = l.clock()
+	}
+	l.leo = act.next
+	if act.size == 0 {
+		l.leo = max(act.base, l.leo)
+	}
+	l.logStart = max(cp.logStart, l.segs[0].base)
+	if l.logStart > l.leo {
+		l.logStart = l.leo
+	}
+	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
+	l.recoveryPoint = l.leo
+	l.removeSnapshotsAbove(l.leo)
+	l.epochs, _ = loadEpochCache(l.dir)
+	ch := l.epochs.truncateFromEnd(l.leo)
+	if l.epochs.truncateFromStart(l.logStart) || ch {
+		if err := l.epochs.persist(); err != nil {
+			return err
+		}
+	}
+	if !clean || firstRecover < len(l.segs) {
+		return l.writeCheckpoint()
+	}
+	return nil
+}
+
+func markerCoordinatorEpoch(batch []byte, h *BatchHeader) int32 {
+	ce := int32(-1)
+	_ = forEachRecord(batch, h, func(r *Record) bool {
+		if len(r.Value) >= 6 {
+			ce = int32(binary.BigEndian.Uint32(r.Value[2:]))
+		}
+		return false
+	})
+	return ce
+}
+
+// dropSegmentsAfter deletes segments after index i (recovery found the data
+// ends in segment i).
+func (l *Log) dropSegmentsAfter(i int) {
+	for _, s := range l.segs[i+1:] {
+		paths, _ := s.markDeleted()
+		for _, p := range paths {
+			_ = os.Remove(p)
+		}
+	}
+	l.segs = l.segs[:i+1]
+}
+
+func (l *Log) removeSnapshotsAbove(off int64) {
+	snaps, _ := listSnapshots(l.dir)
+	for _, s := range snaps {
+		if s > off {
+			_ = os.Remove(snapshotPath(l.dir, s))
+		}
+	}
+}
+
+// rebuildProducers loads the latest usable snapshot at or below upTo and
+// replays the batches from it to upTo. Aborted transactions are already in
+// the .txnindex files of the replayed range.
+func (l *Log) rebuildProducers(upTo int64) error {
+	snaps, err := listSnapshots(l.dir)
+	if err != nil {
+		return err
+	}
+	l.producers = newProducerState()
+	from := l.segs[0].base
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if snaps[i] > upTo {
+			continue
+		}
+		b, err := os.ReadFile(snapshotPath(l.dir, snaps[i]))
+		if err == nil {
+			ps, derr := decodeSnapshot(b)
+			if derr == nil {
+				l.producers = ps
+				from = max(snaps[i], from)
+				break
+			}
+			err = derr
+		}
+		l.logger.Warn("dropping unreadable producer snapshot", zap.String("dir", l.dir), zap.Int64("offset", snaps[i]), zap.Error(err))
+		_ = os.Remove(snapshotPath(l.dir, snaps[i]))
+	}
+	return l.replay(from, upTo, func(h *BatchHeader, batch []byte) {
+		pa := l.producers.begin()
+		marker, coord := int16(-1), int32(-1)
+		if h.IsControl() {
+			var err error
+			if marker, err = controlType(batch, h); err != nil {
+				return
+			}
+			coord = markerCoordinatorEpoch(batch, h)
+		}
+		if pa.add(h, marker, coord, false) == nil {
+			pa.commit()
+		}
+	})
+}
+
+// replay calls fn for every producer batch (producerId >= 0) with last
+// offset in [from, upTo), reading only headers except for control batches.
+func (l *Log) replay(from, upTo int64, fn func(h *BatchHeader, batch []byte)) error {
+	if from >= upTo {
+		return nil
+	}
+	for i, s := range l.segs {
+		if s.base >= upTo {
+			break
+		}
+		if i+1 < len(l.segs) && l.segs[i+1].base <= from {
+			continue
+		}
+		ref, pos, err := s.locate(from)
+		if err != nil {
+			return err
+		}
+		f := ref.f
+		var hb [batchHeaderSize]byte
+		err = scanFrom(f, pos, s.size, func(e scanEntry) bool {
+			if e.last < from {
+				return false
+			}
+			if e.base >= upTo {
+				return true
+			}
+			if preadFull(f, hb[:], e.pos) != nil {
+				return true
+			}
+			h, _ := ParseBatchHeader(hb[:])
+			if h.ProducerID < 0 {
+				return false
+			}
+			var batch []byte
+			if h.IsControl() {
+				batch = make([]byte, e.size)
+				if preadFull(f, batch, e.pos) != nil {
+					return true
+				}
+			}
+			fn(&h, batch)
+			return false
+		})
+		ref.release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// locate returns a reference to the segment's file and the position of a
+// batch boundary at or before the batch holding offset (from the index).
+func (s *segment) locate(offset int64) (*fileRef, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.openLocked(); err != nil {
+		return nil, 0, err
+	}
+	pos := int64(0)
+	if offset > s.base {
+		rel := offset - s.base
+		if rel > math.MaxUint32 {
+			rel = math.MaxUint32
+		}
+		pos = int64(s.idx.lookupOffset(uint32(rel)))
+	}
+	s.file.acquire()
+	return s.file, pos, nil
+}
+
+func (l *Log) writeCheckpoint() error {
+	return writePartitionCheckpoint(l.dir, partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw})
+}
+
+// Topic is the log's topic.
+func (l *Log) Topic() string { return l.topic }
+
+// Partition is the log's partition.
+func (l *Log) Partition() int32 { return l.partition }
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// LogStartOffset is the first offset a consumer may read.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.logStart
+}
+
+// LogEndOffset is the next offset to assign.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.leo
+}
+
+// HighWatermark is the in-memory high watermark.
+func (l *Log) HighWatermark() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.hw
+}
+
+// SetHighWatermark sets the high watermark, clamped to [logStart, LEO]. It
+// is persisted in partition-checkpoint on Flush and Close.
+func (l *Log) SetHighWatermark(off int64) {
+	l.mu.Lock()
+	l.hw = min(max(off, l.logStart), l.leo)
+	l.mu.Unlock()
+}
+
+// LastStableOffset is min(HW, first offset of the oldest ongoing
+// transaction).
+func (l *Log) LastStableOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.lsoLocked()
+}
+
+func (l *Log) lsoLocked() int64 {
+	if f := l.producers.firstUnstable(); f >= 0 && f < l.hw {
+		return f
+	}
+	return l.hw
+}
+
+// Config returns the log's configuration.
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
+// SetConfig replaces the configuration; it applies to later appends, rolls
+// and retention checks (index sizes to segments created from now on).
+func (l *Log) SetConfig(c Config) {
+	l.mu.Lock()
+	l.cfg = c.normalized()
+	l.mu.Unlock()
+}
+
+// Size is the total size of the segment files' valid bytes.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
+}
+
+// segmentFor returns the index of the segment that would hold offset.
+func (l *Log) segmentFor(offset int64) int {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	return max(i, 0)
+}

@@ -1,0 +1,338 @@
+package storage
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ManagerOptions configure a Manager.
+type ManagerOptions struct {
+	Dir                    string // a log dir (log.dirs entry); partition dirs are <topic>-<partition>
+	MaxOpenFiles           int    // budget for open segment files across all logs (default 4096); idle segments are closed and reopened lazily
+	Clock                  func() time.Time
+	Logger                 *zap.Logger
+	RetentionCheckInterval time.Duration // log.retention.check.interval.ms (default 5 min)
+	FlushCheckInterval     time.Duration // how often flush.ms is checked (default 1 s)
+}
+
+// Manager owns every partition log of one log dir: it opens (and recovers)
+// them, creates and deletes them, holds the open-file budget, and runs the
+// background flush/retention/file-deletion loop. Compaction will run here
+// too (storage/cleaner.go, not written yet: the seam is Log.cfg.compacted()
+// and the Manager loop).
+type Manager struct {
+	opts  ManagerOptions
+	cache *handleCache
+
+	mu     sync.Mutex
+	logs   map[tp]*Log
+	closed bool
+
+	delMu   sync.Mutex
+	pending []pendingDelete
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+type pendingDelete struct {
+	path string
+	due  time.Time
+}
+
+// OpenManager loads and recovers every log found in opts.Dir (with the
+// default Config; GetOrCreate and SetConfig apply the real one) and starts
+// the background loop.
+func OpenManager(opts ManagerOptions) (*Manager, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("storage: ManagerOptions.Dir is empty")
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.RetentionCheckInterval <= 0 {
+		opts.RetentionCheckInterval = 5 * time.Minute
+	}
+	if opts.FlushCheckInterval <= 0 {
+		opts.FlushCheckInterval = time.Second
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Manager{opts: opts, cache: newHandleCache(opts.MaxOpenFiles), logs: make(map[tp]*Log),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	marker := filepath.Join(opts.Dir, cleanShutdownFile)
+	_, err := os.Stat(marker)
+	clean := err == nil
+	ents, err := os.ReadDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		if strings.HasSuffix(name, "-delete") {
+			_ = os.RemoveAll(filepath.Join(opts.Dir, name))
+			continue
+		}
+		topic, part, ok := parsePartitionDir(name)
+		if !ok {
+			continue
+		}
+		l, err := m.open(topic, part, DefaultConfig(), clean)
+		if err != nil {
+			m.closeAll()
+			return nil, err
+		}
+		m.logs[tp{topic, part}] = l
+	}
+	if clean {
+		if err := os.Remove(marker); err != nil {
+			m.closeAll()
+			return nil, err
+		}
+		if err := syncDir(opts.Dir); err != nil {
+			m.closeAll()
+			return nil, err
+		}
+	}
+	go m.loop()
+	return m, nil
+}
+
+func parsePartitionDir(name string) (string, int32, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	p, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return "", 0, false
+	}
+	return name[:i], int32(p), true
+}
+
+func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, error) {
+	return openLog(logOptions{
+		dir:       filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
+		topic:     topic,
+		partition: part,
+		cfg:       cfg,
+		cache:     m.cache,
+		clock:     m.opts.Clock,
+		logger:    m.opts.Logger.With(zap.String("topic", topic), zap.Int32("partition", part)),
+		clean:     clean,
+		deleter:   m.scheduleDelete,
+	})
+}
+
+// GetOrCreate returns the partition's log, creating it if needed, and
+// applies cfg to it.
+func (m *Manager) GetOrCreate(topic string, partition int32, cfg Config) (*Log, error) {
+	if topic == "" || strings.ContainsAny(topic, "/\\") || topic == "." || topic == ".." || partition < 0 {
+		return nil, fmt.Errorf("storage: invalid partition %q/%d", topic, partition)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errors.New("storage: manager closed")
+	}
+	if l := m.logs[tp{topic, partition}]; l != nil {
+		l.SetConfig(cfg)
+		return l, nil
+	}
+	l, err := m.open(topic, partition, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	m.logs[tp{topic, partition}] = l
+	return l, nil
+}
+
+// Get returns the partition's log, or nil.
+func (m *Manager) Get(topic string, partition int32) *Log {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.logs[tp{topic, partition}]
+}
+
+// All returns every log, sorted by topic and partition.
+func (m *Manager) All() []*Log {
+	m.mu.Lock()
+	out := make([]*Log, 0, len(m.logs))
+	for _, l := range m.logs {
+		out = append(out, l)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].partition < out[j].partition
+	})
+	return out
+}
+
+// Delete closes the partition's log and removes its directory: renamed to
+// <dir>.<random>-delete first (so a crash mid-removal leaves a name that the
+// next open removes), then removed. Open ReadResults stay readable.
+func (m *Manager) Delete(topic string, partition int32) error {
+	m.mu.Lock()
+	l := m.logs[tp{topic, partition}]
+	delete(m.logs, tp{topic, partition})
+	m.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	l.closeForDelete()
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	gone := l.dir + "." + hex.EncodeToString(rnd[:]) + "-delete"
+	if err := os.Rename(l.dir, gone); err != nil {
+		return err
+	}
+	_ = syncDir(m.opts.Dir)
+	return os.RemoveAll(gone)
+}
+
+// scheduleDelete removes files after a delay (file.delete.delay.ms).
+func (m *Manager) scheduleDelete(paths []string, delay time.Duration) {
+	if delay <= 0 {
+		for _, p := range paths {
+			_ = os.Remove(p)
+		}
+		return
+	}
+	due := m.opts.Clock().Add(delay)
+	m.delMu.Lock()
+	for _, p := range paths {
+		m.pending = append(m.pending, pendingDelete{p, due})
+	}
+	m.delMu.Unlock()
+}
+
+func (m *Manager) runDeletes(all bool) {
+	now := m.opts.Clock()
+	m.delMu.Lock()
+	var keep []pendingDelete
+	var do []string
+	for _, p := range m.pending {
+		if all || !now.Before(p.due) {
+			do = append(do, p.path)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	m.pending = keep
+	m.delMu.Unlock()
+	for _, p := range do {
+		_ = os.Remove(p)
+	}
+}
+
+func (m *Manager) loop() {
+	defer close(m.done)
+	tick := min(m.opts.FlushCheckInterval, m.opts.RetentionCheckInterval, time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastRetention := time.Now()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		m.runDeletes(false)
+		m.checkFlush()
+		if time.Since(lastRetention) >= m.opts.RetentionCheckInterval {
+			lastRetention = time.Now()
+			m.RunRetention()
+		}
+	}
+}
+
+func (m *Manager) checkFlush() {
+	now := m.opts.Clock()
+	for _, l := range m.All() {
+		l.mu.RLock()
+		due := l.unflushed > 0 && now.Sub(l.lastFlush) >= time.Duration(l.cfg.FlushMs)*time.Millisecond
+		l.mu.RUnlock()
+		if due {
+			if err := l.Flush(); err != nil {
+				m.opts.Logger.Error("flush failed", zap.String("dir", l.dir), zap.Error(err))
+			}
+		}
+	}
+}
+
+// RunRetention applies retention to every log now (the background loop
+// calls it every RetentionCheckInterval). It returns the number of segments
+// deleted.
+func (m *Manager) RunRetention() int {
+	n := 0
+	now := m.opts.Clock()
+	for _, l := range m.All() {
+		n += l.enforceRetention(now)
+	}
+	return n
+}
+
+// OpenSegments is how many segments currently hold an open file handle.
+func (m *Manager) OpenSegments() int { return int(m.cache.open.Load()) }
+
+func (m *Manager) closeAll() error {
+	var first error
+	for _, l := range m.logs {
+		if err := l.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close stops the background loop, flushes and closes every log, removes
+// files awaiting deletion and writes the clean-shutdown marker (only if
+// every log closed cleanly).
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.done
+	m.mu.Lock()
+	err := m.closeAll()
+	m.mu.Unlock()
+	m.runDeletes(true)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(m.opts.Dir, cleanShutdownFile), nil); err != nil {
+		return err
+	}
+	return nil
+}

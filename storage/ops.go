@@ -1,0 +1,477 @@
+package storage
+
+import (
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Read returns whole batches starting with the batch that contains offset,
+// only batches entirely below maxOffset (the HW or the LSO, exclusive), at
+// most maxBytes in total — except that with minOneBatch the first batch is
+// returned whole even if it is larger (KIP-74). offset < LogStartOffset or
+// > LogEndOffset is kerr.OffsetOutOfRange; offset == LogEndOffset (or >=
+// maxOffset) gives an empty result. Record bytes are never copied: the
+// result names file regions; call Release after sending them.
+func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*ReadResult, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, kerr.NotLeaderForPartition
+	}
+	if offset < l.logStart || offset > l.leo {
+		return nil, kerr.OffsetOutOfRange
+	}
+	res := &ReadResult{}
+	if offset >= l.leo || offset >= maxOffset {
+		return res, nil
+	}
+	remaining := int64(maxBytes)
+	if remaining < 0 {
+		remaining = 0
+	}
+	first := true
+	done := false
+	for i := l.segmentFor(offset); i < len(l.segs) && !done; i++ {
+		s := l.segs[i]
+		if i > 0 && s.base > offset {
+			offset = s.base
+		}
+		ref, pos, err := s.locate(offset)
+		if err != nil {
+			res.Release()
+			return nil, kerr.KafkaStorageError
+		}
+		start, end := int64(-1), int64(-1)
+		err = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
+			if e.last < offset {
+				return false
+			}
+			if e.last >= maxOffset {
+				done = true
+				return true
+			}
+			if e.size > remaining {
+				if !(first && minOneBatch) {
+					done = true
+					return true
+				}
+				remaining = e.size // the whole first batch, then stop
+			}
+			if start < 0 {
+				start = e.pos
+			}
+			end = e.pos + e.size
+			remaining -= e.size
+			first = false
+			return remaining <= 0
+		})
+		if err != nil {
+			ref.release()
+			res.Release()
+			return nil, kerr.KafkaStorageError
+		}
+		if start >= 0 {
+			res.Regions = append(res.Regions, Region{File: ref.f, Offset: start, Length: end - start})
+			res.refs = append(res.refs, ref)
+			res.Size += end - start
+		} else {
+			ref.release()
+		}
+		if remaining <= 0 {
+			done = true
+		}
+	}
+	return res, nil
+}
+
+// Truncate drops every offset >= endOffset (followers after a leader
+// change). A batch that reaches endOffset or beyond is dropped whole, so the
+// new log end may be below endOffset. Truncating below the log start empties
+// the log and restarts it at endOffset.
+func (l *Log) Truncate(endOffset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	if endOffset >= l.leo {
+		return nil
+	}
+	if endOffset < l.logStart {
+		return l.truncateFullyLocked(max(endOffset, 0))
+	}
+	i := l.segmentFor(endOffset)
+	for _, s := range l.segs[i+1:] {
+		paths, _ := s.markDeleted()
+		l.deleter(paths, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond)
+	}
+	l.segs = l.segs[:i+1]
+	s := l.segs[i]
+	ref, pos, err := s.locate(endOffset)
+	if err != nil {
+		return err
+	}
+	cut, newEnd := int64(-1), int64(-1)
+	err = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
+		if e.last >= endOffset {
+			cut, newEnd = e.pos, e.base
+			return true
+		}
+		return false
+	})
+	ref.release()
+	if err != nil {
+		return err
+	}
+	if cut < 0 {
+		cut, newEnd = s.size, s.next
+	}
+	if newEnd < l.logStart {
+		// The batch holding the log start is dropped: restart there.
+		return l.truncateFullyLocked(newEnd)
+	}
+	if err := s.makeActive(); err != nil {
+		return err
+	}
+	if err := s.truncateTo(cut, newEnd); err != nil {
+		return err
+	}
+	l.leo = newEnd
+	return l.afterTruncateLocked()
+}
+
+// truncateFullyLocked deletes every segment and restarts the log at start.
+func (l *Log) truncateFullyLocked(start int64) error {
+	for _, s := range l.segs {
+		paths, _ := s.markDeleted()
+		l.deleter(paths, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond)
+	}
+	ns := l.newSegment(start)
+	ns.active, ns.rollTs = true, l.clock()
+	l.segs = []*segment{ns}
+	l.logStart, l.leo = start, start
+	return l.afterTruncateLocked()
+}
+
+func (l *Log) afterTruncateLocked() error {
+	l.hw = min(max(l.hw, l.logStart), l.leo)
+	l.recoveryPoint = min(l.recoveryPoint, l.leo)
+	l.removeSnapshotsAbove(l.leo)
+	if err := l.rebuildProducers(l.leo); err != nil {
+		return err
+	}
+	if l.epochs.truncateFromEnd(l.leo) {
+		if err := l.epochs.persist(); err != nil {
+			return err
+		}
+	}
+	return l.writeCheckpoint()
+}
+
+// AdvanceLogStart moves the log start up to offset (DeleteRecords) and
+// deletes the segments wholly below it. offset > LogEndOffset is
+// kerr.OffsetOutOfRange (the caller checks against the high watermark). It
+// returns the new log start.
+func (l *Log) AdvanceLogStart(offset int64) (int64, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, errClosed
+	}
+	if offset > l.leo {
+		return l.logStart, kerr.OffsetOutOfRange
+	}
+	if offset <= l.logStart {
+		return l.logStart, nil
+	}
+	l.logStart = offset
+	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= offset })
+	l.afterLogStartLocked()
+	return l.logStart, l.writeCheckpoint()
+}
+
+// deleteSegmentsLocked deletes leading inactive segments while pred holds.
+func (l *Log) deleteSegmentsLocked(pred func(s, next *segment) bool) int {
+	n := 0
+	for len(l.segs) > 1 && pred(l.segs[0], l.segs[1]) {
+		s := l.segs[0]
+		paths, _ := s.markDeleted()
+		l.deleter(paths, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond)
+		l.segs = l.segs[1:]
+		l.logStart = max(l.logStart, l.segs[0].base)
+		n++
+	}
+	return n
+}
+
+func (l *Log) afterLogStartLocked() {
+	l.hw = min(max(l.hw, l.logStart), l.leo)
+	l.recoveryPoint = max(l.recoveryPoint, min(l.logStart, l.leo))
+	l.producers.evictBelow(l.logStart)
+	if l.epochs.truncateFromStart(l.logStart) {
+		_ = l.epochs.persist()
+	}
+}
+
+// enforceRetention deletes whole inactive segments past retention.ms (by
+// their largest timestamp, or mtime when none has a timestamp) or beyond
+// retention.bytes, oldest first; the active segment is never deleted.
+func (l *Log) enforceRetention(now time.Time) int {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || !l.cfg.deletes() {
+		return 0
+	}
+	cfg := l.cfg
+	n := 0
+	if cfg.RetentionMs >= 0 {
+		n += l.deleteSegmentsLocked(func(s, _ *segment) bool {
+			ts := s.maxTs
+			if ts < 0 {
+				ts = s.lastModified().UnixMilli()
+			}
+			return now.UnixMilli()-ts > cfg.RetentionMs
+		})
+	}
+	if cfg.RetentionBytes >= 0 {
+		var total int64
+		for _, s := range l.segs {
+			total += s.size
+		}
+		n += l.deleteSegmentsLocked(func(s, _ *segment) bool {
+			if total-s.size >= cfg.RetentionBytes {
+				total -= s.size
+				return true
+			}
+			return false
+		})
+	}
+	if n > 0 {
+		l.afterLogStartLocked()
+		_ = l.writeCheckpoint()
+	}
+	return n
+}
+
+// AbortedTransactions lists, from the .txnindex files, the aborted
+// transactions that overlap [fromOffset, upperOffset).
+func (l *Log) AbortedTransactions(fromOffset, upperOffset int64) []AbortedTxn {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []AbortedTxn
+	for i := l.segmentFor(fromOffset); i < len(l.segs); i++ {
+		s := l.segs[i]
+		if s.base >= upperOffset && i > l.segmentFor(fromOffset) {
+			break
+		}
+		for _, t := range s.txns {
+			if t.lastOffset >= fromOffset && t.firstOffset < upperOffset {
+				out = append(out, AbortedTxn{ProducerID: t.producerID, FirstOffset: t.firstOffset})
+			}
+		}
+	}
+	return out
+}
+
+// OffsetForTimestamp finds the first record (at or above the log start)
+// whose timestamp is >= ts: the time index narrows the search, then batch
+// headers, then the records of the one batch (decompressed if needed).
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, s := range l.segs {
+		if s.maxTs < ts || s.size == 0 {
+			continue
+		}
+		if off, t, found := l.findInSegment(s, ts); found {
+			return off, t, true
+		}
+	}
+	return -1, -1, false
+}
+
+func (l *Log) findInSegment(s *segment, ts int64) (int64, int64, bool) {
+	s.mu.Lock()
+	if err := s.openLocked(); err != nil {
+		s.mu.Unlock()
+		return 0, 0, false
+	}
+	start := l.logStart
+	if rel, ok := s.tidx.lookupTime(ts); ok {
+		start = max(start, s.base+int64(rel))
+	}
+	pos := int64(0)
+	if start > s.base {
+		rel := min(start-s.base, math.MaxUint32)
+		pos = int64(s.idx.lookupOffset(uint32(rel)))
+	}
+	ref := s.file
+	ref.acquire()
+	s.mu.Unlock()
+	defer ref.release()
+	var hb [batchHeaderSize]byte
+	var found bool
+	var rOff, rTs int64
+	_ = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
+		if e.last < start {
+			return false
+		}
+		if preadFull(ref.f, hb[:], e.pos) != nil {
+			return true
+		}
+		h, _ := ParseBatchHeader(hb[:])
+		if h.MaxTimestamp < ts || h.IsControl() {
+			return false
+		}
+		if h.LogAppendTime() {
+			rOff, rTs, found = max(h.BaseOffset, l.logStart), h.MaxTimestamp, true
+			return true
+		}
+		batch := make([]byte, e.size)
+		if preadFull(ref.f, batch, e.pos) != nil {
+			return true
+		}
+		_ = forEachRecord(batch, &h, func(r *Record) bool {
+			off := h.BaseOffset + int64(r.OffsetDelta)
+			if t := h.BaseTimestamp + r.TimestampDelta; t >= ts && off >= l.logStart {
+				rOff, rTs, found = off, t, true
+				return false
+			}
+			return true
+		})
+		return found
+	})
+	return rOff, rTs, found
+}
+
+// MaxTimestamp returns the largest timestamp in the log and the offset of
+// the first record that has it (-1, -1 for an empty log).
+func (l *Log) MaxTimestamp() (timestamp, offset int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var best *segment
+	for _, s := range l.segs {
+		if s.size > 0 && s.maxTs >= 0 && (best == nil || s.maxTs > best.maxTs) {
+			best = s
+		}
+	}
+	if best == nil {
+		return -1, -1
+	}
+	ts := best.maxTs
+	ref, pos, err := best.locate(best.maxTsOffset)
+	if err != nil {
+		return ts, best.maxTsOffset
+	}
+	defer ref.release()
+	off := best.maxTsOffset
+	var hb [batchHeaderSize]byte
+	_ = scanFrom(ref.f, pos, best.size, func(e scanEntry) bool {
+		if e.last < best.maxTsOffset {
+			return false
+		}
+		if preadFull(ref.f, hb[:], e.pos) != nil {
+			return true
+		}
+		h, _ := ParseBatchHeader(hb[:])
+		if h.LogAppendTime() {
+			off = h.BaseOffset
+			return true
+		}
+		batch := make([]byte, e.size)
+		if preadFull(ref.f, batch, e.pos) != nil {
+			return true
+		}
+		_ = forEachRecord(batch, &h, func(r *Record) bool {
+			if h.BaseTimestamp+r.TimestampDelta == ts {
+				off = h.BaseOffset + int64(r.OffsetDelta)
+				return false
+			}
+			return true
+		})
+		return true
+	})
+	return ts, off
+}
+
+// AssignEpoch records that leader epoch starts at startOffset in the
+// leader-epoch cache (persisted to leader-epoch-checkpoint).
+func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epochs.assign(epoch, startOffset) {
+		return l.epochs.persist()
+	}
+	return nil
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest known epoch <=
+// epoch and the offset where the next epoch starts (the log end for the
+// latest epoch); -1, -1 if unknown.
+func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.epochs.endOffsetFor(epoch, l.leo)
+}
+
+// LatestEpoch is the latest leader epoch in the cache, or -1.
+func (l *Log) LatestEpoch() int32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if e, ok := l.epochs.latest(); ok {
+		return e.epoch
+	}
+	return -1
+}
+
+// close flushes and writes every checkpoint for a clean shutdown.
+func (l *Log) close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, s := range l.segs {
+		keep(s.sync())
+	}
+	keep(l.segs[len(l.segs)-1].finish(true))
+	keep(writeFileAtomic(snapshotPath(l.dir, l.leo), l.producers.encodeSnapshot()))
+	l.recoveryPoint = l.leo
+	keep(l.writeCheckpoint())
+	keep(l.epochs.persist())
+	l.closeHandles()
+	return first
+}
+
+func (l *Log) closeHandles() {
+	for _, s := range l.segs {
+		s.closeHandles()
+	}
+}
+
+// removeAll closes the log (no flush) for deletion.
+func (l *Log) closeForDelete() {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.closeHandles()
+}

@@ -1,0 +1,634 @@
+package storage
+
+import (
+	"bufio"
+	"container/list"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A segment is one <20-digit base offset>.log file with its .index,
+// .timeindex and optional .txnindex. The .log holds whole RecordBatch v2
+// batches back to back, offsets increasing; all offsets in it are in
+// [base, base+MaxInt32] so index entries fit their 4-byte relative offsets.
+//
+// Fields above mu are owned by the Log (written under its write lock, read
+// under its read lock); fields below mu are the open handles, which the
+// handle cache may close at any time it can take mu.
+type segment struct {
+	dir  string
+	base int64
+
+	size            int64 // valid bytes in the .log
+	next            int64 // offset after the last batch (base when empty)
+	maxTs           int64 // largest batch max-timestamp (-1 if none)
+	maxTsOffset     int64 // last offset of the batch that has maxTs
+	rollTs          time.Time
+	bytesSinceIndex int
+	txns            []abortedTxn
+	active          bool // indexes writable and preallocated
+	indexBytes      int
+
+	cache *handleCache
+
+	mu   sync.Mutex
+	file *fileRef
+	idx  mmIndex
+	tidx mmIndex
+	elem *list.Element // in the handle cache, guarded by cache.mu
+}
+
+func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
+
+func (s *segment) path(ext string) string {
+	return filepath.Join(s.dir, segmentName(s.base)+ext)
+}
+
+func newSegmentStruct(dir string, base int64, cache *handleCache, indexBytes int) *segment {
+	s := &segment{dir: dir, base: base, next: base, maxTs: -1, maxTsOffset: base, cache: cache, indexBytes: indexBytes}
+	s.idx = mmIndex{path: s.path(".index"), entrySize: offsetEntrySize}
+	s.tidx = mmIndex{path: s.path(".timeindex"), entrySize: timeEntrySize}
+	return s
+}
+
+// parseSegmentBase returns the base offset of a "<20 digits>.log" name.
+func parseSegmentBase(name string) (int64, bool) {
+	if !strings.HasSuffix(name, ".log") || len(name) != 24 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(name[:20], 10, 64)
+	return v, err == nil && v >= 0
+}
+
+// openLocked makes sure the .log is open and the indexes are mapped. The
+// caller holds s.mu.
+func (s *segment) openLocked() error {
+	if s.file != nil {
+		if s.cache != nil {
+			s.cache.touch(s)
+		}
+		return nil
+	}
+	f, err := os.OpenFile(s.path(".log"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := s.idx.mapIndex(s.active, s.indexBytes); err != nil {
+		f.Close()
+		return err
+	}
+	if err := s.tidx.mapIndex(s.active, s.indexBytes); err != nil {
+		s.idx.unmap()
+		f.Close()
+		return err
+	}
+	s.file = newFileRef(f)
+	if s.cache != nil {
+		s.cache.opened(s)
+	}
+	return nil
+}
+
+// closeHandlesLocked drops the segment's own file reference and unmaps the
+// indexes. Readers holding references keep the file open.
+func (s *segment) closeHandlesLocked() {
+	if s.file != nil {
+		s.file.release()
+		s.file = nil
+	}
+	s.idx.unmap()
+	s.tidx.unmap()
+}
+
+func (s *segment) closeHandles() {
+	s.mu.Lock()
+	s.closeHandlesLocked()
+	if s.cache != nil {
+		s.cache.closed(s)
+	}
+	s.mu.Unlock()
+}
+
+// acquireFile returns a new reference to the open .log file.
+func (s *segment) acquireFile() (*fileRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.openLocked(); err != nil {
+		return nil, err
+	}
+	s.file.acquire()
+	return s.file, nil
+}
+
+// batchInfo is what the append path tells a segment about each batch.
+type batchInfo struct {
+	pos, size         int64
+	base, last, maxTs int64
+}
+
+// write appends buf (whole batches described by infos, positions relative to
+// buf) at the end of the segment and updates the indexes. Called under the
+// Log's write lock.
+func (s *segment) write(buf []byte, infos []batchInfo, interval int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.openLocked(); err != nil {
+		return err
+	}
+	if _, err := s.file.f.WriteAt(buf, s.size); err != nil {
+		// Leave no partial batch behind.
+		_ = s.file.f.Truncate(s.size)
+		return err
+	}
+	for _, b := range infos {
+		s.indexBatch(s.size+b.pos, b, interval)
+	}
+	s.size += int64(len(buf))
+	return nil
+}
+
+// indexBatch updates the in-memory and index state for one batch at pos.
+// Caller holds s.mu with the indexes mapped writable.
+func (s *segment) indexBatch(pos int64, b batchInfo, interval int) {
+	if b.maxTs > s.maxTs {
+		s.maxTs, s.maxTsOffset = b.maxTs, b.last
+	}
+	if s.bytesSinceIndex > interval {
+		if !s.idx.full() {
+			s.idx.appendOffset(uint32(b.last-s.base), uint32(pos))
+		}
+		if t, _, ok := s.tidx.lastTime(); (!ok || s.maxTs > t) && s.maxTs >= 0 && !s.tidx.full() {
+			s.tidx.appendTime(s.maxTs, uint32(s.maxTsOffset-s.base))
+		}
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += int(b.size)
+	s.next = b.last + 1
+}
+
+// indexFull reports whether either index has no room for another entry.
+func (s *segment) indexFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idx.full() || s.tidx.full()
+}
+
+// finish makes the segment inactive: a last time-index entry for its max
+// timestamp (so it can be read back on load), indexes trimmed, everything
+// synced.
+func (s *segment) finish(sync bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finishLocked(sync)
+}
+
+func (s *segment) finishLocked(sync bool) error {
+	if s.active {
+		if err := s.openLocked(); err != nil {
+			return err
+		}
+		if t, _, ok := s.tidx.lastTime(); (!ok || s.maxTs > t) && s.maxTs >= 0 && s.tidx.n < s.tidx.maxN {
+			s.tidx.appendTime(s.maxTs, uint32(s.maxTsOffset-s.base))
+		}
+	}
+	var err error
+	if sync {
+		err = s.syncLocked()
+	}
+	if s.active {
+		s.active = false
+		if e := s.idx.trim(); err == nil {
+			err = e
+		}
+		if e := s.tidx.trim(); err == nil {
+			err = e
+		}
+		if sync {
+			for _, p := range []string{s.idx.path, s.tidx.path} {
+				if e := syncPath(p); err == nil {
+					err = e
+				}
+			}
+		}
+		if s.file != nil {
+			if e := s.idx.mapIndex(false, 0); err == nil {
+				err = e
+			}
+			if e := s.tidx.mapIndex(false, 0); err == nil {
+				err = e
+			}
+		}
+	}
+	return err
+}
+
+// makeActive turns the segment back into the writable, last segment (after
+// a truncation removed the segments that followed it).
+func (s *segment) makeActive() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active {
+		return nil
+	}
+	s.active = true
+	if s.file == nil {
+		return nil // mapped writable on next open
+	}
+	if err := s.idx.mapIndex(true, s.indexBytes); err != nil {
+		return err
+	}
+	return s.tidx.mapIndex(true, s.indexBytes)
+}
+
+func (s *segment) syncLocked() error {
+	if s.file != nil {
+		if err := s.file.f.Sync(); err != nil {
+			return err
+		}
+	} else if err := syncPath(s.path(".log")); err != nil {
+		return err
+	}
+	if err := s.idx.sync(); err != nil {
+		return err
+	}
+	return s.tidx.sync()
+}
+
+func (s *segment) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncLocked()
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	return err
+}
+
+// readAt reads exactly len(b) bytes at off from f.
+func preadFull(f *os.File, b []byte, off int64) error {
+	_, err := f.ReadAt(b, off)
+	return err
+}
+
+// headerPrefix is how much of a batch header the read path needs: through
+// lastOffsetDelta.
+const headerPrefix = offLastOffsetDelta + 4
+
+type scanEntry struct {
+	pos, size  int64
+	base, last int64
+}
+
+// scanFrom reads batch headers starting at pos (a batch boundary) until
+// stop returns true or end is reached. Called with a file reference; end is
+// the segment size observed under the Log lock.
+func scanFrom(f *os.File, pos, end int64, stop func(e scanEntry) bool) error {
+	var hb [headerPrefix]byte
+	for pos < end {
+		if end-pos < headerPrefix {
+			return fmt.Errorf("storage: short batch header at %d", pos)
+		}
+		if err := preadFull(f, hb[:], pos); err != nil {
+			return err
+		}
+		base := int64(binary.BigEndian.Uint64(hb[offBaseOffset:]))
+		size := int64(int32(binary.BigEndian.Uint32(hb[offLength:]))) + logOverhead
+		if size < batchHeaderSize || pos+size > end {
+			return fmt.Errorf("storage: bad batch length at %d", pos)
+		}
+		last := base + int64(int32(binary.BigEndian.Uint32(hb[offLastOffsetDelta:])))
+		if stop(scanEntry{pos: pos, size: size, base: base, last: last}) {
+			return nil
+		}
+		pos += size
+	}
+	return nil
+}
+
+// recoveredBatch is passed to the recovery callback for each valid batch.
+type recoveredBatch struct {
+	h     BatchHeader
+	pos   int64
+	bytes []byte // the whole batch; valid only during the callback
+}
+
+// recover re-reads the whole .log, rebuilding both indexes and keeping only
+// the valid prefix: it stops at the first torn, CRC-invalid or out-of-order
+// batch and truncates the file there. fn sees every valid batch in order.
+// It returns whether bytes were truncated. The segment is left active
+// (indexes writable) or finished (indexes trimmed) as asked.
+func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb *recoveredBatch) error) (truncated bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeHandlesLocked()
+	if s.cache != nil {
+		s.cache.closed(s)
+	}
+	// Fresh indexes.
+	s.idx.n, s.tidx.n = 0, 0
+	for _, p := range []string{s.idx.path, s.tidx.path} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return false, err
+		}
+	}
+	s.active = true
+	if err := s.openLocked(); err != nil {
+		return false, err
+	}
+	f := s.file.f
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	fileSize := st.Size()
+	s.size, s.next, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = 0, s.base, -1, s.base, 0
+	s.txns = nil
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 1<<20)
+	var buf []byte
+	pos := int64(0)
+	next := max(prevNext, s.base)
+	for {
+		hdr, err := r.Peek(logOverhead)
+		if err != nil {
+			break
+		}
+		size := int64(int32(binary.BigEndian.Uint32(hdr[offLength:]))) + logOverhead
+		if size < batchHeaderSize || size > math.MaxInt32 || pos+size > fileSize {
+			break
+		}
+		if int64(cap(buf)) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			break
+		}
+		h, err := checkBatchFrame(buf)
+		if err != nil || h.BaseOffset < next || h.LastOffset()-s.base > math.MaxInt32 || h.LastOffset() < h.BaseOffset {
+			break
+		}
+		if err := fn(&recoveredBatch{h: h, pos: pos, bytes: buf}); err != nil {
+			return false, err
+		}
+		if s.idx.full() || s.tidx.full() {
+			// The index cannot describe more: treat the rest as lost, as
+			// the append path would have rolled here.
+			break
+		}
+		s.indexBatch(pos, batchInfo{pos: pos, size: size, base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp}, interval)
+		next = h.LastOffset() + 1
+		pos += size
+	}
+	s.size = pos
+	if pos < fileSize {
+		if err := f.Truncate(pos); err != nil {
+			return false, err
+		}
+		truncated = true
+	}
+	if s.size > 0 {
+		var hb [batchHeaderSize]byte
+		if err := preadFull(f, hb[:], 0); err == nil {
+			h, _ := ParseBatchHeader(hb[:])
+			s.rollTs = tsTime(h.MaxTimestamp)
+		}
+	}
+	if !active {
+		err = s.finishLocked(false)
+	}
+	return truncated, err
+}
+
+func tsTime(ms int64) time.Time {
+	if ms < 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// loadClean opens a segment after a clean shutdown: the indexes are trusted
+// after a sanity check. It fills size, next (by scanning the tail past the
+// last index entry), maxTs. Returns errIndexCorrupt if an index looks wrong.
+func (s *segment) loadClean(active bool) error {
+	st, err := os.Stat(s.path(".log"))
+	if err != nil {
+		return err
+	}
+	s.size = st.Size()
+	for _, ix := range []*mmIndex{&s.idx, &s.tidx} {
+		ist, err := os.Stat(ix.path)
+		if err != nil {
+			if os.IsNotExist(err) && s.size == 0 {
+				ix.n = 0
+				continue
+			}
+			return fmt.Errorf("%w: %v", errIndexCorrupt, err)
+		}
+		if ist.Size()%int64(ix.entrySize) != 0 {
+			return fmt.Errorf("%w: %s size %d", errIndexCorrupt, ix.path, ist.Size())
+		}
+		ix.n = int(ist.Size()) / ix.entrySize
+	}
+	s.active = active
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.openLocked(); err != nil {
+		return err
+	}
+	if err := s.idx.checkOffsets(s.size); err != nil {
+		return err
+	}
+	if err := s.tidx.checkTimes(); err != nil {
+		return err
+	}
+	if t, rel, ok := s.tidx.lastTime(); ok {
+		s.maxTs, s.maxTsOffset = t, s.base+int64(rel)
+	}
+	// Find the end offset: scan from the last index entry.
+	start := int64(0)
+	if s.idx.n > 0 {
+		_, p := s.idx.offsetAt(s.idx.n - 1)
+		start = int64(p)
+	}
+	s.next = s.base
+	var scanned int64
+	err = scanFrom(s.file.f, start, s.size, func(e scanEntry) bool {
+		s.next = e.last + 1
+		scanned += e.size
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errIndexCorrupt, err)
+	}
+	if s.idx.n > 0 {
+		if r, _ := s.idx.offsetAt(s.idx.n - 1); s.base+int64(r) >= s.next {
+			return fmt.Errorf("%w: %s beyond log end", errIndexCorrupt, s.idx.path)
+		}
+	}
+	if t, rel, ok := s.tidx.lastTime(); ok && (s.base+int64(rel) >= s.next || t < 0) {
+		return fmt.Errorf("%w: %s beyond log end", errIndexCorrupt, s.tidx.path)
+	}
+	if s.size > 0 {
+		var hb [batchHeaderSize]byte
+		if err := preadFull(s.file.f, hb[:], 0); err != nil {
+			return err
+		}
+		h, _ := ParseBatchHeader(hb[:])
+		s.rollTs = tsTime(h.MaxTimestamp)
+	}
+	if s.rollTs.IsZero() {
+		s.rollTs = st.ModTime()
+	}
+	txns, err := loadTxnIndex(s.path(".txnindex"))
+	if err != nil {
+		return err
+	}
+	s.txns = txns
+	return nil
+}
+
+// lastModified is used for retention when no batch carries a timestamp.
+func (s *segment) lastModified() time.Time {
+	st, err := os.Stat(s.path(".log"))
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+// truncateTo drops every batch from the one at position pos on, with its
+// index entries. If readers still hold the file, the kept prefix is copied
+// into a fresh file that replaces it, so their bytes stay intact.
+func (s *segment) truncateTo(pos int64, nextOffset int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.openLocked(); err != nil {
+		return err
+	}
+	if s.file.refs.Load() > 1 {
+		if err := s.replaceFileLocked(pos); err != nil {
+			return err
+		}
+	} else if err := s.file.f.Truncate(pos); err != nil {
+		return err
+	}
+	rel := uint32(0)
+	if nextOffset > s.base {
+		rel = uint32(nextOffset - s.base)
+	}
+	s.idx.truncateOffsets(rel)
+	s.tidx.truncateTimes(rel)
+	s.size = pos
+	s.next = max(nextOffset, s.base)
+	if s.size == 0 {
+		s.next = s.base
+	}
+	// The max timestamp must be recomputed from what remains.
+	s.maxTs, s.maxTsOffset = -1, s.base
+	if err := s.recomputeMaxTsLocked(); err != nil {
+		return err
+	}
+	var keep []abortedTxn
+	for _, t := range s.txns {
+		if t.lastOffset < nextOffset {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) != len(s.txns) {
+		s.txns = keep
+		return writeTxnIndex(s.path(".txnindex"), keep)
+	}
+	return nil
+}
+
+func (s *segment) recomputeMaxTsLocked() error {
+	var hb [batchHeaderSize]byte
+	pos := int64(0)
+	for pos < s.size {
+		if err := preadFull(s.file.f, hb[:], pos); err != nil {
+			return err
+		}
+		h, _ := ParseBatchHeader(hb[:])
+		if h.MaxTimestamp > s.maxTs {
+			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+		}
+		pos += h.Size()
+	}
+	return nil
+}
+
+// replaceFileLocked writes bytes [0,pos) of the .log into a new file that
+// takes its name; the old inode lives on for readers that reference it.
+func (s *segment) replaceFileLocked(pos int64) error {
+	tmp := s.path(".log.truncating")
+	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	var off int64
+	for off < pos {
+		n, err := unix.CopyFileRange(int(s.file.f.Fd()), &off, int(nf.Fd()), nil, int(pos-off), 0)
+		if err != nil || n == 0 {
+			// Fall back to a plain copy.
+			if _, err := nf.Seek(0, io.SeekStart); err != nil {
+				nf.Close()
+				return err
+			}
+			if err := nf.Truncate(0); err != nil {
+				nf.Close()
+				return err
+			}
+			if _, err := io.Copy(nf, io.NewSectionReader(s.file.f, 0, pos)); err != nil {
+				nf.Close()
+				return err
+			}
+			break
+		}
+	}
+	if err := os.Rename(tmp, s.path(".log")); err != nil {
+		nf.Close()
+		return err
+	}
+	s.file.release()
+	s.file = newFileRef(nf)
+	return nil
+}
+
+// remove renames the segment's files to *.deleted (they are removed later,
+// after file.delete.delay.ms) and closes the segment's own handles. It
+// returns the renamed paths.
+func (s *segment) markDeleted() ([]string, error) {
+	s.closeHandles()
+	var out []string
+	var first error
+	for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
+		p := s.path(ext)
+		if err := os.Rename(p, p+".deleted"); err != nil {
+			if !os.IsNotExist(err) && first == nil {
+				first = err
+			}
+			continue
+		}
+		out = append(out, p+".deleted")
+	}
+	return out, first
+}
