@@ -407,3 +407,44 @@ func TestJavaDouble(t *testing.T) {
 		}
 	}
 }
+
+// A KRaft docker-compose service from the Confluent/Apache images, as it
+// would be pointed at Runnel unchanged.
+func TestLoadComposeEnvironment(t *testing.T) {
+	env := []string{
+		"KAFKA_NODE_ID=1",
+		"KAFKA_PROCESS_ROLES=broker,controller",
+		"KAFKA_LISTENERS=PLAINTEXT://broker:29092,CONTROLLER://broker:29093,PLAINTEXT_HOST://0.0.0.0:9092",
+		"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://broker:29092,PLAINTEXT_HOST://localhost:9092",
+		"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT",
+		"KAFKA_CONTROLLER_QUORUM_VOTERS=1@broker:29093",
+		"KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER",
+		"KAFKA_INTER_BROKER_LISTENER_NAME=PLAINTEXT",
+		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR=1",
+		"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR=1",
+		"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=1",
+		"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=0",
+		"KAFKA_LOG_DIRS=/tmp/kraft-combined-logs",
+		"KAFKA_HEAP_OPTS=-Xmx512M -Xms512M",
+		"KAFKA_JMX_PORT=9101",
+		"KAFKA_JMX_HOSTNAME=localhost",
+		"CLUSTER_ID=MkU3OEVBNTcwNTJENDM2Qk",
+	}
+	b, warnings := mustLoad(t, "", env, nil)
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	if b.BrokerID != 1 || b.OffsetsTopicReplicationFactor != 1 || b.TransactionStateLogRF != 1 || b.TransactionStateLogMinISR != 1 ||
+		b.GroupInitialRebalanceDelayMs != 0 || b.ClusterIDHint != "MkU3OEVBNTcwNTJENDM2Qk" || b.InterBrokerListenerName != "PLAINTEXT" {
+		t.Errorf("%+v", b)
+	}
+	if len(b.Listeners) != 2 || b.Listeners[0].Name != "PLAINTEXT" || b.Listeners[1].Name != "PLAINTEXT_HOST" {
+		t.Errorf("listeners %v (the controller listener must not be opened)", b.Listeners)
+	}
+	if b.AdvertisedListeners[1].String() != "PLAINTEXT_HOST://localhost:9092" {
+		t.Errorf("advertised %v", b.AdvertisedListeners)
+	}
+	if len(b.Notes) == 0 {
+		t.Error("no notes for the KRaft keys")
+	}
+}
