@@ -27,7 +27,7 @@ var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL
 var brokerDefs = []Def{
 	// ---- identity and network ----
 	{Name: "broker.id", Type: Int, Default: "-1", Doc: `This broker's id, unique in the cluster. -1 lets Runnel take a generated id from etcd (see broker.id.generation.enable). node.id is accepted as another name for it.`},
-	{Name: "node.id", Type: Int, Default: "-1", Doc: `KRaft's name for the broker id; Runnel treats it as broker.id. If both are set they must agree.`},
+	{Name: "node.id", Type: Int, Null: true, Validate: atLeast(0), Doc: `KRaft's name for the broker id; Runnel treats it as broker.id. If both are set they must agree.`},
 	{Name: "broker.id.generation.enable", Type: Boolean, Default: "true", Doc: `When broker.id is not set, generate one from a sequence in etcd, above reserved.broker.max.id.`},
 	{Name: "reserved.broker.max.id", Type: Int, Default: "1000", Validate: atLeast(0), Doc: `Highest id reserved for hand-picked broker ids; generated ids start above it.`},
 	{Name: "broker.rack", Type: String, Null: true, Doc: `Rack (or availability zone) of this broker, used to spread replicas and by follower fetching.`},
