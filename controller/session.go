@@ -208,10 +208,13 @@ func (c *Controller) RegisterBroker(ctx context.Context, b BrokerInfo) error {
 		c.reg, c.regLease = &bb, sess.Lease()
 		c.smu.Unlock()
 		c.log.Info("broker registered", zap.Int32("broker", b.ID), zap.Int64("epoch", rev))
-		return nil
+		// Our own registration is in the snapshot before we return, so
+		// assignments made right after see this broker.
+		return c.WaitRevision(ctx, rev)
 	}
 }
 
+// putBroker returns the revision the registration is visible at.
 func (c *Controller) putBroker(ctx context.Context, sess *concurrency.Session, b BrokerInfo) (int64, error) {
 	val, err := json.Marshal(b)
 	if err != nil {
@@ -240,7 +243,7 @@ func (c *Controller) putBroker(ctx context.Context, sess *concurrency.Session, b
 			return 0, fmt.Errorf("controller: register broker %d: %w", b.ID, err)
 		}
 		if r.Succeeded {
-			return kvs[0].CreateRevision, nil
+			return r.Header.Revision, nil
 		}
 	}
 	return 0, fmt.Errorf("%w: broker %d", ErrBrokerIDInUse, b.ID)
