@@ -156,3 +156,9 @@ func register(t *testing.T, c *Controller, rack string) {
 		t.Fatal(err)
 	}
 }
+
+func testCtxCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx, cancel
+}

@@ -259,7 +259,7 @@ func (c *Controller) putBroker(ctx context.Context, sess *concurrency.Session, b
 func (c *Controller) Campaign(ctx context.Context) {
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	if c.campaigning || c.ctx.Err() != nil {
+	if (c.campaigning && c.campaignCtx.Err() == nil) || c.ctx.Err() != nil {
 		return
 	}
 	c.campaigning, c.campaignCtx = true, ctx
@@ -302,7 +302,7 @@ func (c *Controller) runElection(sess *concurrency.Session, cctx context.Context
 
 	e := concurrency.NewElection(sess, c.k.election())
 	if err := e.Campaign(ctx, strconv.Itoa(int(c.o.BrokerID))); err != nil {
-		c.endCampaignIf(cctx)
+		c.endCampaignIf(sess, cctx)
 		return
 	}
 	c.isController.Store(true)
@@ -319,17 +319,26 @@ func (c *Controller) runElection(sess *concurrency.Session, cctx context.Context
 		rcancel()
 	}
 	c.log.Info("no longer controller", zap.Int32("broker", c.o.BrokerID))
-	c.endCampaignIf(cctx)
+	c.endCampaignIf(sess, cctx)
 }
 
-// endCampaignIf ends candidacy if the caller's campaign context is done.
-func (c *Controller) endCampaignIf(cctx context.Context) {
+// endCampaignIf runs when an election attempt for sess ends. If its
+// campaign context is done, candidacy ends — unless Campaign was called
+// again meanwhile, in which case a new attempt starts on the same session.
+func (c *Controller) endCampaignIf(sess *concurrency.Session, cctx context.Context) {
 	if cctx.Err() == nil {
 		return
 	}
 	c.smu.Lock()
-	if c.campaignCtx == cctx {
-		c.campaigning, c.campaignCtx, c.electionLease = false, nil, 0
+	defer c.smu.Unlock()
+	if c.electionLease == sess.Lease() {
+		c.electionLease = 0
 	}
-	c.smu.Unlock()
+	if c.campaignCtx == cctx {
+		c.campaigning, c.campaignCtx = false, nil
+		return
+	}
+	if c.sess == sess {
+		c.startElectionLocked(sess)
+	}
 }
