@@ -75,6 +75,19 @@ func (e *RequestError) Unwrap() error { return e.Cause }
 // ControlledShutdown v0.
 const fixedHeaderLen = 8
 
+// PeekHeader returns the fixed part of a request header (API key, version,
+// correlation id) without decoding anything else; ok is false for a frame
+// too short to hold it. A broker uses it to answer an ApiVersions request of
+// a version it does not serve without decoding a body it may not understand
+// (KIP-511).
+func PeekHeader(frame []byte) (key, version int16, correlationID int32, ok bool) {
+	if len(frame) < fixedHeaderLen {
+		return 0, 0, 0, false
+	}
+	return int16(binary.BigEndian.Uint16(frame[0:])), int16(binary.BigEndian.Uint16(frame[2:])),
+		int32(binary.BigEndian.Uint32(frame[4:])), true
+}
+
 // ParseRequest decodes one frame (as returned by ReadFrame) into a Request.
 // The version must lie within [Floor(key), kmsg's max] for the key; whether
 // the broker implements that version is the caller's question (see
@@ -84,9 +97,7 @@ func ParseRequest(frame []byte) (*Request, error) {
 		return nil, &RequestError{Kind: ErrMalformed,
 			Cause: fmt.Errorf("frame of %d bytes is shorter than a request header", len(frame))}
 	}
-	key := int16(binary.BigEndian.Uint16(frame[0:]))
-	version := int16(binary.BigEndian.Uint16(frame[2:]))
-	corr := int32(binary.BigEndian.Uint32(frame[4:]))
+	key, version, corr, _ := PeekHeader(frame)
 	fail := func(kind, cause error) (*Request, error) {
 		return nil, &RequestError{Kind: kind, HasHeader: true, Key: key, Version: version,
 			CorrelationID: corr, Cause: cause}

@@ -1,0 +1,177 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/protocol"
+	"go.uber.org/zap"
+)
+
+// ConnContext is what a handler knows about the connection a request came
+// on. Handlers of one connection run one at a time, but a ConnContext is
+// safe for concurrent use.
+type ConnContext struct {
+	// ID is unique among the Server's connections.
+	ID uint64
+	// Listener is the name of the listener that accepted the connection.
+	Listener   string
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	// Log carries the connection's fields.
+	Log *zap.Logger
+
+	mu              sync.Mutex
+	softwareName    string
+	softwareVersion string
+	values          map[any]any
+}
+
+// ClientSoftware returns the client software name and version the client
+// reported in ApiVersions v3+ (empty until then).
+func (cc *ConnContext) ClientSoftware() (name, version string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.softwareName, cc.softwareVersion
+}
+
+func (cc *ConnContext) setClientSoftware(name, version string) {
+	cc.mu.Lock()
+	cc.softwareName, cc.softwareVersion = name, version
+	cc.mu.Unlock()
+}
+
+// Value returns per-connection state stored by SetValue (SASL progress,
+// fetch-session bookkeeping…), or nil. Use unexported key types, as with
+// context values.
+func (cc *ConnContext) Value(key any) any {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.values[key]
+}
+
+// SetValue stores per-connection state; it lives as long as the connection.
+func (cc *ConnContext) SetValue(key, value any) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.values == nil {
+		cc.values = make(map[any]any)
+	}
+	cc.values[key] = value
+}
+
+// conn is one client connection: a reader goroutine decoding frames one
+// request ahead, and the serve goroutine handling them in order.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	cc   *ConnContext
+	wbuf []byte // response encoding buffer, reused between responses
+}
+
+// inbound is one decoded request, or the error that ended reading (req nil).
+type inbound struct {
+	req *protocol.Request
+	err error
+}
+
+// maxKeptWriteBuf is the largest response buffer kept between responses.
+const maxKeptWriteBuf = 1 << 20
+
+func newConn(s *Server, nc net.Conn, listener string, id uint64) *conn {
+	log := s.log.With(zap.Uint64("conn", id), zap.String("listener", listener), zap.Stringer("remote", nc.RemoteAddr()))
+	return &conn{s: s, nc: nc, cc: &ConnContext{
+		ID: id, Listener: listener, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Log: log,
+	}}
+}
+
+// serve runs the connection until it fails, the peer leaves or the server
+// closes. It owns the net.Conn and closes it.
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer c.s.removeConn(c)
+	ctx, cancel := context.WithCancel(c.s.ctx)
+	in := make(chan inbound, 1) // one request decoded ahead of the one being handled
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		c.read(ctx, in)
+	}()
+
+	c.cc.Log.Debug("connection opened")
+	reason := c.process(ctx, in)
+	cancel()
+	c.nc.Close()
+	<-readerDone
+	if reason != nil {
+		c.cc.Log.Info("closing connection", zap.Error(reason))
+	} else {
+		c.cc.Log.Debug("connection closed")
+	}
+}
+
+// read decodes frames into in until an error, which it sends as the last
+// item, or until ctx ends. Only an ApiVersions request of an unsupported
+// version is a decoding error the connection survives (KIP-511).
+func (c *conn) read(ctx context.Context, in chan<- inbound) {
+	defer close(in)
+	for {
+		if c.s.cfg.IdleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Read
+		}
+		frame, err := protocol.ReadFrame(c.nc, c.s.cfg.MaxRequestSize, nil)
+		var req *protocol.Request
+		if err == nil {
+			req, err = c.s.parse(frame)
+		}
+		select {
+		case in <- inbound{req: req, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil && !isAPIVersionsUnsupported(err) {
+			return
+		}
+	}
+}
+
+// process handles requests in order. It returns nil when the peer went away
+// or the server is closing, else the reason to close the connection.
+func (c *conn) process(ctx context.Context, in <-chan inbound) error {
+	for item := range in {
+		if item.err != nil {
+			if isAPIVersionsUnsupported(item.err) {
+				var re *protocol.RequestError
+				errors.As(item.err, &re)
+				if err := c.writeUnsupportedAPIVersions(re.CorrelationID); err != nil {
+					return c.quiet(ctx, err)
+				}
+				continue
+			}
+			return c.quiet(ctx, item.err)
+		}
+		if err := c.s.dispatch(ctx, c, item.req); err != nil {
+			return c.quiet(ctx, err)
+		}
+	}
+	return nil
+}
+
+// quiet maps the ordinary ends of a connection (peer closed, server closing)
+// to nil so that only real failures are logged at Info.
+func (c *conn) quiet(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// write sends one encoded response frame.
+func (c *conn) write(p []byte) error {
+	_, err := c.nc.Write(p)
+	return err
+}

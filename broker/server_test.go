@@ -1,0 +1,477 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// guard bounds every blocking step of a test; it is not a timing assertion.
+const guard = 30 * time.Second
+
+type testServer struct {
+	*Server
+	addr string
+	logs *observer.ObservedLogs
+}
+
+func startServer(t *testing.T, handlers map[int16]Handler) *testServer {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	s, err := NewServer(Config{
+		Listeners:      []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		MaxRequestSize: 1 << 20,
+		Logger:         zap.New(core),
+	}, handlers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return &testServer{Server: s, addr: s.Addrs()[0].String(), logs: logs}
+}
+
+// kgoAPIVersions asks the server for ApiVersions through franz-go.
+func kgoAPIVersions(t *testing.T, addr string) *kmsg.ApiVersionsResponse {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SoftwareNameAndVersion("runnel-test", "0.1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	resp, err := cl.Request(ctx, kmsg.NewPtrApiVersionsRequest())
+	if err != nil {
+		t.Fatalf("kgo ApiVersions: %v", err)
+	}
+	return resp.(*kmsg.ApiVersionsResponse)
+}
+
+func TestKgoAPIVersions(t *testing.T) {
+	ts := startServer(t, nil)
+	resp := kgoAPIVersions(t, ts.addr)
+	if resp.ErrorCode != 0 || len(resp.ApiKeys) != 1 {
+		t.Fatalf("ApiVersions = %+v", resp)
+	}
+	k := resp.ApiKeys[0]
+	if k.ApiKey != 18 || k.MinVersion != 0 || k.MaxVersion != 4 {
+		t.Fatalf("ApiKeys = %+v", resp.ApiKeys)
+	}
+	if resp.FinalizedFeaturesEpoch != -1 {
+		t.Fatalf("FinalizedFeaturesEpoch = %d", resp.FinalizedFeaturesEpoch)
+	}
+	if ts.logs.FilterMessage("client software").FilterField(zap.String("name", "runnel-test")).Len() == 0 {
+		t.Fatalf("client software not logged")
+	}
+}
+
+// The advertised table: Produce from v0 though v0–v2 are refused on the wire.
+func TestAPIVersionsTable(t *testing.T) {
+	ts := startServer(t, map[int16]Handler{
+		0: {MaxVersion: 11, Handle: noResponse},
+		1: {MaxVersion: 100, Handle: noResponse},
+	})
+	c := dialRaw(t, ts.addr)
+	resp := apiVersions(t, c, 3, 1)
+	want := map[int16][2]int16{0: {0, 11}, 1: {4, protocol.MaxKnown(1)}, 18: {0, 4}}
+	if len(resp.ApiKeys) != len(want) {
+		t.Fatalf("ApiKeys = %+v", resp.ApiKeys)
+	}
+	for _, k := range resp.ApiKeys {
+		if w := want[k.ApiKey]; w != [2]int16{k.MinVersion, k.MaxVersion} {
+			t.Fatalf("key %d: [%d, %d], want %v", k.ApiKey, k.MinVersion, k.MaxVersion, w)
+		}
+	}
+	// Produce v2 is advertised but refused: the connection closes.
+	p := kmsg.NewPtrProduceRequest()
+	p.SetVersion(2)
+	sendRequest(t, c, p, 2)
+	expectClosed(t, c)
+	if ts.logs.FilterMessage("closing connection").Len() != 1 {
+		t.Fatalf("no log line for the refused version")
+	}
+}
+
+func TestAPIVersionsInvalidSoftwareName(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr)
+	r := kmsg.NewPtrApiVersionsRequest()
+	r.SetVersion(3)
+	r.ClientSoftwareName, r.ClientSoftwareVersion = "bad name!", "1"
+	sendRequest(t, c, r, 9)
+	corr, body := readResponse(t, c)
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(3)
+	if err := resp.ReadFrom(body); err != nil || corr != 9 || resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("corr %d resp %+v err %v", corr, resp, err)
+	}
+}
+
+func TestValidSoftwareField(t *testing.T) {
+	for s, ok := range map[string]bool{
+		"librdkafka": true, "2.0.2": true, "a": true, "a-b.c": true, "": false,
+		"-a": false, "a-": false, "a b": false, "a_b": false, ".": false,
+	} {
+		if validSoftwareField(s) != ok {
+			t.Errorf("validSoftwareField(%q) = %v", s, !ok)
+		}
+	}
+}
+
+// Each kind of bad input closes its own connection, logs why, and leaves a
+// concurrent connection (and new franz-go clients) working.
+func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	ts := startServer(t, map[int16]Handler{
+		3: {MaxVersion: 12, Handle: func(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+			panic("handler bug")
+		}},
+		9: {MaxVersion: 9, Handle: func(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+			return Response{}, errors.New("boom")
+		}},
+	})
+	healthy := dialRaw(t, ts.addr)
+	apiVersions(t, healthy, 4, 1)
+
+	header := func(key, version int16, corr int32) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(key))
+		b = binary.BigEndian.AppendUint16(b, uint16(version))
+		b = binary.BigEndian.AppendUint32(b, uint32(corr))
+		return append(b, 0xff, 0xff) // null client id
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.SetVersion(5)
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(8)
+	for _, tc := range []struct {
+		name string
+		send []byte
+		log  string
+	}{
+		{"oversized frame", binary.BigEndian.AppendUint32(nil, 200<<20), "frame size"},
+		{"negative size", binary.BigEndian.AppendUint32(nil, 0x80000000), "frame size"},
+		{"http garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "frame size"},
+		{"garbage frame", sized([]byte{1, 2, 3, 4, 5}), "malformed"},
+		{"unknown API key", sized(header(9999, 0, 3)), "unknown API key"},
+		{"key not served", sized(encodeRequest(lo, 3, nil)), "not served"},
+		{"fetch v3 below floor", sized(header(1, 3, 3)), "unsupported API version"},
+		{"truncated body", sized(header(3, 12, 3)), "malformed"},
+		{"handler panic", sized(encodeRequest(md, 3, nil)), "panic"},
+		{"handler error", sized(encodeRequest(of, 3, nil)), "boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ts.logs.FilterMessage("closing connection").Len()
+			c := dialRaw(t, ts.addr)
+			if _, err := c.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			expectClosed(t, c)
+			waitLog(t, ts, before+1)
+			last := ts.logs.FilterMessage("closing connection").All()[before]
+			if !strings.Contains(last.ContextMap()["error"].(string), tc.log) {
+				t.Fatalf("log %v does not mention %q", last.ContextMap(), tc.log)
+			}
+			apiVersions(t, healthy, 3, 2) // the other connection still works
+		})
+	}
+
+	t.Run("truncated frame", func(t *testing.T) {
+		c := dialRaw(t, ts.addr)
+		if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, 100), 0, 18, 0, 3)); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		expectClosed(t, c)
+		apiVersions(t, healthy, 3, 3)
+	})
+
+	if len(kgoAPIVersions(t, ts.addr).ApiKeys) == 0 {
+		t.Fatal("new client after bad inputs got no table")
+	}
+	if ts.logs.FilterMessage("handler panic").Len() != 1 {
+		t.Fatal("panic not logged")
+	}
+}
+
+// KIP-511: an ApiVersions version the broker does not serve gets a v0 answer
+// (header v0) with UNSUPPORTED_VERSION and the table; the connection stays.
+func TestUnsupportedAPIVersionsVersion(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr)
+	for _, v := range []int16{5, 99} { // 5: kmsg decodes it, 99: nobody does
+		hdr := binary.BigEndian.AppendUint16(nil, 18)
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(v))
+		hdr = binary.BigEndian.AppendUint32(hdr, 4242)
+		hdr = append(hdr, 0, 3, 'c', 'l', 'i', 0 /* tags */, 1, 1, 0 /* a v3+-like body */)
+		if _, err := c.Write(sized(hdr)); err != nil {
+			t.Fatal(err)
+		}
+		corr, body := readResponse(t, c)
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.SetVersion(0)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("v0 body: %v", err)
+		}
+		if corr != 4242 || resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].MaxVersion != 4 {
+			t.Fatalf("v%d: corr %d resp %+v", v, corr, resp)
+		}
+	}
+	apiVersions(t, c, 4, 7) // then the client retries with a version we serve
+}
+
+// Requests pipelined on one connection are answered in order; a request
+// without a response (acks=0) is skipped, not reordered.
+func TestPipelinedOrder(t *testing.T) {
+	var handled atomic.Int32
+	ts := startServer(t, map[int16]Handler{
+		0: {MaxVersion: 11, Handle: func(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+			handled.Add(1)
+			return Response{}, nil
+		}},
+	})
+	c := dialRaw(t, ts.addr)
+	var batch []byte
+	for i := range 51 { // ends with an ApiVersions, so every produce was handled by then
+		var r kmsg.Request
+		if i%5 == 4 {
+			p := kmsg.NewPtrProduceRequest()
+			p.SetVersion(9)
+			p.Acks = 0
+			r = p
+		} else {
+			a := kmsg.NewPtrApiVersionsRequest()
+			a.SetVersion(int16(i % 4))
+			r = a
+		}
+		batch = append(batch, sized(encodeRequest(r, int32(i), strp("pipe")))...)
+	}
+	if _, err := c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 51 {
+		if i%5 == 4 {
+			continue
+		}
+		corr, body := readResponse(t, c)
+		if corr != int32(i) {
+			t.Fatalf("response %d has correlation id %d", i, corr)
+		}
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.SetVersion(int16(i % 4))
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+	}
+	if handled.Load() != 10 {
+		t.Fatalf("handled %d acks=0 produces", handled.Load())
+	}
+}
+
+// A Frame response goes out with sendfile and Done runs after it.
+func TestFrameResponse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seg.log")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var done atomic.Bool
+	ts := startServer(t, map[int16]Handler{
+		1: {MaxVersion: 13, Handle: func(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+			resp := kmsg.NewPtrFetchResponse()
+			topic := kmsg.NewFetchResponseTopic()
+			topic.Partitions = append(topic.Partitions, kmsg.NewFetchResponseTopicPartition())
+			resp.Topics = append(resp.Topics, topic)
+			frame := protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp,
+				[][][]protocol.Region{{{{File: f, Offset: 16, Length: int64(len(data)) - 32}}}})
+			return Response{Frame: frame, Done: func() { done.Store(true) }}, nil
+		}},
+	})
+	c := dialRaw(t, ts.addr)
+	fr := kmsg.NewPtrFetchRequest()
+	fr.SetVersion(13)
+	sendRequest(t, c, fr, 11)
+	corr, body := readResponse(t, c)
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(13)
+	if err := resp.ReadFrom(body[1:]); err != nil { // skip header v1 tags
+		t.Fatal(err)
+	}
+	if corr != 11 || !bytes.Equal(resp.Topics[0].Partitions[0].RecordBatches, data[16:len(data)-16]) {
+		t.Fatalf("fetch response mismatch")
+	}
+	apiVersions(t, c, 3, 12) // Done ran before the next request was handled
+	if !done.Load() {
+		t.Fatal("Done not called")
+	}
+}
+
+// Close with idle and busy connections ends every goroutine (goleak checks
+// in TestMain) and cancels running handlers.
+func TestCloseWithOpenConnections(t *testing.T) {
+	started := make(chan struct{})
+	ts := startServer(t, map[int16]Handler{
+		1: {MaxVersion: 13, Handle: func(ctx context.Context, _ *ConnContext, _ *protocol.Request) (Response, error) {
+			close(started)
+			<-ctx.Done()
+			return Response{}, ctx.Err()
+		}},
+	})
+	idle := dialRaw(t, ts.addr)
+	busy := dialRaw(t, ts.addr)
+	fr := kmsg.NewPtrFetchRequest()
+	fr.SetVersion(12)
+	sendRequest(t, busy, fr, 1)
+	<-started
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, idle)
+	expectClosed(t, busy)
+	if _, err := net.Dial("tcp", ts.addr); err == nil {
+		t.Fatal("listener still accepting")
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	s, err := NewServer(Config{Listeners: []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}}, IdleTimeout: 50 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, s.Addrs()[0].String())
+	expectClosed(t, c)
+}
+
+func noResponse(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+	return Response{}, nil
+}
+
+// --- raw client helpers ---
+
+func dialRaw(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(guard))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func encodeRequest(r kmsg.Request, corr int32, clientID *string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(r.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(r.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	if clientID == nil {
+		b = binary.BigEndian.AppendUint16(b, 0xffff)
+	} else {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(*clientID)))
+		b = append(b, *clientID...)
+	}
+	if r.IsFlexible() {
+		b = append(b, 0)
+	}
+	return r.AppendTo(b)
+}
+
+func sized(p []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
+}
+
+func strp(s string) *string { return &s }
+
+func sendRequest(t *testing.T, c net.Conn, r kmsg.Request, corr int32) {
+	t.Helper()
+	if _, err := c.Write(sized(encodeRequest(r, corr, strp("raw")))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readResponse reads one response frame and returns its correlation id and
+// what follows it (the body, plus header tags for header v1).
+func readResponse(t *testing.T, c net.Conn) (int32, []byte) {
+	t.Helper()
+	frame, err := protocol.ReadFrame(c, 64<<20, nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	if len(frame) < 4 {
+		t.Fatalf("response of %d bytes", len(frame))
+	}
+	return int32(binary.BigEndian.Uint32(frame)), frame[4:]
+}
+
+func apiVersions(t *testing.T, c net.Conn, version int16, corr int32) *kmsg.ApiVersionsResponse {
+	t.Helper()
+	r := kmsg.NewPtrApiVersionsRequest()
+	r.SetVersion(version)
+	r.ClientSoftwareName, r.ClientSoftwareVersion = "raw", "1"
+	sendRequest(t, c, r, corr)
+	gotCorr, body := readResponse(t, c)
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(version)
+	if err := resp.ReadFrom(body); err != nil || gotCorr != corr || resp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions v%d: corr %d (want %d), err %v, code %d", version, gotCorr, corr, err, resp.ErrorCode)
+	}
+	return resp
+}
+
+// expectClosed reads until the server closes the connection.
+func expectClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("connection not closed by the server")
+	}
+}
+
+// waitLog waits until n "closing connection" lines were logged (the log line
+// follows the close, so it may trail the client's EOF).
+func waitLog(t *testing.T, ts *testServer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for ts.logs.FilterMessage("closing connection").Len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("log line never came")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
