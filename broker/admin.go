@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// adminServer is the broker's HTTP side door: Prometheus metrics on
+// /metrics, liveness on /healthz and readiness on /readyz (ready once the
+// broker is registered and serving).
+type adminServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+func startAdmin(addr string, b *Broker) (*adminServer, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "runnel", Name: "partitions", Help: "Partition replicas hosted by this broker.",
+	}, func() float64 { return float64(len(b.replicas.all())) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "runnel", Name: "is_controller", Help: "1 if this broker is the elected controller.",
+	}, func() float64 {
+		if b.ctrl.IsController() {
+			return 1
+		}
+		return 0
+	}))
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
+			http.Error(w, "not registered", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Warn("admin listener stopped")
+		}
+	}()
+	return a, nil
+}
+
+func (a *adminServer) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.srv.Shutdown(ctx)
+	<-a.done
+	return err
+}

@@ -1,0 +1,222 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/storage"
+	"go.uber.org/zap"
+)
+
+// Options are what a Broker is built from.
+type Options struct {
+	Config *config.Broker
+	Logger *zap.Logger
+}
+
+// Broker is one Runnel broker: the connection Server, the partition logs of
+// its log dir, its view of the cluster through the controller, and the
+// handlers that join them.
+type Broker struct {
+	cfg  *config.Broker
+	id   int32
+	log  *zap.Logger
+	ctrl *controller.Controller
+	logs *storage.Manager
+	srv  *Server
+
+	replicas *replicaSet
+	pids     *producerIDs
+	admin    *adminServer
+
+	unsubscribe func()
+	// life is canceled by Close: background work the broker starts (the
+	// controller election) runs under it.
+	life     context.Context
+	stopLife context.CancelFunc
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// etcdDirName is where the embedded etcd keeps its data inside the first log
+// dir; storage ignores directories that are not <topic>-<partition>.
+const etcdDirName = "etcd"
+
+// New opens the broker's storage and metadata, starts serving its listeners
+// and registers it with the cluster. Close undoes all of it.
+func New(ctx context.Context, o Options) (_ *Broker, err error) {
+	cfg := o.Config
+	lg := o.Logger
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	if len(cfg.LogDirs) == 0 {
+		return nil, errors.New("broker: log.dirs is empty")
+	}
+	if len(cfg.LogDirs) > 1 {
+		lg.Warn("only the first of log.dirs is used", zap.Strings("log.dirs", cfg.LogDirs))
+	}
+	logDir := cfg.LogDirs[0]
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: log dir: %w", err)
+	}
+	id, err := brokerID(cfg, logDir)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, id: id, log: lg.With(zap.Int32("broker", id))}
+	b.life, b.stopLife = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+
+	b.ctrl, err = controller.Open(ctx, controller.Options{
+		Endpoints:  cfg.EtcdEndpoints,
+		DataDir:    filepath.Join(logDir, etcdDirName),
+		BrokerID:   id,
+		Logger:     lg.Named("controller"),
+		SessionTTL: 9 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: metadata store: %w", err)
+	}
+	if err := writeMetaProperties(logDir, b.ctrl.ClusterID(), id); err != nil {
+		return nil, err
+	}
+	b.logs, err = storage.OpenManager(storage.ManagerOptions{
+		Dir:                    logDir,
+		Logger:                 b.log.Named("storage"),
+		RetentionCheckInterval: time.Duration(cfg.LogRetentionCheckIntervalMs) * time.Millisecond,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: storage: %w", err)
+	}
+	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
+	b.replicas.apply(b.ctrl.Snapshot())
+	b.unsubscribe = b.ctrl.Subscribe(b.replicas.apply)
+	b.pids = newProducerIDs(b.ctrl)
+
+	listeners := make([]Listener, 0, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		listeners = append(listeners, Listener{Name: l.Name, Addr: l.Addr()})
+	}
+	b.srv, err = NewServer(Config{
+		Listeners:      listeners,
+		MaxRequestSize: cfg.SocketRequestMaxBytes,
+		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		Logger:         b.log.Named("server"),
+	}, b.handlers())
+	if err != nil {
+		return nil, err
+	}
+	if err := b.srv.Start(); err != nil {
+		return nil, err
+	}
+	if err := b.ctrl.RegisterBroker(ctx, controller.BrokerInfo{
+		ID:        id,
+		Rack:      cfg.BrokerRack,
+		Endpoints: b.advertised(),
+	}); err != nil {
+		return nil, fmt.Errorf("broker: registering: %w", err)
+	}
+	b.ctrl.Campaign(b.life)
+
+	if cfg.AdminListener != "" {
+		b.admin, err = startAdmin(cfg.AdminListener, b)
+		if err != nil {
+			return nil, err
+		}
+	}
+	b.log.Info("broker started", zap.String("cluster", b.ctrl.ClusterID()), zap.Any("listeners", b.srv.Addrs()))
+	return b, nil
+}
+
+// ID is this broker's id.
+func (b *Broker) ID() int32 { return b.id }
+
+// Addrs are the bound listener addresses, in configuration order.
+func (b *Broker) Addrs() []net.Addr { return b.srv.Addrs() }
+
+// Close stops serving, leaves the cluster and closes the logs cleanly (so
+// the next start skips recovery). It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		var errs []error
+		b.stopLife()
+		if b.admin != nil {
+			errs = append(errs, b.admin.close())
+		}
+		if b.srv != nil {
+			errs = append(errs, b.srv.Close())
+		}
+		if b.unsubscribe != nil {
+			b.unsubscribe()
+		}
+		if b.ctrl != nil {
+			errs = append(errs, b.ctrl.Close())
+		}
+		if b.logs != nil {
+			errs = append(errs, b.logs.Close())
+		}
+		b.closeErr = errors.Join(errs...)
+	})
+	return b.closeErr
+}
+
+// advertised are the endpoints clients are told about. A listener bound to
+// port 0 advertises the port it got.
+func (b *Broker) advertised() []controller.Endpoint {
+	bound := map[string]int32{}
+	for i, a := range b.srv.Addrs() {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			bound[b.cfg.Listeners[i].Name] = int32(ta.Port)
+		}
+	}
+	var out []controller.Endpoint
+	for _, l := range b.cfg.AdvertisedListeners {
+		port := int32(l.Port)
+		if port == 0 {
+			port = bound[l.Name]
+		}
+		out = append(out, controller.Endpoint{
+			Listener:         l.Name,
+			Host:             l.Host,
+			Port:             port,
+			SecurityProtocol: l.SecurityProtocol,
+		})
+	}
+	return out
+}
+
+// brokerID is broker.id, checked against the id recorded in the log dir's
+// meta.properties (Kafka refuses to start a log dir under another id). An
+// unset id takes the recorded one, or 1 on a new log dir.
+func brokerID(cfg *config.Broker, logDir string) (int32, error) {
+	recorded, ok, err := readMetaBrokerID(logDir)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case cfg.BrokerID >= 0 && ok && recorded != cfg.BrokerID:
+		return 0, fmt.Errorf("broker: configured broker.id %d does not match %d stored in %s", cfg.BrokerID, recorded, filepath.Join(logDir, metaPropertiesFile))
+	case cfg.BrokerID >= 0:
+		return cfg.BrokerID, nil
+	case ok:
+		return recorded, nil
+	default:
+		return 1, nil
+	}
+}
+
+func itoa(v int32) string { return strconv.Itoa(int(v)) }

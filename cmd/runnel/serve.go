@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/runnel/runnel/broker"
+	"github.com/runnel/runnel/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// serve runs a broker until SIGINT or SIGTERM, then shuts it down cleanly.
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configFile := fs.String("config", "", "a Kafka server.properties file")
+	var overrides stringList
+	fs.Var(&overrides, "override", "key=value, overriding the file and the environment (repeatable)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// Kafka's own scripts take the properties file as a positional argument.
+	if *configFile == "" && fs.NArg() > 0 {
+		*configFile = fs.Arg(0)
+	}
+
+	lg, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	defer lg.Sync()
+
+	cfg, warnings, err := config.Load(*configFile, os.Environ(), overrides)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		lg.Warn(w)
+	}
+	for _, n := range cfg.Notes {
+		lg.Info(n)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	b, err := broker.New(startCtx, broker.Options{Config: cfg, Logger: lg})
+	cancel()
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	lg.Info("shutting down")
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	lg.Info("stopped")
+	return nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.Encoding = "console"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	zc.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	zc.Sampling = nil
+	return zc.Build()
+}
