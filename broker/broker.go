@@ -41,10 +41,10 @@ type Broker struct {
 	unsubscribe func()
 	// life is canceled by Close: background work the broker starts (the
 	// controller election) runs under it.
-	life     context.Context
-	stopLife context.CancelFunc
-	closeOnce   sync.Once
-	closeErr    error
+	life      context.Context
+	stopLife  context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // etcdDirName is where the embedded etcd keeps its data inside the first log
