@@ -92,6 +92,53 @@ func TestTwoControllersOneEtcd(t *testing.T) {
 	if _, err := a.DeleteTopic(ctx, "orders"); !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("second delete: %v", err)
 	}
+
+	// A write outside the prefix: WaitRevision returns through a progress
+	// notification, which etcd 3.4 servers support too.
+	resp, err := a.Client().Put(ctx, "/other", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitRevision(ctx, resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubscribeCancel(t *testing.T) {
+	c := openExternal(t, externalEtcd(t), 1, 0)
+	defer c.Close()
+	var mu sync.Mutex
+	var calls []int64
+	cancel := c.Subscribe(func(s *Snapshot) {
+		mu.Lock()
+		calls = append(calls, s.Revision)
+		mu.Unlock()
+	})
+	eventually(t, "initial snapshot delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(calls) == 1
+	})
+	cancel()
+	_, rev, err := c.CreateTopic(testCtx(t), TopicSpec{Name: "x", Assignments: map[int32][]int32{0: {}}, NumPartitions: -1, ReplicationFactor: -1}, false)
+	if err == nil {
+		t.Fatalf("empty replica list accepted (rev %d)", rev)
+	}
+	resp, err := c.Client().Put(testCtx(t), c.k.brokerConfig(""), `{"a":"b"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRevision(testCtx(t), resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if c.Snapshot().BrokerConfigs[""]["a"] != "b" {
+		t.Fatal("cluster default config not in snapshot")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 1 {
+		t.Fatalf("cancelled subscriber called: %v", calls)
+	}
 }
 
 func TestProducerIDsUniqueUnderConcurrency(t *testing.T) {
