@@ -123,12 +123,8 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err := b.srv.Start(); err != nil {
 		return nil, err
 	}
-	if err := b.ctrl.RegisterBroker(ctx, controller.BrokerInfo{
-		ID:        id,
-		Rack:      cfg.BrokerRack,
-		Endpoints: b.advertised(),
-	}); err != nil {
-		return nil, fmt.Errorf("broker: registering: %w", err)
+	if err := b.register(ctx); err != nil {
+		return nil, err
 	}
 	b.ctrl.Campaign(b.life)
 
@@ -172,6 +168,29 @@ func (b *Broker) Close() error {
 		b.closeErr = errors.Join(errs...)
 	})
 	return b.closeErr
+}
+
+// register records this broker in etcd. After a crash the previous
+// process's registration lives until its lease expires (as a ZooKeeper
+// ephemeral node outlived a dead Kafka broker by its session timeout), so a
+// duplicate id is retried until then.
+func (b *Broker) register(ctx context.Context) error {
+	info := controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: b.advertised()}
+	for {
+		err := b.ctrl.RegisterBroker(ctx, info)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, controller.ErrBrokerIDInUse) {
+			return fmt.Errorf("broker: registering: %w", err)
+		}
+		b.log.Info("broker id still registered by a previous process; waiting for its session to expire")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("broker: registering: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // advertised are the endpoints clients are told about. A listener bound to
