@@ -6,7 +6,9 @@ import (
 )
 
 // Config is one partition log's settings. Field comments give the Kafka
-// topic-config key each field mirrors; DefaultConfig returns Kafka's defaults.
+// topic-config key each field mirrors; DefaultConfig returns Kafka's
+// defaults. Start from DefaultConfig: zero is taken literally where Kafka
+// allows it (RetentionMs 0 deletes every inactive segment).
 type Config struct {
 	SegmentBytes           int64   // segment.bytes (default 1 GiB)
 	SegmentMs              int64   // segment.ms (default 7 days)
@@ -49,22 +51,29 @@ func DefaultConfig() Config {
 	}
 }
 
-// normalized fills zero or nonsensical values with defaults so that a
-// partially filled Config (for example Config{SegmentBytes: 1 << 20}) works.
+// normalized replaces zero values of fields for which zero is not a valid
+// Kafka setting (segment sizes and times, max.message.bytes, flush.*,
+// cleanup.policy, message.timestamp.type, the compaction ratio and lag) with
+// their defaults. Fields where zero is meaningful — retention.ms,
+// retention.bytes, index.interval.bytes, delete.retention.ms,
+// min.compaction.lag.ms, file.delete.delay.ms — are taken literally, so
+// build configs from DefaultConfig().
 func (c Config) normalized() Config {
 	d := DefaultConfig()
 	if c.SegmentBytes <= 0 {
 		c.SegmentBytes = d.SegmentBytes
 	}
+	if c.SegmentBytes > math.MaxInt32 {
+		c.SegmentBytes = math.MaxInt32 // positions in .index are 32-bit
+	}
 	if c.SegmentMs <= 0 {
 		c.SegmentMs = d.SegmentMs
 	}
+	if c.SegmentIndexBytes <= 0 {
+		c.SegmentIndexBytes = d.SegmentIndexBytes
+	}
 	if c.SegmentIndexBytes < 2*timeEntrySize {
-		if c.SegmentIndexBytes == 0 {
-			c.SegmentIndexBytes = d.SegmentIndexBytes
-		} else {
-			c.SegmentIndexBytes = 2 * timeEntrySize
-		}
+		c.SegmentIndexBytes = 2 * timeEntrySize
 	}
 	if c.IndexIntervalBytes < 0 {
 		c.IndexIntervalBytes = d.IndexIntervalBytes
@@ -72,17 +81,14 @@ func (c Config) normalized() Config {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = d.MaxMessageBytes
 	}
-	if c.RetentionMs == 0 {
-		c.RetentionMs = d.RetentionMs
+	if c.RetentionMs < 0 {
+		c.RetentionMs = -1
 	}
-	if c.RetentionBytes == 0 {
-		c.RetentionBytes = d.RetentionBytes
+	if c.RetentionBytes < 0 {
+		c.RetentionBytes = -1
 	}
 	if c.CleanupPolicy == "" {
 		c.CleanupPolicy = d.CleanupPolicy
-	}
-	if c.DeleteRetentionMs == 0 {
-		c.DeleteRetentionMs = d.DeleteRetentionMs
 	}
 	if c.MaxCompactionLagMs <= 0 {
 		c.MaxCompactionLagMs = d.MaxCompactionLagMs
@@ -100,7 +106,7 @@ func (c Config) normalized() Config {
 		c.MessageTimestampType = d.MessageTimestampType
 	}
 	if c.FileDeleteDelayMs < 0 {
-		c.FileDeleteDelayMs = d.FileDeleteDelayMs
+		c.FileDeleteDelayMs = 0
 	}
 	return c
 }

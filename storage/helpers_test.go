@@ -59,3 +59,20 @@ func batchOffsets(t testing.TB, b []byte) [][2]int64 {
 	}
 	return out
 }
+
+// abandon simulates a process crash for in-process tests: the background
+// loop stops and handles close, but nothing is flushed, trimmed or marked.
+func (m *Manager) abandon() {
+	m.mu.Lock()
+	m.closed = true
+	logs := m.logs
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.done
+	for _, l := range logs {
+		l.mu.Lock()
+		l.closed = true
+		l.closeHandles()
+		l.mu.Unlock()
+	}
+}

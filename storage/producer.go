@@ -329,9 +329,9 @@ func decodeSnapshot(b []byte) (*producerState, error) {
 		e := &producerEntry{
 			id:         int64(be.Uint64(b)),
 			epoch:      int16(be.Uint16(b[8:])),
-			coordEpoch: int32(be.Uint32(b[42:])),
-			txnFirst:   int64(be.Uint64(b[46:])),
-			lastTs:     int64(be.Uint64(b[30:])),
+			coordEpoch: int32(be.Uint32(b[34:])),
+			txnFirst:   int64(be.Uint64(b[38:])),
+			lastTs:     int64(be.Uint64(b[26:])),
 		}
 		lastSeq := int32(be.Uint32(b[10:]))
 		lastOff := int64(be.Uint64(b[14:]))
