@@ -154,10 +154,10 @@ func TestTransactions(t *testing.T) {
 		}
 		return r
 	}
-	mustAppend(mkBatch(2, 1), leader)                     // 0-1
-	a := mustAppend(idemBatch(1, 0, 0, 2, true), leader)  // 2-3 txn of producer 1
-	b := mustAppend(idemBatch(2, 0, 0, 1, true), leader)  // 4 txn of producer 2
-	mustAppend(mkBatch(1, 1), leader)                     // 5
+	mustAppend(mkBatch(2, 1), leader)                    // 0-1
+	a := mustAppend(idemBatch(1, 0, 0, 2, true), leader) // 2-3 txn of producer 1
+	b := mustAppend(idemBatch(2, 0, 0, 1, true), leader) // 4 txn of producer 2
+	mustAppend(mkBatch(1, 1), leader)                    // 5
 	l.SetHighWatermark(l.LogEndOffset())
 	if lso := l.LastStableOffset(); lso != a.BaseOffset {
 		t.Fatalf("lso %d want %d", lso, a.BaseOffset)
