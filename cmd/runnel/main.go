@@ -22,6 +22,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "bench":
+		err = benchCmd(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -41,5 +43,6 @@ func usage() {
 
 commands:
   serve    run a broker (--config FILE, --override key=value, KAFKA_* environment)
+  bench    load generator (--brokers, --mode produce|consume|e2e|all, --records, --size, --rate, --duration)
 `)
 }
