@@ -47,5 +47,11 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 -timeout 60m ./storage/ ./protocol/
 
+# Runnel against franz-go's in-memory kfake, same workloads, several rounds;
+# prints a table of medians (RUNNEL_BENCH_OUT=file also writes it there).
+.PHONY: bench-compare
+bench-compare:
+	RUNNEL_BENCH_COMPARE=1 $(GO) test -run TestBenchCompare -v -timeout 30m ./integration/
+
 clean:
 	rm -rf bin data
