@@ -1,0 +1,127 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// alterConfigsMaxVersion is the highest AlterConfigs version served.
+const alterConfigsMaxVersion int16 = 2
+
+// handleAlterConfigs answers AlterConfigs v0–v2: each resource's dynamic
+// configs are replaced by the ones sent (a null value leaves the key out).
+// Topic configs are checked with config.ValidateTopicConfigs, broker
+// configs (this or any broker's id, or the empty name for the cluster-wide
+// defaults) with config.ValidateBrokerDynamic; a failure is INVALID_CONFIG
+// with the validator's message. A resource named twice is INVALID_REQUEST,
+// BROKER_LOGGER is not alterable this way (INVALID_REQUEST, as in Kafka).
+// ValidateOnly checks without writing. Changes reach this broker's
+// partition logs before the answer.
+func (b *Broker) handleAlterConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+
+	dups := map[configResource]int{}
+	for _, res := range r.Resources {
+		dups[configResource{res.ResourceType, res.ResourceName}]++
+	}
+	var rev int64
+	for _, res := range r.Resources {
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+		var err error
+		if dups[configResource{res.ResourceType, res.ResourceName}] > 1 {
+			err = fmt.Errorf("%w: Duplicate resource.", kerr.InvalidRequest)
+		} else if res.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
+			err = fmt.Errorf("%w: AlterConfigs cannot change BROKER_LOGGER resources; use IncrementalAlterConfigs", kerr.InvalidRequest)
+		} else {
+			var wrev int64
+			wrev, err = b.alterConfigResource(ctx, res.ResourceType, res.ResourceName, r.ValidateOnly, func(map[string]string) (map[string]string, error) {
+				next := make(map[string]string, len(res.Configs))
+				for _, c := range res.Configs {
+					if c.Value != nil {
+						next[c.Name] = *c.Value
+					} else {
+						delete(next, c.Name)
+					}
+				}
+				return next, nil
+			})
+			rev = max(rev, wrev)
+		}
+		rr.ErrorCode, rr.ErrorMessage = adminError(err)
+		resp.Resources = append(resp.Resources, rr)
+	}
+	b.waitMetadata(ctx, rev)
+	return Response{Msg: resp}, nil
+}
+
+// configResource identifies a config resource in duplicate checks.
+type configResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// alterConfigResource computes a topic's or broker entity's new dynamic
+// configs from its current ones with change, validates them, and (unless
+// validateOnly) stores them, returning the etcd revision of the write.
+func (b *Broker) alterConfigResource(ctx context.Context, typ kmsg.ConfigResourceType, name string, validateOnly bool,
+	change func(current map[string]string) (map[string]string, error),
+) (int64, error) {
+	snap := b.ctrl.Snapshot()
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if err := validateTopicName(name); err != nil {
+			return 0, fmt.Errorf("%w: %s", kerr.InvalidTopicException, err)
+		}
+		t := snap.Topics[name]
+		if t == nil {
+			return 0, fmt.Errorf("%w: Topic %s does not exist.", kerr.UnknownTopicOrPartition, name)
+		}
+		next, err := change(maps.Clone(t.Configs))
+		if err != nil {
+			return 0, err
+		}
+		if err := config.ValidateTopicConfigs(next); err != nil {
+			return 0, fmt.Errorf("%w: %s", kerr.InvalidConfig, err)
+		}
+		if validateOnly {
+			return 0, nil
+		}
+		rev, err := b.ctrl.SetTopicConfigs(ctx, name, next)
+		if err == nil {
+			b.log.Info("altered topic configs", zap.String("topic", name), zap.Any("configs", next))
+		}
+		return rev, err
+	case kmsg.ConfigResourceTypeBroker:
+		if name != "" {
+			if _, err := parseBrokerResource(name); err != nil {
+				return 0, err
+			}
+		}
+		next, err := change(maps.Clone(snap.BrokerConfigs[name]))
+		if err != nil {
+			return 0, err
+		}
+		if err := config.ValidateBrokerDynamic(next); err != nil {
+			return 0, fmt.Errorf("%w: %s", kerr.InvalidConfig, err)
+		}
+		if validateOnly {
+			return 0, nil
+		}
+		rev, err := b.ctrl.SetBrokerConfigs(ctx, name, next)
+		if err == nil {
+			b.log.Info("altered broker configs", zap.String("broker", name), zap.Any("configs", next))
+		}
+		return rev, err
+	default:
+		return 0, fmt.Errorf("%w: Unexpected resource type %s", kerr.InvalidRequest, typ)
+	}
+}
