@@ -37,6 +37,9 @@ type Broker struct {
 	replicas *replicaSet
 	pids     *producerIDs
 	admin    *adminServer
+	groups   *groupCoordinator // group coordination glue (groups.go)
+	// fetchSessions is the KIP-227 fetch session cache (fetch_sessions.go).
+	fetchSessions *fetchSessionCache
 
 	unsubscribe func()
 	// life is canceled by Close: background work the broker starts (the
@@ -105,7 +108,9 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
 	b.replicas.apply(b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(b.replicas.apply)
+	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
+	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots)
 
 	listeners := make([]Listener, 0, len(cfg.Listeners))
 	for _, l := range cfg.Listeners {
@@ -159,6 +164,7 @@ func (b *Broker) Close() error {
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
+		b.groups.close()
 		if b.ctrl != nil {
 			errs = append(errs, b.ctrl.Close())
 		}

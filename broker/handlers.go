@@ -6,6 +6,12 @@ package broker
 // ApiVersions (18) is answered by the Server itself from this table.
 func (b *Broker) handlers() map[int16]Handler {
 	return map[int16]Handler{
+		0:  {MaxVersion: 13, Handle: b.handleProduce},
+		1:  {MaxVersion: 18, Handle: b.handleFetch},
+		2:  {MaxVersion: 11, Handle: b.handleListOffsets},
+		21: {MaxVersion: 2, Handle: b.handleDeleteRecords},
+		22: {MaxVersion: 5, Handle: b.handleInitProducerID},
+		23: {MaxVersion: 4, Handle: b.handleOffsetForLeaderEpoch},
 		3:  {MaxVersion: metadataMaxVersion, Handle: b.handleMetadata},
 		19: {MaxVersion: createTopicsMaxVersion, Handle: b.handleCreateTopics},
 		20: {MaxVersion: deleteTopicsMaxVersion, Handle: b.handleDeleteTopics},
@@ -16,5 +22,16 @@ func (b *Broker) handlers() map[int16]Handler {
 		44: {MaxVersion: incrementalAlterConfigsMaxVersion, Handle: b.handleIncrementalAlterConfigs},
 		60: {MaxVersion: describeClusterMaxVersion, Handle: b.handleDescribeCluster},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
+		8:  {MaxVersion: offsetCommitMaxVersion, Handle: b.handleOffsetCommit},
+		9:  {MaxVersion: offsetFetchMaxVersion, Handle: b.handleOffsetFetch},
+		10: {MaxVersion: findCoordinatorMaxVersion, Handle: b.handleFindCoordinator},
+		11: {MaxVersion: joinGroupMaxVersion, Handle: b.handleJoinGroup},
+		12: {MaxVersion: heartbeatMaxVersion, Handle: b.handleHeartbeat},
+		13: {MaxVersion: leaveGroupMaxVersion, Handle: b.handleLeaveGroup},
+		14: {MaxVersion: syncGroupMaxVersion, Handle: b.handleSyncGroup},
+		15: {MaxVersion: describeGroupsMaxVersion, Handle: b.handleDescribeGroups},
+		16: {MaxVersion: listGroupsMaxVersion, Handle: b.handleListGroups},
+		42: {MaxVersion: deleteGroupsMaxVersion, Handle: b.handleDeleteGroups},
+		47: {MaxVersion: offsetDeleteMaxVersion, Handle: b.handleOffsetDelete},
 	}
 }

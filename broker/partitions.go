@@ -32,6 +32,11 @@ type replica struct {
 	// to consumers (the high watermark moves) or the role changes: fetches
 	// that long-poll wait on it.
 	visible chan struct{}
+	// followerLEO is, on the leader, the log end offset each follower last
+	// fetched from (replica_hw.go); reset when the role changes.
+	followerLEO map[int32]int64
+	// minInsync is the topic's effective min.insync.replicas.
+	minInsync int32
 }
 
 // state returns the leader and leader epoch under the lock.
@@ -178,6 +183,7 @@ func (rs *replicaSet) apply(snap *controller.Snapshot) {
 			} else if r.log.Config() != scfg {
 				r.log.SetConfig(scfg)
 			}
+			r.setMinInsync(eff.MinInsyncReplicas)
 			rs.setRole(r, p)
 		}
 	}
@@ -191,7 +197,15 @@ func (rs *replicaSet) setRole(r *replica, p controller.Partition) {
 	changed := r.leader != p.Leader || r.leaderEpoch != p.LeaderEpoch
 	r.leader, r.leaderEpoch = p.Leader, p.LeaderEpoch
 	r.replicas, r.isr = p.Replicas, p.ISR
+	if changed {
+		r.followerLEO = nil
+	}
 	r.mu.Unlock()
+	if p.Leader == rs.brokerID {
+		// The ISR or the role changed: the leader's HW may move (a
+		// single-replica ISR exposes its whole log at once).
+		defer r.maybeAdvanceHW(rs.brokerID)
+	}
 	if !changed {
 		return
 	}

@@ -1,0 +1,248 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce (key 0), v3 and up (v0–v2 are refused on the wire by the Server).
+//
+// Each partition's record batches go to the local leader's log, which
+// validates them (CRC, sizes against the topic's max.message.bytes,
+// idempotent sequences and epochs, keys on compacted topics) and assigns
+// offsets. After the append the leader's HW is recomputed (replica_hw.go),
+// which wakes long-polling fetchers.
+//
+//   - acks=0: no response; if any partition failed, the connection is
+//     closed instead, as Kafka does, so the client refreshes its metadata.
+//   - acks=1: answered once the leader has appended.
+//   - acks=-1: refused with NOT_ENOUGH_REPLICAS when the ISR is smaller than
+//     min.insync.replicas; otherwise answered once the HW reaches each
+//     partition's last offset + 1 (waiting on the replica's change channel),
+//     or with REQUEST_TIMED_OUT for the partitions still short when the
+//     request's timeout passes. With a single-replica ISR the HW is there
+//     as soon as the append returns.
+//
+// Transactions are not implemented yet: a request carrying a transactional
+// id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition (fatal
+// in every client, so the failure is immediate and unambiguous rather than
+// a retry loop), and a transactional batch without one is INVALID_RECORD.
+// Clients cannot normally get here: InitProducerId refuses transactional
+// ids first (22_init_producer_id.go).
+func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	pr := req.Body.(*kmsg.ProduceRequest)
+	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+	snap := b.ctrl.Snapshot()
+
+	var reqErr error
+	switch {
+	case pr.Acks != 0 && pr.Acks != 1 && pr.Acks != -1:
+		reqErr = kerr.InvalidRequiredAcks
+	case pr.TransactionID != nil:
+		reqErr = kerr.TransactionalIDAuthorizationFailed
+	}
+
+	type waiting struct {
+		ti, pi int
+		r      *replica
+		need   int64 // HW to reach: last offset + 1
+	}
+	var waits []waiting
+	var failed []string
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(pr.Topics))
+	for ti := range pr.Topics {
+		rt := &pr.Topics[ti]
+		st := &resp.Topics[ti]
+		*st = kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name, topicErr := rt.Topic, reqErr
+		if topicErr == nil {
+			name, topicErr = produceTopic(snap, pr.Version, rt)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			sp := &st.Partitions[pi]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			err := topicErr
+			var r *replica
+			var last int64
+			if err == nil {
+				r, last, err = b.produceOne(snap, name, rp, pr.Acks, sp)
+			}
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				if pr.Version >= 8 {
+					sp.ErrorMessage = errorMessage(err)
+				}
+				if pr.Version >= 10 && errors.Is(err, kerr.NotLeaderForPartition) {
+					b.produceLeaderHint(snap, name, rp.Partition, cc.Listener, sp, resp)
+				}
+				failed = append(failed, fmt.Sprintf("%s-%d: %v", name, rp.Partition, err))
+				continue
+			}
+			if pr.Acks == -1 {
+				waits = append(waits, waiting{ti, pi, r, last + 1})
+			}
+		}
+	}
+
+	switch pr.Acks {
+	case 0:
+		if len(failed) > 0 {
+			return Response{}, fmt.Errorf("acks=0 produce failed, closing so the client refreshes metadata: %v", failed)
+		}
+		return Response{}, nil
+	case -1:
+		deadline := time.Now().Add(time.Duration(max(pr.TimeoutMillis, 0)) * time.Millisecond)
+		for {
+			var chans []<-chan struct{}
+			pending := waits[:0]
+			for _, w := range waits {
+				ch := w.r.changed()
+				sp := &resp.Topics[w.ti].Partitions[w.pi]
+				if leader, _ := w.r.state(); leader != b.id {
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					continue
+				}
+				if w.r.log.HighWatermark() >= w.need {
+					if isr, minISR := w.r.isrState(); int32(isr) < minISR {
+						sp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+					}
+					continue
+				}
+				pending = append(pending, w)
+				chans = append(chans, ch)
+			}
+			waits = pending
+			if len(waits) == 0 {
+				break
+			}
+			if !waitAny(ctx, chans, deadline) {
+				if ctx.Err() != nil {
+					return Response{}, ctx.Err()
+				}
+				for _, w := range waits {
+					resp.Topics[w.ti].Partitions[w.pi].ErrorCode = kerr.RequestTimedOut.Code
+				}
+				break
+			}
+		}
+	}
+	return Response{Msg: resp}, nil
+}
+
+// produceTopic resolves a request topic to its name: by topic id from v13,
+// else by name. Bad names are INVALID_TOPIC_EXCEPTION, as are Kafka's
+// internal topics, which clients may not write.
+func produceTopic(snap *controller.Snapshot, version int16, rt *kmsg.ProduceRequestTopic) (string, error) {
+	var t *controller.Topic
+	if version >= 13 {
+		t = snap.TopicsByID[controller.TopicID(rt.TopicID)]
+		if t == nil {
+			return "", kerr.UnknownTopicID
+		}
+	} else {
+		if !legalTopicName(rt.Topic) {
+			return rt.Topic, kerr.InvalidTopicException
+		}
+		t = snap.Topics[rt.Topic]
+		if t == nil {
+			return rt.Topic, kerr.UnknownTopicOrPartition
+		}
+	}
+	if t.Internal {
+		return t.Name, fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, t.Name)
+	}
+	return t.Name, nil
+}
+
+// produceOne appends one partition's batches and fills sp's offsets. It
+// returns the replica and the last offset appended, for acks=-1 waiting.
+func (b *Broker) produceOne(snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) (*replica, int64, error) {
+	r, err := b.replicas.leaderFor(snap, topic, rp.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	if hasTransactionalBatch(rp.Records) {
+		return nil, 0, fmt.Errorf("%w: transactional batches are not supported yet", kerr.InvalidRecord)
+	}
+	if acks == -1 {
+		if isr, minISR := r.isrState(); int32(isr) < minISR {
+			return nil, 0, fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d", kerr.NotEnoughReplicas, isr, minISR)
+		}
+	}
+	_, epoch := r.state()
+
+	r.appendMu.Lock()
+	res, err := r.log.Append(rp.Records, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	if err == nil {
+		r.advanceHWLocked(b.id)
+	}
+	r.appendMu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogAppendTime = res.LogAppendTime
+	sp.LogStartOffset = res.LogStartOffset
+	return r, res.LastOffset, nil
+}
+
+// produceLeaderHint fills KIP-951's current leader of a partition this
+// broker does not lead, and the leader's endpoint in the response.
+func (b *Broker) produceLeaderHint(snap *controller.Snapshot, topic string, partition int32, listener string, sp *kmsg.ProduceResponseTopicPartition, resp *kmsg.ProduceResponse) {
+	leader, epoch, ep, ok := leaderHint(snap, topic, partition, listener)
+	if !ok {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	for _, nb := range resp.Brokers {
+		if nb.NodeID == leader {
+			return
+		}
+	}
+	nb := kmsg.NewProduceResponseBroker()
+	nb.NodeID, nb.Host, nb.Port = leader, ep.Host, ep.Port
+	if rack := snap.Brokers[leader].Rack; rack != "" {
+		nb.Rack = &rack
+	}
+	resp.Brokers = append(resp.Brokers, nb)
+}
+
+// Offsets into a RecordBatch v2 header (storage/batch.go has the layout).
+const (
+	batchLengthAt      = 8  // int32 batchLength (bytes after this field)
+	batchAttributesAt  = 21 // int16 attributes
+	batchFixedPrefix   = 12 // baseOffset + batchLength
+	batchAttrTxn       = 0x10
+	batchHeaderMinSize = 27
+)
+
+// hasTransactionalBatch reports whether any well-framed batch in records
+// has the transactional attribute. Framing errors are left to the log's
+// validation.
+func hasTransactionalBatch(records []byte) bool {
+	for len(records) >= batchHeaderMinSize {
+		if binary.BigEndian.Uint16(records[batchAttributesAt:])&batchAttrTxn != 0 {
+			return true
+		}
+		n := int64(int32(binary.BigEndian.Uint32(records[batchLengthAt:]))) + batchFixedPrefix
+		if n <= batchFixedPrefix || n > int64(len(records)) {
+			return false
+		}
+		records = records[n:]
+	}
+	return false
+}

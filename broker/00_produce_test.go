@@ -1,0 +1,259 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// dataTopic creates a topic through the controller (not the admin API) and
+// waits until this broker's metadata has it.
+func dataTopic(t *testing.T, tb *testBroker, name string, partitions int32, configs map[string]string) {
+	t.Helper()
+	ctx := testCtx(t)
+	_, rev, err := tb.ctrl.CreateTopic(ctx, controller.TopicSpec{Name: name, NumPartitions: partitions, ReplicationFactor: 1, Configs: configs}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.ctrl.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawBroker is a connection to the test broker for hand-made requests,
+// capped at the last Produce and Fetch versions that name topics (v13 of
+// both switch to topic ids).
+func rawBroker(t *testing.T, tb *testBroker) *kgo.Broker {
+	t.Helper()
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(0, 12)
+	v.SetMaxKeyVersion(1, 12)
+	return tb.client(t, kgo.MaxVersions(v)).SeedBrokers()[0]
+}
+
+// acksBroker is rawBroker for produce requests with acks 0 or 1: kgo
+// rewrites a request's acks to the client's.
+func acksBroker(t *testing.T, tb *testBroker, acks int16) *kgo.Broker {
+	t.Helper()
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(0, 12)
+	v.SetMaxKeyVersion(1, 12)
+	a := kgo.LeaderAck()
+	if acks == 0 {
+		a = kgo.NoAck()
+	}
+	return tb.client(t, kgo.MaxVersions(v), kgo.RequiredAcks(a), kgo.DisableIdempotentWrite()).SeedBrokers()[0]
+}
+
+// testBatch builds an uncompressed batch of n records with values
+// "<prefix>-<i>" and timestamps ts, ts+1, ….
+func testBatch(prefix string, n int, ts int64) []byte {
+	var bb storage.BatchBuilder
+	for i := range n {
+		bb.Add(ts+int64(i), nil, fmt.Appendf(nil, "%s-%d", prefix, i))
+	}
+	return bb.Build()
+}
+
+// rawProduce sends one partition's records with the acks of br's client
+// (-1 for rawBroker, see acksBroker).
+func rawProduce(t *testing.T, br *kgo.Broker, topic string, partition int32, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	rp.Records = records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Topics) == 0 { // acks=0: kgo's stand-in response
+		return kmsg.ProduceResponseTopicPartition{}
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+func TestProduceAssignsOffsets(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "p", 2, nil)
+	br := rawBroker(t, tb)
+
+	p := rawProduce(t, br, "p", 1, testBatch("a", 3, 1000))
+	if p.ErrorCode != 0 || p.BaseOffset != 0 || p.LogStartOffset != 0 || p.LogAppendTime != -1 {
+		t.Fatalf("first produce: %+v", p)
+	}
+	p = rawProduce(t, acksBroker(t, tb, 1), "p", 1, testBatch("b", 2, 2000))
+	if p.ErrorCode != 0 || p.BaseOffset != 3 {
+		t.Fatalf("second produce: %+v", p)
+	}
+	// Two batches in one partition entry: offsets continue across them.
+	two := append(testBatch("c", 2, 3000), testBatch("d", 1, 3002)...)
+	p = rawProduce(t, br, "p", 1, two)
+	if p.ErrorCode != 0 || p.BaseOffset != 5 {
+		t.Fatalf("two batches: %+v", p)
+	}
+	if hw := tb.replicas.byTopic["p"][1].log.HighWatermark(); hw != 8 {
+		t.Fatalf("HW %d, want 8", hw)
+	}
+}
+
+func TestProduceErrors(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "small", 1, map[string]string{"max.message.bytes": "200"})
+	dataTopic(t, tb, "compacted", 1, map[string]string{"cleanup.policy": "compact"})
+	dataTopic(t, tb, "strict", 1, map[string]string{"min.insync.replicas": "2"})
+	br := rawBroker(t, tb)
+
+	corrupt := testBatch("x", 1, 1)
+	corrupt[len(corrupt)-1] ^= 0xff // breaks the CRC
+
+	var txn storage.BatchBuilder
+	txn.Transactional, txn.ProducerID, txn.ProducerEpoch, txn.Idempotent = true, 7, 0, true
+	txn.Add(1, nil, []byte("t"))
+
+	for _, c := range []struct {
+		name      string
+		topic     string
+		partition int32
+		acks      int16
+		records   []byte
+		want      *kerr.Error
+	}{
+		{"unknown topic", "nope", 0, 1, testBatch("x", 1, 1), kerr.UnknownTopicOrPartition},
+		{"unknown partition", "small", 5, 1, testBatch("x", 1, 1), kerr.UnknownTopicOrPartition},
+		{"bad name", "bad/name", 0, 1, testBatch("x", 1, 1), kerr.InvalidTopicException},
+		{"too large", "small", 0, 1, testBatch(string(bytes.Repeat([]byte("v"), 300)), 1, 1), kerr.MessageTooLarge},
+		{"corrupt", "small", 0, 1, corrupt, kerr.CorruptMessage},
+		{"keyless on compacted", "compacted", 0, 1, testBatch("x", 1, 1), kerr.InvalidRecord},
+		{"transactional batch", "small", 0, 1, txn.Build(), kerr.InvalidRecord},
+		{"min isr", "strict", 0, -1, testBatch("x", 1, 1), kerr.NotEnoughReplicas},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := rawProduce(t, br, c.topic, c.partition, c.records)
+			if got := kerr.ErrorForCode(p.ErrorCode); got != c.want {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+			if p.BaseOffset != -1 {
+				t.Fatalf("base offset %d on error", p.BaseOffset)
+			}
+		})
+	}
+	// min.insync.replicas only binds acks=all.
+	if p := rawProduce(t, acksBroker(t, tb, 1), "strict", 0, testBatch("x", 1, 1)); p.ErrorCode != 0 {
+		t.Fatalf("acks=1 to strict: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// Acks other than 0, 1 and -1 fail every partition. (kgo rewrites acks,
+// so this goes over a raw connection.)
+func TestProduceInvalidAcks(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "a", 1, nil)
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(8)
+	req.Acks, req.TimeoutMillis = 2, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "a"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = testBatch("x", 1, 1)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c := dialRaw(t, tb.addr)
+	sendRequest(t, c, req, 7)
+	corr, body := readResponse(t, c)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(8)
+	if err := resp.ReadFrom(body); err != nil || corr != 7 {
+		t.Fatal(corr, err)
+	}
+	if got := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); got != kerr.InvalidRequiredAcks {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestProduceTransactionalIDRefused(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "t", 1, nil)
+	req := kmsg.NewPtrProduceRequest()
+	id := "tx"
+	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = testBatch("x", 1, 1)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), rawBroker(t, tb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); got != kerr.TransactionalIDAuthorizationFailed {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestProduceAcksZero(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "z", 1, nil)
+	br := acksBroker(t, tb, 0)
+	for range 3 {
+		rawProduce(t, br, "z", 0, testBatch("z", 2, 1))
+	}
+	// kgo sends produce requests on their own connection, so poll until
+	// the appends show (or the test's deadline fails it).
+	ctx := testCtx(t)
+	for {
+		if off := listOffset(t, br, "z", 0, -1, 0); off.Offset == 6 {
+			break
+		} else if off.Offset > 6 {
+			t.Fatalf("latest offset %d after three acks=0 produces of 2", off.Offset)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("acks=0 records never appeared")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestProduceLogAppendTime(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "lat", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	p := rawProduce(t, rawBroker(t, tb), "lat", 0, testBatch("x", 1, 5))
+	if p.ErrorCode != 0 || p.LogAppendTime <= 5 {
+		t.Fatalf("%+v", p)
+	}
+}
+
+func TestHasTransactionalBatch(t *testing.T) {
+	plain := testBatch("x", 2, 1)
+	var txn storage.BatchBuilder
+	txn.Transactional, txn.ProducerID, txn.Idempotent = true, 1, true
+	txn.Add(1, nil, nil)
+	tb := txn.Build()
+	if hasTransactionalBatch(plain) || hasTransactionalBatch(nil) || hasTransactionalBatch(plain[:20]) {
+		t.Fatal("plain batch reported transactional")
+	}
+	if !hasTransactionalBatch(tb) || !hasTransactionalBatch(append(append([]byte{}, plain...), tb...)) {
+		t.Fatal("transactional batch missed")
+	}
+	bad := append([]byte{}, plain...)
+	binary.BigEndian.PutUint32(bad[8:], 1<<30) // length past the end
+	if hasTransactionalBatch(append(bad, tb...)) {
+		t.Fatal("read past a bad length")
+	}
+}

@@ -1,0 +1,279 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch (key 1), v4 and up.
+//
+// The partitions to read come from the request or its fetch session
+// (fetch_sessions.go). Each is read on its local leader, after the client's
+// current leader epoch is checked (KIP-320):
+//
+//   - consumers (replica id -1) read up to the high watermark, or up to the
+//     last stable offset under read_committed, which also lists the aborted
+//     transactions overlapping what is returned;
+//   - followers (replica id >= 0; from v15 in ReplicaState) read up to the
+//     log end, and their fetch offset is recorded as their log end for the
+//     leader's high watermark (replica_hw.go) — the seam replication uses.
+//
+// Reads return whole batches, starting with the batch holding the fetch
+// offset even when the offset is in its middle (the client skips the
+// records before it). The response is bounded by the request's max bytes
+// (and fetch.max.bytes for consumers) and each partition by its own max
+// bytes, except that the first partition with data returns at least one
+// whole batch (KIP-74). An offset below the log start or above the log end
+// is OFFSET_OUT_OF_RANGE. A v12+ fetcher whose last fetched epoch has
+// diverged from the leader's log gets the diverging epoch instead of data.
+//
+// Long poll: if nothing is readable beyond MinBytes and no partition has an
+// error, the handler waits on the replicas' change channels (the HW moved
+// or the role changed), MaxWaitMillis and ctx, re-reading after each wake;
+// when the wait runs out it answers what one last read finds.
+//
+// Record bytes never enter Go memory: the response is a protocol.Frame
+// whose record sets are the log's file regions, written with sendfile, and
+// the regions are released once the frame has been written.
+func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.FetchRequest)
+	replicaID := r.ReplicaID
+	if r.Version >= 15 {
+		replicaID = r.ReplicaState.ID
+	}
+	follower := replicaID >= 0
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+
+	fc := b.fetchSessions.open(r, follower, time.Now())
+	if fc.errCode != 0 {
+		resp.ErrorCode = fc.errCode
+		return Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, nil)}, nil
+	}
+	resp.SessionID = fc.sessionID
+
+	maxBytes := r.MaxBytes
+	if !follower && b.cfg.FetchMaxBytes > 0 {
+		maxBytes = min(maxBytes, b.cfg.FetchMaxBytes)
+	}
+	fr := &fetchRead{
+		b:         b,
+		req:       r,
+		fc:        fc,
+		follower:  follower,
+		replicaID: replicaID,
+		maxBytes:  maxBytes,
+		listener:  cc.Listener,
+	}
+	deadline := time.Now().Add(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
+	last := false
+	for {
+		chans := fr.read(b.ctrl.Snapshot())
+		if last || r.MaxWaitMillis <= 0 || len(fc.parts) == 0 || fr.total >= int64(r.MinBytes) || fr.anyErr {
+			break
+		}
+		fr.release()
+		if !waitAny(ctx, chans, deadline) {
+			if ctx.Err() != nil {
+				return Response{}, ctx.Err()
+			}
+			last = true
+		}
+	}
+
+	// Assemble the response, grouped by topic in first-seen order.
+	type topicKey struct {
+		id   [16]byte
+		name string
+	}
+	index := make(map[topicKey]int)
+	var records [][][]protocol.Region
+	for i := range fr.parts {
+		fp := &fr.parts[i]
+		if !fc.include(i, fp) {
+			continue
+		}
+		k := fc.parts[i].key
+		tk := topicKey{id: k.id, name: k.topic}
+		ti, ok := index[tk]
+		if !ok {
+			ti = len(resp.Topics)
+			index[tk] = ti
+			t := kmsg.NewFetchResponseTopic()
+			t.Topic, t.TopicID = k.topic, k.id
+			resp.Topics = append(resp.Topics, t)
+			records = append(records, nil)
+		}
+		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, fp.resp)
+		var regions []protocol.Region
+		if rr := fr.reads[i]; rr != nil {
+			for _, rg := range rr.Regions {
+				regions = append(regions, protocol.Region{File: rg.File, Offset: rg.Offset, Length: rg.Length})
+			}
+		}
+		records[ti] = append(records[ti], regions)
+	}
+	resp.Brokers = fr.brokers
+	frame := protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, records)
+	return Response{Frame: frame, Done: fr.release}, nil
+}
+
+// fetchRead is one Fetch request's reading state: the outcome of the
+// latest round of reads over the context's partitions.
+type fetchRead struct {
+	b         *Broker
+	req       *kmsg.FetchRequest
+	fc        *fetchContext
+	follower  bool
+	replicaID int32
+	maxBytes  int32
+	listener  string
+
+	parts   []fetchedPartition
+	reads   []*storage.ReadResult // parallel to parts; nil when nothing was read
+	total   int64
+	anyErr  bool
+	brokers []kmsg.FetchResponseBroker
+}
+
+// release drops the current round's segment references.
+func (fr *fetchRead) release() {
+	for i, rr := range fr.reads {
+		rr.Release()
+		fr.reads[i] = nil
+	}
+}
+
+// read does one round of reads and returns the change channels of the
+// replicas read, taken before reading so that no change is missed.
+func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
+	n := len(fr.fc.parts)
+	fr.parts = make([]fetchedPartition, n)
+	fr.reads = make([]*storage.ReadResult, n)
+	fr.total, fr.anyErr, fr.brokers = 0, false, nil
+	var chans []<-chan struct{}
+	remaining := int64(fr.maxBytes)
+	minOne := true // until the first partition with data (KIP-74)
+	for i, sp := range fr.fc.parts {
+		fp := &fr.parts[i]
+		fp.resp = kmsg.NewFetchResponseTopicPartition()
+		fp.resp.Partition = sp.key.partition
+		fp.resp.HighWatermark = -1
+		fp.resp.PreferredReadReplica = -1
+		name, err := fr.topicName(snap, sp.key)
+		var rep *replica
+		if err == nil {
+			rep, _, err = fr.b.leaderWithEpoch(snap, name, sp.key.partition, sp.currentLeaderEpoch)
+		}
+		if err != nil {
+			fr.fail(snap, fp, name, err)
+			continue
+		}
+		chans = append(chans, rep.changed())
+		rr, err := fr.readPartition(rep, sp, fp, remaining, minOne)
+		if err != nil {
+			fr.fail(snap, fp, name, err)
+			continue
+		}
+		if rr != nil && rr.Size > 0 {
+			fr.reads[i] = rr
+			fp.records = rr.Size
+			fr.total += rr.Size
+			remaining = max(remaining-rr.Size, 0)
+			minOne = false
+		} else {
+			rr.Release()
+		}
+	}
+	return chans
+}
+
+// topicName resolves a session key's topic: by id from v13.
+func (fr *fetchRead) topicName(snap *controller.Snapshot, k sessionKey) (string, error) {
+	if k.topic != "" || fr.req.Version < 13 {
+		return k.topic, nil
+	}
+	t := snap.TopicsByID[controller.TopicID(k.id)]
+	if t == nil {
+		return "", kerr.UnknownTopicID
+	}
+	return t.Name, nil
+}
+
+// fail records a partition error, with KIP-951's current leader (v12+)
+// and its endpoint (v16+) when this broker is not the leader.
+func (fr *fetchRead) fail(snap *controller.Snapshot, fp *fetchedPartition, topic string, err error) {
+	fp.resp.ErrorCode = errorCode(err)
+	fr.anyErr = true
+	if fr.req.Version < 12 || !(errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.FencedLeaderEpoch)) {
+		return
+	}
+	leader, epoch, ep, ok := leaderHint(snap, topic, fp.resp.Partition, fr.listener)
+	if !ok {
+		return
+	}
+	fp.resp.CurrentLeader.LeaderID, fp.resp.CurrentLeader.LeaderEpoch = leader, epoch
+	if fr.req.Version < 16 {
+		return
+	}
+	for _, nb := range fr.brokers {
+		if nb.NodeID == leader {
+			return
+		}
+	}
+	nb := kmsg.NewFetchResponseBroker()
+	nb.NodeID, nb.Host, nb.Port = leader, ep.Host, ep.Port
+	if rack := snap.Brokers[leader].Rack; rack != "" {
+		nb.Rack = &rack
+	}
+	fr.brokers = append(fr.brokers, nb)
+}
+
+// readPartition reads one partition of the leader rep into fp.
+func (fr *fetchRead) readPartition(rep *replica, sp *sessionPartition, fp *fetchedPartition, remaining int64, minOne bool) (*storage.ReadResult, error) {
+	l := rep.log
+	if fr.follower {
+		rep.recordFollowerFetch(fr.b.id, fr.replicaID, sp.fetchOffset)
+	}
+	hw, lso := l.HighWatermark(), l.LastStableOffset()
+	fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = hw, lso, l.LogStartOffset()
+
+	if sp.lastFetchedEpoch >= 0 && fr.req.Version >= 12 {
+		epoch, end := l.EndOffsetForEpoch(sp.lastFetchedEpoch)
+		if epoch < sp.lastFetchedEpoch || end < sp.fetchOffset {
+			fp.resp.DivergingEpoch.Epoch, fp.resp.DivergingEpoch.EndOffset = epoch, end
+			return nil, nil
+		}
+	}
+
+	bound := hw
+	committed := !fr.follower && fr.req.IsolationLevel == 1
+	switch {
+	case fr.follower:
+		bound = l.LogEndOffset()
+	case committed:
+		bound = lso
+	}
+	limit := min(int64(max(sp.maxBytes, 0)), remaining)
+	rr, err := l.Read(sp.fetchOffset, bound, int32(min(limit, 1<<31-1)), minOne)
+	if err != nil {
+		return nil, err
+	}
+	if committed {
+		fp.resp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		if rr.Size > 0 {
+			for _, a := range l.AbortedTransactions(sp.fetchOffset, bound) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				fp.resp.AbortedTransactions = append(fp.resp.AbortedTransactions, at)
+			}
+		}
+	}
+	return rr, nil
+}

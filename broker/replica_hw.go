@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"context"
+	"reflect"
+	"time"
+)
+
+// High watermark on the leader
+//
+// The leader's high watermark is the smallest log end offset among the
+// replicas of the ISR: the leader's own LEO and, for every other ISR member,
+// the offset it last fetched from (a follower's fetch offset is its LEO).
+// It only moves up. It is recomputed after every leader append, after a
+// follower fetch (recordFollowerFetch — the seam replication fills) and
+// when the role or the ISR changes; each advance wakes the replica's
+// change channel, which is what long-polling fetches and acks=all produces
+// wait on (the "purgatory": waiters re-check their condition on each wake).
+//
+// With a single-member ISR the HW equals the log end right after an append.
+// An ISR member whose position is unknown (no fetch since this broker became
+// leader) holds the HW where it is, as in Kafka.
+
+// setMinInsync records the topic's min.insync.replicas.
+func (r *replica) setMinInsync(n int32) {
+	r.mu.Lock()
+	r.minInsync = n
+	r.mu.Unlock()
+}
+
+// isrState returns the ISR size and min.insync.replicas.
+func (r *replica) isrState() (isr int, minInsync int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.isr), r.minInsync
+}
+
+// maybeAdvanceHW recomputes the HW of a partition self leads.
+func (r *replica) maybeAdvanceHW(self int32) bool {
+	r.appendMu.Lock()
+	defer r.appendMu.Unlock()
+	return r.advanceHWLocked(self)
+}
+
+// advanceHWLocked is maybeAdvanceHW with appendMu held (the produce path
+// holds it across the append and this update).
+func (r *replica) advanceHWLocked(self int32) bool {
+	hw := r.log.LogEndOffset()
+	r.mu.Lock()
+	if r.leader != self {
+		r.mu.Unlock()
+		return false
+	}
+	for _, id := range r.isr {
+		if id == self {
+			continue
+		}
+		leo, ok := r.followerLEO[id]
+		if !ok {
+			leo = -1
+		}
+		hw = min(hw, leo)
+	}
+	r.mu.Unlock()
+	if hw <= r.log.HighWatermark() {
+		return false
+	}
+	r.log.SetHighWatermark(hw)
+	r.wake()
+	return true
+}
+
+// recordFollowerFetch notes that follower id fetched from offset (its log
+// end) and advances the HW if that lets it move. Replication's follower
+// fetches call it; ISR expansion and shrinking (replica.lag.time.max.ms)
+// will hang off the same record. Fetches from brokers that hold no replica
+// of the partition are not recorded.
+func (r *replica) recordFollowerFetch(self, id int32, offset int64) {
+	r.mu.Lock()
+	if id == self || !hosts(r.replicas, id) {
+		r.mu.Unlock()
+		return
+	}
+	if r.followerLEO == nil {
+		r.followerLEO = make(map[int32]int64)
+	}
+	r.followerLEO[id] = offset
+	r.mu.Unlock()
+	r.maybeAdvanceHW(self)
+}
+
+// waitAny blocks until one of chans is closed, the deadline passes or ctx
+// ends. It reports false when the deadline passed or ctx ended.
+func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	switch len(chans) {
+	case 0:
+		select {
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	case 1:
+		select {
+		case <-chans[0]:
+			return true
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	i, _, _ := reflect.Select(cases)
+	return i >= 2
+}
