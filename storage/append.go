@@ -181,7 +181,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		if err := rolled.finish(true); err != nil {
 			l.logger.Error("finishing rolled segment failed", zap.String("dir", l.dir), zap.Error(err))
 		}
-		if err := writeFileAtomic(snapshotPath(l.dir, act.base), snap); err != nil {
+		if err := writeFileAtomic(snapshotPath(l.dir, act.base), snap, l.noSync); err != nil {
 			l.logger.Error("producer snapshot failed", zap.String("dir", l.dir), zap.Error(err))
 		}
 		l.pruneSnapshots()

@@ -38,7 +38,7 @@ const (
 	cleanShutdownFile       = ".runnel_cleanshutdown"
 )
 
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(path string, data []byte, noSync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -48,15 +48,20 @@ func writeFileAtomic(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if !noSync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
+	}
+	if noSync {
+		return nil
 	}
 	return syncDir(filepath.Dir(path))
 }
@@ -75,9 +80,9 @@ type partitionCheckpoint struct {
 	recoveryPoint, logStart, highWatermark int64
 }
 
-func writePartitionCheckpoint(dir string, c partitionCheckpoint) error {
+func writePartitionCheckpoint(dir string, c partitionCheckpoint, noSync bool) error {
 	s := fmt.Sprintf("0\n%d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark)
-	return writeFileAtomic(filepath.Join(dir, partitionCheckpointFile), []byte(s))
+	return writeFileAtomic(filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
 }
 
 func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {
@@ -158,4 +163,11 @@ func readEpochs(path string) ([]epochEntry, error) {
 		out = append(out, epochEntry{int32(e), o})
 	}
 	return out, nil
+}
+
+func syncDirUnless(dir string, noSync bool) error {
+	if noSync {
+		return nil
+	}
+	return syncDir(dir)
 }

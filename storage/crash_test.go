@@ -236,7 +236,7 @@ func TestTornAndCorruptTails(t *testing.T) {
 		pdir := filepath.Join(dir, "crash-0")
 		os.Remove(filepath.Join(dir, cleanShutdownFile))
 		// Recovery point 0: every segment is re-read.
-		if err := writePartitionCheckpoint(pdir, partitionCheckpoint{0, 0, 0}); err != nil {
+		if err := writePartitionCheckpoint(pdir, partitionCheckpoint{0, 0, 0}, false); err != nil {
 			t.Fatal(err)
 		}
 		victim := batches[rng.Intn(len(batches))]

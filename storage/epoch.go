@@ -8,6 +8,7 @@ import "path/filepath"
 type epochCache struct {
 	path    string
 	entries []epochEntry
+	noSync  bool
 }
 
 func loadEpochCache(dir string) (*epochCache, error) {
@@ -22,7 +23,7 @@ func loadEpochCache(dir string) (*epochCache, error) {
 }
 
 func (c *epochCache) persist() error {
-	return writeFileAtomic(c.path, encodeEpochs(c.entries))
+	return writeFileAtomic(c.path, encodeEpochs(c.entries), c.noSync)
 }
 
 func (c *epochCache) latest() (epochEntry, bool) {

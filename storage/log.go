@@ -33,6 +33,7 @@ type Log struct {
 	clock     func() time.Time
 	logger    *zap.Logger
 	deleter   func(paths []string, delay time.Duration)
+	noSync    bool // tests and fuzzing only: skip every fsync
 
 	appendMu sync.Mutex
 
@@ -62,6 +63,7 @@ type logOptions struct {
 	logger    *zap.Logger
 	clean     bool
 	deleter   func([]string, time.Duration)
+	noSync    bool
 }
 
 // openLog loads (and if needed recovers) the log in o.dir, creating it if
@@ -72,7 +74,7 @@ func openLog(o logOptions) (*Log, error) {
 	}
 	l := &Log{
 		topic: o.topic, partition: o.partition, dir: o.dir,
-		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter,
+		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
 	}
 	if l.clock == nil {
@@ -97,7 +99,9 @@ func openLog(o logOptions) (*Log, error) {
 }
 
 func (l *Log) newSegment(base int64) *segment {
-	return newSegmentStruct(l.dir, base, l.cache, l.cfg.SegmentIndexBytes)
+	s := newSegmentStruct(l.dir, base, l.cache, l.cfg.SegmentIndexBytes)
+	s.noSync = l.noSync
+	return s
 }
 
 // load implements recovery. After a clean shutdown every segment's indexes
@@ -154,6 +158,7 @@ func (l *Log) load(clean bool) error {
 		l.segs = []*segment{s}
 		l.logStart, l.leo = base, base
 		l.epochs, _ = loadEpochCache(l.dir)
+		l.epochs.noSync = l.noSync
 		l.epochs.truncateFromEnd(l.leo)
 		l.recoveryPoint, l.hw = base, base
 		return l.writeCheckpoint()
@@ -266,6 +271,7 @@ func (l *Log) load(clean bool) error {
 	l.recoveryPoint = l.leo
 	l.removeSnapshotsAbove(l.leo)
 	l.epochs, _ = loadEpochCache(l.dir)
+	l.epochs.noSync = l.noSync
 	ch := l.epochs.truncateFromEnd(l.leo)
 	if l.epochs.truncateFromStart(l.logStart) || ch {
 		if err := l.epochs.persist(); err != nil {
@@ -425,7 +431,7 @@ func (s *segment) locate(offset int64) (*fileRef, int64, error) {
 }
 
 func (l *Log) writeCheckpoint() error {
-	return writePartitionCheckpoint(l.dir, partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw})
+	return writePartitionCheckpoint(l.dir, partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}, l.noSync)
 }
 
 // Topic is the log's topic.

@@ -24,6 +24,8 @@ type ManagerOptions struct {
 	Logger                 *zap.Logger
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms (default 5 min)
 	FlushCheckInterval     time.Duration // how often flush.ms is checked (default 1 s)
+
+	noSync bool // tests and fuzzing only: skip every fsync
 }
 
 // Manager owns every partition log of one log dir: it opens (and recovers)
@@ -112,7 +114,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 			m.closeAll()
 			return nil, err
 		}
-		if err := syncDir(opts.Dir); err != nil {
+		if err := syncDirUnless(opts.Dir, opts.noSync); err != nil {
 			m.closeAll()
 			return nil, err
 		}
@@ -143,6 +145,7 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 		clock:     m.opts.Clock,
 		logger:    m.opts.Logger.With(zap.String("topic", topic), zap.Int32("partition", part)),
 		clean:     clean,
+		noSync:    m.opts.noSync,
 		deleter:   m.scheduleDelete,
 	})
 }
@@ -212,7 +215,7 @@ func (m *Manager) Delete(topic string, partition int32) error {
 	if err := os.Rename(l.dir, gone); err != nil {
 		return err
 	}
-	_ = syncDir(m.opts.Dir)
+	_ = syncDirUnless(m.opts.Dir, m.opts.noSync)
 	return os.RemoveAll(gone)
 }
 
@@ -331,7 +334,7 @@ func (m *Manager) Close() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(m.opts.Dir, cleanShutdownFile), nil); err != nil {
+	if err := writeFileAtomic(filepath.Join(m.opts.Dir, cleanShutdownFile), nil, m.opts.noSync); err != nil {
 		return err
 	}
 	return nil

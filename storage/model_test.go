@@ -58,7 +58,7 @@ func TestModelRapid(t *testing.T) {
 		cfg.IndexIntervalBytes = rapid.IntRange(0, 500).Draw(rt, "interval")
 		cfg.FileDeleteDelayMs = 0
 		open := func() (*Manager, *Log) {
-			m, err := OpenManager(ManagerOptions{Dir: dir, MaxOpenFiles: rapid.IntRange(1, 4).Draw(rt, "maxOpen")})
+			m, err := OpenManager(ManagerOptions{Dir: dir, MaxOpenFiles: rapid.IntRange(1, 4).Draw(rt, "maxOpen"), noSync: true})
 			if err != nil {
 				rt.Fatal(err)
 			}

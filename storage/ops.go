@@ -452,7 +452,7 @@ func (l *Log) close() error {
 		keep(s.sync())
 	}
 	keep(l.segs[len(l.segs)-1].finish(true))
-	keep(writeFileAtomic(snapshotPath(l.dir, l.leo), l.producers.encodeSnapshot()))
+	keep(l.producers.writeSnapshot(l.dir, l.leo, l.noSync))
 	l.recoveryPoint = l.leo
 	keep(l.writeCheckpoint())
 	keep(l.epochs.persist())

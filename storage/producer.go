@@ -354,6 +354,6 @@ func decodeSnapshot(b []byte) (*producerState, error) {
 
 // writeSnapshot writes the state as of offset atomically (temp file, fsync,
 // rename).
-func (ps *producerState) writeSnapshot(dir string, offset int64) error {
-	return writeFileAtomic(snapshotPath(dir, offset), ps.encodeSnapshot())
+func (ps *producerState) writeSnapshot(dir string, offset int64, noSync bool) error {
+	return writeFileAtomic(snapshotPath(dir, offset), ps.encodeSnapshot(), noSync)
 }

@@ -38,6 +38,7 @@ type segment struct {
 	txns            []abortedTxn
 	active          bool // indexes writable and preallocated
 	indexBytes      int
+	noSync          bool
 
 	cache *handleCache
 
@@ -213,7 +214,7 @@ func (s *segment) finishLocked(sync bool) error {
 		if e := s.tidx.trim(); err == nil {
 			err = e
 		}
-		if sync {
+		if sync && !s.noSync {
 			for _, p := range []string{s.idx.path, s.tidx.path} {
 				if e := syncPath(p); err == nil {
 					err = e
@@ -251,6 +252,9 @@ func (s *segment) makeActive() error {
 }
 
 func (s *segment) syncLocked() error {
+	if s.noSync {
+		return nil
+	}
 	if s.file != nil {
 		if err := s.file.f.Sync(); err != nil {
 			return err
