@@ -123,10 +123,13 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.srv.Start(); err != nil {
+	// The listeners are bound (so a port 0 listener knows its port) but
+	// accept nothing until the broker is registered: a client must never be
+	// told metadata that lacks the broker it is talking to.
+	if err := b.register(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.register(ctx); err != nil {
+	if err := b.srv.Start(); err != nil {
 		return nil, err
 	}
 	b.ctrl.Campaign(b.life)

@@ -60,6 +60,10 @@ func serve(args []string) error {
 	b, err := broker.New(startCtx, broker.Options{Config: cfg, Logger: lg})
 	cancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			lg.Info("interrupted while starting", zap.Error(err))
+			return nil
+		}
 		return err
 	}
 	<-ctx.Done()
