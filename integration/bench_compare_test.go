@@ -33,14 +33,14 @@ import (
 //	RUNNEL_BENCH_COMPARE=1       run at all (make bench-compare)
 //	RUNNEL_BENCH_OUT=path        also write the table there
 //	RUNNEL_BENCH_ROUNDS=3        rounds
-//	RUNNEL_BENCH_RECORDS=200000  records for produce and consume
+//	RUNNEL_BENCH_RECORDS=500000  records for produce and consume
 //	RUNNEL_BENCH_DURATION=10s    e2e measured duration (at 10 000 rec/s)
 func TestBenchCompare(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_COMPARE") != "1" {
 		t.Skip("set RUNNEL_BENCH_COMPARE=1 (make bench-compare) to compare Runnel with kfake")
 	}
 	rounds := envInt(t, "RUNNEL_BENCH_ROUNDS", 3)
-	records := envInt(t, "RUNNEL_BENCH_RECORDS", 200_000)
+	records := envInt(t, "RUNNEL_BENCH_RECORDS", 500_000)
 	duration := 10 * time.Second
 	if v := os.Getenv("RUNNEL_BENCH_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -92,6 +92,10 @@ func TestBenchCompare(t *testing.T) {
 				t.Errorf("round %d %s: %v", round+1, tg.name, err)
 				raw.WriteString(fmt.Sprintf("round %d %-6s ERROR %v\n", round+1, tg.name, err))
 			}
+			// Keep kfake's memory and runnel's disk from growing round
+			// after round, and start the next round with a quiet heap.
+			deleteTopic(t, tg.brokers, cfg.Topic)
+			runtime.GC()
 		}
 	}
 
@@ -194,6 +198,26 @@ func compareTable(samples map[string]map[string][]float64, rounds, records int, 
 		fmt.Fprintf(&b, "| %-24s | %12s | %12s | %12s | %-22s |\n", m.label, cell(rv, rok), cell(kv, kok), ratio, goal)
 	}
 	return b.String()
+}
+
+// deleteTopic deletes a round's topic; a failure is only logged, the
+// comparison goes on.
+func deleteTopic(t *testing.T, brokers []string, topic string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Logf("delete %s: %v", topic, err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).DeleteTopic(ctx, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Logf("delete %s on %v: %v", topic, brokers, err)
+	}
 }
 
 func verdict(ok bool) string {
