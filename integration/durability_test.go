@@ -113,7 +113,6 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-
 // consumeFranzAtLeast reads from the start of topic until each partition
 // has given at least want[p] records.
 func consumeFranzAtLeast(t *testing.T, b *broker, topic string, want map[int32]int) map[int32][]record {
