@@ -194,7 +194,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		}
 	}
 	if flush {
-		if err := l.flushLocked(); err != nil {
+		if err := l.Flush(); err != nil {
 			return res, kerr.KafkaStorageError
 		}
 	} else if cfg.Durable {
@@ -266,7 +266,7 @@ func (l *Log) shouldRoll(s *segment, size, lastOffset int64, now time.Time, cfg 
 	if s.size > 0 && s.size+size > cfg.SegmentBytes {
 		return true
 	}
-	if s.size > 0 && now.Sub(s.rollTs) >= time.Duration(cfg.SegmentMs)*time.Millisecond {
+	if s.size > 0 && now.Sub(s.rollTs).Milliseconds() >= cfg.SegmentMs {
 		return true
 	}
 	if lastOffset-s.base > math.MaxInt32 {
@@ -288,20 +288,16 @@ func (l *Log) pruneSnapshots() {
 
 // Flush fsyncs everything appended so far and advances the recovery point,
 // then writes the partition checkpoint (recovery point, log start, HW).
+// Appends and reads go on while it syncs.
 func (l *Log) Flush() error {
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	return l.flushLocked()
-}
-
-// flushLocked runs with appendMu held.
-func (l *Log) flushLocked() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
 		return nil
 	}
-	leo := l.leo
+	leo, gen := l.leo, l.truncations
 	var todo []*segment
 	for i, s := range l.segs {
 		if i+1 < len(l.segs) && l.segs[i+1].base <= l.recoveryPoint {
@@ -316,7 +312,10 @@ func (l *Log) flushLocked() error {
 		}
 	}
 	l.mu.Lock()
-	l.recoveryPoint = max(l.recoveryPoint, leo)
+	if gen == l.truncations {
+		// (A truncation meanwhile may have replaced synced bytes.)
+		l.recoveryPoint = max(l.recoveryPoint, min(leo, l.leo))
+	}
 	l.unflushed = 0
 	l.lastFlush = l.clock()
 	err := l.writeCheckpoint()

@@ -3,6 +3,7 @@ package storage
 import (
 	"math"
 	"strings"
+	"time"
 )
 
 // Config is one partition log's settings. Field comments give the Kafka
@@ -117,4 +118,12 @@ func (c Config) compacted() bool { return strings.Contains(c.CleanupPolicy, "com
 
 func (c Config) deletes() bool {
 	return c.CleanupPolicy == "" || strings.Contains(c.CleanupPolicy, "delete")
+}
+
+// msDuration converts a millisecond setting to a Duration without overflow.
+func msDuration(ms int64) time.Duration {
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -36,6 +36,7 @@ type Log struct {
 	noSync    bool // tests and fuzzing only: skip every fsync
 
 	appendMu sync.Mutex
+	flushMu  sync.Mutex // serializes Flush
 
 	mu            sync.RWMutex
 	cfg           Config
@@ -49,6 +50,7 @@ type Log struct {
 	producers     *producerState
 	epochs        *epochCache
 	closed        bool
+	truncations   int64 // bumped by every truncation (see Flush)
 }
 
 var errClosed = errors.New("storage: log closed")

@@ -279,7 +279,7 @@ func (m *Manager) checkFlush() {
 	now := m.opts.Clock()
 	for _, l := range m.All() {
 		l.mu.RLock()
-		due := l.unflushed > 0 && now.Sub(l.lastFlush) >= time.Duration(l.cfg.FlushMs)*time.Millisecond
+		due := l.unflushed > 0 && now.Sub(l.lastFlush).Milliseconds() >= l.cfg.FlushMs
 		l.mu.RUnlock()
 		if due {
 			if err := l.Flush(); err != nil {

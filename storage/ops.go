@@ -107,7 +107,7 @@ func (l *Log) Truncate(endOffset int64) error {
 	i := l.segmentFor(endOffset)
 	for _, s := range l.segs[i+1:] {
 		paths, _ := s.markDeleted()
-		l.deleter(paths, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond)
+		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
 	}
 	l.segs = l.segs[:i+1]
 	s := l.segs[i]
@@ -148,7 +148,7 @@ func (l *Log) Truncate(endOffset int64) error {
 func (l *Log) truncateFullyLocked(start int64) error {
 	for _, s := range l.segs {
 		paths, _ := s.markDeleted()
-		l.deleter(paths, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond)
+		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
 	}
 	ns := l.newSegment(start)
 	ns.active, ns.rollTs = true, l.clock()
@@ -158,6 +158,7 @@ func (l *Log) truncateFullyLocked(start int64) error {
 }
 
 func (l *Log) afterTruncateLocked() error {
+	l.truncations++
 	l.hw = min(max(l.hw, l.logStart), l.leo)
 	l.recoveryPoint = min(l.recoveryPoint, l.leo)
 	l.removeSnapshotsAbove(l.leo)
@@ -202,7 +203,7 @@ func (l *Log) deleteSegmentsLocked(pred func(s, next *segment) bool) int {
 	for len(l.segs) > 1 && pred(l.segs[0], l.segs[1]) {
 		s := l.segs[0]
 		paths, _ := s.markDeleted()
-		l.deleter(paths, time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond)
+		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
 		l.segs = l.segs[1:]
 		l.logStart = max(l.logStart, l.segs[0].base)
 		n++
