@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 15m
 
 # Runs a single-node broker on :9092 with an embedded etcd under $(DATA).
 run:
-	$(GO) run ./cmd/runnel serve --override log.dirs=$(DATA)
+	$(GO) run ./cmd/runnel serve --override log.dirs=$(DATA) --override advertised.listeners=PLAINTEXT://localhost:9092
 
 build:
 	$(GO) build -o bin/runnel ./cmd/runnel
