@@ -257,3 +257,61 @@ func TestHasTransactionalBatch(t *testing.T) {
 		t.Fatal("read past a bad length")
 	}
 }
+
+// Produce v13 and Fetch v13+ name topics by id.
+func TestProduceFetchByTopicID(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "ids", 1, nil)
+	id := tb.ctrl.Snapshot().Topics["ids"].ID
+	br := tb.client(t).SeedBrokers()[0] // newest versions
+	ctx := testCtx(t)
+
+	produce := func(topicID [16]byte) kmsg.ProduceResponseTopic {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.TopicID = topicID
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = testBatch("id", 2, 1)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Version < 13 {
+			t.Skipf("client sent Produce v%d", resp.Version)
+		}
+		return resp.Topics[0]
+	}
+	if rt := produce(id); rt.TopicID != id || rt.Partitions[0].ErrorCode != 0 || rt.Partitions[0].BaseOffset != 0 {
+		t.Fatalf("by id: %+v", rt)
+	}
+	if rt := produce([16]byte{1, 2, 3}); kerr.ErrorForCode(rt.Partitions[0].ErrorCode) != kerr.UnknownTopicID {
+		t.Fatalf("unknown id: %+v", rt)
+	}
+
+	fetch := func(topicID [16]byte) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 1<<20, -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = topicID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := fetch(id)
+	if resp.Topics[0].TopicID != id || len(fetchedValues(t, "ids", onlyPartition(t, resp), 0)) != 2 {
+		t.Fatalf("fetch by id: %+v", resp)
+	}
+	resp = fetch([16]byte{9})
+	if p := onlyPartition(t, resp); kerr.ErrorForCode(p.ErrorCode) != kerr.UnknownTopicID {
+		t.Fatalf("fetch unknown id: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}

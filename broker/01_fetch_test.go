@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -296,5 +297,62 @@ func TestFetchSessionCacheFull(t *testing.T) {
 	resp := f.do(ctx, t, br)
 	if resp.SessionID != 0 || resp.ErrorCode != 0 || len(resp.Topics) != 1 {
 		t.Fatalf("%+v", resp)
+	}
+}
+
+// read_committed: reads stop at the LSO while a transaction is open, and
+// after an abort the aborted transaction is listed so the client drops its
+// records (PITFALLS 7). Produce refuses transactions for now, so the
+// batches go to the log directly, as the coordinator will write markers.
+func TestFetchReadCommitted(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "rc", 1, nil)
+	br := rawBroker(t, tb)
+	ctx := testCtx(t)
+	rep, err := tb.replicas.leaderFor(tb.ctrl.Snapshot(), "rc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendDirect := func(batch []byte, control bool) {
+		t.Helper()
+		if _, err := rep.log.Append(batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: 0, AllowControl: control}); err != nil {
+			t.Fatal(err)
+		}
+		rep.maybeAdvanceHW(tb.ID())
+	}
+	appendDirect(testBatch("plain", 2, 1), false) // offsets 0-1
+	var txn storage.BatchBuilder
+	txn.Transactional, txn.ProducerID, txn.ProducerEpoch, txn.Idempotent = true, 5, 0, true
+	txn.Add(1, nil, []byte("t0")).Add(2, nil, []byte("t1"))
+	appendDirect(txn.Build(), false) // offsets 2-3, transaction open
+
+	committed := newFetch("rc", 0, 0)
+	committed.isolation = 1
+	p := onlyPartition(t, committed.do(ctx, t, br))
+	if p.HighWatermark != 4 || p.LastStableOffset != 2 || len(p.AbortedTransactions) != 0 {
+		t.Fatalf("open transaction: %+v", p)
+	}
+	if got := fmt.Sprint(fetchedValues(t, "rc", p, 0)); got != "[0:plain-0 1:plain-1]" {
+		t.Fatalf("read_committed below the LSO: %s", got)
+	}
+	if lo := listOffset(t, br, "rc", 0, -1, 1); lo.Offset != 2 {
+		t.Fatalf("latest read_committed %d, want the LSO 2", lo.Offset)
+	}
+	if got := len(fetchedValues(t, "rc", onlyPartition(t, newFetch("rc", 0, 0).do(ctx, t, br)), 0)); got != 4 {
+		t.Fatalf("read_uncommitted sees %d records, want 4", got)
+	}
+
+	appendDirect(storage.ControlBatch(5, 0, false, 0, 3), true) // abort at offset 4
+	p = onlyPartition(t, committed.do(ctx, t, br))
+	if p.LastStableOffset != 5 || len(p.AbortedTransactions) != 1 || p.AbortedTransactions[0].ProducerID != 5 || p.AbortedTransactions[0].FirstOffset != 2 {
+		t.Fatalf("after abort: %+v", p)
+	}
+	fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: "rc", IsolationLevel: kgo.ReadCommitted()}, p, kgo.DefaultDecompressor(), nil)
+	var vals []string
+	for _, r := range fp.Records {
+		vals = append(vals, string(r.Value))
+	}
+	if got := fmt.Sprint(vals); got != "[plain-0 plain-1]" {
+		t.Fatalf("read_committed after abort: %s", got)
 	}
 }
