@@ -51,6 +51,13 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, _ *ConnContext, req *pr
 	}
 
 	snap := b.ctrl.Snapshot()
+	for _, t := range targets {
+		if (t.id != [16]byte{} && snap.TopicsByID[controller.TopicID(t.id)] == nil) || (t.id == [16]byte{} && t.name != nil && snap.Topics[*t.name] == nil) {
+			// Perhaps created through another broker just now.
+			snap = b.syncMetadata(ctx)
+			break
+		}
+	}
 	var rev int64
 	deleting := map[string]bool{}
 	for _, t := range targets {

@@ -30,10 +30,16 @@ const describeConfigsMaxVersion int16 = 4
 //
 // ConfigNames, when not null, keeps only the named keys; documentation is
 // sent only with IncludeDocumentation (v3+). Sensitive values are null.
-func (b *Broker) handleDescribeConfigs(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.DescribeConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	snap := b.ctrl.Snapshot()
+	for _, res := range r.Resources {
+		if res.ResourceType == kmsg.ConfigResourceTypeTopic && snap.Topics[res.ResourceName] == nil {
+			snap = b.syncMetadata(ctx) // perhaps created through another broker just now
+			break
+		}
+	}
 	dyn := dynamicConfigs(snap, b.id)
 
 	for _, res := range r.Resources {

@@ -83,6 +83,10 @@ func (b *Broker) alterConfigResource(ctx context.Context, typ kmsg.ConfigResourc
 		}
 		t := snap.Topics[name]
 		if t == nil {
+			snap = b.syncMetadata(ctx) // perhaps created through another broker just now
+			t = snap.Topics[name]
+		}
+		if t == nil {
 			return 0, fmt.Errorf("%w: Topic %s does not exist.", kerr.UnknownTopicOrPartition, name)
 		}
 		next, err := change(maps.Clone(t.Configs))

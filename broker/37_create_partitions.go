@@ -32,6 +32,12 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req
 		count[t.Topic]++
 	}
 	snap := b.ctrl.Snapshot()
+	for _, t := range r.Topics {
+		if snap.Topics[t.Topic] == nil {
+			snap = b.syncMetadata(ctx) // perhaps created through another broker just now
+			break
+		}
+	}
 	var rev int64
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
