@@ -288,3 +288,32 @@ func TestTornAndCorruptTails(t *testing.T) {
 		m.Close()
 	}
 }
+
+// TestRecoveryGrowsSmallIndex: a segment written with a large
+// segment.index.bytes and recovered under a smaller one keeps all its data.
+func TestRecoveryGrowsSmallIndex(t *testing.T) {
+	dir := t.TempDir()
+	m := openTestManager(t, dir, nil)
+	cfg := DefaultConfig()
+	cfg.IndexIntervalBytes = 0 // an index entry for (almost) every batch
+	l, _ := m.GetOrCreate("g", 0, cfg)
+	for i := 0; i < 300; i++ {
+		if _, err := l.Append(mkBatch(1, int64(i)), AppendOptions{AssignOffsets: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.abandon()
+	small := DefaultConfig()
+	small.SegmentIndexBytes = 240 // 30 offset entries, 20 time entries
+	l2, err := openLog(logOptions{dir: filepath.Join(dir, "g-0"), topic: "g", cfg: small, clean: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.close()
+	if l2.LogEndOffset() != 300 {
+		t.Fatalf("recovered to %d, want 300", l2.LogEndOffset())
+	}
+	if n := len(batchOffsets(t, readAll(t, l2, 0))); n != 300 {
+		t.Fatalf("read %d batches", n)
+	}
+}

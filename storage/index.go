@@ -50,7 +50,7 @@ type mmIndex struct {
 // mapIndex maps the file. Writable maps preallocate the file to maxBytes
 // (rounded down to whole entries).
 func (ix *mmIndex) mapIndex(writable bool, maxBytes int) error {
-	if ix.mm != nil && ix.writable == writable {
+	if ix.mm != nil && ix.writable == writable && (!writable || maxBytes/ix.entrySize <= ix.maxN) {
 		return nil
 	}
 	ix.unmap()

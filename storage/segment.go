@@ -394,9 +394,15 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 			return false, err
 		}
 		if s.idx.full() || s.tidx.full() {
-			// The index cannot describe more: treat the rest as lost, as
-			// the append path would have rolled here.
-			break
+			// The segment was written with a larger segment.index.bytes
+			// than the config it is recovered with: grow, never drop data.
+			s.indexBytes *= 2
+			if err := s.idx.mapIndex(true, s.indexBytes); err != nil {
+				return false, err
+			}
+			if err := s.tidx.mapIndex(true, s.indexBytes); err != nil {
+				return false, err
+			}
 		}
 		s.indexBatch(pos, batchInfo{pos: pos, size: size, base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp}, interval)
 		next = h.LastOffset() + 1
