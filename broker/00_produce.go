@@ -51,12 +51,7 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 		reqErr = kerr.TransactionalIDAuthorizationFailed
 	}
 
-	type waiting struct {
-		ti, pi int
-		r      *replica
-		need   int64 // HW to reach: last offset + 1
-	}
-	var waits []waiting
+	var waits []hwWait
 	var failed []string
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(pr.Topics))
 	for ti := range pr.Topics {
@@ -93,7 +88,7 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 				continue
 			}
 			if pr.Acks == -1 {
-				waits = append(waits, waiting{ti, pi, r, last + 1})
+				waits = append(waits, hwWait{r: r, need: last + 1, errCode: &sp.ErrorCode})
 			}
 		}
 	}
@@ -106,41 +101,59 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 		return Response{}, nil
 	case -1:
 		deadline := time.Now().Add(time.Duration(max(pr.TimeoutMillis, 0)) * time.Millisecond)
-		for {
-			var chans []<-chan struct{}
-			pending := waits[:0]
-			for _, w := range waits {
-				ch := w.r.changed()
-				sp := &resp.Topics[w.ti].Partitions[w.pi]
-				if leader, _ := w.r.state(); leader != b.id {
-					sp.ErrorCode = kerr.NotLeaderForPartition.Code
-					continue
-				}
-				if w.r.log.HighWatermark() >= w.need {
-					if isr, minISR := w.r.isrState(); int32(isr) < minISR {
-						sp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
-					}
-					continue
-				}
-				pending = append(pending, w)
-				chans = append(chans, ch)
-			}
-			waits = pending
-			if len(waits) == 0 {
-				break
-			}
-			if !waitAny(ctx, chans, deadline) {
-				if ctx.Err() != nil {
-					return Response{}, ctx.Err()
-				}
-				for _, w := range waits {
-					resp.Topics[w.ti].Partitions[w.pi].ErrorCode = kerr.RequestTimedOut.Code
-				}
-				break
-			}
+		if err := awaitHW(ctx, b.id, waits, deadline); err != nil {
+			return Response{}, err
 		}
 	}
 	return Response{Msg: resp}, nil
+}
+
+// hwWait is one partition of an acks=all produce waiting for its HW.
+type hwWait struct {
+	r       *replica
+	need    int64  // HW to reach: last offset + 1
+	errCode *int16 // the partition's response error code
+}
+
+// awaitHW is the acks=all purgatory: it waits until every partition's HW
+// reaches its need, re-checking each time one of their replicas wakes. A
+// partition whose leadership moves meanwhile answers NOT_LEADER_OR_FOLLOWER,
+// one whose ISR fell below min.insync.replicas by the time its HW got there
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND, and the ones still short at the
+// deadline REQUEST_TIMED_OUT. The error is ctx's, when it ends first.
+func awaitHW(ctx context.Context, self int32, waits []hwWait, deadline time.Time) error {
+	for {
+		var chans []<-chan struct{}
+		pending := waits[:0]
+		for _, w := range waits {
+			ch := w.r.changed()
+			if leader, _ := w.r.state(); leader != self {
+				*w.errCode = kerr.NotLeaderForPartition.Code
+				continue
+			}
+			if w.r.log.HighWatermark() >= w.need {
+				if isr, minISR := w.r.isrState(); int32(isr) < minISR {
+					*w.errCode = kerr.NotEnoughReplicasAfterAppend.Code
+				}
+				continue
+			}
+			pending = append(pending, w)
+			chans = append(chans, ch)
+		}
+		waits = pending
+		if len(waits) == 0 {
+			return nil
+		}
+		if !waitAny(ctx, chans, deadline) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			for _, w := range waits {
+				*w.errCode = kerr.RequestTimedOut.Code
+			}
+			return nil
+		}
+	}
 }
 
 // produceTopic resolves a request topic to its name: by topic id from v13,
@@ -154,8 +167,8 @@ func produceTopic(snap *controller.Snapshot, version int16, rt *kmsg.ProduceRequ
 			return "", kerr.UnknownTopicID
 		}
 	} else {
-		if !legalTopicName(rt.Topic) {
-			return rt.Topic, kerr.InvalidTopicException
+		if err := validateTopicName(rt.Topic); err != nil {
+			return rt.Topic, fmt.Errorf("%w: %v", kerr.InvalidTopicException, err)
 		}
 		t = snap.Topics[rt.Topic]
 		if t == nil {

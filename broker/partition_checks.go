@@ -84,18 +84,3 @@ func epochForOffset(l *storage.Log, offset int64) int32 {
 	}
 	return e
 }
-
-// legalTopicName is Kafka's rule for topic names: 1 to 249 characters from
-// [a-zA-Z0-9._-], and neither "." nor "..".
-func legalTopicName(name string) bool {
-	if name == "" || len(name) > 249 || name == "." || name == ".." {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
