@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Crash tests. The child mode (RUNNEL_STORAGE_CRASH_DIR set) appends
@@ -43,7 +45,15 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 {
+		// No goroutine (Manager loops) may outlive its Manager.Close.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func crashChild(dir string) {
