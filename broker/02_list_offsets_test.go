@@ -2,7 +2,9 @@ package broker
 
 import (
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -107,5 +109,53 @@ func TestCheckCurrentLeaderEpoch(t *testing.T) {
 	}
 	if checkCurrentLeaderEpoch(4, 5) != kerr.FencedLeaderEpoch || checkCurrentLeaderEpoch(6, 5) != kerr.UnknownLeaderEpoch {
 		t.Fatal("wrong errors")
+	}
+}
+
+// The same lookups through kadm, and DeleteRecords moving the start.
+func TestListOffsetsKadm(t *testing.T) {
+	tb := startTestBroker(t)
+	clientTopic(t, tb, "kadm", 1, nil)
+	prod := tb.client(t, kgo.DefaultProduceTopic("kadm"))
+	ctx := testCtx(t)
+	for i := range 10 {
+		r := &kgo.Record{Value: []byte{byte(i)}, Timestamp: time.UnixMilli(int64(10000 + 1000*i))}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := tb.admin(t)
+	offset := func(l kadm.ListedOffsets, err error) int64 {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := l.Lookup("kadm", 0)
+		if !ok || o.Err != nil {
+			t.Fatalf("%+v %v", o, ok)
+		}
+		return o.Offset
+	}
+	if o := offset(adm.ListStartOffsets(ctx, "kadm")); o != 0 {
+		t.Fatalf("start %d", o)
+	}
+	if o := offset(adm.ListEndOffsets(ctx, "kadm")); o != 10 {
+		t.Fatalf("end %d", o)
+	}
+	if o := offset(adm.ListOffsetsAfterMilli(ctx, 13500, "kadm")); o != 4 {
+		t.Fatalf("after 13500 ms: %d", o)
+	}
+	if o := offset(adm.ListCommittedOffsets(ctx, "kadm")); o != 10 {
+		t.Fatalf("committed (read_committed end) %d", o)
+	}
+	del, err := adm.DeleteRecords(ctx, kadm.Offsets{"kadm": {0: kadm.Offset{Topic: "kadm", Partition: 0, At: 6}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := del.Lookup("kadm", 0); !ok || d.Err != nil || d.LowWatermark != 6 {
+		t.Fatalf("delete records: %+v", d)
+	}
+	if o := offset(adm.ListStartOffsets(ctx, "kadm")); o != 6 {
+		t.Fatalf("start after delete %d", o)
 	}
 }
