@@ -134,6 +134,7 @@ func (rs *replicaSet) apply(snap *controller.Snapshot) {
 	if snap.Revision <= rs.applied {
 		return
 	}
+	first := rs.applied == 0
 	rs.applied = snap.Revision
 	dyn := dynamicConfigs(snap, rs.brokerID)
 
@@ -185,6 +186,24 @@ func (rs *replicaSet) apply(snap *controller.Snapshot) {
 			}
 			r.setMinInsync(eff.MinInsyncReplicas)
 			rs.setRole(r, p)
+		}
+	}
+	if first {
+		rs.deleteStrays()
+	}
+}
+
+// deleteStrays removes logs found on disk that the metadata does not place
+// on this broker: partitions of topics deleted, or moved away, while the
+// broker was down (Kafka's stray partitions).
+func (rs *replicaSet) deleteStrays() {
+	for _, l := range rs.logs.All() {
+		if rs.byTopic[l.Topic()][l.Partition()] != nil {
+			continue
+		}
+		rs.log.Info("deleting stray partition log", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()))
+		if err := rs.logs.Delete(l.Topic(), l.Partition()); err != nil {
+			rs.log.Warn("deleting stray partition log", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.Error(err))
 		}
 	}
 }
