@@ -136,8 +136,15 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 
 	if cfg.AdminListener != "" {
 		b.admin, err = startAdmin(cfg.AdminListener, b)
-		if err != nil {
-			return nil, err
+		_, explicit := cfg.Raw[config.AdminListener]
+		switch {
+		case err != nil && explicit:
+			return nil, fmt.Errorf("broker: admin listener: %w", err)
+		case err != nil:
+			// Two brokers on one machine with default settings must both
+			// start: only the first gets the default admin port.
+			b.log.Warn("admin HTTP listener not started: default address in use; set runnel.admin.listener", zap.String("address", cfg.AdminListener), zap.Error(err))
+			b.admin, err = nil, nil
 		}
 	}
 	b.log.Info("broker started", zap.String("cluster", b.ctrl.ClusterID()), zap.Any("listeners", b.srv.Addrs()))

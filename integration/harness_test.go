@@ -53,6 +53,9 @@ type broker struct {
 	log      bytes.Buffer
 	waitErr  error
 	logLines int
+	// minimal passes only listeners and log.dirs: every other setting is
+	// the default, as for a person who just runs the binary.
+	minimal bool
 }
 
 // brokerOption adjusts a broker before it starts.
@@ -61,6 +64,12 @@ type brokerOption func(*broker)
 // withOverride passes --override key=value.
 func withOverride(key, value string) brokerOption {
 	return func(b *broker) { b.args = append(b.args, "--override", key+"="+value) }
+}
+
+// withOnlyListenerAndLogDir starts the broker with nothing configured but
+// its listener and log dir.
+func withOnlyListenerAndLogDir() brokerOption {
+	return func(b *broker) { b.minimal = true }
 }
 
 // withEnv sets an environment variable (KAFKA_* configuration, say).
@@ -87,10 +96,11 @@ func (b *broker) start() {
 	t := b.t
 	t.Helper()
 	args := []string{"serve",
-		"--override", "broker.id=1",
 		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", b.port),
 		"--override", "log.dirs=" + filepath.Join(b.dataDir, "logs"),
-		"--override", "runnel.admin.listener=127.0.0.1:0",
+	}
+	if !b.minimal {
+		args = append(args, "--override", "broker.id=1", "--override", "runnel.admin.listener=127.0.0.1:0")
 	}
 	args = append(args, b.args...)
 	cmd := exec.Command(runnelBinary, args...)
