@@ -51,6 +51,10 @@ type Log struct {
 	epochs        *epochCache
 	closed        bool
 	truncations   int64 // bumped by every truncation (see Flush)
+
+	// cleaner is the compaction state (cleaner.go): the per-log pass lock
+	// and the next delete horizon. Hook for log compaction.
+	cleaner cleanerState
 }
 
 var errClosed = errors.New("storage: log closed")
@@ -112,6 +116,11 @@ func (l *Log) newSegment(base int64) *segment {
 // point on is re-read and cut at the first invalid batch; later segments are
 // dropped. Producer state comes from the latest snapshot plus a replay.
 func (l *Log) load(clean bool) error {
+	// Hook for log compaction: finish or roll back a segment swap that a
+	// crash interrupted (cleaner_swap.go) before the segments are listed.
+	if err := completeSwaps(l.dir, l.noSync); err != nil {
+		return err
+	}
 	ents, err := os.ReadDir(l.dir)
 	if err != nil {
 		return err

@@ -24,15 +24,18 @@ type ManagerOptions struct {
 	Logger                 *zap.Logger
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms (default 5 min)
 	FlushCheckInterval     time.Duration // how often flush.ms is checked (default 1 s)
+	// Log cleaner (cleaner.go) for cleanup.policy=compact logs.
+	CleanerDisabled         bool          // log.cleaner.enable=false
+	CleanerBackoff          time.Duration // log.cleaner.backoff.ms (default 15 s): wait after a pass that found nothing
+	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size (default 128 MiB)
 
 	noSync bool // tests and fuzzing only: skip every fsync
 }
 
 // Manager owns every partition log of one log dir: it opens (and recovers)
 // them, creates and deletes them, holds the open-file budget, and runs the
-// background flush/retention/file-deletion loop. Compaction will run here
-// too (storage/cleaner.go, not written yet: the seam is Log.cfg.compacted()
-// and the Manager loop).
+// background flush/retention/file-deletion/cleaner loop (the cleaner is in
+// cleaner.go).
 type Manager struct {
 	opts  ManagerOptions
 	cache *handleCache
@@ -76,6 +79,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	}
 	if opts.FlushCheckInterval <= 0 {
 		opts.FlushCheckInterval = time.Second
+	}
+	if opts.CleanerBackoff <= 0 {
+		opts.CleanerBackoff = DefaultCleanerBackoff
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
@@ -260,6 +266,7 @@ func (m *Manager) loop() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastRetention := time.Now()
+	lastIdleClean := time.Now()
 	for {
 		select {
 		case <-m.stop:
@@ -271,6 +278,13 @@ func (m *Manager) loop() {
 		if time.Since(lastRetention) >= m.opts.RetentionCheckInterval {
 			lastRetention = time.Now()
 			m.RunRetention()
+		}
+		// Log cleaner: after a pass that cleaned something, go on at the
+		// next tick; after one that found nothing, back off.
+		if !m.opts.CleanerDisabled && time.Since(lastIdleClean) >= m.opts.CleanerBackoff {
+			if m.runCleaner(m.stop) == 0 {
+				lastIdleClean = time.Now()
+			}
 		}
 	}
 }

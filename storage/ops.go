@@ -159,6 +159,7 @@ func (l *Log) truncateFullyLocked(start int64) error {
 
 func (l *Log) afterTruncateLocked() error {
 	l.truncations++
+	l.cleanerTruncated(l.leo) // hook for log compaction: re-appended offsets are dirty
 	l.hw = min(max(l.hw, l.logStart), l.leo)
 	l.recoveryPoint = min(l.recoveryPoint, l.leo)
 	l.removeSnapshotsAbove(l.leo)
