@@ -37,6 +37,7 @@ type Broker struct {
 	replicas *replicaSet
 	pids     *producerIDs
 	admin    *adminServer
+	groups   *groupCoordinator // group coordination glue (groups.go)
 	// fetchSessions is the KIP-227 fetch session cache (fetch_sessions.go).
 	fetchSessions *fetchSessionCache
 
@@ -107,6 +108,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
 	b.replicas.apply(b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(b.replicas.apply)
+	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots)
 
@@ -172,6 +174,7 @@ func (b *Broker) Close() error {
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
+		b.groups.close()
 		if b.ctrl != nil {
 			errs = append(errs, b.ctrl.Close())
 		}

@@ -22,5 +22,16 @@ func (b *Broker) handlers() map[int16]Handler {
 		44: {MaxVersion: incrementalAlterConfigsMaxVersion, Handle: b.handleIncrementalAlterConfigs},
 		60: {MaxVersion: describeClusterMaxVersion, Handle: b.handleDescribeCluster},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
+		8:  {MaxVersion: offsetCommitMaxVersion, Handle: b.handleOffsetCommit},
+		9:  {MaxVersion: offsetFetchMaxVersion, Handle: b.handleOffsetFetch},
+		10: {MaxVersion: findCoordinatorMaxVersion, Handle: b.handleFindCoordinator},
+		11: {MaxVersion: joinGroupMaxVersion, Handle: b.handleJoinGroup},
+		12: {MaxVersion: heartbeatMaxVersion, Handle: b.handleHeartbeat},
+		13: {MaxVersion: leaveGroupMaxVersion, Handle: b.handleLeaveGroup},
+		14: {MaxVersion: syncGroupMaxVersion, Handle: b.handleSyncGroup},
+		15: {MaxVersion: describeGroupsMaxVersion, Handle: b.handleDescribeGroups},
+		16: {MaxVersion: listGroupsMaxVersion, Handle: b.handleListGroups},
+		42: {MaxVersion: deleteGroupsMaxVersion, Handle: b.handleDeleteGroups},
+		47: {MaxVersion: offsetDeleteMaxVersion, Handle: b.handleOffsetDelete},
 	}
 }

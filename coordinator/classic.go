@@ -104,7 +104,7 @@ func (g *group) join(cl Client, req *kmsg.JoinGroupRequest) (wait chan *kmsg.Joi
 		if g.size() >= g.c.cfg.MaxGroupSize && (instanceID == "" || g.static[instanceID] == "") {
 			return nil, errResp(kerr.GroupMaxSizeReached, "")
 		}
-		id := newMemberID(cl.ID)
+		id := newMemberID(cl.ID, instanceID)
 		if instanceID != "" {
 			if old := g.static[instanceID]; old != "" {
 				return g.replaceStatic(g.members[old], id, req, protocols, cl)
@@ -343,7 +343,6 @@ func (g *group) replaceStatic(old *member, newID string, req *kmsg.JoinGroupRequ
 	delete(g.members, old.id)
 	oldID := old.id
 	wasLeader := g.leader == oldID
-	oldProtocols := old.protocols
 	m := &member{
 		id: newID, instanceID: old.instanceID, clientID: cl.ID, clientHost: cl.Host,
 		rebalanceTimeout: time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
@@ -362,7 +361,10 @@ func (g *group) replaceStatic(old *member, newID string, req *kmsg.JoinGroupRequ
 	}
 	switch g.state {
 	case Stable:
-		if g.selectProtocol() != g.protocol || !bytes.Equal(m.metadataFor(g.protocol), metadataOf(oldProtocols, g.protocol)) {
+		// Only a change of the selected protocol rebalances (as in
+		// Kafka): new subscription metadata alone does not, a leader
+		// learns it from the members it is given (KIP-814).
+		if g.selectProtocol() != g.protocol {
 			return g.updateAndRebalance(m, protocols, m.rebalanceTimeout, req, version), nil
 		}
 		// Persist the new member id so that a coordinator move keeps it.
@@ -395,15 +397,6 @@ func (g *group) replaceStatic(old *member, newID string, req *kmsg.JoinGroupRequ
 	default:
 		return g.updateAndRebalance(m, protocols, m.rebalanceTimeout, req, version), nil
 	}
-}
-
-func metadataOf(ps []protocolMeta, name string) []byte {
-	for _, p := range ps {
-		if p.name == name {
-			return p.metadata
-		}
-	}
-	return nil
 }
 
 // joinResponse is the answer for a member that joined the current

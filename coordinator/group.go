@@ -257,8 +257,13 @@ func clone(b []byte) []byte {
 	return append([]byte{}, b...)
 }
 
-// newMemberID is clientID-uuid, as Kafka makes them.
-func newMemberID(clientID string) string {
+// newMemberID is instanceID-uuid for a static member, clientID-uuid for
+// a dynamic one, as Kafka makes them (clients rely on the prefix: a static
+// member recognizes its own id as leader by it).
+func newMemberID(clientID, instanceID string) string {
+	if instanceID != "" {
+		clientID = instanceID
+	}
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40

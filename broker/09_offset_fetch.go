@@ -1,0 +1,16 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetFetch (key 9) is answered by the group coordinator (groups.go).
+const offsetFetchMaxVersion int16 = 10
+
+func (b *Broker) handleOffsetFetch(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.OffsetFetchRequest)
+	return Response{Msg: b.groups.coord.OffsetFetch(ctx, r, b.groupTopicName, b.groupTopicID)}, nil
+}

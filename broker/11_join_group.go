@@ -1,0 +1,16 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// JoinGroup (key 11) is answered by the group coordinator (groups.go).
+const joinGroupMaxVersion int16 = 9
+
+func (b *Broker) handleJoinGroup(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.JoinGroupRequest)
+	return Response{Msg: b.groups.coord.JoinGroup(ctx, groupClient(cc, req.ClientID), r)}, nil
+}

@@ -1,0 +1,16 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// SyncGroup (key 14) is answered by the group coordinator (groups.go).
+const syncGroupMaxVersion int16 = 5
+
+func (b *Broker) handleSyncGroup(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.SyncGroupRequest)
+	return Response{Msg: b.groups.coord.SyncGroup(ctx, r)}, nil
+}

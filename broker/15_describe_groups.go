@@ -1,0 +1,16 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeGroups (key 15) is answered by the group coordinator (groups.go).
+const describeGroupsMaxVersion int16 = 6
+
+func (b *Broker) handleDescribeGroups(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.DescribeGroupsRequest)
+	return Response{Msg: b.groups.coord.DescribeGroups(ctx, r)}, nil
+}

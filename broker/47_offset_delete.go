@@ -1,0 +1,16 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetDelete (key 47) is answered by the group coordinator (groups.go).
+const offsetDeleteMaxVersion int16 = 0
+
+func (b *Broker) handleOffsetDelete(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.OffsetDeleteRequest)
+	return Response{Msg: b.groups.coord.OffsetDelete(ctx, r)}, nil
+}

@@ -1,0 +1,373 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/coordinator"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// Group coordination glue
+//
+// The group coordinator (package coordinator) owns the groups of the
+// __consumer_offsets partitions this broker leads. This file is its seam
+// to the broker:
+//
+//   - the internal topic __consumer_offsets is created on the first
+//     FindCoordinator for a group (offsets.topic.num.partitions partitions,
+//     compacted, segment.bytes = offsets.topic.segment.bytes, replication
+//     factor offsets.topic.replication.factor capped at the live brokers);
+//   - a snapshot subscription loads a partition into the coordinator when
+//     this broker becomes its leader (replaying the log) and unloads it when
+//     leadership moves away;
+//   - offsetsLog implements coordinator.Log over the local leader replica:
+//     appends are RecordBatch v2 batches built with storage.BatchBuilder,
+//     written on the leader path and acknowledged once the high watermark
+//     passes them (acks=all); replay reads whole batches up to the high
+//     watermark and decodes them with kmsg (decompressing if needed, since
+//     a compacted log may hold anything a previous writer put there).
+
+// offsetsTopicName is Kafka's internal topic for group state.
+const offsetsTopicName = "__consumer_offsets"
+
+// groupCoordinator is the broker's side of group coordination.
+type groupCoordinator struct {
+	b     *Broker
+	coord *coordinator.Coordinator
+	lg    *zap.Logger
+
+	unsubscribe func()
+
+	mu     sync.Mutex
+	loaded map[int32]int32 // partition → leader epoch it was loaded at
+	closed bool
+
+	createMu sync.Mutex // one creation attempt at a time
+}
+
+func (b *Broker) startGroups() *groupCoordinator {
+	cfg := b.cfg
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	ccfg := coordinator.Config{
+		NumPartitions:             cfg.OffsetsTopicNumPartitions,
+		InitialRebalanceDelay:     ms(int64(cfg.GroupInitialRebalanceDelayMs)),
+		MinSessionTimeout:         ms(int64(cfg.GroupMinSessionTimeoutMs)),
+		MaxSessionTimeout:         ms(int64(cfg.GroupMaxSessionTimeoutMs)),
+		MaxGroupSize:              int(cfg.GroupMaxSize),
+		OffsetMetadataMaxBytes:    int(cfg.OffsetMetadataMaxBytes),
+		OffsetsRetention:          time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute,
+		OffsetsRetentionCheck:     ms(cfg.OffsetsRetentionCheckMs),
+		CommitTimeout:             ms(int64(cfg.OffsetsCommitTimeoutMs)),
+		ConsumerSessionTimeout:    ms(int64(cfg.ConsumerGroupSessionTimeoutMs)),
+		ConsumerHeartbeatInterval: ms(int64(cfg.ConsumerGroupHeartbeatMs)),
+		ConsumerMaxGroupSize:      int(cfg.ConsumerGroupMaxSize),
+	}
+	gc := &groupCoordinator{b: b, lg: b.log.Named("groups"), loaded: make(map[int32]int32)}
+	gc.coord = coordinator.New(ccfg, coordinator.Options{Logger: gc.lg, Topics: snapshotTopics{b}})
+	gc.unsubscribe = b.ctrl.Subscribe(gc.apply)
+	return gc
+}
+
+// close stops following leadership and unloads every partition.
+func (gc *groupCoordinator) close() {
+	if gc == nil {
+		return
+	}
+	gc.unsubscribe()
+	gc.mu.Lock()
+	gc.closed = true
+	gc.mu.Unlock()
+	gc.coord.Close()
+}
+
+// apply loads the __consumer_offsets partitions this broker leads (again
+// when the leader epoch changed) and unloads the others.
+func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if gc.closed {
+		return
+	}
+	t := snap.Topics[offsetsTopicName]
+	lead := map[int32]int32{}
+	if t != nil {
+		for _, p := range t.Partitions {
+			if p.Leader == gc.b.id {
+				lead[p.Index] = p.LeaderEpoch
+			}
+		}
+	}
+	for idx := range gc.loaded {
+		if _, ok := lead[idx]; !ok {
+			gc.coord.Unload(idx)
+			delete(gc.loaded, idx)
+		}
+	}
+	for idx, epoch := range lead {
+		if e, ok := gc.loaded[idx]; ok && e == epoch {
+			continue
+		}
+		r, err := gc.b.replicas.get(snap, offsetsTopicName, idx)
+		if err != nil {
+			gc.lg.Warn("no local replica of a led __consumer_offsets partition", zap.Int32("partition", idx), zap.Error(err))
+			continue
+		}
+		gc.loaded[idx] = epoch
+		if err := gc.coord.Load(gc.b.life, idx, &offsetsLog{b: gc.b, r: r}); err != nil {
+			gc.lg.Warn("loading group partition", zap.Int32("partition", idx), zap.Error(err))
+			delete(gc.loaded, idx)
+		}
+	}
+}
+
+// ensureOffsetsTopic creates __consumer_offsets if it does not exist yet.
+func (gc *groupCoordinator) ensureOffsetsTopic(ctx context.Context) error {
+	if gc.b.ctrl.Snapshot().Topics[offsetsTopicName] != nil {
+		return nil
+	}
+	gc.createMu.Lock()
+	defer gc.createMu.Unlock()
+	snap := gc.b.ctrl.Snapshot()
+	if snap.Topics[offsetsTopicName] != nil {
+		return nil
+	}
+	cfg := gc.b.cfg
+	rf := cfg.OffsetsTopicReplicationFactor
+	if live := int16(len(snap.Brokers)); live > 0 && rf > live {
+		rf = live
+	}
+	_, rev, err := gc.b.ctrl.CreateTopic(ctx, controller.TopicSpec{
+		Name:              offsetsTopicName,
+		NumPartitions:     cfg.OffsetsTopicNumPartitions,
+		ReplicationFactor: rf,
+		Internal:          true,
+		Configs: map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
+		},
+	}, false)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return err
+	}
+	if rev > 0 {
+		if err := gc.b.ctrl.WaitRevision(ctx, rev); err != nil {
+			return err
+		}
+		gc.b.replicas.apply(gc.b.ctrl.Snapshot())
+		gc.apply(gc.b.ctrl.Snapshot())
+	}
+	gc.lg.Info("created __consumer_offsets", zap.Int32("partitions", cfg.OffsetsTopicNumPartitions), zap.Int16("replication_factor", rf))
+	return nil
+}
+
+// coordinatorFor answers where the coordinator of a group is: the leader
+// of the group's __consumer_offsets partition, on the listener the client
+// used.
+func (gc *groupCoordinator) coordinatorFor(ctx context.Context, group, listener string) (nodeID int32, host string, port int32, err error) {
+	if err := gc.ensureOffsetsTopic(ctx); err != nil {
+		gc.lg.Warn("creating __consumer_offsets", zap.Error(err))
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	snap := gc.b.ctrl.Snapshot()
+	t := snap.Topics[offsetsTopicName]
+	if t == nil {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	p := t.Partition(coordinator.PartitionFor(group, int32(len(t.Partitions))))
+	if p == nil || p.Leader < 0 {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	bi, ok := snap.Brokers[p.Leader]
+	if !ok {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	for _, ep := range bi.Endpoints {
+		if ep.Listener == listener {
+			return p.Leader, ep.Host, ep.Port, nil
+		}
+	}
+	return -1, "", -1, kerr.CoordinatorNotAvailable
+}
+
+// snapshotTopics is the coordinator's view of the topics: the current
+// metadata snapshot.
+type snapshotTopics struct{ b *Broker }
+
+func (s snapshotTopics) Topics() map[string]coordinator.TopicInfo {
+	snap := s.b.ctrl.Snapshot()
+	out := make(map[string]coordinator.TopicInfo, len(snap.Topics))
+	for name, t := range snap.Topics {
+		if t.Internal {
+			continue
+		}
+		out[name] = coordinator.TopicInfo{ID: t.ID, Partitions: int32(len(t.Partitions))}
+	}
+	return out
+}
+
+// topicName and topicID translate for OffsetCommit/OffsetFetch v10.
+func (b *Broker) groupTopicName(id [16]byte) string {
+	if t := b.ctrl.Snapshot().TopicsByID[controller.TopicID(id)]; t != nil {
+		return t.Name
+	}
+	return ""
+}
+
+func (b *Broker) groupTopicID(name string) [16]byte {
+	if t := b.ctrl.Snapshot().Topics[name]; t != nil {
+		return t.ID
+	}
+	return [16]byte{}
+}
+
+// offsetsLog is coordinator.Log over the local leader replica of one
+// __consumer_offsets partition.
+type offsetsLog struct {
+	b *Broker
+	r *replica
+}
+
+// Append writes records as one uncompressed batch on the leader path and
+// waits in the produce path's acks=all purgatory (awaitHW) until the high
+// watermark passes it, or ctx's deadline.
+func (l *offsetsLog) Append(ctx context.Context, recs []coordinator.Record) error {
+	leader, epoch := l.r.state()
+	if leader != l.b.id {
+		return kerr.NotLeaderForPartition
+	}
+	if isr, minISR := l.r.isrState(); int32(isr) < minISR {
+		return kerr.NotEnoughReplicas
+	}
+	var bb storage.BatchBuilder
+	now := time.Now().UnixMilli()
+	for _, rec := range recs {
+		bb.Add(now, rec.Key, rec.Value)
+	}
+	batch := bb.Build()
+	l.r.appendMu.Lock()
+	res, err := l.r.log.Append(batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	if err == nil {
+		l.r.advanceHWLocked(l.b.id)
+	}
+	l.r.appendMu.Unlock()
+	if err != nil {
+		return err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Duration(l.b.cfg.OffsetsCommitTimeoutMs) * time.Millisecond)
+	}
+	var code int16
+	if err := awaitHW(ctx, l.b.id, []hwWait{{r: l.r, need: res.LastOffset + 1, errCode: &code}}, deadline); err != nil {
+		return kerr.RequestTimedOut
+	}
+	if code != 0 {
+		return kerr.ErrorForCode(code)
+	}
+	return nil
+}
+
+// Replay decodes every record from the log start to the high watermark.
+func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
+	l.r.maybeAdvanceHW(l.b.id)
+	lg := l.r.log
+	end := lg.HighWatermark()
+	next := lg.LogStartOffset()
+	const chunk = 5 << 20 // offsets.load.buffer.size's default
+	dec := kgo.DefaultDecompressor()
+	var buf bytes.Buffer
+	for next < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := lg.Read(next, end, chunk, true)
+		if err != nil {
+			if errors.Is(err, kerr.OffsetOutOfRange) && next < lg.LogStartOffset() {
+				next = lg.LogStartOffset() // retention or compaction moved the start
+				continue
+			}
+			return err
+		}
+		buf.Reset()
+		_, err = res.WriteTo(&buf)
+		res.Release()
+		if err != nil {
+			return err
+		}
+		if buf.Len() == 0 {
+			return nil
+		}
+		data := buf.Bytes()
+		for len(data) > 0 {
+			h, err := storage.ParseBatchHeader(data)
+			if err != nil || h.Size() > int64(len(data)) {
+				return fmt.Errorf("broker: replaying %s-%d at %d: bad batch", offsetsTopicName, l.r.index, next)
+			}
+			raw := data[:h.Size()]
+			data = data[h.Size():]
+			next = h.LastOffset() + 1
+			if h.IsControl() {
+				continue
+			}
+			if err := forEachKmsgRecord(raw, dec, fn); err != nil {
+				return fmt.Errorf("broker: replaying %s-%d: %w", offsetsTopicName, l.r.index, err)
+			}
+		}
+	}
+	return nil
+}
+
+// forEachKmsgRecord decodes the records of one RecordBatch v2.
+func forEachKmsgRecord(raw []byte, dec kgo.Decompressor, fn func(key, value []byte) error) error {
+	var batch kmsg.RecordBatch
+	if err := batch.ReadFrom(raw); err != nil {
+		return err
+	}
+	recs := batch.Records
+	if codec := byte(batch.Attributes & 0x07); codec != 0 {
+		var err error
+		if recs, err = dec.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
+			return err
+		}
+	}
+	for i := int32(0); i < batch.NumRecords; i++ {
+		n, w := binary.Varint(recs)
+		if w <= 0 || n < 0 || int64(len(recs)-w) < n {
+			return errors.New("malformed record")
+		}
+		var rec kmsg.Record
+		if err := rec.ReadFrom(recs[:w+int(n)]); err != nil {
+			return err
+		}
+		recs = recs[w+int(n):]
+		if err := fn(rec.Key, rec.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// groupClient is the coordinator's view of who sent a request.
+func groupClient(cc *ConnContext, clientID *string) coordinator.Client {
+	c := coordinator.Client{Host: "/"}
+	if clientID != nil {
+		c.ID = *clientID
+	}
+	if ta, ok := cc.RemoteAddr.(*net.TCPAddr); ok {
+		c.Host = "/" + ta.IP.String()
+	}
+	return c
+}
