@@ -72,10 +72,10 @@ func TestFindCoordinatorCreatesOffsetsTopic(t *testing.T) {
 	if topic == nil || !topic.Internal || len(topic.Partitions) != 50 || topic.Configs["cleanup.policy"] != "compact" {
 		t.Fatalf("%+v", topic)
 	}
-	// Transactions: not yet.
-	req.CoordinatorType = 1
+	// Unknown key types.
+	req.CoordinatorType = 7
 	resp, err = req.RequestWith(ctx, cl)
-	if err != nil || resp.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+	if err != nil || resp.Coordinators[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatal(err, resp)
 	}
 	// v3: one key.
