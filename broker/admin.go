@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,8 +14,8 @@ import (
 )
 
 // adminServer is the broker's HTTP side door: Prometheus metrics on
-// /metrics, liveness on /healthz and readiness on /readyz (ready once the
-// broker is registered and serving).
+// /metrics, liveness on /healthz, readiness on /readyz (ready once the
+// broker is registered and serving), and Go's profiler on /debug/pprof.
 type adminServer struct {
 	ln   net.Listener
 	srv  *http.Server
@@ -38,6 +39,10 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
