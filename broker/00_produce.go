@@ -32,12 +32,11 @@ import (
 //     request's timeout passes. With a single-replica ISR the HW is there
 //     as soon as the append returns.
 //
-// Transactions are not implemented yet: a request carrying a transactional
-// id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition (fatal
-// in every client, so the failure is immediate and unambiguous rather than
-// a retry loop), and a transactional batch without one is INVALID_RECORD.
-// Clients cannot normally get here: InitProducerId refuses transactional
-// ids first (22_init_producer_id.go).
+// Transactional batches (transactions.go) must come with the request's
+// transactional id, and their partition must be part of the producer's
+// ongoing transaction (KIP-890 part 1 verification with the coordinator),
+// else INVALID_TXN_STATE; a batch without a transactional id is
+// INVALID_RECORD.
 func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
 	pr := req.Body.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
@@ -47,8 +46,6 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 	switch {
 	case pr.Acks != 0 && pr.Acks != 1 && pr.Acks != -1:
 		reqErr = kerr.InvalidRequiredAcks
-	case pr.TransactionID != nil:
-		reqErr = kerr.TransactionalIDAuthorizationFailed
 	}
 
 	var waits []hwWait
@@ -74,7 +71,7 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 			var r *replica
 			var last int64
 			if err == nil {
-				r, last, err = b.produceOne(snap, name, rp, pr.Acks, sp)
+				r, last, err = b.produceOne(ctx, snap, name, rp, pr.Acks, pr.TransactionID, sp)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -183,13 +180,15 @@ func produceTopic(snap *controller.Snapshot, version int16, rt *kmsg.ProduceRequ
 
 // produceOne appends one partition's batches and fills sp's offsets. It
 // returns the replica and the last offset appended, for acks=-1 waiting.
-func (b *Broker) produceOne(snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) (*replica, int64, error) {
+func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, txnID *string, sp *kmsg.ProduceResponseTopicPartition) (*replica, int64, error) {
 	r, err := b.replicas.leaderFor(snap, topic, rp.Partition)
 	if err != nil {
 		return nil, 0, err
 	}
 	if hasTransactionalBatch(rp.Records) {
-		return nil, 0, fmt.Errorf("%w: transactional batches are not supported yet", kerr.InvalidRecord)
+		if err := b.checkTxnProduce(ctx, txnID, r, rp.Records); err != nil { // transactions.go
+			return nil, 0, err
+		}
 	}
 	if acks == -1 {
 		if isr, minISR := r.isrState(); int32(isr) < minISR {

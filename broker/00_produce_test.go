@@ -185,27 +185,6 @@ func TestProduceInvalidAcks(t *testing.T) {
 	}
 }
 
-func TestProduceTransactionalIDRefused(t *testing.T) {
-	tb := startTestBroker(t)
-	dataTopic(t, tb, "t", 1, nil)
-	req := kmsg.NewPtrProduceRequest()
-	id := "tx"
-	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 1000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "t"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = testBatch("x", 1, 1)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(testCtx(t), rawBroker(t, tb))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); got != kerr.TransactionalIDAuthorizationFailed {
-		t.Fatalf("got %v", got)
-	}
-}
-
 func TestProduceAcksZero(t *testing.T) {
 	tb := startTestBroker(t)
 	dataTopic(t, tb, "z", 1, nil)

@@ -11,9 +11,9 @@ import (
 // FindCoordinator (key 10), v0–v6. v0–v3 ask for one key, v4+ for a batch
 // (CoordinatorKeys). A group's coordinator is the leader of its
 // __consumer_offsets partition; asking creates the topic the first time
-// (groups.go). Transaction coordinators (key type 1) are not implemented
-// yet: COORDINATOR_NOT_AVAILABLE, which clients retry. Other key types are
-// INVALID_REQUEST.
+// (groups.go). A transactional id's coordinator (key type 1) is the leader
+// of its __transaction_state partition (transactions.go). Other key types
+// are INVALID_REQUEST.
 const findCoordinatorMaxVersion int16 = 6
 
 func (b *Broker) handleFindCoordinator(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
@@ -24,8 +24,8 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, cc *ConnContext, req
 		switch r.CoordinatorType {
 		case 0:
 			node, host, port, err = b.groups.coordinatorFor(ctx, key, cc.Listener)
-		case 1:
-			err = kerr.CoordinatorNotAvailable
+		case 1: // transactions.go
+			node, host, port, err = b.txnCoordinatorFor(ctx, key, cc.Listener)
 		default:
 			err = kerr.InvalidRequest
 		}

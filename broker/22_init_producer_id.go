@@ -14,19 +14,16 @@ import (
 // epoch, KIP-360, when there is no transactional id). Ids come in blocks
 // from etcd (producer_ids.go), so they are unique across the cluster.
 //
-// Transactions are not implemented yet. A transactional id is answered
-// with TRANSACTIONAL_ID_AUTHORIZATION_FAILED: every client treats it as
-// fatal and reports it at once, where NOT_COORDINATOR or
-// COORDINATOR_NOT_AVAILABLE would leave a transactional producer retrying
-// FindCoordinator until its timeout. The transaction coordinator will
-// replace this branch.
+// A transactional id goes to the transaction coordinator (transactions.go,
+// coordinator/txn): a new id gets a fresh producer id at epoch 0, a known
+// one its epoch bumped (fencing its previous producer), with KIP-360's
+// producer id and epoch checked when the client sends them.
 func (b *Broker) handleInitProducerID(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return Response{Msg: resp}, nil
+		return b.initTransactionalProducerID(ctx, r, resp) // transactions.go
 	}
 	id, err := b.pids.nextID(ctx)
 	if err != nil {

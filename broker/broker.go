@@ -37,6 +37,7 @@ type Broker struct {
 	replicas *replicaSet
 	pids     *producerIDs
 	admin    *adminServer
+	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
 	groups   *groupCoordinator // group coordination glue (groups.go)
 	// fetchSessions is the KIP-227 fetch session cache (fetch_sessions.go).
 	fetchSessions *fetchSessionCache
@@ -110,6 +111,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.unsubscribe = b.ctrl.Subscribe(b.replicas.apply)
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
+	b.txns = b.startTxns()
 	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots)
 
 	listeners := make([]Listener, 0, len(cfg.Listeners))
@@ -175,6 +177,7 @@ func (b *Broker) Close() error {
 			b.unsubscribe()
 		}
 		b.groups.close()
+		b.txns.close()
 		if b.ctrl != nil {
 			errs = append(errs, b.ctrl.Close())
 		}

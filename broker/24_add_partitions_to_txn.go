@@ -1,0 +1,120 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/coordinator/txn"
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// AddPartitionsToTxn (key 24), v0–v5. v0–v3 carry one transaction from a
+// producer; v4+ batch several (brokers send them) and may be verify-only
+// (KIP-890 part 1: a partition leader asking whether a partition is in the
+// producer's ongoing transaction, answered per partition with NONE or
+// INVALID_TXN_STATE). As in Kafka, when any partition of a transaction is
+// unknown that partition answers UNKNOWN_TOPIC_OR_PARTITION and the others
+// OPERATION_NOT_ATTEMPTED; otherwise the coordinator's answer applies to
+// every partition.
+const addPartitionsToTxnMaxVersion int16 = 5
+
+func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.AddPartitionsToTxnRequest)
+	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	snap := b.ctrl.Snapshot()
+	if r.Version < 4 {
+		topics := make(map[string][]int32, len(r.Topics))
+		var order []string
+		for _, t := range r.Topics {
+			if _, ok := topics[t.Topic]; !ok {
+				order = append(order, t.Topic)
+			}
+			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
+		}
+		codes := b.addPartitionsOne(ctx, snap, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, topics)
+		for _, t := range order {
+			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+			rt.Topic = t
+			for _, p := range topics[t] {
+				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, codes[txn.TopicPartition{Topic: t, Partition: p}]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return Response{Msg: resp}, nil
+	}
+	for _, tr := range r.Transactions {
+		topics := make(map[string][]int32, len(tr.Topics))
+		var order []string
+		for _, t := range tr.Topics {
+			if _, ok := topics[t.Topic]; !ok {
+				order = append(order, t.Topic)
+			}
+			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
+		}
+		codes := b.addPartitionsOne(ctx, snap, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly, topics)
+		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
+		rtx.TransactionalID = tr.TransactionalID
+		for _, t := range order {
+			rt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+			rt.Topic = t
+			for _, p := range topics[t] {
+				rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+				rp.Partition, rp.ErrorCode = p, codes[txn.TopicPartition{Topic: t, Partition: p}]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rtx.Topics = append(rtx.Topics, rt)
+		}
+		resp.Transactions = append(resp.Transactions, rtx)
+	}
+	return Response{Msg: resp}, nil
+}
+
+// addPartitionsOne adds (or verifies) one transaction's partitions and
+// returns each partition's error code.
+func (b *Broker) addPartitionsOne(ctx context.Context, snap *controller.Snapshot, id string, pid int64, epoch int16, verify bool, topics map[string][]int32) map[txn.TopicPartition]int16 {
+	codes := make(map[txn.TopicPartition]int16)
+	var parts []txn.TopicPartition
+	unknown := false
+	for t, ps := range topics {
+		st := snap.Topics[t]
+		for _, p := range ps {
+			tp := txn.TopicPartition{Topic: t, Partition: p}
+			parts = append(parts, tp)
+			if st == nil || p < 0 || int(p) >= len(st.Partitions) {
+				codes[tp] = kerr.UnknownTopicOrPartition.Code
+				unknown = true
+			}
+		}
+	}
+	if unknown {
+		for _, tp := range parts {
+			if codes[tp] == 0 {
+				codes[tp] = kerr.OperationNotAttempted.Code
+			}
+		}
+		return codes
+	}
+	all := func(code int16) map[txn.TopicPartition]int16 {
+		for _, tp := range parts {
+			codes[tp] = code
+		}
+		return codes
+	}
+	if verify {
+		res, err := b.txns.coord.Verify(id, pid, epoch, parts)
+		if err != nil {
+			return all(errorCode(err))
+		}
+		for _, tp := range parts {
+			if !res[tp] {
+				codes[tp] = kerr.InvalidTxnState.Code
+			}
+		}
+		return codes
+	}
+	return all(errorCode(b.txns.coord.AddPartitions(ctx, id, pid, epoch, parts)))
+}

@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// apiBroker is a connection whose requests of key go at most at version
+// max.
+func apiBroker(t *testing.T, tb *testBroker, key, max int16) *kgo.Broker {
+	t.Helper()
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(key, max)
+	return tb.client(t, kgo.MaxVersions(v)).SeedBrokers()[0]
+}
+
+// txnBatch is a transactional batch of one record for pid/epoch.
+func txnBatch(pid int64, epoch int16, seq int32) []byte {
+	bb := storage.BatchBuilder{Transactional: true, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Idempotent: true}
+	bb.Add(1, nil, []byte("v"))
+	return bb.Build()
+}
+
+// txnProduce sends one transactional batch and returns the partition's
+// error.
+func txnProduce(t *testing.T, br *kgo.Broker, id *string, topic string, partition int32, records []byte) error {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = id, -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// findTxnCoordinator asks FindCoordinator for a transactional id (which
+// creates __transaction_state) and waits until the id's partition loaded.
+func findTxnCoordinator(t *testing.T, tb *testBroker, br *kgo.Broker, id string) {
+	t.Helper()
+	ctx := testCtx(t)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{id}
+	resp, err := fc.RequestWith(ctx, br)
+	if err != nil || resp.Coordinators[0].ErrorCode != 0 || resp.Coordinators[0].NodeID != tb.ID() {
+		t.Fatal(err, resp)
+	}
+}
+
+// initTxn runs InitProducerId until the coordinator has loaded.
+func initTxn(t *testing.T, br *kgo.Broker, id string, timeoutMs int32) *kmsg.InitProducerIDResponse {
+	t.Helper()
+	for {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis = &id, timeoutMs
+		resp, err := req.RequestWith(testCtx(t), br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code || resp.ErrorCode == kerr.ConcurrentTransactions.Code {
+			continue
+		}
+		return resp
+	}
+}
+
+func TestTxnProtocolRaw(t *testing.T) {
+	tb := startTestBroker(t, "transaction.state.log.num.partitions=5", "transaction.max.timeout.ms=60000")
+	dataTopic(t, tb, "t", 2, nil)
+	br := rawBroker(t, tb)
+	ctx := testCtx(t)
+	id := "raw"
+	findTxnCoordinator(t, tb, br, id)
+
+	if resp := initTxn(t, br, id, 60001); resp.ErrorCode != kerr.InvalidTransactionTimeout.Code {
+		t.Fatalf("%+v", resp)
+	}
+	ip := initTxn(t, br, id, 10000)
+	if ip.ErrorCode != 0 || ip.ProducerEpoch != 0 {
+		t.Fatalf("%+v", ip)
+	}
+	pid, epoch := ip.ProducerID, ip.ProducerEpoch
+
+	// A transactional batch without a transactional id; one for a
+	// partition not in the transaction (KIP-890 verification).
+	if err := txnProduce(t, br, nil, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.InvalidRecord {
+		t.Fatal(err)
+	}
+	if err := txnProduce(t, br, &id, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.InvalidTxnState {
+		t.Fatal(err)
+	}
+
+	// AddPartitionsToTxn v3: an unknown partition spoils the request.
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.Version = 3
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = id, pid, epoch
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "t", []int32{0, 7}
+	ap.Topics = append(ap.Topics, at)
+	v3 := apiBroker(t, tb, 24, 3) // kgo would otherwise send the newest version
+	apr, err := ap.RequestWith(ctx, v3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := apr.Topics[0].Partitions; ps[0].ErrorCode != kerr.OperationNotAttempted.Code || ps[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("%+v", ps)
+	}
+	ap.Topics[0].Partitions = []int32{0}
+	if apr, err = ap.RequestWith(ctx, v3); err != nil || apr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatal(err, apr)
+	}
+	if err := txnProduce(t, br, &id, "t", 0, txnBatch(pid, epoch, 0)); err != nil {
+		t.Fatal(err)
+	}
+
+	// v4 verify-only: partition 0 is in, 1 is not.
+	vr := kmsg.NewPtrAddPartitionsToTxnRequest()
+	vr.Version = 4
+	vt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	vt.TransactionalID, vt.ProducerID, vt.ProducerEpoch, vt.VerifyOnly = id, pid, epoch, true
+	vtt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	vtt.Topic, vtt.Partitions = "t", []int32{0, 1}
+	vt.Topics = append(vt.Topics, vtt)
+	vr.Transactions = append(vr.Transactions, vt)
+	vresp, err := vr.RequestWith(ctx, apiBroker(t, tb, 24, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := vresp.Transactions[0].Topics[0].Partitions; ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("%+v", ps)
+	}
+
+	// The LSO stays at the transaction's first offset.
+	if lso := tb.replicas.byTopic["t"][0].log.LastStableOffset(); lso != 0 {
+		t.Fatalf("LSO %d while the transaction is open", lso)
+	}
+
+	// A second producer with the same id fences the first: its ongoing
+	// transaction is aborted under a bumped epoch.
+	ip2 := initTxn(t, br, id, 10000)
+	if ip2.ErrorCode != 0 || ip2.ProducerID != pid || ip2.ProducerEpoch != epoch+2 {
+		t.Fatalf("%+v", ip2)
+	}
+	et := kmsg.NewPtrEndTxnRequest()
+	et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = id, pid, epoch, true
+	etr, err := et.RequestWith(ctx, br)
+	if err != nil || etr.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatal(err, etr)
+	}
+	if err := txnProduce(t, br, &id, "t", 0, txnBatch(pid, epoch, 1)); err != kerr.InvalidProducerEpoch {
+		t.Fatal(err)
+	}
+	lg := tb.replicas.byTopic["t"][0].log
+	if lso, leo := lg.LastStableOffset(), lg.LogEndOffset(); lso != leo || leo != 2 {
+		t.Fatalf("LSO %d LEO %d after the abort marker", lso, leo)
+	}
+	if ab := lg.AbortedTransactions(0, 2); len(ab) != 1 {
+		t.Fatalf("aborted %+v", ab)
+	}
+
+	// EndTxn with nothing ongoing is INVALID_TXN_STATE.
+	et.ProducerEpoch = ip2.ProducerEpoch
+	if etr, err = et.RequestWith(ctx, br); err != nil || etr.ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatal(err, etr)
+	}
+
+	// WriteTxnMarkers, as another broker's coordinator would send it.
+	wm := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = 4242, 0, true, 0
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = "t", []int32{1, 9}
+	m.Topics = append(m.Topics, mt)
+	wm.Markers = append(wm.Markers, m)
+	wresp, err := wm.RequestWith(ctx, br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := wresp.Markers[0].Topics[0].Partitions; ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("%+v", ps)
+	}
+	if leo := tb.replicas.byTopic["t"][1].log.LogEndOffset(); leo != 1 {
+		t.Fatalf("LEO %d after a marker", leo)
+	}
+}

@@ -1,0 +1,22 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// EndTxn (key 26), v0–v4: commits or aborts the producer's transaction.
+// The answer comes once PrepareCommit/PrepareAbort is durable in
+// __transaction_state; the markers follow in the background. v5 (KIP-890
+// part 2, an epoch bump per transaction) is not offered: Runnel does not
+// advertise transaction.version 2.
+const endTxnMaxVersion int16 = 4
+
+func (b *Broker) handleEndTxn(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.EndTxnRequest)
+	resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+	resp.ErrorCode = errorCode(b.txns.coord.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit))
+	return Response{Msg: resp}, nil
+}

@@ -1,0 +1,41 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// WriteTxnMarkers (key 27), v1: a transaction coordinator on another broker
+// asks this one, the leader of the partitions, to append commit or abort
+// markers (control batches) for a producer. Each marker is appended on the
+// leader path with the coordinator epoch it carries (a marker from an older
+// coordinator epoch than the partition last saw is
+// TRANSACTION_COORDINATOR_FENCED) and acknowledged once the high watermark
+// passes it. v2 carries KIP-890's transaction version, which Runnel does
+// not implement.
+const writeTxnMarkersMaxVersion int16 = 1
+
+func (b *Broker) handleWriteTxnMarkers(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.WriteTxnMarkersRequest)
+	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	snap := b.ctrl.Snapshot()
+	for _, m := range r.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		for _, t := range m.Topics {
+			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				rp.Partition = p
+				rp.ErrorCode = errorCode(b.writeMarkerLocal(ctx, snap, t.Topic, p, m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch))
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rm.Topics = append(rm.Topics, rt)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return Response{Msg: resp}, nil
+}

@@ -1,0 +1,53 @@
+package broker
+
+import (
+	"context"
+	"sort"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeTransactions (key 65), v0: the state of transactional ids whose
+// coordinator this broker is (others: NOT_COORDINATOR; unknown ids:
+// TRANSACTIONAL_ID_NOT_FOUND).
+const describeTransactionsMaxVersion int16 = 0
+
+func (b *Broker) handleDescribeTransactions(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.DescribeTransactionsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+	for _, id := range r.TransactionalIDs {
+		st := kmsg.NewDescribeTransactionsResponseTransactionState()
+		st.TransactionalID = id
+		d, err := b.txns.coord.Describe(id)
+		if err != nil {
+			st.ErrorCode = errorCode(err)
+			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
+		st.State = d.State.String()
+		st.TimeoutMillis = int32(d.Timeout.Milliseconds())
+		st.StartTimestamp = -1
+		if !d.StartTime.IsZero() {
+			st.StartTimestamp = d.StartTime.UnixMilli()
+		}
+		st.ProducerID, st.ProducerEpoch = d.ProducerID, d.Epoch
+		byTopic := map[string][]int32{}
+		for _, tp := range d.Partitions {
+			byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+		}
+		names := make([]string, 0, len(byTopic))
+		for t := range byTopic {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		for _, t := range names {
+			tt := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
+			tt.Topic, tt.Partitions = t, byTopic[t]
+			st.Topics = append(st.Topics, tt)
+		}
+		resp.TransactionStates = append(resp.TransactionStates, st)
+	}
+	return Response{Msg: resp}, nil
+}

@@ -1,0 +1,626 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/coordinator/txn"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// Transaction coordination glue
+//
+// The transaction coordinator (package coordinator/txn) owns the
+// transactional ids of the __transaction_state partitions this broker
+// leads. This file is its seam to the broker:
+//
+//   - the internal topic __transaction_state is created on the first
+//     FindCoordinator (key type 1) or InitProducerId for a transactional id:
+//     transaction.state.log.num.partitions partitions, compacted,
+//     segment.bytes = transaction.state.log.segment.bytes, replication
+//     factor transaction.state.log.replication.factor capped at the live
+//     brokers (as __consumer_offsets is, so a single broker works out of the
+//     box) and min.insync.replicas = transaction.state.log.min.isr capped at
+//     that factor;
+//   - a snapshot subscription loads a partition into the coordinator when
+//     this broker becomes its leader (coordinator epoch = its leader epoch)
+//     and unloads it when leadership moves away;
+//   - txnStateLog implements txn.Log over the local leader replica (append
+//     on the leader path and wait for the high watermark; replay decodes
+//     whole batches up to the high watermark);
+//   - markers (txn.MarkerWriter) are control batches appended on the
+//     leader path of each partition this broker leads, and sent as
+//     WriteTxnMarkers to the leader of any other partition;
+//   - a transactional Produce checks that the partition was added to the
+//     producer's transaction (KIP-890 part 1) unless the partition already
+//     holds the producer's ongoing transaction.
+
+// txnTopicName is Kafka's internal topic for transaction state.
+const txnTopicName = "__transaction_state"
+
+// txnOffsetsTopic is __consumer_offsets, named here so this file does not
+// depend on the group glue.
+const txnOffsetsTopic = "__consumer_offsets"
+
+// txnWriteTimeout bounds a __transaction_state write or a marker write
+// waiting for the ISR (Kafka uses request.timeout.ms, 30 s by default).
+const txnWriteTimeout = 30 * time.Second
+
+// txnCoordinator is the broker's side of transaction coordination.
+type txnCoordinator struct {
+	b     *Broker
+	coord *txn.Coordinator
+	lg    *zap.Logger
+
+	unsubscribe func()
+
+	mu     sync.Mutex
+	loaded map[int32]int32 // partition → leader epoch it was loaded at
+	closed bool
+
+	createMu sync.Mutex // one creation attempt at a time
+
+	clientMu sync.Mutex
+	client   *kgo.Client // inter-broker client for WriteTxnMarkers and verification, made on first use
+
+	// offsetsMarked, when set, is told of every marker written to a
+	// __consumer_offsets partition, so the group coordinator can make the
+	// producer's pending transactional offsets visible (commit) or drop
+	// them (abort). See 28_txn_offset_commit.go.
+	offsetsMarked func(ctx context.Context, partition int32, pid int64, commit bool)
+}
+
+func (b *Broker) startTxns() *txnCoordinator {
+	cfg := b.cfg
+	ms := func(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
+	tc := &txnCoordinator{b: b, lg: b.log.Named("txns"), loaded: make(map[int32]int32)}
+	tc.coord = txn.New(txn.Config{
+		NumPartitions:      cfg.TransactionStateLogPartitions,
+		MaxTimeout:         ms(cfg.TransactionMaxTimeoutMs),
+		AbortCheckInterval: ms(cfg.TransactionAbortCheckMs),
+		IDExpiration:       ms(cfg.TransactionalIDExpirationMs),
+		RemoveExpiredCheck: ms(cfg.TransactionRemoveExpiredMs),
+		WriteTimeout:       txnWriteTimeout,
+	}, txn.Options{Logger: tc.lg, IDs: brokerPIDs{b}, Markers: tc})
+	tc.unsubscribe = b.ctrl.Subscribe(tc.apply)
+	tc.apply(b.ctrl.Snapshot())
+	return tc
+}
+
+// brokerPIDs is txn.ProducerIDs over the broker's etcd-backed blocks.
+type brokerPIDs struct{ b *Broker }
+
+func (p brokerPIDs) NextID(ctx context.Context) (int64, error) { return p.b.pids.nextID(ctx) }
+
+// close stops following leadership and unloads every partition.
+func (tc *txnCoordinator) close() {
+	if tc == nil {
+		return
+	}
+	tc.unsubscribe()
+	tc.mu.Lock()
+	tc.closed = true
+	tc.mu.Unlock()
+	tc.coord.Close()
+	tc.clientMu.Lock()
+	if tc.client != nil {
+		tc.client.Close()
+	}
+	tc.clientMu.Unlock()
+}
+
+// apply loads the __transaction_state partitions this broker leads (again
+// when the leader epoch changed) and unloads the others.
+func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.closed {
+		return
+	}
+	t := snap.Topics[txnTopicName]
+	lead := map[int32]int32{}
+	if t != nil {
+		for _, p := range t.Partitions {
+			if p.Leader == tc.b.id {
+				lead[p.Index] = p.LeaderEpoch
+			}
+		}
+	}
+	for idx := range tc.loaded {
+		if _, ok := lead[idx]; !ok {
+			tc.coord.Unload(idx)
+			delete(tc.loaded, idx)
+		}
+	}
+	for idx, epoch := range lead {
+		if e, ok := tc.loaded[idx]; ok && e == epoch {
+			continue
+		}
+		r, err := tc.b.replicas.get(snap, txnTopicName, idx)
+		if err != nil {
+			tc.lg.Warn("no local replica of a led __transaction_state partition", zap.Int32("partition", idx), zap.Error(err))
+			continue
+		}
+		tc.loaded[idx] = epoch
+		// Loading replays the partition; it runs in the background so a
+		// metadata update is never held up by it. Requests meanwhile get
+		// COORDINATOR_LOAD_IN_PROGRESS.
+		go func(idx, epoch int32, r *replica) {
+			if err := tc.coord.Load(tc.b.life, idx, epoch, &txnStateLog{b: tc.b, r: r}); err != nil {
+				tc.lg.Warn("loading transaction state partition", zap.Int32("partition", idx), zap.Error(err))
+				tc.mu.Lock()
+				if tc.loaded[idx] == epoch {
+					delete(tc.loaded, idx)
+				}
+				tc.mu.Unlock()
+			}
+		}(idx, epoch, r)
+	}
+}
+
+// ensureTopic creates __transaction_state if it does not exist yet.
+func (tc *txnCoordinator) ensureTopic(ctx context.Context) error {
+	if tc.b.ctrl.Snapshot().Topics[txnTopicName] != nil {
+		return nil
+	}
+	tc.createMu.Lock()
+	defer tc.createMu.Unlock()
+	snap := tc.b.ctrl.Snapshot()
+	if snap.Topics[txnTopicName] != nil {
+		return nil
+	}
+	cfg := tc.b.cfg
+	rf := cfg.TransactionStateLogRF
+	if live := int16(len(snap.Brokers)); live > 0 && rf > live {
+		rf = live
+	}
+	minISR := min(cfg.TransactionStateLogMinISR, int32(rf))
+	_, rev, err := tc.b.ctrl.CreateTopic(ctx, controller.TopicSpec{
+		Name:              txnTopicName,
+		NumPartitions:     cfg.TransactionStateLogPartitions,
+		ReplicationFactor: rf,
+		Internal:          true,
+		Configs: map[string]string{
+			"cleanup.policy":      "compact",
+			"segment.bytes":       strconv.Itoa(int(cfg.TransactionStateLogSegmentB)),
+			"min.insync.replicas": strconv.Itoa(int(minISR)),
+			"compression.type":    "uncompressed",
+		},
+	}, false)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return err
+	}
+	if rev > 0 {
+		if err := tc.b.ctrl.WaitRevision(ctx, rev); err != nil {
+			return err
+		}
+		tc.b.replicas.apply(tc.b.ctrl.Snapshot())
+		tc.apply(tc.b.ctrl.Snapshot())
+		tc.lg.Info("created __transaction_state", zap.Int32("partitions", cfg.TransactionStateLogPartitions), zap.Int16("replication_factor", rf))
+	}
+	return nil
+}
+
+// txnCoordinatorFor answers FindCoordinator for a transactional id (key
+// type 1): the leader of the id's __transaction_state partition, on the
+// listener the client used. The topic is created on first use.
+//
+// FindCoordinator (10_find_coordinator.go) calls it for key type 1.
+func (b *Broker) txnCoordinatorFor(ctx context.Context, id, listener string) (nodeID int32, host string, port int32, err error) {
+	tc := b.txns
+	if err := tc.ensureTopic(ctx); err != nil {
+		tc.lg.Warn("creating __transaction_state", zap.Error(err))
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	snap := b.ctrl.Snapshot()
+	t := snap.Topics[txnTopicName]
+	if t == nil {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	p := t.Partition(txn.PartitionFor(id, int32(len(t.Partitions))))
+	if p == nil || p.Leader < 0 {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	bi, ok := snap.Brokers[p.Leader]
+	if !ok {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	for _, ep := range bi.Endpoints {
+		if ep.Listener == listener {
+			return p.Leader, ep.Host, ep.Port, nil
+		}
+	}
+	return -1, "", -1, kerr.CoordinatorNotAvailable
+}
+
+// txnStateLog is txn.Log over the local leader replica of one
+// __transaction_state partition.
+type txnStateLog struct {
+	b *Broker
+	r *replica
+}
+
+// Append writes records as one uncompressed batch on the leader path and
+// waits until the high watermark passes it (acks=all, honouring
+// min.insync.replicas).
+func (l *txnStateLog) Append(ctx context.Context, recs []txn.Record) error {
+	leader, epoch := l.r.state()
+	if leader != l.b.id {
+		return kerr.NotLeaderForPartition
+	}
+	if isr, minISR := l.r.isrState(); int32(isr) < minISR {
+		return kerr.NotEnoughReplicas
+	}
+	var bb storage.BatchBuilder
+	now := time.Now().UnixMilli()
+	for _, rec := range recs {
+		bb.Add(now, rec.Key, rec.Value)
+	}
+	return l.b.appendAndAwait(ctx, l.r, bb.Build(), storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+}
+
+// appendAndAwait appends batch to the local leader replica r and waits
+// until its high watermark passes it. Errors are *kerr.Error values.
+func (b *Broker) appendAndAwait(ctx context.Context, r *replica, batch []byte, opts storage.AppendOptions) error {
+	r.appendMu.Lock()
+	if leader, _ := r.state(); leader != b.id {
+		r.appendMu.Unlock()
+		return kerr.NotLeaderForPartition
+	}
+	res, err := r.log.Append(batch, opts)
+	if err == nil {
+		r.advanceHWLocked(b.id)
+	}
+	r.appendMu.Unlock()
+	if err != nil {
+		return err
+	}
+	var code int16
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	if err := awaitHW(ctx, b.id, []hwWait{{r: r, need: res.LastOffset + 1, errCode: &code}}, deadline); err != nil {
+		return kerr.RequestTimedOut
+	}
+	if code != 0 {
+		return kerr.ErrorForCode(code)
+	}
+	return nil
+}
+
+// Replay decodes every record from the log start to the high watermark.
+func (l *txnStateLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
+	l.r.appendMu.Lock()
+	l.r.advanceHWLocked(l.b.id)
+	l.r.appendMu.Unlock()
+	lg := l.r.log
+	end := lg.HighWatermark()
+	next := lg.LogStartOffset()
+	chunk := l.b.cfg.Raw["transaction.state.log.load.buffer.size"]
+	size, err := strconv.Atoi(chunk)
+	if err != nil || size <= 0 {
+		size = 5 << 20
+	}
+	dec := kgo.DefaultDecompressor()
+	var buf bytes.Buffer
+	for next < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := lg.Read(next, end, int32(size), true)
+		if err != nil {
+			if errors.Is(err, kerr.OffsetOutOfRange) && next < lg.LogStartOffset() {
+				next = lg.LogStartOffset()
+				continue
+			}
+			return err
+		}
+		buf.Reset()
+		_, err = res.WriteTo(&buf)
+		res.Release()
+		if err != nil {
+			return err
+		}
+		if buf.Len() == 0 {
+			return nil
+		}
+		data := buf.Bytes()
+		for len(data) > 0 {
+			h, err := storage.ParseBatchHeader(data)
+			if err != nil || h.Size() > int64(len(data)) {
+				return fmt.Errorf("broker: replaying %s-%d at %d: bad batch", txnTopicName, l.r.index, next)
+			}
+			raw := data[:h.Size()]
+			data = data[h.Size():]
+			next = h.LastOffset() + 1
+			if h.IsControl() {
+				continue
+			}
+			if err := eachBatchRecord(raw, dec, func(rec *kmsg.Record) error { return fn(rec.Key, rec.Value) }); err != nil {
+				return fmt.Errorf("broker: replaying %s-%d: %w", txnTopicName, l.r.index, err)
+			}
+		}
+	}
+	return nil
+}
+
+// eachBatchRecord decodes the records of one RecordBatch v2.
+func eachBatchRecord(raw []byte, dec kgo.Decompressor, fn func(*kmsg.Record) error) error {
+	var batch kmsg.RecordBatch
+	if err := batch.ReadFrom(raw); err != nil {
+		return err
+	}
+	recs := batch.Records
+	if codec := byte(batch.Attributes & 0x07); codec != 0 {
+		var err error
+		if recs, err = dec.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
+			return err
+		}
+	}
+	for i := int32(0); i < batch.NumRecords; i++ {
+		n, w := binary.Varint(recs)
+		if w <= 0 || n < 0 || int64(len(recs)-w) < n {
+			return errors.New("malformed record")
+		}
+		var rec kmsg.Record
+		if err := rec.ReadFrom(recs[:w+int(n)]); err != nil {
+			return err
+		}
+		recs = recs[w+int(n):]
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteMarkers is txn.MarkerWriter: each partition's marker goes to its
+// leader — appended here when this broker leads it, else sent as
+// WriteTxnMarkers. A partition that no longer exists counts as done.
+func (tc *txnCoordinator) WriteMarkers(ctx context.Context, m txn.Marker) []txn.TopicPartition {
+	snap := tc.b.ctrl.Snapshot()
+	var failed []txn.TopicPartition
+	remote := map[int32][]txn.TopicPartition{}
+	for _, tp := range m.Partitions {
+		t := snap.Topics[tp.Topic]
+		if t == nil || int(tp.Partition) >= len(t.Partitions) {
+			continue // deleted: nothing to mark
+		}
+		leader := t.Partitions[tp.Partition].Leader
+		if leader != tc.b.id {
+			if leader < 0 {
+				failed = append(failed, tp)
+			} else {
+				remote[leader] = append(remote[leader], tp)
+			}
+			continue
+		}
+		if err := tc.b.writeMarkerLocal(ctx, snap, tp.Topic, tp.Partition, m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch); err != nil {
+			if errors.Is(err, kerr.UnknownTopicOrPartition) {
+				continue
+			}
+			tc.lg.Debug("writing marker", zap.String("topic", tp.Topic), zap.Int32("partition", tp.Partition), zap.Error(err))
+			failed = append(failed, tp)
+		}
+	}
+	for leader, tps := range remote {
+		failed = append(failed, tc.writeMarkersRemote(ctx, leader, m, tps)...)
+	}
+	return failed
+}
+
+// writeMarkersRemote sends one WriteTxnMarkers request to another broker.
+func (tc *txnCoordinator) writeMarkersRemote(ctx context.Context, leader int32, m txn.Marker, tps []txn.TopicPartition) []txn.TopicPartition {
+	cl, err := tc.interBrokerClient()
+	if err != nil {
+		return tps
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
+	byTopic := map[string][]int32{}
+	for _, tp := range tps {
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+	}
+	for t, ps := range byTopic {
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = t, ps
+		mk.Topics = append(mk.Topics, mt)
+	}
+	req.Markers = append(req.Markers, mk)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, cl.Broker(int(leader)))
+	if err != nil {
+		tc.lg.Debug("WriteTxnMarkers to leader failed", zap.Int32("leader", leader), zap.Error(err))
+		return tps
+	}
+	var failed []txn.TopicPartition
+	for _, rm := range resp.Markers {
+		for _, rt := range rm.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.ErrorCode != 0 && rp.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+					failed = append(failed, txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+				}
+			}
+		}
+	}
+	return failed
+}
+
+// interBrokerClient returns the franz-go client this broker uses to talk to
+// the others (seeded with its own inter-broker listener).
+func (tc *txnCoordinator) interBrokerClient() (*kgo.Client, error) {
+	tc.clientMu.Lock()
+	defer tc.clientMu.Unlock()
+	if tc.client != nil {
+		return tc.client, nil
+	}
+	var seed string
+	for _, ep := range tc.b.advertised() {
+		if ep.Listener == tc.b.cfg.InterBrokerListenerName || seed == "" {
+			seed = fmt.Sprintf("%s:%d", ep.Host, ep.Port)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.ClientID("runnel-broker-"+itoa(tc.b.id)))
+	if err != nil {
+		return nil, err
+	}
+	tc.client = cl
+	return cl, nil
+}
+
+// writeMarkerLocal appends a transaction marker to a partition this broker
+// leads and waits until the high watermark passes it. A marker on a
+// __consumer_offsets partition also completes the producer's transactional
+// offset commits there (txnOffsetsCompleted).
+func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot, topic string, partition int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
+	r, err := b.replicas.leaderFor(snap, topic, partition)
+	if err != nil {
+		return err
+	}
+	_, leaderEpoch := r.state()
+	batch := storage.ControlBatch(pid, epoch, commit, coordEpoch, time.Now().UnixMilli())
+	if err := b.appendAndAwait(ctx, r, batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: leaderEpoch, AllowControl: true}); err != nil {
+		return err
+	}
+	if topic == txnOffsetsTopic && b.txns.offsetsMarked != nil {
+		b.txns.offsetsMarked(ctx, partition, pid, commit)
+	}
+	return nil
+}
+
+// verifyTxnProduce checks, before a transactional batch is appended, that
+// the partition is part of the producer's ongoing transaction (KIP-890
+// part 1), unless the partition's producer state already shows that
+// transaction. The coordinator is asked directly when it is local, with
+// AddPartitionsToTxn v4 verifyOnly otherwise.
+func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica, pid int64, epoch int16) error {
+	if !b.cfg.TransactionPartitionVerify {
+		return nil
+	}
+	if e, ok := r.log.OngoingTransaction(pid); ok && e == epoch {
+		return nil
+	}
+	tp := txn.TopicPartition{Topic: r.topic, Partition: r.index}
+	res, err := b.txns.coord.Verify(txnID, pid, epoch, []txn.TopicPartition{tp})
+	if errors.Is(err, kerr.NotCoordinator) {
+		res, err = b.txns.verifyRemote(ctx, txnID, pid, epoch, tp)
+	}
+	switch {
+	case errors.Is(err, kerr.ProducerFenced):
+		return kerr.InvalidProducerEpoch
+	case errors.Is(err, kerr.InvalidProducerIDMapping):
+		return kerr.InvalidProducerIDMapping
+	case err != nil:
+		// Coordinator trouble is retriable for the producer; Kafka turns
+		// it into NOT_ENOUGH_REPLICAS, which every client retries.
+		return fmt.Errorf("%w: verifying the transaction: %v", kerr.NotEnoughReplicas, err)
+	case !res[tp]:
+		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.InvalidTxnState, r.topic, r.index)
+	}
+	return nil
+}
+
+// verifyRemote asks the coordinator of txnID on another broker.
+func (tc *txnCoordinator) verifyRemote(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition) (map[txn.TopicPartition]bool, error) {
+	snap := tc.b.ctrl.Snapshot()
+	t := snap.Topics[txnTopicName]
+	if t == nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	p := t.Partition(txn.PartitionFor(txnID, int32(len(t.Partitions))))
+	if p == nil || p.Leader < 0 || p.Leader == tc.b.id {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	cl, err := tc.interBrokerClient()
+	if err != nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = txnID, pid, epoch, true
+	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
+	rt.Topics = append(rt.Topics, tt)
+	req.Transactions = append(req.Transactions, rt)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, cl.Broker(int(p.Leader)))
+	if err != nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	if resp.ErrorCode != 0 {
+		return nil, kerr.ErrorForCode(resp.ErrorCode)
+	}
+	for _, tr := range resp.Transactions {
+		for _, rt := range tr.Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic == tp.Topic && rp.Partition == tp.Partition {
+					switch rp.ErrorCode {
+					case 0:
+						return map[txn.TopicPartition]bool{tp: true}, nil
+					case kerr.InvalidTxnState.Code:
+						return map[txn.TopicPartition]bool{tp: false}, nil
+					default:
+						return nil, kerr.ErrorForCode(rp.ErrorCode)
+					}
+				}
+			}
+		}
+	}
+	return nil, kerr.CoordinatorNotAvailable
+}
+
+// txnTopicPartitions flattens request topics into txn partitions.
+func txnTopicPartitions(topic string, partitions []int32, out []txn.TopicPartition) []txn.TopicPartition {
+	for _, p := range partitions {
+		out = append(out, txn.TopicPartition{Topic: topic, Partition: p})
+	}
+	return out
+}
+
+// initTransactionalProducerID is InitProducerId with a transactional id.
+func (b *Broker) initTransactionalProducerID(ctx context.Context, r *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) (Response, error) {
+	expected := txn.ProducerIDAndEpoch{ID: -1, Epoch: -1}
+	if r.Version >= 3 {
+		expected = txn.ProducerIDAndEpoch{ID: r.ProducerID, Epoch: r.ProducerEpoch}
+	}
+	pe, err := b.txns.coord.InitProducerID(ctx, *r.TransactionalID, r.TransactionTimeoutMillis, expected)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Response{}, ctx.Err()
+		}
+		resp.ErrorCode = errorCode(err)
+		return Response{Msg: resp}, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = pe.ID, pe.Epoch
+	return Response{Msg: resp}, nil
+}
+
+// checkTxnProduce admits a Produce partition holding transactional
+// batches: the request must carry a transactional id, and the producer's
+// transaction must include the partition (verifyTxnProduce).
+func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica, records []byte) error {
+	if txnID == nil {
+		return fmt.Errorf("%w: transactional batch in a produce request without a transactional id", kerr.InvalidRecord)
+	}
+	h, err := storage.ParseBatchHeader(records)
+	if err != nil {
+		return nil // framing errors are the log's to report
+	}
+	return b.verifyTxnProduce(ctx, *txnID, r, h.ProducerID, h.ProducerEpoch)
+}
