@@ -302,6 +302,7 @@ func (l *Log) compact(now time.Time, budget int64, stop <-chan struct{}) (Compac
 	st.SkippedUncleaned = false
 	st.FirstDirty = p.firstDirty
 	c := &cleanPass{l: l, p: p, nowMs: now.UnixMilli(), stop: stop, st: &st}
+	defer c.codecs.close()
 	sort.Slice(p.aborted, func(i, j int) bool { return p.aborted[i].firstOffset < p.aborted[j].firstOffset })
 
 	// 1. Offset map over the dirty range.
@@ -399,6 +400,22 @@ type cleanPass struct {
 	st         *CompactStats
 	minHorizon int64
 	body       []byte // scratch for rebuilt record bodies
+	codecs     passCodecs
+}
+
+// nextRawRecord splits the first length-prefixed record off body.
+func nextRawRecord(body []byte) (raw, rest []byte, ok bool) {
+	length, n := binary.Varint(body)
+	if n <= 0 || length < 0 || int64(len(body)-n) < length {
+		return nil, body, false
+	}
+	return body[:int64(n)+length], body[int64(n)+length:], true
+}
+
+// decodeRawRecord decodes a length-prefixed record.
+func decodeRawRecord(raw []byte, r *Record) error {
+	_, n := binary.Varint(raw)
+	return decodeRecord(raw[n:], r)
 }
 
 // eachBatch calls fn with every whole, CRC-valid batch of s whose last
@@ -464,7 +481,7 @@ func (c *cleanPass) buildMap() (bool, error) {
 				tx.onControl(h, typ)
 			} else if !tx.onBatch(h) {
 				var rerr error
-				err := forEachRecord(b, h, func(r *Record) bool {
+				err := c.codecs.records(b, h, func(r *Record) bool {
 					off := h.BaseOffset + int64(r.OffsetDelta)
 					if r.Key == nil || off < p.firstDirty {
 						return true
@@ -676,7 +693,7 @@ func (c *cleanPass) filterBatch(b []byte, h *BatchHeader, w *cleanedSeg) error {
 	body := b[batchHeaderSize:h.Size()]
 	if h.Codec() != CodecNone {
 		var err error
-		if body, err = decompress(h.Codec(), body); err != nil {
+		if body, err = c.codecs.decompress(h.Codec(), body); err != nil {
 			return fmt.Errorf("storage: cleaner: batch at offset %d: %w", h.BaseOffset, err)
 		}
 	}
@@ -764,7 +781,7 @@ func (c *cleanPass) rebuild(b []byte, h *BatchHeader, kept [][]byte, setHorizon 
 		body := b[batchHeaderSize:h.Size()]
 		if h.Codec() != CodecNone {
 			var err error
-			if body, err = decompress(h.Codec(), body); err != nil {
+			if body, err = c.codecs.decompress(h.Codec(), body); err != nil {
 				return nil, err
 			}
 		}
@@ -800,7 +817,7 @@ func (c *cleanPass) rebuild(b []byte, h *BatchHeader, kept [][]byte, setHorizon 
 	payload := out
 	if h.Codec() != CodecNone {
 		var err error
-		if payload, err = compress(h.Codec(), out); err != nil {
+		if payload, err = c.codecs.compress(h.Codec(), out); err != nil {
 			return nil, err
 		}
 	}

@@ -14,6 +14,9 @@
 //	<offset>.snapshot                 producer-state snapshot (Kafka's layout v1). producer.go.
 //	leader-epoch-checkpoint           Kafka's text format. checkpoint.go.
 //	partition-checkpoint              recovery point, log start, high watermark. checkpoint.go.
+//	cleaner-offset-checkpoint         first dirty offset for compaction: "0\n<offset>\n". cleaner.go.
+//	<base>.{log,index,timeindex,txnindex,range}.cleaned|.swap
+//	                                  a cleaned segment being swapped in. cleaner_swap.go.
 //	*.deleted                         segment files awaiting file.delete.delay.ms.
 //
 // and in the log dir itself .runnel_cleanshutdown (the clean-shutdown
@@ -41,6 +44,33 @@
 //   - Across a Manager at most MaxOpenFiles segments hold an open .log
 //     (and mapped indexes); the rest are closed and reopen lazily.
 //
-// Compaction (cleanup.policy=compact) is not implemented yet; the cleaner
-// will live in cleaner.go and run from the Manager's background loop.
+// # Compaction (cleanup.policy=compact, compact,delete)
+//
+// The cleaner (cleaner.go, run by the Manager loop every
+// log.cleaner.backoff.ms when idle, or directly with Log.Compact /
+// Manager.RunCleaner) keeps the latest record per key. Its invariants:
+//
+//   - Only whole inactive segments entirely below min(active segment base,
+//     LSO (<= HW), first segment within min.compaction.lag.ms) are
+//     rewritten; the active segment and anything at or above the LSO never.
+//   - Offsets never move: batches keep their baseOffset and
+//     lastOffsetDelta, records their offset deltas; a compacted log has
+//     gaps, which reads, both indexes and recovery handle. Segments keep
+//     their base offsets (a group of small segments becomes one segment
+//     with the first one's base).
+//   - A record goes when a later record has its key (offset map bounded by
+//     log.cleaner.dedupe.buffer.size; what does not fit waits for the next
+//     pass), a tombstone when its batch's delete horizon (set to
+//     now + delete.retention.ms by the pass that first kept it, KIP-534)
+//     has passed; aborted transactions' batches go at once, their markers
+//     (and commit markers) once no batch of the transaction is left and the
+//     horizon has passed; .txnindex keeps entries only for kept abort
+//     markers whose transaction still has batches. A batch holding its
+//     producer's last sequence is kept, empty if need be.
+//   - Swapping is crash safe: .cleaned → .swap (commit) → old segments
+//     .deleted → final names; opening a log finishes or rolls back an
+//     interrupted swap, leaving the old segments or the new one, never both
+//     or neither (cleaner_swap.go). Readers holding regions of replaced
+//     segments keep their inodes.
+//   - compact,delete also applies retention.ms / retention.bytes.
 package storage
