@@ -99,9 +99,12 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.logs, err = storage.OpenManager(storage.ManagerOptions{
-		Dir:                    logDir,
-		Logger:                 b.log.Named("storage"),
-		RetentionCheckInterval: time.Duration(cfg.LogRetentionCheckIntervalMs) * time.Millisecond,
+		Dir:                     logDir,
+		Logger:                  b.log.Named("storage"),
+		RetentionCheckInterval:  time.Duration(cfg.LogRetentionCheckIntervalMs) * time.Millisecond,
+		CleanerDisabled:         !cfg.LogCleanerEnable,
+		CleanerBackoff:          time.Duration(cfg.LogCleanerBackoffMs) * time.Millisecond,
+		CleanerDedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage: %w", err)
