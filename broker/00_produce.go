@@ -195,9 +195,14 @@ func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topi
 			return nil, 0, fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d", kerr.NotEnoughReplicas, isr, minISR)
 		}
 	}
-	_, epoch := r.state()
-
+	// The role is checked again under appendMu, which role changes also
+	// take: a leader that has just become a follower must not append.
 	r.appendMu.Lock()
+	leader, epoch := r.state()
+	if leader != b.id {
+		r.appendMu.Unlock()
+		return nil, 0, kerr.NotLeaderForPartition
+	}
 	res, err := r.log.Append(rp.Records, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
 	if err == nil {
 		r.advanceHWLocked(b.id)

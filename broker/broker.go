@@ -35,6 +35,11 @@ type Broker struct {
 	srv  *Server
 
 	replicas *replicaSet
+	// fetchers replicate the partitions this broker follows
+	// (replica_fetcher.go); isr keeps the ISRs of those it leads
+	// (replica_isr.go).
+	fetchers *replicaFetchers
+	isr      *isrManager
 	pids     *producerIDs
 	admin    *adminServer
 	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
@@ -49,6 +54,9 @@ type Broker struct {
 	stopLife  context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+	// registered is set once the broker is in the cluster (controlled
+	// shutdown has something to do only then).
+	registered bool
 }
 
 // etcdDirName is where the embedded etcd keeps its data inside the first log
@@ -109,9 +117,16 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage: %w", err)
 	}
+	b.isr = newISRManager(b)
 	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
+	b.replicas.kick = b.isr.poke
+	b.fetchers = newReplicaFetchers(b)
 	b.replicas.apply(b.ctrl.Snapshot())
-	b.unsubscribe = b.ctrl.Subscribe(b.replicas.apply)
+	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
+		b.replicas.apply(s)
+		b.fetchers.reconcile()
+	})
+	go b.isr.run(b.life)
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.txns = b.startTxns()
@@ -136,6 +151,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err := b.register(ctx); err != nil {
 		return nil, err
 	}
+	b.registered = true
 	if err := b.srv.Start(); err != nil {
 		return nil, err
 	}
@@ -169,6 +185,9 @@ func (b *Broker) Addrs() []net.Addr { return b.srv.Addrs() }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
+		if b.srv != nil && b.registered {
+			b.controlledShutdown()
+		}
 		b.stopLife()
 		if b.admin != nil {
 			errs = append(errs, b.admin.close())
@@ -178,6 +197,12 @@ func (b *Broker) Close() error {
 		}
 		if b.unsubscribe != nil {
 			b.unsubscribe()
+		}
+		if b.fetchers != nil {
+			b.fetchers.close()
+		}
+		if b.isr != nil {
+			<-b.isr.done
 		}
 		b.groups.close()
 		b.txns.close()

@@ -37,6 +37,11 @@ type replica struct {
 	followerLEO map[int32]int64
 	// minInsync is the topic's effective min.insync.replicas.
 	minInsync int32
+	// isr holds the leader's ISR bookkeeping (replica_isr.go).
+	isrTrack isrTracking
+	// kick asks the broker's ISR manager to look at this partition soon
+	// (a follower caught up); nil in tests without one.
+	kick func()
 }
 
 // state returns the leader and leader epoch under the lock.
@@ -71,6 +76,8 @@ type replicaSet struct {
 	logs     *storage.Manager
 	log      *zap.Logger
 	durable  bool
+	// kick is handed to every replica (replica.kick).
+	kick func()
 
 	mu      sync.RWMutex
 	applied int64 // snapshot revision last applied
@@ -179,7 +186,7 @@ func (rs *replicaSet) apply(snap *controller.Snapshot) {
 					rs.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
 					continue
 				}
-				r = &replica{topic: name, index: p.Index, topicID: t.ID, log: lg, leader: -1, leaderEpoch: -1, visible: make(chan struct{})}
+				r = &replica{topic: name, index: p.Index, topicID: t.ID, log: lg, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: rs.kick}
 				parts[p.Index] = r
 			} else if r.log.Config() != scfg {
 				r.log.SetConfig(scfg)
@@ -210,8 +217,11 @@ func (rs *replicaSet) deleteStrays() {
 
 // setRole records the partition state from the metadata. A leader that
 // starts a new epoch stamps it into the leader-epoch cache at its log end,
-// as Kafka's Partition.makeLeader does.
+// as Kafka's Partition.makeLeader does. The change happens under appendMu,
+// so that no replica-fetcher append (which checks the role under the same
+// lock) can land in a log that has just become the leader's.
 func (rs *replicaSet) setRole(r *replica, p controller.Partition) {
+	r.appendMu.Lock()
 	r.mu.Lock()
 	changed := r.leader != p.Leader || r.leaderEpoch != p.LeaderEpoch
 	r.leader, r.leaderEpoch = p.Leader, p.LeaderEpoch
@@ -219,21 +229,22 @@ func (rs *replicaSet) setRole(r *replica, p controller.Partition) {
 	if changed {
 		r.followerLEO = nil
 	}
+	r.isrTrack.update(changed && p.Leader == rs.brokerID, p, r.log.LogEndOffset())
 	r.mu.Unlock()
-	if p.Leader == rs.brokerID {
-		// The ISR or the role changed: the leader's HW may move (a
-		// single-replica ISR exposes its whole log at once).
-		defer r.maybeAdvanceHW(rs.brokerID)
-	}
-	if !changed {
-		return
-	}
-	if p.Leader == rs.brokerID && p.LeaderEpoch > r.log.LatestEpoch() {
+	if changed && p.Leader == rs.brokerID && p.LeaderEpoch > r.log.LatestEpoch() {
 		if err := r.log.AssignEpoch(p.LeaderEpoch, r.log.LogEndOffset()); err != nil {
 			rs.log.Warn("recording leader epoch", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
 		}
 	}
-	r.wake()
+	r.appendMu.Unlock()
+	if p.Leader == rs.brokerID {
+		// The ISR or the role changed: the leader's HW may move (a
+		// single-replica ISR exposes its whole log at once).
+		r.maybeAdvanceHW(rs.brokerID)
+	}
+	if changed {
+		r.wake()
+	}
 }
 
 // all returns every local replica.

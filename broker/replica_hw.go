@@ -51,7 +51,9 @@ func (r *replica) advanceHWLocked(self int32) bool {
 		r.mu.Unlock()
 		return false
 	}
-	for _, id := range r.isr {
+	// The maximal ISR (KIP-497): members being added count as soon as
+	// their addition is sent, so that the HW never passes what they hold.
+	for _, id := range r.isrTrack.maximal(r.isr) {
 		if id == self {
 			continue
 		}
@@ -72,10 +74,12 @@ func (r *replica) advanceHWLocked(self int32) bool {
 
 // recordFollowerFetch notes that follower id fetched from offset (its log
 // end) and advances the HW if that lets it move. Replication's follower
-// fetches call it; ISR expansion and shrinking (replica.lag.time.max.ms)
-// will hang off the same record. Fetches from brokers that hold no replica
-// of the partition are not recorded.
+// fetches call it; it also feeds the ISR bookkeeping (replica_isr.go): the
+// follower's last caught-up time, and a kick to the ISR manager when a
+// follower outside the ISR has caught up. Fetches from brokers that hold
+// no replica of the partition are not recorded.
 func (r *replica) recordFollowerFetch(self, id int32, offset int64) {
+	leo := r.log.LogEndOffset()
 	r.mu.Lock()
 	if id == self || !hosts(r.replicas, id) {
 		r.mu.Unlock()
@@ -85,8 +89,17 @@ func (r *replica) recordFollowerFetch(self, id int32, offset int64) {
 		r.followerLEO = make(map[int32]int64)
 	}
 	r.followerLEO[id] = offset
+	wantIn := false
+	if r.leader == self {
+		r.isrTrack.fetched(id, offset, leo, time.Now())
+		wantIn = !hosts(r.isr, id) && offset >= r.log.HighWatermark() && offset >= r.isrTrack.epochStart
+	}
+	kick := r.kick
 	r.mu.Unlock()
 	r.maybeAdvanceHW(self)
+	if wantIn && kick != nil {
+		kick()
+	}
 }
 
 // waitAny blocks until one of chans is closed, the deadline passes or ctx

@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"go.uber.org/zap"
+)
+
+// Controlled shutdown (controlled.shutdown.enable, default true)
+//
+// Before a broker stops (Close, on SIGTERM) it moves the leadership of
+// every partition it leads to another replica, as Kafka's ControlledShutdown
+// request asks its controller to: the new leader is the first replica in
+// assignment order that is live and in the ISR, other than this broker;
+// the leader epoch is bumped and this broker leaves the ISR, so that
+// neither the controller's preferred-leader election nor an ISR expansion
+// hands leadership back while it stops. Each change is a compare-and-swap
+// of the partition state (on conflict the snapshot is re-read and the
+// partition decided again). A partition with no other live ISR member
+// keeps its leader: moving it would lose acknowledged writes or leave it
+// offline.
+//
+// The broker keeps serving while it waits (up to controlledShutdownWait)
+// for its own metadata to show the moves, so that requests in flight are
+// answered NOT_LEADER_OR_FOLLOWER with the new leader rather than cut off.
+// If etcd is unreachable the writes fail and the broker stops anyway; the
+// controller then moves leadership when its lease expires, as after a
+// crash.
+
+const controlledShutdownWait = 10 * time.Second
+
+// controlledShutdown moves leadership away from this broker.
+func (b *Broker) controlledShutdown() {
+	if v, ok := b.cfg.Get("controlled.shutdown.enable"); ok && v == "false" {
+		return
+	}
+	if b.ctrl == nil || b.replicas == nil {
+		return
+	}
+	for _, r := range b.replicas.all() {
+		r.mu.Lock()
+		r.isrTrack.frozen = true
+		r.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownWait)
+	defer cancel()
+	start := time.Now()
+	moved := 0
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		snap := b.ctrl.Snapshot()
+		pending, failed := 0, 0
+		var lastRev int64
+		for _, t := range snap.Topics {
+			for _, p := range t.Partitions {
+				np, ok := shutdownMove(p, b.id, snap.Brokers)
+				if !ok {
+					continue
+				}
+				pending++
+				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+				rev, err := b.ctrl.UpdatePartition(wctx, t.Name, np)
+				wcancel()
+				if err != nil {
+					failed++
+					b.log.Debug("controlled shutdown: leadership not moved yet", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
+					continue
+				}
+				moved++
+				lastRev = max(lastRev, rev)
+				b.log.Info("controlled shutdown: moved leadership", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
+					zap.Int32("to", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch), zap.Int32s("isr", np.ISR))
+			}
+		}
+		if lastRev > 0 {
+			_ = b.ctrl.WaitRevision(ctx, lastRev)
+		}
+		if pending == 0 {
+			break
+		}
+		if failed > 0 {
+			// Conflicts: let the watch catch up, then decide again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		b.log.Warn("controlled shutdown incomplete; the controller moves the remaining leaders when this broker's session ends", zap.Int("moved", moved))
+		return
+	}
+	b.log.Info("controlled shutdown done", zap.Int("moved", moved), zap.Duration("took", time.Since(start)))
+}
+
+// shutdownMove is the state p should get so that self stops leading it,
+// and whether a change is both needed and possible.
+func shutdownMove(p controller.Partition, self int32, live map[int32]controller.BrokerInfo) (controller.Partition, bool) {
+	if p.Leader != self {
+		return p, false
+	}
+	next := int32(-1)
+	for _, id := range p.Replicas {
+		if _, ok := live[id]; ok && id != self && slices.Contains(p.ISR, id) {
+			next = id
+			break
+		}
+	}
+	if next < 0 {
+		return p, false
+	}
+	np := p
+	np.Leader = next
+	np.LeaderEpoch = p.LeaderEpoch + 1
+	np.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return id == self })
+	return np, true
+}

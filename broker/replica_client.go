@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// replicaConn is a follower's connection to one leader broker: a minimal
+// Kafka client that sends one request at a time and reads its response
+// (the replica fetcher never pipelines). Requests are framed with kmsg's
+// RequestFormatter; responses are read with protocol.ReadFrame and decoded
+// by kmsg after the response header (correlation id, plus tagged fields for
+// flexible versions).
+type replicaConn struct {
+	conn    net.Conn
+	rd      *bufio.Reader
+	fmt     *kmsg.RequestFormatter
+	timeout time.Duration
+	corr    int32
+	buf     []byte
+
+	// closeMu lets close (from another goroutine, to abort a read) race
+	// safely with request.
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// dialReplica connects to addr. timeout bounds the dial and every
+// request/response round trip (replica.socket.timeout.ms).
+func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration) (*replicaConn, error) {
+	d := net.Dialer{Timeout: min(timeout, 10*time.Second)}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &replicaConn{
+		conn:    c,
+		rd:      bufio.NewReaderSize(c, 64<<10),
+		fmt:     kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
+		timeout: timeout,
+	}, nil
+}
+
+// close closes the connection; a request in progress fails.
+func (rc *replicaConn) close() {
+	rc.closeMu.Lock()
+	defer rc.closeMu.Unlock()
+	if !rc.closed {
+		rc.closed = true
+		rc.conn.Close()
+	}
+}
+
+// request sends req at the version set on it and decodes the response into
+// resp (whose version is set to match). Any error leaves the connection
+// unusable; the caller closes it.
+func (rc *replicaConn) request(req kmsg.Request, resp kmsg.Response, extra time.Duration) error {
+	rc.corr++
+	corr := rc.corr
+	rc.buf = rc.fmt.AppendRequest(rc.buf[:0], req, corr)
+	if err := rc.conn.SetDeadline(time.Now().Add(rc.timeout + extra)); err != nil {
+		return err
+	}
+	if _, err := rc.conn.Write(rc.buf); err != nil {
+		return err
+	}
+	frame, err := protocol.ReadFrame(rc.rd, 256<<20, nil)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if len(frame) < 4 {
+		return errors.New("replica client: short response")
+	}
+	if got := int32(binary.BigEndian.Uint32(frame)); got != corr {
+		return fmt.Errorf("replica client: correlation id %d, want %d", got, corr)
+	}
+	body := frame[4:]
+	if protocol.ResponseHeaderFlexible(req.Key(), req.GetVersion()) {
+		body, err = skipTags(body)
+		if err != nil {
+			return err
+		}
+	}
+	resp.SetVersion(req.GetVersion())
+	return resp.ReadFrom(body)
+}
+
+// skipTags skips a tagged-field section (uvarint count, then per field a
+// uvarint tag, uvarint size and the bytes).
+func skipTags(b []byte) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, errors.New("replica client: bad tagged fields")
+	}
+	b = b[k:]
+	for ; n > 0; n-- {
+		_, k = binary.Uvarint(b)
+		if k <= 0 {
+			return nil, errors.New("replica client: bad tagged fields")
+		}
+		b = b[k:]
+		size, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < size {
+			return nil, errors.New("replica client: bad tagged fields")
+		}
+		b = b[k+int(size):]
+	}
+	return b, nil
+}

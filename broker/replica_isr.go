@@ -1,0 +1,270 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/runnel/runnel/controller"
+	"go.uber.org/zap"
+)
+
+// In-sync replicas on the leader
+//
+// The leader of a partition keeps, per follower, the time it was last
+// caught up, as Kafka's Partition does: a fetch at or beyond the leader's
+// log end at that moment makes the follower caught up now; a fetch at or
+// beyond the leader's log end as of the follower's previous fetch makes it
+// caught up as of that previous fetch. A leader starting a new epoch
+// counts every ISR member as caught up at that moment.
+//
+// The ISR manager (one goroutine per broker) looks at every partition this
+// broker leads every replica.lag.time.max.ms/2, and at once when a follower
+// outside the ISR catches up:
+//
+//   - shrink: an ISR follower not caught up for replica.lag.time.max.ms
+//     leaves the ISR;
+//   - expand: a live (registered) follower outside the ISR whose fetch
+//     offset has reached the high watermark and the start offset of the
+//     leader's current epoch joins it.
+//
+// Each change is one compare-and-swap of the partition state in etcd
+// (controller.UpdatePartition, which bumps the partition epoch), from the
+// metadata snapshot, and only while the snapshot still names this broker
+// leader in the epoch the replica is in. On a CAS conflict the manager
+// waits for its snapshot to catch up and tries again. The ISR the replica
+// uses changes only when the snapshot shows the write — except that a
+// follower being added counts toward the high watermark from the moment
+// its addition is sent (KIP-497's "maximal ISR"), so that an acknowledged
+// write is always on every replica the stored ISR may name.
+//
+// If etcd is unreachable the writes fail: the ISR stays as it was, the
+// leader keeps serving, and acks=all keeps waiting for every member of the
+// unchanged ISR (so nothing is acknowledged that a member lacks). The
+// manager retries each partition after a pause.
+
+// isrTracking is a leader's per-follower bookkeeping, guarded by the
+// replica's mu.
+type isrTracking struct {
+	epochStart   int64 // leader's log end when its epoch began
+	lastCaughtUp map[int32]time.Time
+	lastFetch    map[int32]time.Time
+	lastFetchLEO map[int32]int64 // leader log end at the follower's last fetch
+	adding       map[int32]bool  // additions sent and not yet seen in the ISR
+	retryAt      time.Time       // pause after a failed ISR write
+	frozen       bool            // controlled shutdown under way: no more ISR writes
+}
+
+// update follows a partition state from the metadata. becameLeader is a
+// new leadership (or epoch) of this broker.
+func (t *isrTracking) update(becameLeader bool, p controller.Partition, leo int64) {
+	if becameLeader {
+		now := time.Now()
+		t.epochStart = leo
+		t.lastCaughtUp = map[int32]time.Time{}
+		t.lastFetch = map[int32]time.Time{}
+		t.lastFetchLEO = map[int32]int64{}
+		t.adding = nil
+		t.retryAt = time.Time{}
+		for _, id := range p.ISR {
+			t.lastCaughtUp[id] = now
+		}
+		return
+	}
+	for id := range t.adding {
+		if hosts(p.ISR, id) || !hosts(p.Replicas, id) {
+			delete(t.adding, id)
+		}
+	}
+}
+
+// fetched records a follower fetch at offset when the leader's log end was
+// leo.
+func (t *isrTracking) fetched(id int32, offset, leo int64, now time.Time) {
+	if t.lastCaughtUp == nil {
+		t.lastCaughtUp = map[int32]time.Time{}
+		t.lastFetch = map[int32]time.Time{}
+		t.lastFetchLEO = map[int32]int64{}
+	}
+	switch prevLEO, ok := t.lastFetchLEO[id]; {
+	case offset >= leo:
+		t.lastCaughtUp[id] = now
+	case ok && offset >= prevLEO:
+		if lf := t.lastFetch[id]; lf.After(t.lastCaughtUp[id]) {
+			t.lastCaughtUp[id] = lf
+		}
+	}
+	t.lastFetch[id] = now
+	t.lastFetchLEO[id] = leo
+}
+
+// maximal is the ISR plus the members being added.
+func (t *isrTracking) maximal(isr []int32) []int32 {
+	if len(t.adding) == 0 {
+		return isr
+	}
+	out := slices.Clone(isr)
+	for id := range t.adding {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// isrManager runs the ISR checks of one broker.
+type isrManager struct {
+	b    *Broker
+	kick chan struct{}
+	done chan struct{}
+}
+
+func newISRManager(b *Broker) *isrManager {
+	return &isrManager{b: b, kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// poke asks for a check soon; it never blocks.
+func (m *isrManager) poke() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *isrManager) lagMax() time.Duration {
+	d := time.Duration(m.b.cfg.ReplicaLagTimeMaxMs) * time.Millisecond
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return d
+}
+
+func (m *isrManager) run(ctx context.Context) {
+	defer close(m.done)
+	interval := min(max(m.lagMax()/2, 50*time.Millisecond), 15*time.Second)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-m.kick:
+		}
+		m.check(ctx)
+	}
+}
+
+// check looks at every partition this broker leads once.
+func (m *isrManager) check(ctx context.Context) {
+	b := m.b
+	snap := b.ctrl.Snapshot()
+	now := time.Now()
+	lag := m.lagMax()
+	for _, r := range b.replicas.all() {
+		if ctx.Err() != nil {
+			return
+		}
+		var add, remove []int32
+		r.mu.Lock()
+		t := &r.isrTrack
+		if r.leader != b.id || now.Before(t.retryAt) || t.frozen {
+			r.mu.Unlock()
+			continue
+		}
+		hw := r.log.HighWatermark()
+		for _, id := range r.isr {
+			if id == b.id {
+				continue
+			}
+			if now.Sub(t.lastCaughtUp[id]) > lag {
+				remove = append(remove, id)
+			}
+		}
+		for _, id := range r.replicas {
+			if id == b.id || hosts(r.isr, id) {
+				continue
+			}
+			leo, ok := r.followerLEO[id]
+			_, live := snap.Brokers[id]
+			if t.adding[id] || (ok && live && leo >= hw && leo >= t.epochStart) {
+				add = append(add, id)
+			}
+		}
+		if len(add) > 0 {
+			if t.adding == nil {
+				t.adding = map[int32]bool{}
+			}
+			for _, id := range add {
+				t.adding[id] = true
+			}
+		}
+		r.mu.Unlock()
+		if len(add) == 0 && len(remove) == 0 {
+			continue
+		}
+		if err := b.alterISR(ctx, r, add, remove); err != nil {
+			b.log.Warn("ISR change not written; the ISR stays as it was and will be retried",
+				zap.String("topic", r.topic), zap.Int32("partition", r.index),
+				zap.Int32s("add", add), zap.Int32s("remove", remove), zap.Error(err))
+			r.mu.Lock()
+			r.isrTrack.retryAt = time.Now().Add(time.Second)
+			r.mu.Unlock()
+		}
+	}
+}
+
+// errNotLeader means the partition's leadership moved while an ISR change
+// was being written.
+var errNotLeader = errors.New("broker: no longer the leader")
+
+// alterISR writes ISR + add - remove for partition r, which this broker
+// leads, by compare-and-swap from the metadata snapshot.
+func (b *Broker) alterISR(ctx context.Context, r *replica, add, remove []int32) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		snap := b.ctrl.Snapshot()
+		t := snap.Topics[r.topic]
+		if t == nil || t.ID != r.topicID {
+			return errNotLeader
+		}
+		p := t.Partition(r.index)
+		leader, epoch := r.state()
+		if p == nil || p.Leader != b.id || leader != b.id || p.LeaderEpoch != epoch {
+			return errNotLeader
+		}
+		np := *p
+		np.ISR = nil
+		for _, id := range p.ISR {
+			if !slices.Contains(remove, id) {
+				np.ISR = append(np.ISR, id)
+			}
+		}
+		for _, id := range add {
+			if !slices.Contains(np.ISR, id) && slices.Contains(p.Replicas, id) {
+				np.ISR = append(np.ISR, id)
+			}
+		}
+		if slices.Equal(np.ISR, p.ISR) {
+			return nil
+		}
+		rev, err := b.ctrl.UpdatePartition(ctx, r.topic, np)
+		if err == nil {
+			b.log.Info("ISR changed", zap.String("topic", r.topic), zap.Int32("partition", r.index),
+				zap.Int32s("from", p.ISR), zap.Int32s("to", np.ISR), zap.Int32("leader_epoch", np.LeaderEpoch),
+				zap.Int32("partition_epoch", np.PartitionEpoch+1))
+			_ = b.ctrl.WaitRevision(ctx, rev)
+			return nil
+		}
+		if !errors.Is(err, controller.ErrStalePartition) || attempt >= 5 {
+			return err
+		}
+		// Someone else (the controller) wrote first: catch up and
+		// decide again from the newer state.
+		if err := b.ctrl.WaitRevision(ctx, snap.Revision+1); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,416 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// startEtcd starts /usr/bin/etcd on free 127.0.0.1 ports in a temp dir
+// and returns its client URL; it is killed at cleanup.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	bin := "/usr/bin/etcd"
+	if _, err := os.Stat(bin); err != nil {
+		t.Skip("no /usr/bin/etcd")
+	}
+	dir := t.TempDir()
+	for attempt := 0; attempt < 3; attempt++ {
+		cport, pport := freeTCPPort(t), freeTCPPort(t)
+		curl := fmt.Sprintf("http://127.0.0.1:%d", cport)
+		purl := fmt.Sprintf("http://127.0.0.1:%d", pport)
+		cmd := exec.Command(bin,
+			"--name", "t", "--data-dir", filepath.Join(dir, fmt.Sprint("data", attempt)),
+			"--listen-client-urls", curl, "--advertise-client-urls", curl,
+			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+			"--initial-cluster", "t="+purl, "--log-level", "error", "--logger", "zap")
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		stop := func() { cmd.Process.Kill(); <-exited }
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{curl}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			stop()
+			continue
+		}
+		ok := false
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			select {
+			case <-exited:
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err = cli.Get(ctx, "health")
+			cancel()
+			if err == nil {
+				ok = true
+				break
+			}
+		}
+		cli.Close()
+		if !ok {
+			stop()
+			continue
+		}
+		t.Cleanup(stop)
+		return curl
+	}
+	t.Fatal("etcd did not start")
+	return ""
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startClusterBroker starts broker id against the etcd at url.
+func startClusterBroker(t *testing.T, url string, id int32, dir string, overrides ...string) *testBroker {
+	t.Helper()
+	ov := append([]string{
+		fmt.Sprintf("broker.id=%d", id),
+		"listeners=PLAINTEXT://127.0.0.1:0",
+		"log.dirs=" + filepath.Join(dir, fmt.Sprint("logs", id)),
+		"runnel.admin.listener=",
+		"etcd.endpoints=" + url,
+		"replica.fetch.wait.max.ms=100",
+		"replica.fetch.backoff.ms=100",
+	}, overrides...)
+	cfg, _, err := config.Load("", nil, ov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := New(ctx, Options{Config: cfg, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).With(zap.Int32("b", id))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testBroker{Broker: b, addr: b.Addrs()[0].String()}
+}
+
+// partitionState reads topic/partition from b's metadata.
+func partitionState(b *testBroker, topic string, p int32) controller.Partition {
+	t := b.ctrl.Snapshot().Topics[topic]
+	if t == nil || t.Partition(p) == nil {
+		return controller.Partition{Leader: -1}
+	}
+	return *t.Partition(p)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReplicationThreeBrokers: an RF=3 topic replicates acks=all writes to
+// every replica byte for byte; a follower that stops fetching leaves the
+// ISR after replica.lag.time.max.ms and comes back when it catches up;
+// controlled shutdown moves leadership (with a new epoch) and nothing
+// acknowledged is lost.
+func TestReplicationThreeBrokers(t *testing.T) {
+	url := startEtcd(t)
+	dir := t.TempDir()
+	var bs []*testBroker
+	for id := int32(1); id <= 3; id++ {
+		bs = append(bs, startClusterBroker(t, url, id, dir, "replica.lag.time.max.ms=1500", "min.insync.replicas=2"))
+	}
+	var closeOnce sync.Map
+	closeB := func(b *testBroker) {
+		if _, loaded := closeOnce.LoadOrStore(b.id, true); !loaded {
+			if err := b.Close(); err != nil {
+				t.Errorf("close %d: %v", b.id, err)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		for _, b := range bs {
+			closeB(b)
+		}
+	})
+	ctx := testCtx(t)
+	adm := bs[0].admin(t)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "rep"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "topic on every broker", func() bool {
+		for _, b := range bs {
+			if partitionState(b, "rep", 0).Leader < 0 {
+				return false
+			}
+		}
+		return true
+	})
+	st := partitionState(bs[0], "rep", 0)
+	byID := map[int32]*testBroker{}
+	for _, b := range bs {
+		byID[b.id] = b
+	}
+	cl := bs[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("rep"), kgo.RecordRetries(100))
+	produce := func(n int, tag string) []int64 {
+		var offs []int64
+		for i := 0; i < n; i++ {
+			r, err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("%s-%d", tag, i))).First()
+			if err != nil {
+				t.Fatalf("produce %s-%d: %v", tag, i, err)
+			}
+			offs = append(offs, r.Offset)
+		}
+		return offs
+	}
+	produce(50, "a")
+	leader := byID[st.Leader]
+	end := localReplica(leader, "rep", 0).log.LogEndOffset()
+	waitUntil(t, "followers caught up", func() bool {
+		for _, b := range bs {
+			r := localReplica(b, "rep", 0)
+			if r.log.LogEndOffset() != end || r.log.HighWatermark() != end {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A follower that stops fetching leaves the ISR.
+	var follower *testBroker
+	for _, id := range st.Replicas {
+		if id != st.Leader {
+			follower = byID[id]
+			break
+		}
+	}
+	follower.fetchers.setPaused(true)
+	waitUntil(t, "ISR shrink", func() bool {
+		p := partitionState(leader, "rep", 0)
+		return len(p.ISR) == 2 && !containsID(p.ISR, follower.id)
+	})
+	produce(10, "b") // ISR of 2 still meets min.insync.replicas=2
+	follower.fetchers.setPaused(false)
+	waitUntil(t, "ISR expand", func() bool {
+		return len(partitionState(leader, "rep", 0).ISR) == 3
+	})
+
+	// Controlled shutdown of the leader: leadership moves, epoch bumps.
+	closeB(leader)
+	var rest []*testBroker
+	for _, b := range bs {
+		if b != leader {
+			rest = append(rest, b)
+		}
+	}
+	waitUntil(t, "new leader", func() bool {
+		p := partitionState(rest[0], "rep", 0)
+		return p.Leader >= 0 && p.Leader != leader.id && p.LeaderEpoch > st.LeaderEpoch
+	})
+	cl2 := rest[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("rep"), kgo.RecordRetries(100))
+	for i := 0; i < 10; i++ {
+		if err := cl2.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("c-%d", i))).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every acknowledged record is there, once, in order.
+	cons := rest[0].client(t, kgo.ConsumeTopics("rep"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) < 70 {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 70: %v", len(got), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	want := []string{}
+	for i := 0; i < 50; i++ {
+		want = append(want, fmt.Sprintf("a-%d", i))
+	}
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprintf("b-%d", i))
+	}
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprintf("c-%d", i))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("consumed\n%v\nwant\n%v", got, want)
+	}
+}
+
+// localReplica is b's replica of topic/p, or nil.
+func localReplica(b *testBroker, topic string, p int32) *replica {
+	b.replicas.mu.RLock()
+	defer b.replicas.mu.RUnlock()
+	return b.replicas.byTopic[topic][p]
+}
+
+func containsID(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFollowerTruncatesByEpoch: a follower holding records of an epoch the
+// new leader never had (an old leader's unreplicated tail) truncates them
+// by OffsetForLeaderEpoch and then replicates the new leader's log.
+func TestFollowerTruncatesByEpoch(t *testing.T) {
+	url := startEtcd(t)
+	dir := t.TempDir()
+	b1 := startClusterBroker(t, url, 1, dir, "replica.lag.time.max.ms=2000")
+	b2 := startClusterBroker(t, url, 2, dir, "replica.lag.time.max.ms=2000")
+	t.Cleanup(func() { b1.Close(); b2.Close() })
+	ctx := testCtx(t)
+	adm := kadm.NewClient(b1.client(t))
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, "tr"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := adm.CreateTopic(ctx, 1, 2, nil, "tr2")
+	if err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
+	waitUntil(t, "topic", func() bool {
+		return partitionState(b1, "tr2", 0).Leader >= 0 && partitionState(b2, "tr2", 0).Leader >= 0 &&
+			localReplica(b1, "tr2", 0) != nil && localReplica(b2, "tr2", 0) != nil
+	})
+	st := partitionState(b1, "tr2", 0)
+	leader, follower := b1, b2
+	if st.Leader == 2 {
+		leader, follower = b2, b1
+	}
+	cl := leader.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("tr2"))
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The follower grows a tail of its own in a bogus newer epoch (as if
+	// it had led briefly and its writes were never replicated) …
+	fr := localReplica(follower, "tr2", 0)
+	waitUntil(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
+	follower.fetchers.setPaused(true)
+	fr.appendMu.Lock()
+	raw := buildBatch(t, fr.log.LogEndOffset(), st.LeaderEpoch, 3)
+	if _, err := fr.log.Append(raw, appendOpts()); err != nil {
+		fr.appendMu.Unlock()
+		t.Fatal(err)
+	}
+	fr.appendMu.Unlock()
+	// … then a leader change to a new epoch on the same leader makes it
+	// truncate: the leader's epoch ends at 5, so offsets 5-7 go.
+	p := partitionState(leader, "tr2", 0)
+	np := p
+	np.LeaderEpoch++
+	rev, err := leader.ctrl.UpdatePartition(ctx, "tr2", np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.ctrl.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("y")).FirstErr(); err != nil && !isRetriable(err) {
+			t.Fatal(err)
+		}
+	}
+	follower.fetchers.setPaused(false)
+	lr := localReplica(leader, "tr2", 0)
+	waitUntil(t, "follower equal to leader", func() bool {
+		return fr.log.LogEndOffset() == lr.log.LogEndOffset() && lr.log.LogEndOffset() >= 7
+	})
+	// Byte-for-byte equal logs.
+	a := readAll(t, lr.log)
+	b := readAll(t, fr.log)
+	if a != b {
+		t.Fatalf("logs differ after truncation")
+	}
+}
+
+func isRetriable(err error) bool { return kerr.IsRetriable(err) }
+
+// OffsetForLeaderEpoch answers FENCED_LEADER_EPOCH for an older current
+// epoch; used by the follower's truncation step.
+func TestOffsetForLeaderEpochFencing(t *testing.T) {
+	tb := startTestBroker(t)
+	ctx := testCtx(t)
+	if _, err := tb.admin(t).CreateTopic(ctx, 1, 1, nil, "f"); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "f"
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.CurrentLeaderEpoch = 5
+	rp.LeaderEpoch = 0
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, tb.client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.UnknownLeaderEpoch.Code {
+		t.Fatalf("error %d, want UNKNOWN_LEADER_EPOCH", c)
+	}
+}
+
+// buildBatch is a batch of n records at offset base in leader epoch epoch.
+func buildBatch(t *testing.T, base int64, epoch int32, n int) []byte {
+	t.Helper()
+	bb := storage.BatchBuilder{BaseOffset: base, PartitionLeaderEpoch: epoch}
+	for i := range n {
+		bb.Add(time.Now().UnixMilli(), nil, fmt.Appendf(nil, "tail-%d", i))
+	}
+	return bb.Build()
+}
+
+func appendOpts() storage.AppendOptions { return storage.AppendOptions{AssignOffsets: false} }
+
+// readAll returns every byte of l's log.
+func readAll(t *testing.T, l *storage.Log) string {
+	t.Helper()
+	rr, err := l.Read(l.LogStartOffset(), l.LogEndOffset(), 1<<30, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Release()
+	var sb strings.Builder
+	for _, rg := range rr.Regions {
+		buf := make([]byte, rg.Length)
+		if _, err := rg.File.ReadAt(buf, rg.Offset); err != nil {
+			t.Fatal(err)
+		}
+		sb.Write(buf)
+	}
+	return sb.String()
+}
