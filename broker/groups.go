@@ -319,7 +319,12 @@ func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) erro
 			raw := data[:h.Size()]
 			data = data[h.Size():]
 			next = h.LastOffset() + 1
-			if h.IsControl() {
+			if h.IsControl() || h.IsTransactional() {
+				// Transactional offset commits wait for their
+				// transaction's marker (28_txn_offset_commit.go).
+				if err := l.b.replayTxnOffsets(l.r.index, raw, &h, dec); err != nil {
+					return fmt.Errorf("broker: replaying %s-%d: %w", offsetsTopicName, l.r.index, err)
+				}
 				continue
 			}
 			if err := forEachKmsgRecord(raw, dec, fn); err != nil {

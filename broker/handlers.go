@@ -16,6 +16,7 @@ func (b *Broker) handlers() map[int16]Handler {
 		25: {MaxVersion: addOffsetsToTxnMaxVersion, Handle: b.handleAddOffsetsToTxn},
 		26: {MaxVersion: endTxnMaxVersion, Handle: b.handleEndTxn},
 		27: {MaxVersion: writeTxnMarkersMaxVersion, Handle: b.handleWriteTxnMarkers},
+		28: {MaxVersion: txnOffsetCommitMaxVersion, Handle: b.handleTxnOffsetCommit},
 		61: {MaxVersion: describeProducersMaxVersion, Handle: b.handleDescribeProducers},
 		65: {MaxVersion: describeTransactionsMaxVersion, Handle: b.handleDescribeTransactions},
 		66: {MaxVersion: listTransactionsMaxVersion, Handle: b.handleListTransactions},

@@ -73,12 +73,6 @@ type txnCoordinator struct {
 
 	clientMu sync.Mutex
 	client   *kgo.Client // inter-broker client for WriteTxnMarkers and verification, made on first use
-
-	// offsetsMarked, when set, is told of every marker written to a
-	// __consumer_offsets partition, so the group coordinator can make the
-	// producer's pending transactional offsets visible (commit) or drop
-	// them (abort). See 28_txn_offset_commit.go.
-	offsetsMarked func(ctx context.Context, partition int32, pid int64, commit bool)
 }
 
 func (b *Broker) startTxns() *txnCoordinator {
@@ -485,7 +479,7 @@ func (tc *txnCoordinator) interBrokerClient() (*kgo.Client, error) {
 // writeMarkerLocal appends a transaction marker to a partition this broker
 // leads and waits until the high watermark passes it. A marker on a
 // __consumer_offsets partition also completes the producer's transactional
-// offset commits there (txnOffsetsCompleted).
+// offset commits there (28_txn_offset_commit.go).
 func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot, topic string, partition int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
 	r, err := b.replicas.leaderFor(snap, topic, partition)
 	if err != nil {
@@ -496,8 +490,8 @@ func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot
 	if err := b.appendAndAwait(ctx, r, batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: leaderEpoch, AllowControl: true}); err != nil {
 		return err
 	}
-	if topic == txnOffsetsTopic && b.txns.offsetsMarked != nil {
-		b.txns.offsetsMarked(ctx, partition, pid, commit)
+	if topic == txnOffsetsTopic && b.groups != nil {
+		b.groups.coord.CompleteTxn(partition, pid, commit) // 28_txn_offset_commit.go
 	}
 	return nil
 }

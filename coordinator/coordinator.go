@@ -89,6 +89,10 @@ type Coordinator struct {
 	parts  map[int32]*partition
 	closed bool
 	expiry Timer
+
+	// txnOffsets are transactional offset commits awaiting their
+	// transaction's marker (txn_offsets.go).
+	txnOffsets txnOffsetState
 }
 
 // partition is one loaded (or loading) __consumer_offsets partition.

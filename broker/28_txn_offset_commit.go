@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/runnel/runnel/coordinator"
+	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TxnOffsetCommit (key 28), v0–v4: a transactional producer commits a
+// group's offsets inside its transaction (consume-transform-produce). The
+// group coordinator (coordinator/txn_offsets.go) checks the member (v3+,
+// KIP-447) and stages the offsets; they are written here to the group's
+// __consumer_offsets partition as one transactional batch of the producer
+// (so the partition's LSO and a replay see them as part of the
+// transaction), after checking with the transaction coordinator that the
+// partition was added (AddOffsetsToTxn). The commit marker makes them the
+// group's offsets, an abort marker drops them (writeMarkerLocal, and
+// replayTxnOffsets on load). v5+ (KIP-890 part 2's implicit add) is not
+// offered.
+const txnOffsetCommitMaxVersion int16 = 4
+
+func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
+	write := func(ctx context.Context, recs []coordinator.Record) error {
+		snap := b.ctrl.Snapshot()
+		rep, err := b.replicas.leaderFor(snap, txnOffsetsTopic, b.offsetsPartitionFor(r.Group))
+		if err != nil {
+			return err
+		}
+		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch); err != nil {
+			return err
+		}
+		seq := int32(0)
+		for _, p := range rep.log.Producers() {
+			if p.ProducerID == r.ProducerID && p.ProducerEpoch == r.ProducerEpoch && p.LastSequence >= 0 {
+				seq = p.LastSequence + 1
+			}
+		}
+		bb := storage.BatchBuilder{Transactional: true, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, BaseSequence: seq, Idempotent: true}
+		now := time.Now().UnixMilli()
+		for _, rec := range recs {
+			bb.Add(now, rec.Key, rec.Value)
+		}
+		_, epoch := rep.state()
+		return b.appendAndAwait(ctx, rep, bb.Build(), storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	}
+	return Response{Msg: b.groups.coord.TxnOffsetCommit(ctx, r, write)}, nil
+}
+
+// replayTxnOffsets is how a __consumer_offsets replay (groups.go) hands
+// transactional batches and markers to the group coordinator: records of
+// a transactional batch are staged for their producer, a marker commits or
+// drops what its producer staged.
+func (b *Broker) replayTxnOffsets(idx int32, raw []byte, h *storage.BatchHeader, dec kgo.Decompressor) error {
+	coord := b.groups.coord
+	if h.IsControl() {
+		return eachBatchRecord(raw, dec, func(rec *kmsg.Record) error {
+			if len(rec.Key) >= 4 {
+				switch binary.BigEndian.Uint16(rec.Key[2:]) {
+				case 0:
+					coord.CompleteTxn(idx, h.ProducerID, false)
+				case 1:
+					coord.CompleteTxn(idx, h.ProducerID, true)
+				}
+			}
+			return nil
+		})
+	}
+	return eachBatchRecord(raw, dec, func(rec *kmsg.Record) error {
+		coord.ReplayTxnRecord(idx, h.ProducerID, rec.Key, rec.Value)
+		return nil
+	})
+}
