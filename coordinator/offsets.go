@@ -114,7 +114,10 @@ func (g *group) validateCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 		return kerr.CoordinatorNotAvailable
 	}
 	if g.kind == consumerKind {
-		return g.cg.validateCommit(req.MemberID, req.Generation)
+		if e := g.cg.validateCommit(req.MemberID, req.Generation); e != nil {
+			return e
+		}
+		return g.cg.validateCommitVersion(req.MemberID, req.GetVersion())
 	}
 	if req.Generation < 0 && g.state == Empty {
 		return nil
