@@ -78,6 +78,7 @@ func (b *Broker) startGroups() *groupCoordinator {
 	gc := &groupCoordinator{b: b, lg: b.log.Named("groups"), loaded: make(map[int32]int32)}
 	gc.coord = coordinator.New(ccfg, coordinator.Options{Logger: gc.lg, Topics: snapshotTopics{b}})
 	gc.unsubscribe = b.ctrl.Subscribe(gc.apply)
+	gc.start848() // KIP-848: consumer groups follow topic changes (groups_848.go)
 	return gc
 }
 

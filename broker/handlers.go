@@ -41,5 +41,7 @@ func (b *Broker) handlers() map[int16]Handler {
 		16: {MaxVersion: listGroupsMaxVersion, Handle: b.handleListGroups},
 		42: {MaxVersion: deleteGroupsMaxVersion, Handle: b.handleDeleteGroups},
 		47: {MaxVersion: offsetDeleteMaxVersion, Handle: b.handleOffsetDelete},
+		68: {MaxVersion: consumerGroupHeartbeatMaxVersion, Handle: b.handleConsumerGroupHeartbeat},
+		69: {MaxVersion: consumerGroupDescribeMaxVersion, Handle: b.handleConsumerGroupDescribe},
 	}
 }

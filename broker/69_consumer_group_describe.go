@@ -1,0 +1,17 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ConsumerGroupDescribe (key 69, KIP-848) is answered by the group
+// coordinator (groups.go).
+const consumerGroupDescribeMaxVersion int16 = 1
+
+func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+	r := req.Body.(*kmsg.ConsumerGroupDescribeRequest)
+	return Response{Msg: b.groups.coord.ConsumerGroupDescribe(ctx, r)}, nil
+}

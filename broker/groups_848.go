@@ -1,0 +1,47 @@
+package broker
+
+import (
+	"maps"
+
+	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/coordinator"
+)
+
+// KIP-848 glue: consumer groups assign partitions on the broker, so they
+// must learn when the topic list changes — a topic created after a
+// consumer started may match its regex, a topic may be deleted or grow
+// partitions. start848 subscribes to metadata snapshots and tells the
+// coordinator whenever the non-internal topics (name, id, partition count)
+// differ from the last snapshot's; the coordinator then starts a new
+// epoch in each group whose subscribed topics changed.
+
+// start848 is called once from startGroups; the subscription ends with
+// gc.unsubscribe.
+func (gc *groupCoordinator) start848() {
+	var last map[string]coordinator.TopicInfo // only the subscriber goroutine touches it
+	cancel := gc.b.ctrl.Subscribe(func(snap *controller.Snapshot) {
+		topics := topicInfos(snap)
+		if last != nil && maps.Equal(last, topics) {
+			return
+		}
+		last = topics
+		gc.coord.TopicsChanged(topics)
+	})
+	prev := gc.unsubscribe
+	gc.unsubscribe = func() {
+		cancel()
+		prev()
+	}
+}
+
+// topicInfos is the coordinator's view of a snapshot's topics.
+func topicInfos(snap *controller.Snapshot) map[string]coordinator.TopicInfo {
+	out := make(map[string]coordinator.TopicInfo, len(snap.Topics))
+	for name, t := range snap.Topics {
+		if t.Internal {
+			continue
+		}
+		out[name] = coordinator.TopicInfo{ID: t.ID, Partitions: int32(len(t.Partitions))}
+	}
+	return out
+}
