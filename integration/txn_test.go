@@ -1,0 +1,482 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// txnBrokerOpts make transactions quick to test on one broker: few
+// __transaction_state partitions and a timed-out transaction aborted
+// within a second or two.
+func txnBrokerOpts() []brokerOption {
+	return []brokerOption{
+		withOverride("transaction.state.log.num.partitions", "5"),
+		withOverride("offsets.topic.num.partitions", "5"),
+		withOverride("transaction.abort.timed.out.transaction.cleanup.interval.ms", "500"),
+		withOverride("group.initial.rebalance.delay.ms", "0"),
+	}
+}
+
+// franzTxn runs one transaction of values on topic with a franz-go
+// transactional client and commits or aborts it.
+func franzTxn(t *testing.T, cl *kgo.Client, topic string, values []string, commit bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readCommitted reads topic from the start with franz-go under
+// read_committed until every partition's LSO is reached; it first waits
+// until the LSO equals the high watermark (no transaction left open).
+func readCommitted(t *testing.T, b *broker, topic string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := b.admin(t)
+	var ends map[int32]int64
+	for {
+		lso, err1 := adm.ListCommittedOffsets(ctx, topic)
+		hw, err2 := adm.ListEndOffsets(ctx, topic)
+		if err1 == nil && err2 == nil {
+			ends = map[int32]int64{}
+			stable := true
+			hw.Each(func(o kadm.ListedOffset) {
+				l, _ := lso.Lookup(topic, o.Partition)
+				if l.Offset != o.Offset {
+					stable = false
+				}
+				ends[o.Partition] = o.Offset
+			})
+			if stable {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("LSO never reached the high watermark of %s", topic)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cl := b.franz(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var out []string
+	seen := map[int32]int64{}
+	for {
+		done := true
+		for p, e := range ends {
+			if seen[p] < e {
+				done = false
+			}
+		}
+		if done {
+			return out
+		}
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: seen %v of %v", topic, seen, ends)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			seen[p.Partition] = max(seen[p.Partition], p.LastStableOffset)
+		})
+	}
+}
+
+func values(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+// assertExactly checks got holds every value of want exactly once and
+// nothing else.
+func assertExactly(t *testing.T, who string, got, want []string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, v := range got {
+		count[v]++
+	}
+	for _, v := range want {
+		if count[v] != 1 {
+			t.Fatalf("%s: %q seen %d times", who, v, count[v])
+		}
+		delete(count, v)
+	}
+	for v := range count {
+		t.Fatalf("%s: unexpected record %q (aborted or duplicate)", who, v)
+	}
+}
+
+// TestTxnFranzCommitAbortReadCommitted: franz-go transactions, committed
+// and aborted, read back by franz-go and kcat under read_committed.
+func TestTxnFranzCommitAbortReadCommitted(t *testing.T) {
+	b := startBroker(t, txnBrokerOpts()...)
+	b.createTopic(t, "txf", 3)
+	cl := b.franz(t, kgo.TransactionalID("franz-it"))
+	var want []string
+	for i := 0; i < 6; i++ {
+		vs := values(fmt.Sprintf("t%d", i), 50)
+		commit := i%3 != 1
+		franzTxn(t, cl, "txf", vs, commit)
+		if commit {
+			want = append(want, vs...)
+		}
+	}
+	assertExactly(t, "franz-go read_committed", readCommitted(t, b, "txf"), want)
+
+	out := kcat(t, "", "-b", b.addr(), "-C", "-t", "txf", "-o", "beginning", "-e", "-X", "isolation.level=read_committed", "-f", "%s\n")
+	assertExactly(t, "kcat read_committed", strings.Fields(out), want)
+	// read_uncommitted sees the aborted records too (control batches are
+	// never returned as records).
+	out = kcat(t, "", "-b", b.addr(), "-C", "-t", "txf", "-o", "beginning", "-e", "-X", "isolation.level=read_uncommitted", "-f", "%s\n")
+	if n := len(strings.Fields(out)); n != 300 {
+		t.Fatalf("kcat read_uncommitted saw %d records, want 300", n)
+	}
+}
+
+// TestTxnConfluentPython: librdkafka transactions through
+// confluent-kafka-python: commit, abort, send_offsets_to_transaction, and a
+// second producer with the same transactional.id fencing the first.
+func TestTxnConfluentPython(t *testing.T) {
+	b := startBroker(t, txnBrokerOpts()...)
+	b.createTopic(t, "cf-in", 1)
+	b.createTopic(t, "cf-out", 2)
+	cl := b.franz(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, v := range values("in", 20) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "cf-in", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := python(t, "confluent_txn.py", b.addr(), "cf-in", "cf-out", "cf-group")
+	var res struct {
+		Committed    []string         `json:"committed"`
+		GroupOffsets map[string]int64 `json:"group_offsets"`
+		InPositions  map[string]int64 `json:"in_positions"`
+		Fenced       struct {
+			Fatal bool   `json:"fatal"`
+			Code  string `json:"code"`
+		} `json:"fenced"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !res.Fenced.Fatal {
+		t.Fatalf("the fenced producer's error is not fatal: %+v", res.Fenced)
+	}
+	t.Logf("fenced producer got %s (fatal)", res.Fenced.Code)
+	var want []string
+	want = append(want, values("commit", 10)...)
+	for _, v := range res.Committed {
+		if strings.HasPrefix(v, "xform-") {
+			want = append(want, v)
+		}
+	}
+	want = append(want, "after-fence")
+	assertExactly(t, "confluent read_committed", res.Committed, want)
+	if n := len(want) - 11; n < 5 {
+		t.Fatalf("only %d transformed records", n)
+	}
+	if len(res.GroupOffsets) == 0 || fmt.Sprint(res.GroupOffsets) != fmt.Sprint(res.InPositions) {
+		t.Fatalf("offsets committed in the transaction %v, positions %v", res.GroupOffsets, res.InPositions)
+	}
+	// The same from Go, and franz-go's read_committed agrees.
+	assertExactly(t, "franz-go read_committed", readCommitted(t, b, "cf-out"), want)
+}
+
+// TestTxnSarama: sarama's transactional producer, one committed and one
+// aborted transaction.
+func TestTxnSarama(t *testing.T) {
+	b := startBroker(t, txnBrokerOpts()...)
+	b.createTopic(t, "txs", 2)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Transaction.ID = "sarama-it"
+	cfg.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer([]string{b.addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	run := func(prefix string, commit bool) {
+		if err := p.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values(prefix, 20) {
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "txs", Value: sarama.StringEncoder(v)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if commit {
+			err = p.CommitTxn()
+		} else {
+			err = p.AbortTxn()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("s-commit", true)
+	run("s-abort", false)
+	run("s-commit2", true)
+	assertExactly(t, "sarama txns, franz-go read_committed", readCommitted(t, b, "txs"), append(values("s-commit", 20), values("s-commit2", 20)...))
+}
+
+// TestTxnGroupTransactSession: franz-go's consume-transform-produce with
+// the consumed offsets committed in the transaction; a first session
+// aborts one transaction and quits, a second finishes the work: every
+// input record is transformed exactly once in the committed output.
+func TestTxnGroupTransactSession(t *testing.T) {
+	b := startBroker(t, txnBrokerOpts()...)
+	b.createTopic(t, "ctp-in", 3)
+	b.createTopic(t, "ctp-out", 3)
+	const n = 300
+	cl := b.franz(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for _, v := range values("in", n) {
+		cl.Produce(ctx, &kgo.Record{Topic: "ctp-in", Value: []byte(v)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// session transforms up to want records, 50 per transaction; with
+	// abortAfter > 0 it aborts its transaction number abortAfter+1 and
+	// quits.
+	session := func(abortAfter, want int) int {
+		s, err := kgo.NewGroupTransactSession(
+			kgo.SeedBrokers(b.addr()),
+			kgo.TransactionalID("ctp-it"),
+			kgo.ConsumerGroup("ctp-it-group"),
+			kgo.ConsumeTopics("ctp-in"),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		done, txns := 0, 0
+		for done < want {
+			pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+			fs := s.PollRecords(pctx, 50)
+			pcancel()
+			if ctx.Err() != nil {
+				t.Fatalf("session: %v after %d\n%s", ctx.Err(), done, tail(b.logs(), 60))
+			}
+			fs.EachError(func(topic string, p int32, err error) {
+				if err != context.DeadlineExceeded {
+					t.Logf("fetch error %s-%d: %v", topic, p, err)
+				}
+			})
+			recs := fs.Records()
+			if len(recs) == 0 {
+				continue
+			}
+			if err := s.Begin(); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				s.Produce(ctx, &kgo.Record{Topic: "ctp-out", Value: []byte("x-" + string(r.Value))}, nil)
+			}
+			txns++
+			commit := abortAfter == 0 || txns <= abortAfter
+			committed, err := s.End(ctx, kgo.TransactionEndTry(commit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if committed {
+				done += len(recs)
+			}
+			if !commit {
+				return done
+			}
+		}
+		return done
+	}
+	first := session(1, n)
+	second := session(0, n-first)
+	if first+second != n {
+		t.Fatalf("sessions committed %d + %d records, want %d", first, second, n)
+	}
+	var want []string
+	for _, v := range values("in", n) {
+		want = append(want, "x-"+v)
+	}
+	assertExactly(t, "ctp output", readCommitted(t, b, "ctp-out"), want)
+}
+
+// TestTxnKill9MidTransaction: several franz-go producers run transactions
+// while the broker is killed with SIGKILL; after a restart every
+// transaction is either fully visible or fully invisible to read_committed
+// readers, and every transaction whose commit was acknowledged is visible.
+func TestTxnKill9MidTransaction(t *testing.T) {
+	b := startBroker(t, txnBrokerOpts()...)
+	b.createTopic(t, "txk", 3)
+	const producers, perTxn = 4, 30
+	var mu sync.Mutex
+	acked := map[string]bool{} // committed and acknowledged transactions
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < producers; i++ {
+		i := i
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr()), kgo.TransactionalID(fmt.Sprintf("k9-%d", i)),
+			kgo.TransactionTimeout(5*time.Second), kgo.RetryTimeout(3*time.Second), kgo.RequestRetries(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				name := fmt.Sprintf("p%d-t%d", i, j)
+				if err := cl.BeginTransaction(); err != nil {
+					cancel()
+					return
+				}
+				for k := 0; k < perTxn; k++ {
+					cl.Produce(ctx, &kgo.Record{Topic: "txk", Value: []byte(fmt.Sprintf("%s-r%d", name, k))}, nil)
+				}
+				ferr := cl.Flush(ctx)
+				err := cl.EndTransaction(ctx, kgo.TransactionEndTry(ferr == nil && j%4 != 3))
+				cancel()
+				if err != nil || ferr != nil {
+					return // the broker went away: this producer is done
+				}
+				if j%4 != 3 {
+					mu.Lock()
+					acked[name] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Let transactions run, then crash in the middle of them.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.kill9()
+	close(stop)
+	wg.Wait()
+	b.start()
+
+	got := readCommitted(t, b, "txk")
+	perName := map[string]map[string]int{}
+	for _, v := range got {
+		name := v[:strings.LastIndex(v, "-r")]
+		if perName[name] == nil {
+			perName[name] = map[string]int{}
+		}
+		perName[name][v]++
+	}
+	for name, recs := range perName {
+		if len(recs) != perTxn {
+			t.Errorf("transaction %s partly visible: %d of %d records", name, len(recs), perTxn)
+		}
+		for v, c := range recs {
+			if c != 1 {
+				t.Errorf("%s seen %d times", v, c)
+			}
+		}
+	}
+	for name := range acked {
+		if perName[name] == nil {
+			t.Errorf("acknowledged transaction %s is not visible", name)
+		}
+	}
+	t.Logf("%d transactions acknowledged before the crash, %d visible after it", len(acked), len(perName))
+}
+
+// TestTxnThroughput compares franz-go produce throughput with and without
+// transactions in one run (RUNNEL_TXN_BENCH=1; it only reports figures).
+func TestTxnThroughput(t *testing.T) {
+	if os.Getenv("RUNNEL_TXN_BENCH") == "" {
+		t.Skip("set RUNNEL_TXN_BENCH=1 to measure")
+	}
+	b := startBroker(t, txnBrokerOpts()...)
+	const n, perTxn = 200000, 1000
+	value := []byte(strings.Repeat("x", 100))
+	measure := func(topic string, txn bool) float64 {
+		b.createTopic(t, topic, 3)
+		opts := []kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond)}
+		if txn {
+			opts = append(opts, kgo.TransactionalID("bench-"+topic))
+		}
+		cl := b.franz(t, opts...)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		start := time.Now()
+		for i := 0; i < n; i += perTxn {
+			if txn {
+				if err := cl.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k := 0; k < perTxn; k++ {
+				cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, nil)
+			}
+			if txn {
+				if err := cl.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return float64(n) / time.Since(start).Seconds()
+	}
+	plain := measure("bench-plain", false)
+	txn := measure("bench-txn", true)
+	t.Logf("franz-go, %d records of 100 bytes, 3 partitions: idempotent %.0f records/s; transactional (%d per transaction) %.0f records/s (%.0f%%)", n, plain, perTxn, txn, 100*txn/plain)
+}
