@@ -30,6 +30,7 @@ func (b *Broker) handlers() map[int16]Handler {
 		44: {MaxVersion: incrementalAlterConfigsMaxVersion, Handle: b.handleIncrementalAlterConfigs},
 		60: {MaxVersion: describeClusterMaxVersion, Handle: b.handleDescribeCluster},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
+		43: {MaxVersion: electLeadersMaxVersion, Handle: b.handleElectLeaders},
 		8:  {MaxVersion: offsetCommitMaxVersion, Handle: b.handleOffsetCommit},
 		9:  {MaxVersion: offsetFetchMaxVersion, Handle: b.handleOffsetFetch},
 		10: {MaxVersion: findCoordinatorMaxVersion, Handle: b.handleFindCoordinator},

@@ -44,13 +44,22 @@ func (r *replica) maybeAdvanceHW(self int32) bool {
 
 // advanceHWLocked is maybeAdvanceHW with appendMu held (the produce path
 // holds it across the append and this update).
+//
+// It also wakes the change channel when the log end grew since the last
+// call and the partition has followers: their fetches long-poll on it and
+// must return as soon as there is data to replicate (Kafka completes
+// delayed follower fetches on append), or every acks=all write would wait
+// out replica.fetch.wait.max.ms.
 func (r *replica) advanceHWLocked(self int32) bool {
-	hw := r.log.LogEndOffset()
+	leo := r.log.LogEndOffset()
+	hw := leo
 	r.mu.Lock()
 	if r.leader != self {
 		r.mu.Unlock()
 		return false
 	}
+	grew := leo > r.isrTrack.wokenLEO && len(r.replicas) > 1
+	r.isrTrack.wokenLEO = leo
 	// The maximal ISR (KIP-497): members being added count as soon as
 	// their addition is sent, so that the HW never passes what they hold.
 	for _, id := range r.isrTrack.maximal(r.isr) {
@@ -65,6 +74,9 @@ func (r *replica) advanceHWLocked(self int32) bool {
 	}
 	r.mu.Unlock()
 	if hw <= r.log.HighWatermark() {
+		if grew {
+			r.wake()
+		}
 		return false
 	}
 	r.log.SetHighWatermark(hw)

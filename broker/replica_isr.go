@@ -54,6 +54,7 @@ type isrTracking struct {
 	adding       map[int32]bool  // additions sent and not yet seen in the ISR
 	retryAt      time.Time       // pause after a failed ISR write
 	frozen       bool            // controlled shutdown under way: no more ISR writes
+	wokenLEO     int64           // log end at the last wake for followers (replica_hw.go)
 }
 
 // update follows a partition state from the metadata. becameLeader is a

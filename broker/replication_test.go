@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -234,6 +235,16 @@ func TestReplicationThreeBrokers(t *testing.T) {
 		p := partitionState(rest[0], "rep", 0)
 		return p.Leader >= 0 && p.Leader != leader.id && p.LeaderEpoch > st.LeaderEpoch
 	})
+	// ElectLeaders through the wire: the preferred replica is gone.
+	if st.Replicas[0] == leader.id {
+		res, err := rest[0].admin(t).ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"rep": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res["rep"][0]; !errors.Is(r.Err, kerr.PreferredLeaderNotAvailable) {
+			t.Fatalf("preferred election without the preferred replica: %+v", r)
+		}
+	}
 	cl2 := rest[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("rep"), kgo.RecordRetries(100))
 	for i := 0; i < 10; i++ {
 		if err := cl2.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("c-%d", i))).FirstErr(); err != nil {

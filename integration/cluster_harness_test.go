@@ -1,0 +1,191 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// cluster is a real etcd and several runnel processes pointed at it. Each
+// broker sits behind two TCP proxies of its own: one in front of its
+// listener (it advertises the proxy, so clients and the other brokers'
+// replica fetchers reach it only through it) and one in front of etcd
+// (its etcd.endpoints). Cutting both isolates the broker from the cluster
+// and from etcd, while the test can still reach its real listener.
+type cluster struct {
+	t       *testing.T
+	etcdURL string
+	nodes   []*clusterNode
+}
+
+type clusterNode struct {
+	id     int32
+	b      *broker
+	front  *tcpProxy // in front of the broker's listener
+	etcdPx *tcpProxy // between the broker and etcd
+}
+
+// startEtcdProcess starts /usr/bin/etcd on free ports; killed at cleanup.
+func startEtcdProcess(t *testing.T) string {
+	t.Helper()
+	bin := "/usr/bin/etcd"
+	if _, err := os.Stat(bin); err != nil {
+		t.Skip("no /usr/bin/etcd")
+	}
+	dir := t.TempDir()
+	for attempt := 0; attempt < 3; attempt++ {
+		curl := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		purl := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		cmd := exec.Command(bin,
+			"--name", "t", "--data-dir", filepath.Join(dir, fmt.Sprint("data", attempt)),
+			"--listen-client-urls", curl, "--advertise-client-urls", curl,
+			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+			"--initial-cluster", "t="+purl, "--log-level", "error", "--logger", "zap")
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		stop := func() { cmd.Process.Kill(); <-exited }
+		if etcdReady(curl, exited) {
+			t.Cleanup(stop)
+			return curl
+		}
+		stop()
+	}
+	t.Fatal("etcd did not start")
+	return ""
+}
+
+func etcdReady(url string, exited <-chan struct{}) bool {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Get(ctx, "health")
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// startCluster starts etcd and n brokers (ids 1..n) with extra overrides.
+func startCluster(t *testing.T, n int, overrides ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, etcdURL: startEtcdProcess(t)}
+	etcdHostPort := strings.TrimPrefix(c.etcdURL, "http://")
+	for i := 1; i <= n; i++ {
+		nd := &clusterNode{id: int32(i)}
+		b := &broker{t: t, dataDir: t.TempDir(), port: freePort(t)}
+		nd.front = newTCPProxy(t, b.addr())
+		nd.etcdPx = newTCPProxy(t, etcdHostPort)
+		b.args = append(b.args,
+			"--override", fmt.Sprintf("broker.id=%d", i),
+			"--override", fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", nd.front.port()),
+			"--override", "etcd.endpoints=http://"+nd.etcdPx.addr(),
+			"--override", "replica.fetch.wait.max.ms=200",
+			"--override", "replica.fetch.backoff.ms=200",
+			"--override", "replica.lag.time.max.ms=5000",
+		)
+		for _, o := range overrides {
+			b.args = append(b.args, "--override", o)
+		}
+		nd.b = b
+		c.nodes = append(c.nodes, nd)
+	}
+	// Start them together: each waits for Metadata, which needs only
+	// itself registered.
+	for _, nd := range c.nodes {
+		nd.b.start()
+		t.Cleanup(nd.b.stop)
+	}
+	return c
+}
+
+func (c *cluster) node(id int32) *clusterNode { return c.nodes[id-1] }
+
+// seeds are the advertised (proxied) addresses of every broker.
+func (c *cluster) seeds() []string {
+	var s []string
+	for _, nd := range c.nodes {
+		s = append(s, nd.front.addr())
+	}
+	return s
+}
+
+// client is a franz-go client on the advertised addresses.
+func (c *cluster) client(opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...)...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// metadata returns the topic's partitions as some reachable broker sees
+// them, and the controller id.
+func (c *cluster) metadata(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return kadm.TopicDetail{}, -1, err
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return kadm.TopicDetail{}, md.Controller, fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	return td, md.Controller, nil
+}
+
+// waitFullISR waits until every partition of topic has a leader and an ISR
+// of all its replicas.
+func (c *cluster) waitFullISR(ctx context.Context, adm *kadm.Client, topic string) {
+	c.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		td, _, err := c.metadata(ctx, adm, topic)
+		if err == nil && len(td.Partitions) > 0 {
+			ok := true
+			for _, p := range td.Partitions {
+				if p.Leader < 0 || len(p.ISR) != len(p.Replicas) || p.Err != nil {
+					ok = false
+				}
+			}
+			if ok {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			for _, nd := range c.nodes {
+				c.t.Logf("broker %d log tail:\n%s", nd.id, tail(nd.b.logs(), 60))
+			}
+			c.t.Fatalf("ISR of %s not full after 90s: %+v %v", topic, td.Partitions, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
