@@ -53,5 +53,11 @@ bench:
 bench-compare:
 	RUNNEL_BENCH_COMPARE=1 $(GO) test -run TestBenchCompare -v -timeout 30m ./integration/
 
+# acks=all produce throughput on one three-broker cluster (external etcd):
+# RF=3 with min.insync.replicas=2 against RF=1, twice each, same run.
+.PHONY: bench-cluster
+bench-cluster:
+	RUNNEL_CLUSTER_BENCH=1 $(GO) test -run TestClusterReplicationBench -v -timeout 30m ./integration/
+
 clean:
 	rm -rf bin data
