@@ -69,7 +69,8 @@ type txnCoordinator struct {
 	loaded map[int32]int32 // partition → leader epoch it was loaded at
 	closed bool
 
-	createMu sync.Mutex // one creation attempt at a time
+	createMu sync.Mutex     // one creation attempt at a time
+	loaders  sync.WaitGroup // partition loads in flight
 
 	clientMu sync.Mutex
 	client   *kgo.Client // inter-broker client for WriteTxnMarkers and verification, made on first use
@@ -107,6 +108,7 @@ func (tc *txnCoordinator) close() {
 	tc.closed = true
 	tc.mu.Unlock()
 	tc.coord.Close()
+	tc.loaders.Wait()
 	tc.clientMu.Lock()
 	if tc.client != nil {
 		tc.client.Close()
@@ -150,14 +152,22 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 		// Loading replays the partition; it runs in the background so a
 		// metadata update is never held up by it. Requests meanwhile get
 		// COORDINATOR_LOAD_IN_PROGRESS.
+		tc.loaders.Add(1)
 		go func(idx, epoch int32, r *replica) {
-			if err := tc.coord.Load(tc.b.life, idx, epoch, &txnStateLog{b: tc.b, r: r}); err != nil {
+			defer tc.loaders.Done()
+			err := tc.coord.Load(tc.b.life, idx, epoch, &txnStateLog{b: tc.b, r: r})
+			tc.mu.Lock()
+			defer tc.mu.Unlock()
+			if err != nil {
 				tc.lg.Warn("loading transaction state partition", zap.Int32("partition", idx), zap.Error(err))
-				tc.mu.Lock()
 				if tc.loaded[idx] == epoch {
 					delete(tc.loaded, idx)
 				}
-				tc.mu.Unlock()
+				return
+			}
+			if e, ok := tc.loaded[idx]; !ok || e != epoch || tc.closed {
+				// Leadership moved on while this load ran.
+				tc.coord.UnloadEpoch(idx, epoch)
 			}
 		}(idx, epoch, r)
 	}
@@ -577,14 +587,6 @@ func (tc *txnCoordinator) verifyRemote(ctx context.Context, txnID string, pid in
 		}
 	}
 	return nil, kerr.CoordinatorNotAvailable
-}
-
-// txnTopicPartitions flattens request topics into txn partitions.
-func txnTopicPartitions(topic string, partitions []int32, out []txn.TopicPartition) []txn.TopicPartition {
-	for _, p := range partitions {
-		out = append(out, txn.TopicPartition{Topic: topic, Partition: p})
-	}
-	return out
 }
 
 // initTransactionalProducerID is InitProducerId with a transactional id.

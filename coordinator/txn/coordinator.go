@@ -202,6 +202,12 @@ func (c *Coordinator) Load(ctx context.Context, idx, coordEpoch int32, log Log) 
 	p := &partition{idx: idx, coordEpoch: coordEpoch, log: log, ctx: pctx, cancel: cancel, loading: true, txns: make(map[string]*txn)}
 	c.mu.Lock()
 	if old := c.parts[idx]; old != nil {
+		if old.coordEpoch > coordEpoch {
+			// A load for a newer leader epoch got here first.
+			c.mu.Unlock()
+			cancel()
+			return nil
+		}
 		old.cancel()
 	}
 	c.parts[idx] = p
@@ -259,6 +265,20 @@ func (c *Coordinator) Unload(idx int32) {
 	if p != nil {
 		p.cancel()
 	}
+}
+
+// UnloadEpoch gives up partition idx only if it was loaded at coordEpoch
+// (a load that finished after leadership had already moved on).
+func (c *Coordinator) UnloadEpoch(idx, coordEpoch int32) {
+	c.mu.Lock()
+	p := c.parts[idx]
+	if p == nil || p.coordEpoch != coordEpoch {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.parts, idx)
+	c.mu.Unlock()
+	p.cancel()
 }
 
 // Loaded lists the loaded partitions.
