@@ -31,6 +31,8 @@ func (b *Broker) handlers() map[int16]Handler {
 		60: {MaxVersion: describeClusterMaxVersion, Handle: b.handleDescribeCluster},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
 		43: {MaxVersion: electLeadersMaxVersion, Handle: b.handleElectLeaders},
+		45: {MaxVersion: alterPartitionReassignmentsMaxVersion, Handle: b.handleAlterPartitionReassignments},
+		46: {MaxVersion: listPartitionReassignmentsMaxVersion, Handle: b.handleListPartitionReassignments},
 		8:  {MaxVersion: offsetCommitMaxVersion, Handle: b.handleOffsetCommit},
 		9:  {MaxVersion: offsetFetchMaxVersion, Handle: b.handleOffsetFetch},
 		10: {MaxVersion: findCoordinatorMaxVersion, Handle: b.handleFindCoordinator},

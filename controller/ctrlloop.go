@@ -33,6 +33,11 @@ import (
 //     (Kafka checks this every leader.imbalance.check.interval.seconds; here
 //     it happens on the next snapshot.) A returning broker therefore leads
 //     again only after its leader has put it back into the ISR.
+//   - A reassignment (KIP-455; Adding/Removing set) completes once every
+//     target replica is live and in the ISR: Replicas becomes the target,
+//     the ISR loses the removed replicas, and if the leader is being
+//     removed the first target replica in the ISR takes over. The removed
+//     brokers then drop their logs when their watch shows the change.
 //   - A leader change bumps the leader epoch; every write is
 //     UpdatePartition's compare-and-swap plus a check that this broker's
 //     election key still exists, so a deposed controller cannot write.
@@ -88,7 +93,12 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 		}
 		unclean := uncleanCfg == "true"
 		for _, p := range t.Partitions {
-			np, changed := electLeader(p, live, unclean, rebalance)
+			base, done := completeReassignment(p, live)
+			np, changed := electLeader(base, live, unclean, rebalance)
+			changed = changed || done
+			if np.Leader != p.Leader && np.LeaderEpoch <= p.LeaderEpoch {
+				np.LeaderEpoch = p.LeaderEpoch + 1
+			}
 			if !changed {
 				continue
 			}
@@ -108,6 +118,37 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 		}
 	}
 	return ok
+}
+
+// completeReassignment returns p with its reassignment completed, if one
+// is in progress and every target replica is live and in the ISR. The
+// leader is set to -1 (for electLeader to choose among the target) when
+// it is being removed.
+func completeReassignment(p Partition, live func(int32) bool) (Partition, bool) {
+	if len(p.Adding) == 0 && len(p.Removing) == 0 {
+		return p, false
+	}
+	var target []int32
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.Removing, r) {
+			target = append(target, r)
+		}
+	}
+	if len(target) == 0 {
+		return p, false
+	}
+	for _, r := range target {
+		if !live(r) || !slices.Contains(p.ISR, r) {
+			return p, false
+		}
+	}
+	np := p
+	np.Replicas, np.Adding, np.Removing = target, nil, nil
+	np.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return !slices.Contains(target, r) })
+	if !slices.Contains(target, p.Leader) {
+		np.Leader = -1
+	}
+	return np, true
 }
 
 // electLeader computes the partition state the controller wants for p.

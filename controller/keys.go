@@ -120,13 +120,15 @@ type partitionRecord struct {
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	PartitionEpoch int32   `json:"partition_epoch"`
 	Offline        []int32 `json:"offline,omitempty"`
+	Adding         []int32 `json:"adding_replicas,omitempty"`
+	Removing       []int32 `json:"removing_replicas,omitempty"`
 }
 
 func (r partitionRecord) partition(index int32, modRev int64) Partition {
 	return Partition{
 		Index: index, Replicas: r.Replicas, ISR: r.ISR, Leader: r.Leader,
 		LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
-		Offline: r.Offline, ModRevision: modRev,
+		Offline: r.Offline, Adding: r.Adding, Removing: r.Removing, ModRevision: modRev,
 	}
 }
 
@@ -134,6 +136,7 @@ func recordOf(p Partition) partitionRecord {
 	return partitionRecord{
 		Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), Leader: p.Leader,
 		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Offline: p.Offline,
+		Adding: p.Adding, Removing: p.Removing,
 	}
 }
 

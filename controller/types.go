@@ -74,7 +74,13 @@ type Partition struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	Offline        []int32
-	ModRevision    int64
+	// Adding and Removing describe a reassignment in progress (KIP-455):
+	// Replicas is then the target followed by the replicas being removed;
+	// Adding are target replicas not in the original assignment, Removing
+	// original replicas not in the target. Both are empty otherwise.
+	Adding      []int32
+	Removing    []int32
+	ModRevision int64
 }
 
 // Topic is one topic with its partitions (sorted by Index) and its
