@@ -152,6 +152,11 @@ func TestClusterFailover(t *testing.T) {
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 		kgo.ProduceRequestTimeout(5*time.Second),
+		// A partition blackholes connections: without short client
+		// timeouts the unavailability measured would be the client's
+		// default dial and request timeouts, not the cluster's failover.
+		kgo.DialTimeout(2*time.Second),
+		kgo.RequestTimeoutOverhead(2*time.Second),
 	)
 	pctx, stopProducing := context.WithCancel(ctx)
 	produced := make(chan struct{})

@@ -8,9 +8,12 @@ import (
 )
 
 // tcpProxy forwards connections from its own 127.0.0.1 port to target.
-// cut closes every open connection and refuses new ones (accepted and
-// closed at once) until heal: a network partition between whoever dials
-// the proxy and the target.
+// cut closes every open connection and blackholes new ones until heal (they
+// are accepted, read and never answered, as when packets are dropped): a
+// network partition between whoever dials the proxy and the target. A
+// connection closed at once would read to a client as a broker that refuses
+// it (franz-go takes that for a TLS mismatch and fails the records), not as
+// an unreachable one.
 type tcpProxy struct {
 	ln     net.Listener
 	target string
@@ -18,6 +21,7 @@ type tcpProxy struct {
 	mu    sync.Mutex
 	cut   bool
 	conns map[net.Conn]struct{}
+	held  map[net.Conn]struct{} // blackholed while cut
 	wg    sync.WaitGroup
 }
 
@@ -27,7 +31,7 @@ func newTCPProxy(t *testing.T, target string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, held: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -46,8 +50,10 @@ func (p *tcpProxy) accept() {
 		}
 		p.mu.Lock()
 		if p.cut {
+			p.held[c] = struct{}{}
 			p.mu.Unlock()
-			c.Close()
+			p.wg.Add(1)
+			go p.blackhole(c)
 			continue
 		}
 		p.conns[c] = struct{}{}
@@ -86,6 +92,17 @@ func (p *tcpProxy) serve(c net.Conn) {
 	<-done
 }
 
+// blackhole reads and discards what a connection made during a cut sends
+// until the link heals or the proxy closes, then closes it.
+func (p *tcpProxy) blackhole(c net.Conn) {
+	defer p.wg.Done()
+	io.Copy(io.Discard, c)
+	p.mu.Lock()
+	delete(p.held, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
 func (p *tcpProxy) drop(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
@@ -102,6 +119,10 @@ func (p *tcpProxy) setCut(cut bool) {
 		for c := range p.conns {
 			open = append(open, c)
 		}
+	} else {
+		for c := range p.held {
+			open = append(open, c)
+		}
 	}
 	p.mu.Unlock()
 	for _, c := range open {
@@ -112,5 +133,6 @@ func (p *tcpProxy) setCut(cut bool) {
 func (p *tcpProxy) close() {
 	p.ln.Close()
 	p.setCut(true)
+	p.setCut(false) // releases blackholed connections
 	p.wg.Wait()
 }
