@@ -6,9 +6,13 @@ TEST_TIMEOUT ?= 15m
 
 .PHONY: run build test test-deps check unit integration fuzz bench soak clean
 
-# Runs a single-node broker on :9092 with an embedded etcd under $(DATA).
+# Runs a single-node broker on :9092 with an embedded etcd under $(DATA),
+# with the internal topics' replication settings of Kafka's single-node
+# quickstart (Kafka's defaults, 3 and 2, need three brokers).
 run:
-	$(GO) run ./cmd/runnel serve --override log.dirs=$(DATA) --override advertised.listeners=PLAINTEXT://localhost:9092
+	$(GO) run ./cmd/runnel serve --override log.dirs=$(DATA) --override advertised.listeners=PLAINTEXT://localhost:9092 \
+	  --override offsets.topic.replication.factor=1 --override transaction.state.log.replication.factor=1 \
+	  --override transaction.state.log.min.isr=1
 
 build:
 	$(GO) build -o bin/runnel ./cmd/runnel

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator"
 	"github.com/runnel/runnel/storage"
@@ -29,7 +30,12 @@ import (
 //   - the internal topic __consumer_offsets is created on the first
 //     FindCoordinator for a group (offsets.topic.num.partitions partitions,
 //     compacted, segment.bytes = offsets.topic.segment.bytes, replication
-//     factor offsets.topic.replication.factor capped at the live brokers);
+//     factor offsets.topic.replication.factor). As in Kafka, the topic is
+//     not created with fewer replicas: until that many brokers are
+//     registered FindCoordinator answers COORDINATOR_NOT_AVAILABLE. With
+//     the embedded etcd (a single-node cluster by construction: it listens
+//     on a unix socket) and the key not set, the factor is 1 — what Kafka's
+//     single-node quickstart config sets explicitly;
 //   - a snapshot subscription loads a partition into the coordinator when
 //     this broker becomes its leader (replaying the log) and unloads it when
 //     leadership moves away;
@@ -146,9 +152,10 @@ func (gc *groupCoordinator) ensureOffsetsTopic(ctx context.Context) error {
 		return nil
 	}
 	cfg := gc.b.cfg
-	rf := cfg.OffsetsTopicReplicationFactor
-	if live := int16(len(snap.Brokers)); live > 0 && rf > live {
-		rf = live
+	rf := internalTopicRF(cfg, "offsets.topic.replication.factor", cfg.OffsetsTopicReplicationFactor)
+	if live := len(snap.Brokers); live < int(rf) {
+		return fmt.Errorf("%w: %s needs %d brokers (offsets.topic.replication.factor) and %d are registered",
+			kerr.CoordinatorNotAvailable, offsetsTopicName, rf, live)
 	}
 	_, rev, err := gc.b.ctrl.CreateTopic(ctx, controller.TopicSpec{
 		Name:              offsetsTopicName,
@@ -174,12 +181,26 @@ func (gc *groupCoordinator) ensureOffsetsTopic(ctx context.Context) error {
 	return nil
 }
 
+// internalTopicRF is the replication factor of an internal topic whose
+// broker key is key with value v: v, except 1 on a single-node (embedded
+// etcd) broker where the key was not given.
+func internalTopicRF(cfg *config.Broker, key string, v int16) int16 {
+	if _, set := cfg.Raw[key]; !set && len(cfg.EtcdEndpoints) == 0 {
+		return 1
+	}
+	return v
+}
+
 // coordinatorFor answers where the coordinator of a group is: the leader
 // of the group's __consumer_offsets partition, on the listener the client
 // used.
 func (gc *groupCoordinator) coordinatorFor(ctx context.Context, group, listener string) (nodeID int32, host string, port int32, err error) {
 	if err := gc.ensureOffsetsTopic(ctx); err != nil {
-		gc.lg.Warn("creating __consumer_offsets", zap.Error(err))
+		if errors.Is(err, kerr.CoordinatorNotAvailable) {
+			gc.lg.Info("not creating __consumer_offsets yet", zap.Error(err))
+		} else {
+			gc.lg.Warn("creating __consumer_offsets", zap.Error(err))
+		}
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
 	snap := gc.b.ctrl.Snapshot()
