@@ -30,6 +30,8 @@ const createTopicsMaxVersion int16 = 7
 // with its source; from v7 its id.
 func (b *Broker) handleCreateTopics(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.CreateTopicsRequest)
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
+	defer cancel()
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 
 	count := map[string]int{}

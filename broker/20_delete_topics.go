@@ -24,6 +24,8 @@ const deleteTopicsMaxVersion int16 = 6
 // this broker's metadata no longer shows the deleted topics.
 func (b *Broker) handleDeleteTopics(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.DeleteTopicsRequest)
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
+	defer cancel()
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
 
 	type target struct {

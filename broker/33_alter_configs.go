@@ -26,6 +26,8 @@ const alterConfigsMaxVersion int16 = 2
 // partition logs before the answer.
 func (b *Broker) handleAlterConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.AlterConfigsRequest)
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout(0)) // no timeout in the request: etcd calls fail cleanly after 30 s
+	defer cancel()
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
 
 	dups := map[configResource]int{}

@@ -25,6 +25,8 @@ const createPartitionsMaxVersion int16 = 3
 // partitions.
 func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
+	defer cancel()
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 
 	count := map[string]int{}

@@ -26,6 +26,8 @@ const incrementalAlterConfigsMaxVersion int16 = 1
 // resources have no loggers to change: every key is INVALID_CONFIG.
 func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout(0)) // no timeout in the request: etcd calls fail cleanly after 30 s
+	defer cancel()
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 
 	dups := map[configResource]int{}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
@@ -69,15 +68,6 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, _ *ConnC
 		_ = b.ctrl.WaitRevision(ctx, lastRev)
 	}
 	return Response{Msg: resp}, nil
-}
-
-// adminTimeout is the bound of an admin request's etcd work: its
-// TimeoutMillis, or 30 s when it gives none.
-func adminTimeout(ms int32) time.Duration {
-	if ms <= 0 {
-		return 30 * time.Second
-	}
-	return time.Duration(ms) * time.Millisecond
 }
 
 // reassignOne starts (target non-nil) or cancels (target nil) the

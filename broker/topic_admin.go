@@ -47,8 +47,20 @@ func adminError(err error) (int16, *string) {
 		if rest, ok := strings.CutPrefix(msg, ke.Error()+": "); ok {
 			msg = rest
 		}
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		msg = "etcd (the cluster metadata store) did not complete the change within the request timeout: " + msg
 	}
 	return errorCode(err), &msg
+}
+
+// adminTimeout bounds an admin request's etcd work: its TimeoutMillis, or
+// 30 s when it gives none. An unreachable etcd then answers
+// REQUEST_TIMED_OUT instead of holding the request.
+func adminTimeout(ms int32) time.Duration {
+	if ms <= 0 {
+		return 30 * time.Second
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // codeMsg is a code with a formatted message, for errors the handlers
