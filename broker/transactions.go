@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -73,7 +74,10 @@ type txnCoordinator struct {
 	loaders  sync.WaitGroup // partition loads in flight
 
 	clientMu sync.Mutex
-	client   *kgo.Client // inter-broker client for WriteTxnMarkers and verification, made on first use
+	// clients talk to the other brokers (WriteTxnMarkers, verification),
+	// one per address (brokerConn).
+	clients     map[string]*kgo.Client
+	clientsDone bool // closed: make no more
 }
 
 func (b *Broker) startTxns() *txnCoordinator {
@@ -110,9 +114,10 @@ func (tc *txnCoordinator) close() {
 	tc.coord.Close()
 	tc.loaders.Wait()
 	tc.clientMu.Lock()
-	if tc.client != nil {
-		tc.client.Close()
+	for _, cl := range tc.clients {
+		cl.Close()
 	}
+	tc.clients, tc.clientsDone = nil, true
 	tc.clientMu.Unlock()
 }
 
@@ -304,13 +309,15 @@ func (b *Broker) appendAndAwait(ctx context.Context, r *replica, batch []byte, o
 	return nil
 }
 
-// Replay decodes every record from the log start to the high watermark.
+// Replay decodes every record from the log start to the log end. As in
+// Kafka's TransactionStateManager, a new leader loads its whole log, not
+// just up to its high watermark: a follower's high watermark lags the old
+// leader's, and a PrepareCommit the old leader acknowledged (acks=all) may
+// lie above it. Everything in the new leader's log stays (followers
+// truncate to it), so it is the state to resume from.
 func (l *txnStateLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
-	l.r.appendMu.Lock()
-	l.r.advanceHWLocked(l.b.id)
-	l.r.appendMu.Unlock()
 	lg := l.r.log
-	end := lg.HighWatermark()
+	end := lg.LogEndOffset()
 	next := lg.LogStartOffset()
 	chunk := l.b.cfg.Raw["transaction.state.log.load.buffer.size"]
 	size, err := strconv.Atoi(chunk)
@@ -427,7 +434,7 @@ func (tc *txnCoordinator) WriteMarkers(ctx context.Context, m txn.Marker) []txn.
 
 // writeMarkersRemote sends one WriteTxnMarkers request to another broker.
 func (tc *txnCoordinator) writeMarkersRemote(ctx context.Context, leader int32, m txn.Marker, tps []txn.TopicPartition) []txn.TopicPartition {
-	cl, err := tc.interBrokerClient()
+	conn, err := tc.brokerConn(leader)
 	if err != nil {
 		return tps
 	}
@@ -446,7 +453,7 @@ func (tc *txnCoordinator) writeMarkersRemote(ctx context.Context, leader int32, 
 	req.Markers = append(req.Markers, mk)
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(rctx, cl.Broker(int(leader)))
+	resp, err := req.RequestWith(rctx, conn)
 	if err != nil {
 		tc.lg.Debug("WriteTxnMarkers to leader failed", zap.Int32("leader", leader), zap.Error(err))
 		return tps
@@ -464,26 +471,41 @@ func (tc *txnCoordinator) writeMarkersRemote(ctx context.Context, leader int32, 
 	return failed
 }
 
-// interBrokerClient returns the franz-go client this broker uses to talk to
-// the others (seeded with its own inter-broker listener).
-func (tc *txnCoordinator) interBrokerClient() (*kgo.Client, error) {
-	tc.clientMu.Lock()
-	defer tc.clientMu.Unlock()
-	if tc.client != nil {
-		return tc.client, nil
+// brokerConn returns a connection to broker id on the inter-broker
+// listener, from the metadata snapshot: one franz-go client per address,
+// made on first use and kept until the broker closes.
+func (tc *txnCoordinator) brokerConn(id int32) (*kgo.Broker, error) {
+	bi, ok := tc.b.ctrl.Snapshot().Brokers[id]
+	if !ok {
+		return nil, kerr.BrokerNotAvailable
 	}
-	var seed string
-	for _, ep := range tc.b.advertised() {
-		if ep.Listener == tc.b.cfg.InterBrokerListenerName || seed == "" {
-			seed = fmt.Sprintf("%s:%d", ep.Host, ep.Port)
+	var addr string
+	for _, ep := range bi.Endpoints {
+		if ep.Listener == tc.b.cfg.InterBrokerListenerName || addr == "" {
+			addr = net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.ClientID("runnel-broker-"+itoa(tc.b.id)))
-	if err != nil {
-		return nil, err
+	if addr == "" {
+		return nil, kerr.BrokerNotAvailable
 	}
-	tc.client = cl
-	return cl, nil
+	tc.clientMu.Lock()
+	defer tc.clientMu.Unlock()
+	if tc.clientsDone {
+		return nil, kerr.BrokerNotAvailable
+	}
+	cl := tc.clients[addr]
+	if cl == nil {
+		var err error
+		cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("runnel-broker-"+itoa(tc.b.id)))
+		if err != nil {
+			return nil, err
+		}
+		if tc.clients == nil {
+			tc.clients = make(map[string]*kgo.Client)
+		}
+		tc.clients[addr] = cl
+	}
+	return cl.SeedBrokers()[0], nil
 }
 
 // writeMarkerLocal appends a transaction marker to a partition this broker
@@ -549,7 +571,7 @@ func (tc *txnCoordinator) verifyRemote(ctx context.Context, txnID string, pid in
 	if p == nil || p.Leader < 0 || p.Leader == tc.b.id {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	cl, err := tc.interBrokerClient()
+	conn, err := tc.brokerConn(p.Leader)
 	if err != nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
@@ -563,7 +585,7 @@ func (tc *txnCoordinator) verifyRemote(ctx context.Context, txnID string, pid in
 	req.Transactions = append(req.Transactions, rt)
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(rctx, cl.Broker(int(p.Leader)))
+	resp, err := req.RequestWith(rctx, conn)
 	if err != nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}

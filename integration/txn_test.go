@@ -3,16 +3,19 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // txnBrokerOpts make transactions quick to test on one broker: few
@@ -56,9 +59,15 @@ func franzTxn(t *testing.T, cl *kgo.Client, topic string, values []string, commi
 // until the LSO equals the high watermark (no transaction left open).
 func readCommitted(t *testing.T, b *broker, topic string) []string {
 	t.Helper()
+	return readCommittedWith(t, func(opts ...kgo.Opt) *kgo.Client { return b.franz(t, opts...) }, topic)
+}
+
+// readCommittedWith is readCommitted with clients made by mk.
+func readCommittedWith(t *testing.T, mk func(...kgo.Opt) *kgo.Client, topic string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	adm := b.admin(t)
+	adm := kadm.NewClient(mk())
 	var ends map[int32]int64
 	for {
 		lso, err1 := adm.ListCommittedOffsets(ctx, topic)
@@ -82,7 +91,7 @@ func readCommitted(t *testing.T, b *broker, topic string) []string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	cl := b.franz(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := mk(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var out []string
 	seen := map[int32]int64{}
 	for {
@@ -374,10 +383,18 @@ func TestTxnKill9MidTransaction(t *testing.T) {
 					cancel()
 					return
 				}
+				var failed atomic.Bool // a record that failed was not in the transaction
 				for k := 0; k < perTxn; k++ {
-					cl.Produce(ctx, &kgo.Record{Topic: "txk", Value: []byte(fmt.Sprintf("%s-r%d", name, k))}, nil)
+					cl.Produce(ctx, &kgo.Record{Topic: "txk", Value: []byte(fmt.Sprintf("%s-r%d", name, k))}, func(_ *kgo.Record, err error) {
+						if err != nil {
+							failed.Store(true)
+						}
+					})
 				}
 				ferr := cl.Flush(ctx)
+				if failed.Load() && ferr == nil {
+					ferr = errors.New("a record failed")
+				}
 				err := cl.EndTransaction(ctx, kgo.TransactionEndTry(ferr == nil && j%4 != 3))
 				cancel()
 				if err != nil || ferr != nil {
@@ -479,4 +496,163 @@ func TestTxnThroughput(t *testing.T) {
 	plain := measure("bench-plain", false)
 	txn := measure("bench-txn", true)
 	t.Logf("franz-go, %d records of 100 bytes, 3 partitions: idempotent %.0f records/s; transactional (%d per transaction) %.0f records/s (%.0f%%)", n, plain, perTxn, txn, 100*txn/plain)
+}
+
+// TestTxnCluster: three brokers, __transaction_state and the data topic
+// replicated three ways, so the coordinator writes markers to partitions
+// other brokers lead (WriteTxnMarkers) and leaders verify transactional
+// writes with a remote coordinator. Then the coordinator of the
+// transactional ids is killed with SIGKILL while transactions run: a new
+// leader of its __transaction_state partition takes over, and every
+// transaction ends up fully visible or fully invisible.
+func TestTxnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test in -short mode")
+	}
+	c := startCluster(t, 3,
+		"transaction.state.log.num.partitions=5", "offsets.topic.num.partitions=5",
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms=500",
+		"default.replication.factor=3", "min.insync.replicas=2")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	mk := func(opts ...kgo.Opt) *kgo.Client {
+		return c.client(append([]kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond)}, opts...)...)
+	}
+	adm := kadm.NewClient(mk())
+	resp, err := adm.CreateTopic(ctx, 3, 3, nil, "ctx")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	c.waitFullISR(ctx, adm, "ctx")
+
+	cl := mk(kgo.TransactionalID("cluster-txn"))
+	var want []string
+	for i := 0; i < 6; i++ {
+		vs := values(fmt.Sprintf("c%d", i), 30)
+		commit := i%3 != 1
+		franzTxn(t, cl, "ctx", vs, commit)
+		if commit {
+			want = append(want, vs...)
+		}
+	}
+	assertExactly(t, "cluster read_committed", readCommittedWith(t, mk, "ctx"), want)
+	c.waitFullISR(ctx, adm, "__transaction_state")
+
+	// The coordinator of "k9c-0" is the leader of its partition.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{"k9c-0"}
+	fresp, err := fc.RequestWith(ctx, mk())
+	if err != nil || fresp.Coordinators[0].ErrorCode != 0 {
+		t.Fatal(err, fresp)
+	}
+	coordID := fresp.Coordinators[0].NodeID
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		i := i
+		p := mk(kgo.TransactionalID(fmt.Sprintf("k9c-%d", i)), kgo.TransactionTimeout(5*time.Second))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
+				name := fmt.Sprintf("p%d-t%d", i, j)
+				if err := p.BeginTransaction(); err != nil {
+					tcancel()
+					return
+				}
+				var failed atomic.Bool // a record that failed was not in the transaction
+				for k := 0; k < 20; k++ {
+					p.Produce(tctx, &kgo.Record{Topic: "ctx", Value: []byte(fmt.Sprintf("%s-r%d", name, k))}, func(_ *kgo.Record, err error) {
+						if err != nil {
+							failed.Store(true)
+						}
+					})
+				}
+				ferr := p.Flush(tctx)
+				if failed.Load() && ferr == nil {
+					ferr = errors.New("a record failed")
+				}
+				err := p.EndTransaction(tctx, kgo.TransactionEndTry(ferr == nil))
+				tcancel()
+				if err != nil || ferr != nil {
+					return
+				}
+				mu.Lock()
+				acked[name] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 10 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.node(coordID).b.kill9()
+	close(stop)
+	wg.Wait()
+	c.node(coordID).b.start()
+	c.waitFullISR(ctx, adm, "ctx")
+
+	got := readCommittedWith(t, mk, "ctx")
+	perName := map[string]int{}
+	for _, v := range got {
+		if strings.HasPrefix(v, "p") {
+			perName[v[:strings.LastIndex(v, "-r")]]++
+		}
+	}
+	for name, n := range perName {
+		if n != 20 {
+			t.Errorf("transaction %s partly visible: %d of 20 records", name, n)
+		}
+	}
+	for name := range acked {
+		if perName[name] == 0 {
+			t.Errorf("acknowledged transaction %s is not visible", name)
+		}
+	}
+	if t.Failed() {
+		dcl := mk(kgo.ConsumeTopics("ctx"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		for dctx.Err() == nil {
+			fs := dcl.PollFetches(dctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				for name := range acked {
+					if perName[name] == 0 && strings.HasPrefix(string(r.Value), name+"-") {
+						t.Logf("uncommitted read: %s at %d-%d pid %d epoch %d", r.Value, r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch)
+					}
+				}
+			})
+		}
+		dcancel()
+		dt := kmsg.NewPtrDescribeTransactionsRequest()
+		dt.TransactionalIDs = []string{"k9c-0"}
+		if dr, err := dt.RequestWith(ctx, mk()); err == nil {
+			t.Logf("describe k9c-0: %+v", dr.TransactionStates)
+		}
+		for _, nd := range c.nodes {
+			var lines []string
+			for _, l := range strings.Split(nd.b.logs(), "\n") {
+				if strings.Contains(l, "txn") || strings.Contains(l, "leader") || strings.Contains(l, "trunc") {
+					lines = append(lines, l)
+				}
+			}
+			t.Logf("broker %d:\n%s", nd.id, tail(strings.Join(lines, "\n"), 80))
+		}
+	}
+	t.Logf("coordinator %d killed: %d transactions acknowledged, %d visible", coordID, len(acked), len(perName))
 }
