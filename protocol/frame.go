@@ -17,7 +17,12 @@ var ErrFrameSize = errors.New("protocol: invalid frame size")
 // frameGrowStep bounds how much ReadFrame allocates ahead of the bytes it has
 // received: a frame larger than this is read in steps, the buffer doubling as
 // data arrives, so an announced size alone never costs its full allocation.
-const frameGrowStep = 1 << 20
+// 8 MiB holds a whole produce request of the usual sizes (franz-go and the
+// Java client send up to 1 MiB per partition) in one allocation: at 1 MiB,
+// the growth copies and zeroing cost about a fifth of produce throughput
+// (runnel bench, 1 KiB records, 6 partitions: 560k → 720k records/s median).
+// Kafka itself allocates the whole announced size at once.
+const frameGrowStep = 8 << 20
 
 // FrameSizeError reports a frame size outside [0, Max].
 type FrameSizeError struct {
