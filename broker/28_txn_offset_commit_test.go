@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // transformRound runs one GroupTransactSession over topic "in" until it has
@@ -111,4 +113,88 @@ func TestTxnConsumeTransformProduce(t *testing.T) {
 	if total != n {
 		t.Fatalf("committed offsets sum to %d, want %d", total, n)
 	}
+}
+
+// TestTxnOffsetCommitVisibility: offsets committed in a transaction are
+// invisible until the commit marker (RequireStable fetches get
+// UNSTABLE_OFFSET_COMMIT meanwhile), and an abort drops them.
+func TestTxnOffsetCommitVisibility(t *testing.T) {
+	tb := startTestBroker(t, "transaction.state.log.num.partitions=3", "offsets.topic.num.partitions=3")
+	dataTopic(t, tb, "t", 1, nil)
+	br := rawBroker(t, tb)
+	ctx := testCtx(t)
+	const id, group = "toc", "toc-group"
+	findTxnCoordinator(t, tb, br, id)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKeys = []string{group}
+	if r, err := fc.RequestWith(ctx, br); err != nil || r.Coordinators[0].ErrorCode != 0 {
+		t.Fatal(err, r)
+	}
+	fetch := func() (int64, int16) {
+		for {
+			of := kmsg.NewPtrOffsetFetchRequest()
+			of.Version = 7
+			of.Group, of.RequireStable = group, true
+			ot := kmsg.NewOffsetFetchRequestTopic()
+			ot.Topic, ot.Partitions = "t", []int32{0}
+			of.Topics = append(of.Topics, ot)
+			r, err := of.RequestWith(ctx, apiBroker(t, tb, 9, 7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ErrorCode == kerr.CoordinatorLoadInProgress.Code {
+				continue
+			}
+			p := r.Topics[0].Partitions[0]
+			return p.Offset, p.ErrorCode
+		}
+	}
+	run := func(offset int64, commit bool) {
+		ip := initTxn(t, br, id, 10000)
+		if ip.ErrorCode != 0 {
+			t.Fatalf("%+v", ip)
+		}
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, ip.ProducerID, ip.ProducerEpoch, group
+		if r, err := ao.RequestWith(ctx, br); err != nil || r.ErrorCode != 0 {
+			t.Fatal(err, r)
+		}
+		tc := kmsg.NewPtrTxnOffsetCommitRequest()
+		tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch = id, group, ip.ProducerID, ip.ProducerEpoch
+		tt := kmsg.NewTxnOffsetCommitRequestTopic()
+		tt.Topic = "t"
+		tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		tp.Partition, tp.Offset = 0, offset
+		tt.Partitions = append(tt.Partitions, tp)
+		tc.Topics = append(tc.Topics, tt)
+		if r, err := tc.RequestWith(ctx, br); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatal(err, r)
+		}
+		if off, code := fetch(); code != kerr.UnstableOffsetCommit.Code || off != -1 {
+			t.Fatalf("pending offset fetched as %d (error %d)", off, code)
+		}
+		et := kmsg.NewPtrEndTxnRequest()
+		et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = id, ip.ProducerID, ip.ProducerEpoch, commit
+		if r, err := et.RequestWith(ctx, br); err != nil || r.ErrorCode != 0 {
+			t.Fatal(err, r)
+		}
+	}
+	settled := func(want int64) {
+		for {
+			off, code := fetch()
+			if code == 0 {
+				if off != want {
+					t.Fatalf("offset %d, want %d", off, want)
+				}
+				return
+			}
+			if code != kerr.UnstableOffsetCommit.Code || ctx.Err() != nil {
+				t.Fatalf("error %d (%v)", code, ctx.Err())
+			}
+		}
+	}
+	run(42, true)
+	settled(42)
+	run(99, false)
+	settled(42)
 }

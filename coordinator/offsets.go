@@ -158,6 +158,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	version := req.GetVersion()
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.SetVersion(version)
+	defer c.markUnstableOffsets(req, resp) // KIP-447 RequireStable (txn_offsets.go)
 	if version < 8 {
 		rg := c.fetchGroup(req.Group, "", -1, req.Topics != nil || version < 2, convertTopics(req.Topics), version, topicName, topicID)
 		resp.ErrorCode = rg.ErrorCode

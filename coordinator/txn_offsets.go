@@ -276,3 +276,50 @@ func (c *Coordinator) CompleteTxn(idx int32, pid int64, commit bool) {
 func (c *Coordinator) HasPendingTxnOffsets(group string) bool {
 	return c.txnOffsets.pendingFor(group)
 }
+
+// pendingAt reports whether a transaction has a pending offset for
+// group's topic/partition.
+func (s *txnOffsetState) pendingAt(group, topic string, part int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, byPID := range s.pending {
+		for _, byGroup := range byPID {
+			if _, ok := byGroup[group][topic][part]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// markUnstableOffsets is KIP-447's RequireStable for OffsetFetch (v7+):
+// a partition with a transactional offset awaiting its marker answers
+// UNSTABLE_OFFSET_COMMIT (offset -1), which the consumer retries, instead
+// of an offset about to change. OffsetFetch calls it on its response.
+func (c *Coordinator) markUnstableOffsets(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
+	if !req.RequireStable {
+		return
+	}
+	mark := func(group, topic string, p *int32, off *int64, code *int16) {
+		if *code == 0 && topic != "" && c.txnOffsets.pendingAt(group, topic, *p) {
+			*off, *code = -1, kerr.UnstableOffsetCommit.Code
+		}
+	}
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			mark(req.Group, t.Topic, &p.Partition, &p.Offset, &p.ErrorCode)
+		}
+	}
+	for i := range resp.Groups {
+		g := &resp.Groups[i]
+		for j := range g.Topics {
+			t := &g.Topics[j]
+			for k := range t.Partitions {
+				p := &t.Partitions[k]
+				mark(g.Group, t.Topic, &p.Partition, &p.Offset, &p.ErrorCode)
+			}
+		}
+	}
+}
