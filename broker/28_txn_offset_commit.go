@@ -57,8 +57,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req 
 // transactional batches and markers to the group coordinator: records of
 // a transactional batch are staged for their producer, a marker commits or
 // drops what its producer staged.
-func (b *Broker) replayTxnOffsets(idx int32, raw []byte, h *storage.BatchHeader, dec kgo.Decompressor) error {
-	coord := b.groups.coord
+func replayTxnOffsets(coord *coordinator.Coordinator, idx int32, raw []byte, h *storage.BatchHeader, dec kgo.Decompressor) error {
 	if h.IsControl() {
 		return eachBatchRecord(raw, dec, func(rec *kmsg.Record) error {
 			if len(rec.Key) >= 4 {

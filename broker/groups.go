@@ -133,7 +133,7 @@ func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
 			continue
 		}
 		gc.loaded[idx] = epoch
-		if err := gc.coord.Load(gc.b.life, idx, &offsetsLog{b: gc.b, r: r}); err != nil {
+		if err := gc.coord.Load(gc.b.life, idx, &offsetsLog{b: gc.b, r: r, coord: gc.coord}); err != nil {
 			gc.lg.Warn("loading group partition", zap.Int32("partition", idx), zap.Error(err))
 			delete(gc.loaded, idx)
 		}
@@ -260,6 +260,9 @@ func (b *Broker) groupTopicID(name string) [16]byte {
 type offsetsLog struct {
 	b *Broker
 	r *replica
+	// coord gets the transactional batches and markers met on replay
+	// (28_txn_offset_commit.go).
+	coord *coordinator.Coordinator
 }
 
 // Append writes records as one uncompressed batch on the leader path and
@@ -344,7 +347,7 @@ func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) erro
 			if h.IsControl() || h.IsTransactional() {
 				// Transactional offset commits wait for their
 				// transaction's marker (28_txn_offset_commit.go).
-				if err := l.b.replayTxnOffsets(l.r.index, raw, &h, dec); err != nil {
+				if err := replayTxnOffsets(l.coord, l.r.index, raw, &h, dec); err != nil {
 					return fmt.Errorf("broker: replaying %s-%d: %w", offsetsTopicName, l.r.index, err)
 				}
 				continue

@@ -656,3 +656,106 @@ func TestTxnCluster(t *testing.T) {
 	}
 	t.Logf("coordinator %d killed: %d transactions acknowledged, %d visible", coordID, len(acked), len(perName))
 }
+
+// TestTxnGroupTransactSessionKill9: consume-transform-produce with offsets
+// in the transactions, the broker killed with SIGKILL in the middle; after
+// a restart (which replays the transactional offset commits and markers
+// of __consumer_offsets) a new session finishes the input. Every input
+// record is in the committed output exactly once.
+func TestTxnGroupTransactSessionKill9(t *testing.T) {
+	b := startBroker(t, txnBrokerOpts()...)
+	b.createTopic(t, "k9-in", 3)
+	b.createTopic(t, "k9-out", 3)
+	const n = 600
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl := b.franz(t, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for _, v := range values("in", n) {
+		cl.Produce(ctx, &kgo.Record{Topic: "k9-in", Value: []byte(v)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var done atomic.Int64
+	// session transforms 20 records per transaction until stop is closed,
+	// an error happens, or (with drain) the group's committed offsets
+	// cover the whole input.
+	session := func(stop <-chan struct{}, drain bool) {
+		s, err := kgo.NewGroupTransactSession(
+			kgo.SeedBrokers(b.addr()),
+			kgo.TransactionalID("k9-ctp"),
+			kgo.ConsumerGroup("k9-group"),
+			kgo.ConsumeTopics("k9-in"),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.TransactionTimeout(5*time.Second),
+			kgo.RetryTimeout(5*time.Second),
+			kgo.SessionTimeout(6*time.Second), // the crashed session's member leaves sooner
+		)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer s.Close()
+		adm := kadm.NewClient(s.Client())
+		for ctx.Err() == nil {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			fs := s.PollRecords(pctx, 20)
+			pcancel()
+			recs := fs.Records()
+			if len(recs) == 0 {
+				if !drain {
+					continue
+				}
+				offs, err := adm.FetchOffsets(ctx, "k9-group")
+				var total int64
+				if err == nil {
+					offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+				}
+				if total == n {
+					return
+				}
+				continue
+			}
+			if err := s.Begin(); err != nil {
+				return
+			}
+			for _, r := range recs {
+				s.Produce(ctx, &kgo.Record{Topic: "k9-out", Value: []byte("x-" + string(r.Value))}, nil)
+			}
+			ectx, ecancel := context.WithTimeout(ctx, 10*time.Second)
+			committed, err := s.End(ectx, kgo.TryCommit)
+			ecancel()
+			if err != nil {
+				return
+			}
+			if committed {
+				done.Add(int64(len(recs)))
+			}
+		}
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() { defer close(finished); session(stop, false) }()
+	for done.Load() < 200 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.kill9()
+	close(stop)
+	<-finished
+	before := done.Load()
+	b.start()
+	session(nil, true)
+	t.Logf("%d records transformed before the crash, %d in all", before, done.Load())
+	var want []string
+	for _, v := range values("in", n) {
+		want = append(want, "x-"+v)
+	}
+	assertExactly(t, "output after kill -9", readCommitted(t, b, "k9-out"), want)
+}
