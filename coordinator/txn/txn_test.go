@@ -328,3 +328,26 @@ func TestPartitionForMatchesJava(t *testing.T) {
 		t.Fatal(p)
 	}
 }
+
+func TestLoadOrderByEpoch(t *testing.T) {
+	f := newFixture(t) // loaded at coordinator epoch 7
+	if _, err := f.c.InitProducerID(ctx, "a", 60000, none()); err != nil {
+		t.Fatal(err)
+	}
+	// A load for an older epoch that arrives late is ignored.
+	if err := f.c.Load(ctx, 0, 3, &memLog{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Describe("a"); err != nil {
+		t.Fatalf("stale load replaced the partition: %v", err)
+	}
+	// UnloadEpoch only unloads the epoch it names.
+	f.c.UnloadEpoch(0, 3)
+	if got := f.c.Loaded(); len(got) != 1 {
+		t.Fatal(got)
+	}
+	f.c.UnloadEpoch(0, 7)
+	if _, err := f.c.Describe("a"); !errors.Is(err, kerr.NotCoordinator) {
+		t.Fatal(err)
+	}
+}
