@@ -305,11 +305,14 @@ func (l *offsetsLog) Append(ctx context.Context, recs []coordinator.Record) erro
 	return nil
 }
 
-// Replay decodes every record from the log start to the high watermark.
+// Replay decodes every record from the log start to the log end. A new
+// leader's high watermark can trail commits the previous leader already
+// acknowledged (followers learn the HW one fetch late), so loading only to
+// the HW would forget them; Kafka's coordinator loads to the log end too.
 func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
 	l.r.maybeAdvanceHW(l.b.id)
 	lg := l.r.log
-	end := lg.HighWatermark()
+	end := lg.LogEndOffset()
 	next := lg.LogStartOffset()
 	const chunk = 5 << 20 // offsets.load.buffer.size's default
 	dec := kgo.DefaultDecompressor()

@@ -67,6 +67,15 @@ func (p *tcpProxy) serve(c net.Conn) {
 	defer p.wg.Done()
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
+		// The target is down (a killed broker): reset the connection, the
+		// nearest a proxy that already accepted can come to the
+		// "connection refused" a client gets from a host whose process
+		// died. A plain close would read as a broker that answered and
+		// hung up (franz-go takes that for a TLS mismatch and fails the
+		// records).
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
 		p.drop(c)
 		return
 	}
