@@ -108,15 +108,7 @@ func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
 	if gc.closed {
 		return
 	}
-	t := snap.Topics[offsetsTopicName]
-	lead := map[int32]int32{}
-	if t != nil {
-		for _, p := range t.Partitions {
-			if p.Leader == gc.b.id {
-				lead[p.Index] = p.LeaderEpoch
-			}
-		}
-	}
+	lead := ledPartitions(snap, offsetsTopicName, gc.b.id)
 	for idx := range gc.loaded {
 		if _, ok := lead[idx]; !ok {
 			gc.coord.Unload(idx)

@@ -260,6 +260,21 @@ func (rs *replicaSet) all() []*replica {
 	return out
 }
 
+// ledPartitions maps each partition of topic that broker id leads to its
+// leader epoch: the coordinators load the internal-topic partitions it
+// lists and reload one whose epoch changed.
+func ledPartitions(snap *controller.Snapshot, topic string, id int32) map[int32]int32 {
+	lead := map[int32]int32{}
+	if t := snap.Topics[topic]; t != nil {
+		for _, p := range t.Partitions {
+			if p.Leader == id {
+				lead[p.Index] = p.LeaderEpoch
+			}
+		}
+	}
+	return lead
+}
+
 func hosts(replicas []int32, id int32) bool {
 	for _, r := range replicas {
 		if r == id {

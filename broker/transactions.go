@@ -129,15 +129,7 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 	if tc.closed {
 		return
 	}
-	t := snap.Topics[txnTopicName]
-	lead := map[int32]int32{}
-	if t != nil {
-		for _, p := range t.Partitions {
-			if p.Leader == tc.b.id {
-				lead[p.Index] = p.LeaderEpoch
-			}
-		}
-	}
+	lead := ledPartitions(snap, txnTopicName, tc.b.id)
 	for idx := range tc.loaded {
 		if _, ok := lead[idx]; !ok {
 			tc.coord.Unload(idx)
