@@ -18,8 +18,11 @@ build:
 	$(GO) build -o bin/runnel ./cmd/runnel
 
 # Installs what the tests drive (real clients, a real etcd) and runs every test.
+# The integration tests run the runnel binary they build, which go test's
+# cache cannot see: they always run (-count=1).
 test: test-deps check
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./integration/...
 
 # Debian packages the integration tests use: kcat (librdkafka), the Python
 # clients (only importable from /usr/bin/python3), and etcd-server for
@@ -36,7 +39,7 @@ unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /integration)
 
 integration: test-deps
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./integration/...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./integration/...
 
 # Short fuzzing pass over every fuzz target; the corpus lives in testdata/fuzz.
 FUZZTIME ?= 30s

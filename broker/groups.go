@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -257,132 +255,33 @@ type offsetsLog struct {
 	coord *coordinator.Coordinator
 }
 
-// Append writes records as one uncompressed batch on the leader path and
-// waits in the produce path's acks=all purgatory (awaitHW) until the high
-// watermark passes it, or ctx's deadline.
+// Append writes records as one batch and waits for acks=all
+// (internal_log.go), within offsets.commit.timeout.ms unless ctx says less.
 func (l *offsetsLog) Append(ctx context.Context, recs []coordinator.Record) error {
-	leader, epoch := l.r.state()
-	if leader != l.b.id {
+	if leader, _ := l.r.state(); leader != l.b.id {
 		return kerr.NotLeaderForPartition
 	}
-	if isr, minISR := l.r.isrState(); int32(isr) < minISR {
-		return kerr.NotEnoughReplicas
+	keys, values := make([][]byte, len(recs)), make([][]byte, len(recs))
+	for i, rec := range recs {
+		keys[i], values[i] = rec.Key, rec.Value
 	}
-	var bb storage.BatchBuilder
-	now := time.Now().UnixMilli()
-	for _, rec := range recs {
-		bb.Add(now, rec.Key, rec.Value)
-	}
-	batch := bb.Build()
-	l.r.appendMu.Lock()
-	res, err := l.r.log.Append(batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
-	if err == nil {
-		l.r.advanceHWLocked(l.b.id)
-	}
-	l.r.appendMu.Unlock()
-	if err != nil {
-		return err
-	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Duration(l.b.cfg.OffsetsCommitTimeoutMs) * time.Millisecond)
-	}
-	var code int16
-	if err := awaitHW(ctx, l.b.id, []hwWait{{r: l.r, need: res.LastOffset + 1, errCode: &code}}, deadline); err != nil {
-		return kerr.RequestTimedOut
-	}
-	if code != 0 {
-		return kerr.ErrorForCode(code)
-	}
-	return nil
+	return l.b.appendKeyValues(ctx, l.r, keys, values, time.Duration(l.b.cfg.OffsetsCommitTimeoutMs)*time.Millisecond)
 }
 
-// Replay decodes every record from the log start to the log end. A new
-// leader's high watermark can trail commits the previous leader already
-// acknowledged (followers learn the HW one fetch late), so loading only to
-// the HW would forget them; Kafka's coordinator loads to the log end too.
+// Replay decodes every record from the log start to the log end
+// (replayBatches says why not only to the HW). Transactional batches and
+// markers go to the coordinator's pending transactional offsets instead
+// (28_txn_offset_commit.go).
 func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
 	l.r.maybeAdvanceHW(l.b.id)
-	lg := l.r.log
-	end := lg.LogEndOffset()
-	next := lg.LogStartOffset()
-	const chunk = 5 << 20 // offsets.load.buffer.size's default
 	dec := kgo.DefaultDecompressor()
-	var buf bytes.Buffer
-	for next < end {
-		if err := ctx.Err(); err != nil {
-			return err
+	const chunk = 5 << 20 // offsets.load.buffer.size's default
+	return replayBatches(ctx, l.r, chunk, func(raw []byte, h *storage.BatchHeader) error {
+		if h.IsControl() || h.IsTransactional() {
+			return replayTxnOffsets(l.coord, l.r.index, raw, h, dec)
 		}
-		res, err := lg.Read(next, end, chunk, true)
-		if err != nil {
-			if errors.Is(err, kerr.OffsetOutOfRange) && next < lg.LogStartOffset() {
-				next = lg.LogStartOffset() // retention or compaction moved the start
-				continue
-			}
-			return err
-		}
-		buf.Reset()
-		_, err = res.WriteTo(&buf)
-		res.Release()
-		if err != nil {
-			return err
-		}
-		if buf.Len() == 0 {
-			return nil
-		}
-		data := buf.Bytes()
-		for len(data) > 0 {
-			h, err := storage.ParseBatchHeader(data)
-			if err != nil || h.Size() > int64(len(data)) {
-				return fmt.Errorf("broker: replaying %s-%d at %d: bad batch", offsetsTopicName, l.r.index, next)
-			}
-			raw := data[:h.Size()]
-			data = data[h.Size():]
-			next = h.LastOffset() + 1
-			if h.IsControl() || h.IsTransactional() {
-				// Transactional offset commits wait for their
-				// transaction's marker (28_txn_offset_commit.go).
-				if err := replayTxnOffsets(l.coord, l.r.index, raw, &h, dec); err != nil {
-					return fmt.Errorf("broker: replaying %s-%d: %w", offsetsTopicName, l.r.index, err)
-				}
-				continue
-			}
-			if err := forEachKmsgRecord(raw, dec, fn); err != nil {
-				return fmt.Errorf("broker: replaying %s-%d: %w", offsetsTopicName, l.r.index, err)
-			}
-		}
-	}
-	return nil
-}
-
-// forEachKmsgRecord decodes the records of one RecordBatch v2.
-func forEachKmsgRecord(raw []byte, dec kgo.Decompressor, fn func(key, value []byte) error) error {
-	var batch kmsg.RecordBatch
-	if err := batch.ReadFrom(raw); err != nil {
-		return err
-	}
-	recs := batch.Records
-	if codec := byte(batch.Attributes & 0x07); codec != 0 {
-		var err error
-		if recs, err = dec.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
-			return err
-		}
-	}
-	for i := int32(0); i < batch.NumRecords; i++ {
-		n, w := binary.Varint(recs)
-		if w <= 0 || n < 0 || int64(len(recs)-w) < n {
-			return errors.New("malformed record")
-		}
-		var rec kmsg.Record
-		if err := rec.ReadFrom(recs[:w+int(n)]); err != nil {
-			return err
-		}
-		recs = recs[w+int(n):]
-		if err := fn(rec.Key, rec.Value); err != nil {
-			return err
-		}
-	}
-	return nil
+		return eachBatchRecord(raw, dec, func(rec *kmsg.Record) error { return fn(rec.Key, rec.Value) })
+	})
 }
 
 // groupClient is the coordinator's view of who sent a request.

@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -252,141 +250,34 @@ type txnStateLog struct {
 	r *replica
 }
 
-// Append writes records as one uncompressed batch on the leader path and
-// waits until the high watermark passes it (acks=all, honouring
-// min.insync.replicas).
+// Append writes records as one batch and waits for acks=all
+// (internal_log.go).
 func (l *txnStateLog) Append(ctx context.Context, recs []txn.Record) error {
-	leader, epoch := l.r.state()
-	if leader != l.b.id {
+	if leader, _ := l.r.state(); leader != l.b.id {
 		return kerr.NotLeaderForPartition
 	}
-	if isr, minISR := l.r.isrState(); int32(isr) < minISR {
-		return kerr.NotEnoughReplicas
+	keys, values := make([][]byte, len(recs)), make([][]byte, len(recs))
+	for i, rec := range recs {
+		keys[i], values[i] = rec.Key, rec.Value
 	}
-	var bb storage.BatchBuilder
-	now := time.Now().UnixMilli()
-	for _, rec := range recs {
-		bb.Add(now, rec.Key, rec.Value)
-	}
-	return l.b.appendAndAwait(ctx, l.r, bb.Build(), storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	return l.b.appendKeyValues(ctx, l.r, keys, values, 30*time.Second)
 }
 
-// appendAndAwait appends batch to the local leader replica r and waits
-// until its high watermark passes it. Errors are *kerr.Error values.
-func (b *Broker) appendAndAwait(ctx context.Context, r *replica, batch []byte, opts storage.AppendOptions) error {
-	r.appendMu.Lock()
-	if leader, _ := r.state(); leader != b.id {
-		r.appendMu.Unlock()
-		return kerr.NotLeaderForPartition
-	}
-	res, err := r.log.Append(batch, opts)
-	if err == nil {
-		r.advanceHWLocked(b.id)
-	}
-	r.appendMu.Unlock()
-	if err != nil {
-		return err
-	}
-	var code int16
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(30 * time.Second)
-	}
-	if err := awaitHW(ctx, b.id, []hwWait{{r: r, need: res.LastOffset + 1, errCode: &code}}, deadline); err != nil {
-		return kerr.RequestTimedOut
-	}
-	if code != 0 {
-		return kerr.ErrorForCode(code)
-	}
-	return nil
-}
-
-// Replay decodes every record from the log start to the log end. As in
-// Kafka's TransactionStateManager, a new leader loads its whole log, not
-// just up to its high watermark: a follower's high watermark lags the old
-// leader's, and a PrepareCommit the old leader acknowledged (acks=all) may
-// lie above it. Everything in the new leader's log stays (followers
-// truncate to it), so it is the state to resume from.
+// Replay decodes every record from the log start to the log end
+// (replayBatches says why not only to the HW), as Kafka's
+// TransactionStateManager does.
 func (l *txnStateLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
-	lg := l.r.log
-	end := lg.LogEndOffset()
-	next := lg.LogStartOffset()
-	chunk := l.b.cfg.Raw["transaction.state.log.load.buffer.size"]
-	size, err := strconv.Atoi(chunk)
+	size, err := strconv.Atoi(l.b.cfg.Raw["transaction.state.log.load.buffer.size"])
 	if err != nil || size <= 0 {
 		size = 5 << 20
 	}
 	dec := kgo.DefaultDecompressor()
-	var buf bytes.Buffer
-	for next < end {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		res, err := lg.Read(next, end, int32(size), true)
-		if err != nil {
-			if errors.Is(err, kerr.OffsetOutOfRange) && next < lg.LogStartOffset() {
-				next = lg.LogStartOffset()
-				continue
-			}
-			return err
-		}
-		buf.Reset()
-		_, err = res.WriteTo(&buf)
-		res.Release()
-		if err != nil {
-			return err
-		}
-		if buf.Len() == 0 {
+	return replayBatches(ctx, l.r, int32(size), func(raw []byte, h *storage.BatchHeader) error {
+		if h.IsControl() {
 			return nil
 		}
-		data := buf.Bytes()
-		for len(data) > 0 {
-			h, err := storage.ParseBatchHeader(data)
-			if err != nil || h.Size() > int64(len(data)) {
-				return fmt.Errorf("broker: replaying %s-%d at %d: bad batch", txnTopicName, l.r.index, next)
-			}
-			raw := data[:h.Size()]
-			data = data[h.Size():]
-			next = h.LastOffset() + 1
-			if h.IsControl() {
-				continue
-			}
-			if err := eachBatchRecord(raw, dec, func(rec *kmsg.Record) error { return fn(rec.Key, rec.Value) }); err != nil {
-				return fmt.Errorf("broker: replaying %s-%d: %w", txnTopicName, l.r.index, err)
-			}
-		}
-	}
-	return nil
-}
-
-// eachBatchRecord decodes the records of one RecordBatch v2.
-func eachBatchRecord(raw []byte, dec kgo.Decompressor, fn func(*kmsg.Record) error) error {
-	var batch kmsg.RecordBatch
-	if err := batch.ReadFrom(raw); err != nil {
-		return err
-	}
-	recs := batch.Records
-	if codec := byte(batch.Attributes & 0x07); codec != 0 {
-		var err error
-		if recs, err = dec.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
-			return err
-		}
-	}
-	for i := int32(0); i < batch.NumRecords; i++ {
-		n, w := binary.Varint(recs)
-		if w <= 0 || n < 0 || int64(len(recs)-w) < n {
-			return errors.New("malformed record")
-		}
-		var rec kmsg.Record
-		if err := rec.ReadFrom(recs[:w+int(n)]); err != nil {
-			return err
-		}
-		recs = recs[w+int(n):]
-		if err := fn(&rec); err != nil {
-			return err
-		}
-	}
-	return nil
+		return eachBatchRecord(raw, dec, func(rec *kmsg.Record) error { return fn(rec.Key, rec.Value) })
+	})
 }
 
 // WriteMarkers is txn.MarkerWriter: each partition's marker goes to its
