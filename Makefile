@@ -4,7 +4,7 @@ GO        ?= go
 DATA      ?= ./data
 TEST_TIMEOUT ?= 15m
 
-.PHONY: run build test test-deps check unit integration fuzz bench soak clean
+.PHONY: run build test test-deps check unit integration fuzz bench clean
 
 # Runs a single-node broker on :9092 with an embedded etcd under $(DATA),
 # with the internal topics' replication settings of Kafka's single-node
