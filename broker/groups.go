@@ -107,16 +107,13 @@ func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
 		return
 	}
 	lead := ledPartitions(snap, offsetsTopicName, gc.b.id)
-	for idx := range gc.loaded {
-		if _, ok := lead[idx]; !ok {
-			gc.coord.Unload(idx)
-			delete(gc.loaded, idx)
-		}
+	gone, fresh := leadershipDiff(gc.loaded, lead)
+	for _, idx := range gone {
+		gc.coord.Unload(idx)
+		delete(gc.loaded, idx)
 	}
-	for idx, epoch := range lead {
-		if e, ok := gc.loaded[idx]; ok && e == epoch {
-			continue
-		}
+	for _, idx := range fresh {
+		epoch := lead[idx]
 		r, err := gc.b.replicas.get(snap, offsetsTopicName, idx)
 		if err != nil {
 			gc.lg.Warn("no local replica of a led __consumer_offsets partition", zap.Int32("partition", idx), zap.Error(err))

@@ -275,6 +275,24 @@ func ledPartitions(snap *controller.Snapshot, topic string, id int32) map[int32]
 	return lead
 }
 
+// leadershipDiff compares the internal-topic partitions a coordinator has
+// loaded (with the leader epoch loaded at) with those it leads now: gone
+// are loaded but no longer led, fresh are led but not loaded at their
+// current epoch.
+func leadershipDiff(loaded, lead map[int32]int32) (gone, fresh []int32) {
+	for idx := range loaded {
+		if _, ok := lead[idx]; !ok {
+			gone = append(gone, idx)
+		}
+	}
+	for idx, epoch := range lead {
+		if e, ok := loaded[idx]; !ok || e != epoch {
+			fresh = append(fresh, idx)
+		}
+	}
+	return gone, fresh
+}
+
 func hosts(replicas []int32, id int32) bool {
 	for _, r := range replicas {
 		if r == id {

@@ -128,16 +128,13 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 		return
 	}
 	lead := ledPartitions(snap, txnTopicName, tc.b.id)
-	for idx := range tc.loaded {
-		if _, ok := lead[idx]; !ok {
-			tc.coord.Unload(idx)
-			delete(tc.loaded, idx)
-		}
+	gone, fresh := leadershipDiff(tc.loaded, lead)
+	for _, idx := range gone {
+		tc.coord.Unload(idx)
+		delete(tc.loaded, idx)
 	}
-	for idx, epoch := range lead {
-		if e, ok := tc.loaded[idx]; ok && e == epoch {
-			continue
-		}
+	for _, idx := range fresh {
+		epoch := lead[idx]
 		r, err := tc.b.replicas.get(snap, txnTopicName, idx)
 		if err != nil {
 			tc.lg.Warn("no local replica of a led __transaction_state partition", zap.Int32("partition", idx), zap.Error(err))
