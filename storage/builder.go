@@ -126,7 +126,7 @@ func appendRecord(dst []byte, offsetDelta int32, r builtRecord) []byte {
 	rec = appendVarBytes(rec, r.value)
 	rec = binary.AppendVarint(rec, int64(len(r.headers)))
 	for _, h := range r.headers {
-		rec = appendVarBytes(rec, []byte(h.Key))
+		rec = appendVarBytes(rec, h.Key)
 		rec = appendVarBytes(rec, h.Value)
 	}
 	dst = binary.AppendVarint(dst, int64(len(rec)))

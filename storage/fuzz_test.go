@@ -18,7 +18,7 @@ func fuzzSeeds() [][]byte {
 	out = append(out, mkBatch(3, 1000))
 	for _, c := range []int8{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
 		b := BatchBuilder{Codec: c}
-		b.Add(1, []byte("k"), []byte("v"), Header{Key: "h", Value: []byte("x")})
+		b.Add(1, []byte("k"), []byte("v"), Header{Key: []byte("h"), Value: []byte("x")})
 		b.Add(2, nil, nil)
 		out = append(out, b.Build())
 	}
