@@ -25,8 +25,8 @@ const stampLen = 8
 // answers a long poll only at its deadline shows up as ~500 ms e2e latency.
 const fetchMaxWait = 500 * time.Millisecond
 
-// Run runs one workload, or all three in order for ModeAll (consume then
-// reads what produce wrote). It stops at the first workload that returns an
+// Run runs one workload, or all of them in order for ModeAll (consume and
+// fetch then read what produce wrote). It stops at the first workload that returns an
 // error and returns the results so far.
 func Run(ctx context.Context, cfg Config, m Mode) ([]Result, error) {
 	if err := cfg.validate(m); err != nil {
@@ -34,7 +34,7 @@ func Run(ctx context.Context, cfg Config, m Mode) ([]Result, error) {
 	}
 	modes := []Mode{m}
 	if m == ModeAll {
-		modes = []Mode{ModeProduce, ModeConsume, ModeE2E}
+		modes = []Mode{ModeProduce, ModeConsume, ModeFetch, ModeE2E}
 	}
 	var out []Result
 	for _, m := range modes {
@@ -47,6 +47,8 @@ func Run(ctx context.Context, cfg Config, m Mode) ([]Result, error) {
 			r, err = Produce(ctx, cfg)
 		case ModeConsume:
 			r, err = Consume(ctx, cfg)
+		case ModeFetch:
+			r, err = Fetch(ctx, cfg)
 		case ModeE2E:
 			r, err = E2E(ctx, cfg)
 		}
@@ -197,6 +199,7 @@ func Produce(ctx context.Context, cfg Config) (Result, error) {
 		wg            sync.WaitGroup
 	)
 	cfg.logf("producing %d records of %d bytes to %s with %d client(s)", cfg.Records, cfg.RecordSize, cfg.Topic, cfg.Concurrency)
+	cpu := startCPU(&cfg)
 	start := time.Now()
 	for i, cl := range clients {
 		n := cfg.Records / cfg.Concurrency
@@ -227,6 +230,7 @@ func Produce(ctx context.Context, cfg Config) (Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	cpu.stop(&res)
 	res.Records = acked.Load()
 	res.Bytes = res.Records * int64(cfg.RecordSize)
 	res.Failed = failed.Load()
@@ -290,6 +294,7 @@ func Consume(ctx context.Context, cfg Config) (Result, error) {
 
 	cfg.logf("consuming %d records from %s", target, cfg.Topic)
 	var ferr firstError
+	cpu := startCPU(&cfg)
 	start := time.Now()
 	for res.Records < target && ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
@@ -306,6 +311,7 @@ func Consume(ctx context.Context, cfg Config) (Result, error) {
 		})
 	}
 	res.Elapsed = time.Since(start)
+	cpu.stop(&res)
 	if res.Records < target {
 		err := ctx.Err()
 		if ferr.err != nil {

@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 )
 
@@ -47,10 +49,10 @@ func TestRunAllAgainstKfake(t *testing.T) {
 	for _, r := range res {
 		t.Log(r)
 	}
-	if len(res) != 3 || res[0].Mode != ModeProduce || res[1].Mode != ModeConsume || res[2].Mode != ModeE2E {
+	if len(res) != 4 || res[0].Mode != ModeProduce || res[1].Mode != ModeConsume || res[2].Mode != ModeFetch || res[3].Mode != ModeE2E {
 		t.Fatalf("results %v", res)
 	}
-	p, c, e := res[0], res[1], res[2]
+	p, c, f, e := res[0], res[1], res[2], res[3]
 	if p.Records != 3_001 || p.Bytes != 3_001*1024 || p.Failed != 0 || p.Latency.Count != 3_001 || p.Err != nil {
 		t.Errorf("produce %+v", p)
 	}
@@ -63,6 +65,10 @@ func TestRunAllAgainstKfake(t *testing.T) {
 	// The topic holds the 3001 records and one warm-up record per client.
 	if c.Records != 3_001 || c.Bytes != 3_001*1024 || c.Err != nil {
 		t.Errorf("consume %+v", c)
+	}
+	// Raw fetch reads the same records, counting whole batches' bytes.
+	if f.Records != 3_001 || f.Bytes <= 3_001*1024 || f.Err != nil || f.ClientCPU <= 0 {
+		t.Errorf("fetch %+v", f)
 	}
 	if e.Sent == 0 || e.Records != e.Sent || e.Latency.Count != uint64(e.Records) || e.ProduceLatency.Count != uint64(e.Sent) || e.Err != nil {
 		t.Errorf("e2e %+v", e)
@@ -142,12 +148,53 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := ParseMode("fetch"); err == nil {
-		t.Error("ParseMode accepted fetch")
+	if _, err := ParseMode("consumer"); err == nil {
+		t.Error("ParseMode accepted consumer")
 	}
-	for _, m := range []string{"produce", "consume", "e2e", "all"} {
+	for _, m := range []string{"produce", "consume", "fetch", "e2e", "all"} {
 		if _, err := ParseMode(m); err != nil {
 			t.Errorf("ParseMode(%q): %v", m, err)
 		}
+	}
+}
+
+// TestWalkBatches checks the raw fetch's batch walk against batches that
+// franz-go's own encoder built: counts, the next offset, a partial batch
+// left for the next fetch, a fetch offset inside a batch, and a bad CRC.
+func TestWalkBatches(t *testing.T) {
+	batch := func(base int64, n int) []byte {
+		b := kmsg.RecordBatch{FirstOffset: base, Magic: 2, LastOffsetDelta: int32(n - 1), NumRecords: int32(n), ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1}
+		var recs []byte
+		for i := range n {
+			r := kmsg.Record{OffsetDelta: int32(i), Value: []byte("value")}
+			r.Length = int32(len(r.AppendTo(nil)) - 1)
+			recs = r.AppendTo(recs)
+		}
+		b.Records = recs
+		raw := b.AppendTo(nil)
+		b.Length = int32(len(raw) - 12)
+		raw = b.AppendTo(nil)
+		b.CRC = int32(crc32.Checksum(raw[21:], crc32c))
+		return b.AppendTo(nil)
+	}
+	a, b := batch(10, 3), batch(13, 4)
+	raw := append(append([]byte{}, a...), b...)
+
+	n, size, next, err := walkBatches(raw, 10)
+	if err != nil || n != 7 || size != int64(len(raw)) || next != 17 {
+		t.Errorf("whole: %d records %d bytes next %d err %v", n, size, next, err)
+	}
+	n, _, next, err = walkBatches(raw[:len(raw)-5], 10)
+	if err != nil || n != 3 || next != 13 {
+		t.Errorf("partial tail: %d records next %d err %v", n, next, err)
+	}
+	n, _, next, err = walkBatches(raw, 11)
+	if err != nil || n != 6 || next != 17 {
+		t.Errorf("from inside the first batch: %d records next %d err %v", n, next, err)
+	}
+	bad := append([]byte{}, raw...)
+	bad[len(a)-1] ^= 0xff
+	if _, _, _, err := walkBatches(bad, 10); err == nil || !strings.Contains(err.Error(), "CRC") {
+		t.Errorf("bad CRC: %v", err)
 	}
 }

@@ -9,22 +9,23 @@ import (
 // Mode names a workload.
 type Mode string
 
-// The workloads; ModeAll runs produce, consume and e2e in that order on one
-// topic.
+// The workloads; ModeAll runs produce, consume, fetch and e2e in that order
+// on one topic.
 const (
 	ModeProduce Mode = "produce"
 	ModeConsume Mode = "consume"
+	ModeFetch   Mode = "fetch"
 	ModeE2E     Mode = "e2e"
 	ModeAll     Mode = "all"
 )
 
-// ParseMode accepts "produce", "consume", "e2e" or "all".
+// ParseMode accepts "produce", "consume", "fetch", "e2e" or "all".
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModeProduce, ModeConsume, ModeE2E, ModeAll:
+	case ModeProduce, ModeConsume, ModeFetch, ModeE2E, ModeAll:
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown mode %q (want produce, consume, e2e or all)", s)
+	return "", fmt.Errorf("unknown mode %q (want produce, consume, fetch, e2e or all)", s)
 }
 
 // Config describes one benchmark run. Start from DefaultConfig and change
@@ -66,6 +67,12 @@ type Config struct {
 
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any)
+
+	// ServerCPU, when set, returns the CPU time the server under test has
+	// used so far (for example from /proc/PID/stat, or its
+	// process_cpu_seconds_total metric); each workload then reports the
+	// server's CPU over its measured window beside the client's own.
+	ServerCPU func() (time.Duration, error)
 }
 
 // DefaultConfig is 100 000 records of 1 KiB on topic "runnel-bench" with 6
@@ -100,7 +107,7 @@ func (c *Config) validate(m Mode) error {
 	case c.Linger < 0:
 		return fmt.Errorf("linger %v < 0", c.Linger)
 	}
-	if m == ModeProduce || m == ModeConsume || m == ModeAll {
+	if m == ModeProduce || m == ModeConsume || m == ModeFetch || m == ModeAll {
 		if c.Records < 1 {
 			return fmt.Errorf("records %d < 1", c.Records)
 		}

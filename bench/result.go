@@ -26,6 +26,11 @@ type Result struct {
 	Latency Summary
 	// ProduceLatency is e2e's produce → promise callback.
 	ProduceLatency Summary
+	// ClientCPU is this process's CPU time over the measured window (the
+	// benchmark's clients, and anything else in the process); ServerCPU
+	// the server's, when Config.ServerCPU was set (else zero).
+	ClientCPU time.Duration
+	ServerCPU time.Duration
 	// Failed counts records whose produce failed.
 	Failed int64
 	// Err is set when the workload did not finish: out of time, failed
@@ -50,6 +55,19 @@ func (r Result) MBPerSec() float64 {
 	return float64(r.Bytes) / mb / r.Elapsed.Seconds()
 }
 
+// ClientCPUPerGB is ClientCPU in seconds per GB (2^30 bytes) moved.
+func (r Result) ClientCPUPerGB() float64 { return perGB(r.ClientCPU, r.Bytes) }
+
+// ServerCPUPerGB is ServerCPU in seconds per GB (2^30 bytes) moved.
+func (r Result) ServerCPUPerGB() float64 { return perGB(r.ServerCPU, r.Bytes) }
+
+func perGB(d time.Duration, bytes int64) float64 {
+	if bytes <= 0 {
+		return 0
+	}
+	return d.Seconds() / (float64(bytes) / (1 << 30))
+}
+
 // String is one line, for a terminal.
 func (r Result) String() string {
 	var b strings.Builder
@@ -58,13 +76,19 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, "%-7s %d/%d records received, target %d rec/s, %s: %.0f rec/s %.2f MB/s; e2e latency %s; produce latency %s",
 			r.Mode, r.Records, r.Sent, r.Rate, r.Elapsed.Round(time.Millisecond), r.RecordsPerSec(), r.MBPerSec(),
 			latencyString(r.Latency), latencyString(r.ProduceLatency))
-	case ModeConsume:
+	case ModeConsume, ModeFetch:
 		fmt.Fprintf(&b, "%-7s %d records %.2f MB in %s: %.0f rec/s %.2f MB/s",
 			r.Mode, r.Records, float64(r.Bytes)/mb, r.Elapsed.Round(time.Millisecond), r.RecordsPerSec(), r.MBPerSec())
 	default:
 		fmt.Fprintf(&b, "%-7s %d records %.2f MB in %s: %.0f rec/s %.2f MB/s; latency %s",
 			r.Mode, r.Records, float64(r.Bytes)/mb, r.Elapsed.Round(time.Millisecond), r.RecordsPerSec(), r.MBPerSec(),
 			latencyString(r.Latency))
+	}
+	if r.Mode != ModeE2E && r.Bytes > 0 {
+		fmt.Fprintf(&b, "; CPU s/GB client %.2f", r.ClientCPUPerGB())
+		if r.ServerCPU > 0 {
+			fmt.Fprintf(&b, " server %.2f", r.ServerCPUPerGB())
+		}
 	}
 	if r.Failed > 0 {
 		fmt.Fprintf(&b, "; %d failed", r.Failed)

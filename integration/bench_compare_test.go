@@ -36,10 +36,23 @@ import (
 // without -race (the harness's TestMain builds runnel with it). Goals are
 // judged against the better of the two kfake figures.
 //
+// Beside throughput it reports CPU seconds per GB moved, for the client
+// (this process) and for each server process, read from /proc. On a
+// machine with few cores the client and the server share them, so the
+// client's own cost bounds what any server can reach: the "client
+// ceiling" rows divide the machine's cores by the client's CPU per GB,
+// the throughput a server that cost nothing would allow.
+//
+// A first, uncounted round warms every target: kfake's heap and the page
+// cache Runnel writes into. On a virtual machine whose memory the host
+// backs lazily, the first touch of a page costs several microseconds, and
+// without the warm-up whichever target ran first on cold memory would pay
+// for it.
+//
 //	RUNNEL_BENCH_COMPARE=1       run at all (make bench-compare)
 //	RUNNEL_BENCH_OUT=path        also write the table there
-//	RUNNEL_BENCH_ROUNDS=3        rounds
-//	RUNNEL_BENCH_RECORDS=500000  records for produce and consume
+//	RUNNEL_BENCH_ROUNDS=3        counted rounds (after one warm-up round)
+//	RUNNEL_BENCH_RECORDS=500000  records for produce, consume and fetch
 //	RUNNEL_BENCH_DURATION=10s    e2e measured duration (at 10 000 rec/s)
 func TestBenchCompare(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_COMPARE") != "1" {
@@ -66,19 +79,21 @@ func TestBenchCompare(t *testing.T) {
 	defer kf.Close()
 
 	targets := []struct {
-		name    string
-		brokers []string
+		name      string
+		brokers   []string
+		serverCPU func() (time.Duration, error)
 	}{
-		{targetRunnel, []string{rn.addr}},
-		{targetKfake, []string{kp.addr}},
-		{targetKfakeInProc, kf.ListenAddrs()},
+		{targetRunnel, []string{rn.addr}, bench.ProcCPU(rn.cmd.Process.Pid)},
+		{targetKfake, []string{kp.addr}, bench.ProcCPU(kp.cmd.Process.Pid)},
+		{targetKfakeInProc, kf.ListenAddrs(), nil},
 	}
 	samples := map[string]map[string][]float64{}
 	for _, tg := range targets {
 		samples[tg.name] = map[string][]float64{}
 	}
 	var raw strings.Builder
-	for round := range rounds {
+	for round := range rounds + 1 {
+		warmUp := round == 0
 		for k := range targets {
 			tg := targets[(round+k)%len(targets)]
 			cfg := bench.DefaultConfig()
@@ -88,16 +103,24 @@ func TestBenchCompare(t *testing.T) {
 			cfg.Duration = duration
 			cfg.Rate = 10_000
 			cfg.Timeout = 5 * time.Minute
-			res, err := bench.Run(context.Background(), cfg, bench.ModeAll)
+			cfg.ServerCPU = tg.serverCPU
+			mode := bench.ModeAll
+			label := fmt.Sprintf("round %d", round)
+			if warmUp {
+				mode, label = bench.ModeProduce, "warm-up"
+			}
+			res, err := bench.Run(context.Background(), cfg, mode)
 			for _, r := range res {
-				line := fmt.Sprintf("round %d %-12s %s", round+1, tg.name, r)
+				line := fmt.Sprintf("%-8s %-12s %s", label, tg.name, r)
 				t.Log(line)
 				raw.WriteString(line + "\n")
-				addSamples(samples[tg.name], r)
+				if !warmUp {
+					addSamples(samples[tg.name], r)
+				}
 			}
 			if err != nil {
-				t.Errorf("round %d %s: %v", round+1, tg.name, err)
-				raw.WriteString(fmt.Sprintf("round %d %-12s ERROR %v\n", round+1, tg.name, err))
+				t.Errorf("%s %s: %v", label, tg.name, err)
+				raw.WriteString(fmt.Sprintf("%-8s %-12s ERROR %v\n", label, tg.name, err))
 			}
 			// Keep kfake's memory and runnel's disk from growing round
 			// after round, and start the next run with a quiet heap.
@@ -125,6 +148,7 @@ const (
 type metric struct {
 	key, label string
 	latency    bool    // lower is better; printed in ms
+	decimals   int     // for plain figures
 	goalRatio  float64 // runnel/kfake at least this (throughput rows)
 	goalAbs    time.Duration
 }
@@ -135,34 +159,59 @@ var compareMetrics = []metric{
 	{key: "produce.p50", label: "produce latency p50", latency: true},
 	{key: "produce.p99", label: "produce latency p99", latency: true},
 	{key: "produce.p999", label: "produce latency p999", latency: true},
+	{key: "produce.server", label: "produce server CPU s/GB", decimals: 2},
+	{key: "produce.client", label: "produce client CPU s/GB", decimals: 2},
+	{key: "produce.ceiling", label: "produce client ceiling MB/s"},
 	{key: "consume.rps", label: "consume records/s", goalRatio: 3},
 	{key: "consume.mbps", label: "consume MB/s", goalRatio: 3},
+	{key: "consume.server", label: "consume server CPU s/GB", decimals: 2},
+	{key: "consume.client", label: "consume client CPU s/GB", decimals: 2},
+	{key: "consume.ceiling", label: "consume client ceiling MB/s"},
+	{key: "fetch.rps", label: "raw fetch records/s"},
+	{key: "fetch.server", label: "raw fetch server CPU s/GB", decimals: 2},
+	{key: "fetch.client", label: "raw fetch client CPU s/GB", decimals: 2},
 	{key: "e2e.p50", label: "e2e latency p50 @10k/s", latency: true},
 	{key: "e2e.p99", label: "e2e latency p99 @10k/s", latency: true, goalAbs: 5 * time.Millisecond},
 	{key: "e2e.p999", label: "e2e latency p999 @10k/s", latency: true},
 }
 
 // addSamples files a result's figures under compareMetrics keys; a workload
-// that did not complete contributes nothing.
+// that did not complete contributes nothing. The client ceiling is the
+// machine's cores over the client's CPU seconds per MB.
 func addSamples(s map[string][]float64, r bench.Result) {
 	if r.Err != nil {
 		return
 	}
 	lat := func(d time.Duration) float64 { return float64(d) }
+	add := func(key string, v float64) { s[key] = append(s[key], v) }
+	cpu := func(mode string) {
+		if r.ServerCPU > 0 {
+			add(mode+".server", r.ServerCPUPerGB())
+		}
+		if c := r.ClientCPUPerGB(); c > 0 {
+			add(mode+".client", c)
+			add(mode+".ceiling", float64(runtime.NumCPU())/c*1024)
+		}
+	}
 	switch r.Mode {
 	case bench.ModeProduce:
-		s["produce.rps"] = append(s["produce.rps"], r.RecordsPerSec())
-		s["produce.mbps"] = append(s["produce.mbps"], r.MBPerSec())
-		s["produce.p50"] = append(s["produce.p50"], lat(r.Latency.P50))
-		s["produce.p99"] = append(s["produce.p99"], lat(r.Latency.P99))
-		s["produce.p999"] = append(s["produce.p999"], lat(r.Latency.P999))
+		add("produce.rps", r.RecordsPerSec())
+		add("produce.mbps", r.MBPerSec())
+		add("produce.p50", lat(r.Latency.P50))
+		add("produce.p99", lat(r.Latency.P99))
+		add("produce.p999", lat(r.Latency.P999))
+		cpu("produce")
 	case bench.ModeConsume:
-		s["consume.rps"] = append(s["consume.rps"], r.RecordsPerSec())
-		s["consume.mbps"] = append(s["consume.mbps"], r.MBPerSec())
+		add("consume.rps", r.RecordsPerSec())
+		add("consume.mbps", r.MBPerSec())
+		cpu("consume")
+	case bench.ModeFetch:
+		add("fetch.rps", r.RecordsPerSec())
+		cpu("fetch")
 	case bench.ModeE2E:
-		s["e2e.p50"] = append(s["e2e.p50"], lat(r.Latency.P50))
-		s["e2e.p99"] = append(s["e2e.p99"], lat(r.Latency.P99))
-		s["e2e.p999"] = append(s["e2e.p999"], lat(r.Latency.P999))
+		add("e2e.p50", lat(r.Latency.P50))
+		add("e2e.p99", lat(r.Latency.P99))
+		add("e2e.p999", lat(r.Latency.P999))
 	}
 }
 
@@ -180,14 +229,15 @@ func median(v []float64) (float64, bool) {
 
 func compareTable(samples map[string]map[string][]float64, rounds, records int, duration time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runnel vs kfake — medians of %d rounds; %d records of 1 KiB, 6 partitions, acks=all, idempotent, uncompressed; e2e 10 000 rec/s for %s; %d CPUs, %s\n",
+	fmt.Fprintf(&b, "Runnel vs kfake — medians of %d rounds after a warm-up; %d records of 1 KiB, 6 partitions, acks=all, idempotent, uncompressed; e2e 10 000 rec/s for %s; %d CPUs, %s\n",
 		rounds, records, duration, runtime.NumCPU(), runtime.Version())
-	b.WriteString("kfake = kfake in its own process, inproc = kfake inside the benchmark process; goals judged against the better kfake figure\n\n")
+	b.WriteString("kfake = kfake in its own process, inproc = kfake inside the benchmark process (its CPU counts as the client's); goals judged against the better kfake figure\n")
+	b.WriteString("client ceiling = CPUs / client CPU per MB: the throughput a server that cost nothing would allow this client on this machine\n\n")
 	row := func(cells ...string) {
-		fmt.Fprintf(&b, "| %-24s | %11s | %11s | %11s | %13s | %13s | %-20s |\n", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6])
+		fmt.Fprintf(&b, "| %-27s | %11s | %11s | %11s | %13s | %13s | %-20s |\n", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6])
 	}
 	row("metric", "runnel", "kfake", "inproc", "runnel/kfake", "runnel/inproc", "goal")
-	fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 26), strings.Repeat("-", 13), strings.Repeat("-", 13), strings.Repeat("-", 13), strings.Repeat("-", 15), strings.Repeat("-", 15), strings.Repeat("-", 22))
+	fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 29), strings.Repeat("-", 13), strings.Repeat("-", 13), strings.Repeat("-", 13), strings.Repeat("-", 15), strings.Repeat("-", 15), strings.Repeat("-", 22))
 	for _, m := range compareMetrics {
 		rv, rok := median(samples[targetRunnel][m.key])
 		kv, kok := median(samples[targetKfake][m.key])
@@ -199,7 +249,7 @@ func compareTable(samples map[string]map[string][]float64, rounds, records int, 
 			case m.latency:
 				return bench.Millis(time.Duration(v))
 			default:
-				return strconv.FormatFloat(v, 'f', 0, 64)
+				return strconv.FormatFloat(v, 'f', m.decimals, 64)
 			}
 		}
 		ratio := func(a float64, aok bool, b float64, bok bool) string {

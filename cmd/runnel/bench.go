@@ -19,7 +19,7 @@ func benchCmd(args []string) error {
 	def := bench.DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap addresses, comma separated")
-	mode := fs.String("mode", "all", "produce, consume, e2e or all")
+	mode := fs.String("mode", "all", "produce, consume, fetch, e2e or all")
 	topic := fs.String("topic", def.Topic, "topic (created when missing)")
 	records := fs.Int("records", def.Records, "records to produce / consume")
 	size := fs.Int("size", def.RecordSize, "record value size in bytes")
@@ -33,6 +33,7 @@ func benchCmd(args []string) error {
 	buffered := fs.Int("max-buffered", 0, "max buffered records per producer client (0: client default)")
 	timeout := fs.Duration("timeout", def.Timeout, "upper bound on each workload")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	serverPID := fs.Int("server-pid", 0, "a local server process whose CPU time to report per workload (Linux /proc)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +63,9 @@ func benchCmd(args []string) error {
 	cfg.Concurrency = *concurrency
 	cfg.MaxBufferedRecords = *buffered
 	cfg.Timeout = *timeout
+	if *serverPID > 0 {
+		cfg.ServerCPU = bench.ProcCPU(*serverPID)
+	}
 	if !*quiet {
 		cfg.Logf = func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
