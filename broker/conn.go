@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
 
@@ -74,9 +75,11 @@ type conn struct {
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
+// frame is the buffer req was decoded from.
 type inbound struct {
-	req *protocol.Request
-	err error
+	req   *protocol.Request
+	frame []byte
+	err   error
 }
 
 // maxKeptWriteBuf is the largest response buffer kept between responses.
@@ -123,13 +126,13 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		if c.s.cfg.IdleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Read
 		}
-		frame, err := protocol.ReadFrame(c.nc, c.s.cfg.MaxRequestSize, nil)
+		frame, err := protocol.ReadPooledFrame(c.nc, c.s.cfg.MaxRequestSize, &c.s.frames)
 		var req *protocol.Request
 		if err == nil {
 			req, err = c.s.parse(frame)
 		}
 		select {
-		case in <- inbound{req: req, err: err}:
+		case in <- inbound{req: req, frame: frame, err: err}:
 		case <-ctx.Done():
 			return
 		}
@@ -156,6 +159,13 @@ func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 		}
 		if err := c.s.dispatch(ctx, c, item.req); err != nil {
 			return c.quiet(ctx, err)
+		}
+		// A Produce request keeps none of its frame once handled: its
+		// batches were written to the log, and nothing else points into
+		// it. Other requests' byte fields may live on (group metadata,
+		// assignments), so only Produce frames are recycled.
+		if item.req.Key == int16(kmsg.Produce) {
+			c.s.frames.Put(item.frame)
 		}
 	}
 	return nil

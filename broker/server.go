@@ -62,6 +62,8 @@ type Server struct {
 	listeners []boundListener
 	conns     map[*conn]struct{}
 	nextID    uint64
+
+	frames protocol.FramePool // request frames, recycled for Produce
 }
 
 type boundListener struct {

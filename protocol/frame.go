@@ -52,7 +52,12 @@ func ReadFrame(r io.Reader, maxSize int32, buf []byte) ([]byte, error) {
 	if size < 0 || size > maxSize {
 		return nil, &FrameSizeError{Size: size, Max: maxSize}
 	}
-	n := int(size)
+	return readFrameBody(r, int(size), buf)
+}
+
+// readFrameBody reads a frame's n payload bytes, into buf when it is large
+// enough.
+func readFrameBody(r io.Reader, n int, buf []byte) ([]byte, error) {
 	if cap(buf) >= n {
 		buf = buf[:n]
 		if _, err := io.ReadFull(r, buf); err != nil {

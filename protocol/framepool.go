@@ -1,0 +1,81 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"io"
+	"math/bits"
+	"sync"
+)
+
+// FramePool recycles request frame buffers of more than 32 KiB and up to
+// 8 MiB, in power-of-two classes from 64 KiB, so that a steady stream of produce requests does
+// not allocate, zero and later collect a fresh buffer per request (about a
+// seventh of the broker's produce CPU at 1 MiB batches). Smaller frames are
+// cheap to allocate; larger ones keep ReadFrame's grow-as-it-arrives rule.
+//
+// Only a frame whose request retains none of its bytes after it was
+// handled may be put back: kmsg decodes byte fields as slices of the frame.
+// The zero FramePool is ready to use; sync.Pool lets the GC drop buffers
+// the broker no longer needs.
+type FramePool struct {
+	classes [framePoolClasses]sync.Pool
+}
+
+const (
+	framePoolMinShift = 16 // 64 KiB
+	framePoolClasses  = 8  // 64 KiB … 8 MiB (frameGrowStep)
+)
+
+// class returns the pool class whose buffers hold n bytes, or -1.
+func framePoolClass(n int) int {
+	if n <= 1<<(framePoolMinShift-1) || n > frameGrowStep {
+		return -1
+	}
+	c := bits.Len(uint(n-1)) - framePoolMinShift
+	return max(c, 0)
+}
+
+// get returns a buffer of length n, recycled when one of its class is free.
+func (p *FramePool) get(n int) []byte {
+	c := framePoolClass(n)
+	if c < 0 {
+		return nil
+	}
+	if b, ok := p.classes[c].Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, 1<<(c+framePoolMinShift))
+}
+
+// Put gives a frame returned by ReadPooledFrame back for reuse. Frames of
+// other sizes are dropped.
+func (p *FramePool) Put(frame []byte) {
+	c := framePoolClass(cap(frame))
+	if c < 0 || cap(frame) != 1<<(c+framePoolMinShift) {
+		return
+	}
+	frame = frame[:0]
+	p.classes[c].Put(&frame)
+}
+
+// ReadPooledFrame is ReadFrame with its buffer taken from pool when the
+// frame's size falls in the pool's range.
+func ReadPooledFrame(r io.Reader, maxSize int32, pool *FramePool) ([]byte, error) {
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 0 || size > maxSize {
+		return nil, &FrameSizeError{Size: size, Max: maxSize}
+	}
+	buf := pool.get(int(size))
+	if buf == nil {
+		return readFrameBody(r, int(size), nil)
+	}
+	if _, err := io.ReadFull(r, buf); err != nil {
+		pool.Put(buf)
+		return nil, noEOF(err)
+	}
+	return buf, nil
+}
