@@ -243,11 +243,14 @@ func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 	tr := &tracker{seen: map[int]int{}}
 	var mu sync.Mutex
 	assigned := 0
+	assignedGen := int32(-1) // the generation of the watcher's latest assignment
 	watcher, err := kgo.NewClient(kgo.SeedBrokers(tb.addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
 		kgo.InstanceID("watcher"), kgo.SessionTimeout(10*time.Second), kgo.Balancers(kgo.RangeBalancer()),
-		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, _ map[string][]int32) {
+			_, gen := cl.GroupMetadata()
 			mu.Lock()
 			assigned++
+			assignedGen = gen
 			mu.Unlock()
 		}))
 	if err != nil {
@@ -265,11 +268,20 @@ func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 	}()
 	static := []kgo.Opt{kgo.InstanceID("restarts"), kgo.SessionTimeout(10 * time.Second), kgo.Balancers(kgo.RangeBalancer())}
 	stop := kgoMember(t, tb, "g", "t", tr, static...)
-	waitFor(t, "two members", func() bool {
+	// Stable with both members, and the watcher's assignment callback for
+	// that generation has run (it runs after SyncGroup, a moment after the
+	// group turns Stable).
+	var gen int32
+	waitFor(t, "two members, the watcher assigned", func() bool {
 		d, err := tb.admin(t).DescribeGroups(testCtx(t), "g")
-		return err == nil && d["g"].State == "Stable" && len(d["g"].Members) == 2
+		if err != nil || d["g"].State != "Stable" || len(d["g"].Members) != 2 {
+			return false
+		}
+		_, gen = watcher.GroupMetadata()
+		mu.Lock()
+		defer mu.Unlock()
+		return assignedGen == gen
 	})
-	_, gen := watcher.GroupMetadata()
 	mu.Lock()
 	before := assigned
 	mu.Unlock()
