@@ -46,7 +46,11 @@ type parsedBatch struct {
 // not be shared. Errors are *kerr.Error values and leave the log unchanged.
 func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	cfg := l.Config()
-	parsed, err := parseBatches(batches, opts, cfg)
+	var chk *recordChecks
+	if opts.AssignOffsets {
+		chk = l.leaderRecordChecks(cfg, opts, l.clock().UnixMilli())
+	}
+	parsed, err := parseBatches(batches, opts, cfg, chk)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -206,8 +210,9 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	return res, nil
 }
 
-// parseBatches splits and validates the batches of one Append.
-func parseBatches(b []byte, opts AppendOptions, cfg Config) ([]parsedBatch, error) {
+// parseBatches splits and validates the batches of one Append; chk are the
+// per-record checks of the leader path (record_checks.go).
+func parseBatches(b []byte, opts AppendOptions, cfg Config, chk *recordChecks) ([]parsedBatch, error) {
 	if len(b) == 0 {
 		return nil, kerr.CorruptMessage
 	}
@@ -230,7 +235,7 @@ func parseBatches(b []byte, opts AppendOptions, cfg Config) ([]parsedBatch, erro
 		var h BatchHeader
 		var err error
 		if opts.AssignOffsets {
-			h, err = ValidateBatch(rest[:size], cfg.compacted() && !opts.AllowControl)
+			h, err = validateBatch(rest[:size], chk)
 		} else {
 			h, err = checkBatchFrame(rest[:size])
 			if err == nil && h.LastOffset() < h.BaseOffset {
