@@ -18,7 +18,8 @@ import (
 //
 // Each partition's record batches go to the local leader's log, which
 // validates them (CRC, sizes against the topic's max.message.bytes,
-// idempotent sequences and epochs, keys on compacted topics) and assigns
+// idempotent sequences and epochs, keys on compacted topics, CreateTime
+// timestamps against message.timestamp.{before,after}.max.ms) and assigns
 // offsets. After the append the leader's HW is recomputed (replica_hw.go),
 // which wakes long-polling fetchers.
 //

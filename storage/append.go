@@ -43,7 +43,9 @@ type parsedBatch struct {
 // Append validates batches (whole RecordBatch v2 batches back to back) and
 // writes them with one write. On the leader path it patches headers in
 // place (baseOffset, partitionLeaderEpoch, LogAppendTime), so batches must
-// not be shared. Errors are *kerr.Error values and leave the log unchanged.
+// not be shared, and checks every record (record_checks.go). Errors are
+// *kerr.Error values, or *RecordErrors (which unwrap to one) when records
+// were at fault, and leave the log unchanged.
 func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	cfg := l.Config()
 	var chk *recordChecks

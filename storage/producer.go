@@ -33,6 +33,8 @@ import (
 //
 // Like Kafka, only a producer's last batch survives a snapshot, so after a
 // restart only a retry of the very last batch is recognised as a duplicate.
+// A producer idle for producer.id.expiration.ms (measured from its last
+// timestamp) without an ongoing transaction is forgotten (expire).
 const (
 	maxCachedBatches = 5
 	snapshotVersion  = 1
