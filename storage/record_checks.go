@@ -66,11 +66,12 @@ func (e *RecordErrors) Error() string {
 
 // recordChecks configures the per-record checks of one Append.
 type recordChecks struct {
-	partition   string // "topic-N", as Kafka names a partition in messages
-	requireKeys bool   // compacted topic
-	timestamps  bool   // check timestamps at all (leader path)
-	createTime  bool   // message.timestamp.type=CreateTime: range check
-	now         int64  // the broker's clock, ms
+	topic       string // with partition, named in messages as Kafka does ("topic-N")
+	partition   int32
+	requireKeys bool  // compacted topic
+	timestamps  bool  // check timestamps at all (leader path)
+	createTime  bool  // message.timestamp.type=CreateTime: range check
+	now         int64 // the broker's clock, ms
 	beforeMaxMs int64
 	afterMaxMs  int64
 }
@@ -78,7 +79,8 @@ type recordChecks struct {
 // leaderRecordChecks are the checks of a leader-path Append at now.
 func (l *Log) leaderRecordChecks(cfg Config, opts AppendOptions, now int64) *recordChecks {
 	return &recordChecks{
-		partition:   fmt.Sprintf("%s-%d", l.topic, l.partition),
+		topic:       l.topic,
+		partition:   l.partition,
 		requireKeys: cfg.compacted() && !opts.AllowControl,
 		timestamps:  true,
 		createTime:  !cfg.logAppendTime(),
@@ -111,7 +113,7 @@ func (c *recordChecks) needRecords(h *BatchHeader) bool {
 // at most one per record, the key's before the timestamp's (as Kafka).
 func (c *recordChecks) check(h *BatchHeader, r *Record, index int32) (RecordError, *kerr.Error, bool) {
 	if c.requireKeys && r.Key == nil && !h.IsControl() {
-		return RecordError{Index: index, Message: "Compacted topic cannot accept message without key in topic partition " + c.partition}, kerr.InvalidRecord, true
+		return RecordError{Index: index, Message: fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d", c.topic, c.partition)}, kerr.InvalidRecord, true
 	}
 	if !c.timestamps {
 		return RecordError{}, nil, false
