@@ -18,7 +18,8 @@ import (
 //
 // Each partition's record batches go to the local leader's log, which
 // validates them (CRC, sizes against the topic's max.message.bytes,
-// idempotent sequences and epochs, keys on compacted topics) and assigns
+// idempotent sequences and epochs, keys on compacted topics, CreateTime
+// timestamps against message.timestamp.{before,after}.max.ms) and assigns
 // offsets. After the append the leader's HW is recomputed (replica_hw.go),
 // which wakes long-polling fetchers.
 //
@@ -31,6 +32,14 @@ import (
 //     or with REQUEST_TIMED_OUT for the partitions still short when the
 //     request's timeout passes. With a single-replica ISR the HW is there
 //     as soon as the append returns.
+//
+// A batch rejected because of some of its records (storage.RecordErrors:
+// INVALID_TIMESTAMP for a CreateTime timestamp outside
+// message.timestamp.{before,after}.max.ms, INVALID_RECORD for a keyless
+// record on a compacted topic) is answered, from v8, with one ErrorRecords
+// entry per offending record (its index within the batch and why) beside
+// the partition's ErrorMessage, and with the log start offset, as Kafka
+// does. Nothing of the partition's batches is written.
 //
 // Transactional batches (transactions.go) must come with the request's
 // transactional id, and their partition must be part of the producer's
@@ -77,6 +86,7 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 				sp.ErrorCode = errorCode(err)
 				if pr.Version >= 8 {
 					sp.ErrorMessage = errorMessage(err)
+					sp.ErrorRecords = produceRecordErrors(err)
 				}
 				if pr.Version >= 10 && errors.Is(err, kerr.NotLeaderForPartition) {
 					b.produceLeaderHint(snap, name, rp.Partition, cc.Listener, sp, resp)
@@ -209,12 +219,34 @@ func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topi
 	}
 	r.appendMu.Unlock()
 	if err != nil {
+		var recErrs *storage.RecordErrors
+		if errors.As(err, &recErrs) {
+			sp.LogStartOffset = r.log.LogStartOffset()
+		}
 		return nil, 0, err
 	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return r, res.LastOffset, nil
+}
+
+// produceRecordErrors is the v8+ ErrorRecords of a partition whose append
+// failed: one entry per offending record when the log rejected the batch
+// for its records, none otherwise.
+func produceRecordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var recErrs *storage.RecordErrors
+	if !errors.As(err, &recErrs) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(recErrs.Records))
+	for i, re := range recErrs.Records {
+		out[i] = kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		out[i].RelativeOffset = re.Index
+		msg := re.Message
+		out[i].ErrorMessage = &msg
+	}
+	return out
 }
 
 // produceLeaderHint fills KIP-951's current leader of a partition this

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,5 +293,74 @@ func TestProduceFetchByTopicID(t *testing.T) {
 	resp = fetch([16]byte{9})
 	if p := onlyPartition(t, resp); kerr.ErrorForCode(p.ErrorCode) != kerr.UnknownTopicID {
 		t.Fatalf("fetch unknown id: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// Records a batch is rejected for come back one by one from v8 (index
+// within the batch and message), beside the partition's error message and
+// the log start offset; nothing of the batch is written.
+func TestProduceRecordErrors(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "ts", 1, map[string]string{"message.timestamp.before.max.ms": "60000", "message.timestamp.after.max.ms": "60000"})
+	dataTopic(t, tb, "keys", 1, map[string]string{"cleanup.policy": "compact"})
+	br := rawBroker(t, tb)
+
+	now := time.Now().UnixMilli()
+	var bb storage.BatchBuilder
+	bb.Add(now, nil, []byte("ok"))
+	bb.Add(now-3_600_000, nil, []byte("old"))
+	bb.Add(now+3_600_000, nil, []byte("future"))
+	p := rawProduce(t, br, "ts", 0, bb.Build())
+	if got := kerr.ErrorForCode(p.ErrorCode); got != kerr.InvalidTimestamp {
+		t.Fatalf("got %v, want INVALID_TIMESTAMP", got)
+	}
+	if p.ErrorMessage == nil || *p.ErrorMessage != "One or more records have been rejected due to invalid timestamp" {
+		t.Fatalf("error message %v", p.ErrorMessage)
+	}
+	if len(p.ErrorRecords) != 2 || p.ErrorRecords[0].RelativeOffset != 1 || p.ErrorRecords[1].RelativeOffset != 2 {
+		t.Fatalf("error records %+v", p.ErrorRecords)
+	}
+	if m := p.ErrorRecords[0].ErrorMessage; m == nil || !strings.HasPrefix(*m, fmt.Sprintf("Timestamp %d of message with offset 1 is out of range. The timestamp should be within [", now-3_600_000)) {
+		t.Fatalf("record message %v", m)
+	}
+	if p.BaseOffset != -1 || p.LogStartOffset != 0 {
+		t.Fatalf("offsets %+v", p)
+	}
+	if leo := tb.replicas.byTopic["ts"][0].log.LogEndOffset(); leo != 0 {
+		t.Fatalf("rejected batch written: LEO %d", leo)
+	}
+	if p := rawProduce(t, br, "ts", 0, testBatch("x", 2, now)); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("valid batch: %+v", p)
+	}
+
+	bb.Reset()
+	bb.Add(now, []byte("k"), []byte("v"))
+	bb.Add(now, nil, []byte("v"))
+	p = rawProduce(t, br, "keys", 0, bb.Build())
+	if got := kerr.ErrorForCode(p.ErrorCode); got != kerr.InvalidRecord || len(p.ErrorRecords) != 1 || p.ErrorRecords[0].RelativeOffset != 1 ||
+		*p.ErrorRecords[0].ErrorMessage != "Compacted topic cannot accept message without key in topic partition keys-0" {
+		t.Fatalf("keyless: %v %+v", got, p.ErrorRecords)
+	}
+
+	// Before v8 the response has neither field.
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(7)
+	req.Acks, req.TimeoutMillis = 1, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "ts"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = testBatch("x", 1, now-3_600_000)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c := dialRaw(t, tb.addr)
+	sendRequest(t, c, req, 9)
+	corr, body := readResponse(t, c)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(7)
+	if err := resp.ReadFrom(body); err != nil || corr != 9 {
+		t.Fatal(corr, err)
+	}
+	if got := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); got != kerr.InvalidTimestamp {
+		t.Fatalf("v7: got %v", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +114,9 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		CleanerDisabled:         !cfg.LogCleanerEnable,
 		CleanerBackoff:          time.Duration(cfg.LogCleanerBackoffMs) * time.Millisecond,
 		CleanerDedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
+
+		ProducerIDExpiration:              producerIDExpiration(cfg, b.ctrl.Snapshot(), id),
+		ProducerIDExpirationCheckInterval: time.Duration(cfg.ProducerIDExpirationCheckMs) * time.Millisecond,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage: %w", err)
@@ -123,6 +127,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.fetchers = newReplicaFetchers(b)
 	b.replicas.apply(b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
+		b.logs.SetProducerIDExpiration(producerIDExpiration(cfg, s, id))
 		b.replicas.apply(s)
 		b.fetchers.reconcile()
 	})
@@ -283,6 +288,23 @@ func brokerID(cfg *config.Broker, logDir string) (int32, error) {
 	default:
 		return 1, nil
 	}
+}
+
+// producerIDExpiration is producer.id.expiration.ms as this broker sees
+// it in snap: set dynamically for this broker, else for the cluster, else
+// the static value (Kafka lets AlterConfigs change it at run time).
+func producerIDExpiration(cfg *config.Broker, snap *controller.Snapshot, id int32) time.Duration {
+	ms := int64(cfg.ProducerIDExpirationMs)
+	dyn := dynamicConfigs(snap, id)
+	for _, m := range []map[string]string{dyn.PerBroker, dyn.ClusterDefault} {
+		if v, ok := m["producer.id.expiration.ms"]; ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32); err == nil && n > 0 {
+				ms = n
+				break
+			}
+		}
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func itoa(v int32) string { return strconv.Itoa(int(v)) }

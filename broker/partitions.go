@@ -340,6 +340,8 @@ func storageConfig(t config.Topic, durable bool) storage.Config {
 	} else {
 		c.MessageTimestampType = "CreateTime"
 	}
+	c.MessageTimestampBeforeMaxMs = t.MessageTimestampBeforeMaxMs
+	c.MessageTimestampAfterMaxMs = t.MessageTimestampAfterMaxMs
 	c.Durable = durable
 	c.FileDeleteDelayMs = t.FileDeleteDelayMs
 	return c

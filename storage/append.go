@@ -43,10 +43,16 @@ type parsedBatch struct {
 // Append validates batches (whole RecordBatch v2 batches back to back) and
 // writes them with one write. On the leader path it patches headers in
 // place (baseOffset, partitionLeaderEpoch, LogAppendTime), so batches must
-// not be shared. Errors are *kerr.Error values and leave the log unchanged.
+// not be shared, and checks every record (record_checks.go). Errors are
+// *kerr.Error values, or *RecordErrors (which unwrap to one) when records
+// were at fault, and leave the log unchanged.
 func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	cfg := l.Config()
-	parsed, err := parseBatches(batches, opts, cfg)
+	var chk *recordChecks
+	if opts.AssignOffsets {
+		chk = l.leaderRecordChecks(cfg, opts, l.clock().UnixMilli())
+	}
+	parsed, err := parseBatches(batches, opts, cfg, chk)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -206,8 +212,9 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	return res, nil
 }
 
-// parseBatches splits and validates the batches of one Append.
-func parseBatches(b []byte, opts AppendOptions, cfg Config) ([]parsedBatch, error) {
+// parseBatches splits and validates the batches of one Append; chk are the
+// per-record checks of the leader path (record_checks.go).
+func parseBatches(b []byte, opts AppendOptions, cfg Config, chk *recordChecks) ([]parsedBatch, error) {
 	if len(b) == 0 {
 		return nil, kerr.CorruptMessage
 	}
@@ -230,7 +237,7 @@ func parseBatches(b []byte, opts AppendOptions, cfg Config) ([]parsedBatch, erro
 		var h BatchHeader
 		var err error
 		if opts.AssignOffsets {
-			h, err = ValidateBatch(rest[:size], cfg.compacted() && !opts.AllowControl)
+			h, err = validateBatch(rest[:size], chk)
 		} else {
 			h, err = checkBatchFrame(rest[:size])
 			if err == nil && h.LastOffset() < h.BaseOffset {

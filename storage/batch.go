@@ -178,8 +178,16 @@ func checkBatchFrame(b []byte) (BatchHeader, error) {
 // CRC, the count and offset deltas of records, and — for uncompressed batches —
 // the structure of every record. Compressed batches are not decompressed
 // (only their header is checked) unless requireKeys is set, which rejects a
-// record without a key (compacted topics) with kerr.InvalidRecord.
+// record without a key (compacted topics) with kerr.InvalidRecord. The
+// leader path (Append) adds the timestamp checks of record_checks.go.
 func ValidateBatch(b []byte, requireKeys bool) (BatchHeader, error) {
+	return validateBatch(b, &recordChecks{requireKeys: requireKeys})
+}
+
+// validateBatch is ValidateBatch with the per-record checks chk (nil: none).
+// Structural problems are kerr values and end the walk; records failing
+// chk are all collected into one *RecordErrors.
+func validateBatch(b []byte, chk *recordChecks) (BatchHeader, error) {
 	h, err := checkBatchFrame(b)
 	if err != nil {
 		return h, err
@@ -197,11 +205,13 @@ func ValidateBatch(b []byte, requireKeys bool) (BatchHeader, error) {
 	} else if int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
 		return h, kerr.InvalidRecord
 	}
-	if h.Codec() != CodecNone && !requireKeys {
+	checkRecords := chk.needRecords(&h)
+	if h.Codec() != CodecNone && !checkRecords {
 		return h, nil
 	}
 	var prev int32 = -1
-	n := 0
+	n := int32(0)
+	var bad recordErrorCollector
 	err = forEachRecord(b[:h.Size()], &h, func(r *Record) bool {
 		if r.OffsetDelta <= prev || r.OffsetDelta > h.LastOffsetDelta {
 			err = kerr.InvalidRecord
@@ -211,9 +221,10 @@ func ValidateBatch(b []byte, requireKeys bool) (BatchHeader, error) {
 			err = kerr.InvalidRecord
 			return false
 		}
-		if requireKeys && r.Key == nil && !h.IsControl() {
-			err = kerr.InvalidRecord
-			return false
+		if checkRecords {
+			if e, code, failed := chk.check(&h, r, n); failed {
+				bad.add(e, code)
+			}
 		}
 		prev = r.OffsetDelta
 		n++
@@ -225,8 +236,11 @@ func ValidateBatch(b []byte, requireKeys bool) (BatchHeader, error) {
 		}
 		return h, err
 	}
-	if n != int(h.RecordCount) {
+	if n != h.RecordCount {
 		return h, kerr.InvalidRecord
+	}
+	if err := bad.err(); err != nil {
+		return h, err
 	}
 	return h, nil
 }

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net"
 	"os"
@@ -242,5 +244,42 @@ func BenchmarkRecovery(b *testing.B) {
 		}
 		m.abandon()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkAppendCompressed measures Log.Append of a compressed 16 KiB
+// batch with the timestamp check of Kafka 4's defaults (after.max.ms one
+// hour: every record is read, so the batch is decompressed, as Kafka does)
+// and with both bounds infinite (the header alone is checked).
+func BenchmarkAppendCompressed(b *testing.B) {
+	for _, codec := range []int8{CodecSnappy, CodecLZ4, CodecZstd} {
+		var bb BatchBuilder
+		bb.Codec = codec
+		for i := 0; i < 16; i++ {
+			bb.Add(time.Now().UnixMilli(), nil, bytes.Repeat([]byte{byte('a' + i)}, 1000))
+		}
+		batch := bb.Build()
+		for _, checked := range []bool{true, false} {
+			cfg := DefaultConfig()
+			name := fmt.Sprintf("codec=%d/timestamps=checked", codec)
+			if !checked {
+				cfg.MessageTimestampAfterMaxMs = math.MaxInt64
+				name = fmt.Sprintf("codec=%d/timestamps=unbounded", codec)
+			}
+			b.Run(name, func(b *testing.B) {
+				m := openTestManager(b, b.TempDir(), nil)
+				defer m.Close()
+				l, _ := m.GetOrCreate("bench", 0, cfg)
+				b.SetBytes(16 * 1000)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := l.Append(bytes.Clone(batch), AppendOptions{AssignOffsets: true}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+			})
+		}
 	}
 }

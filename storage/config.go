@@ -26,8 +26,12 @@ type Config struct {
 	FlushMessages          int64   // flush.messages (math.MaxInt64)
 	FlushMs                int64   // flush.ms (math.MaxInt64)
 	MessageTimestampType   string  // message.timestamp.type: "CreateTime" | "LogAppendTime"
-	Durable                bool    // Runnel option: fsync before Append returns
-	FileDeleteDelayMs      int64   // file.delete.delay.ms (60000)
+	// Under CreateTime, how far a record's timestamp may lie before or
+	// after the broker's clock (KIP-937); math.MaxInt64 disables a side.
+	MessageTimestampBeforeMaxMs int64 // message.timestamp.before.max.ms (math.MaxInt64)
+	MessageTimestampAfterMaxMs  int64 // message.timestamp.after.max.ms (3600000 since Kafka 4, KIP-1030)
+	Durable                     bool  // Runnel option: fsync before Append returns
+	FileDeleteDelayMs           int64 // file.delete.delay.ms (60000)
 }
 
 // DefaultConfig returns Kafka's topic-config defaults.
@@ -49,6 +53,9 @@ func DefaultConfig() Config {
 		FlushMs:                math.MaxInt64,
 		MessageTimestampType:   "CreateTime",
 		FileDeleteDelayMs:      60000,
+
+		MessageTimestampBeforeMaxMs: math.MaxInt64,
+		MessageTimestampAfterMaxMs:  3600 * 1000,
 	}
 }
 
@@ -57,7 +64,8 @@ func DefaultConfig() Config {
 // cleanup.policy, message.timestamp.type, the compaction ratio and lag) with
 // their defaults. Fields where zero is meaningful — retention.ms,
 // retention.bytes, index.interval.bytes, delete.retention.ms,
-// min.compaction.lag.ms, file.delete.delay.ms — are taken literally, so
+// min.compaction.lag.ms, file.delete.delay.ms,
+// message.timestamp.{before,after}.max.ms — are taken literally, so
 // build configs from DefaultConfig().
 func (c Config) normalized() Config {
 	d := DefaultConfig()
@@ -108,6 +116,12 @@ func (c Config) normalized() Config {
 	}
 	if c.FileDeleteDelayMs < 0 {
 		c.FileDeleteDelayMs = 0
+	}
+	if c.MessageTimestampBeforeMaxMs < 0 {
+		c.MessageTimestampBeforeMaxMs = d.MessageTimestampBeforeMaxMs
+	}
+	if c.MessageTimestampAfterMaxMs < 0 {
+		c.MessageTimestampAfterMaxMs = d.MessageTimestampAfterMaxMs
 	}
 	return c
 }

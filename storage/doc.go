@@ -37,7 +37,16 @@
 //     at the first torn, CRC-invalid or out-of-order batch: exactly the
 //     complete valid prefix survives and no torn batch is ever served.
 //   - An Append is all or nothing: every batch is validated before
-//     anything is written, and the whole call is one write.
+//     anything is written, and the whole call is one write. On the leader
+//     path that includes every record's key (compacted topics) and, under
+//     CreateTime, its timestamp against message.timestamp.{before,after}.max.ms
+//     (record_checks.go); failures come back as *RecordErrors naming each
+//     offending record.
+//   - Producer state holds no producer idle for producer.id.expiration.ms
+//     without an ongoing transaction: the Manager loop drops them every
+//     check interval, and rebuilding the state (open, truncation) drops
+//     them again, so an expired producer never returns from a snapshot or
+//     a replay (KIP-854).
 //   - Reads return file regions of whole batches; bytes are never copied
 //     through Go memory on the fetch path. A ReadResult keeps its files
 //     open until Release, whatever happens to the segments meanwhile.

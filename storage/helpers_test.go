@@ -12,9 +12,14 @@ type testClock struct{ t time.Time }
 
 func (c *testClock) now() time.Time { return c.t }
 
+// openTestManager opens a Manager on dir. Its producer.id.expiration is a
+// century: most tests write records stamped in 1970 and expect their
+// producers' state to survive a reopen (producer_expiry_test.go tests
+// expiration).
 func openTestManager(t testing.TB, dir string, clock func() time.Time) *Manager {
 	t.Helper()
-	m, err := OpenManager(ManagerOptions{Dir: dir, Clock: clock, RetentionCheckInterval: time.Hour})
+	m, err := OpenManager(ManagerOptions{Dir: dir, Clock: clock, RetentionCheckInterval: time.Hour,
+		ProducerIDExpiration: 100 * 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

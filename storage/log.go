@@ -52,6 +52,11 @@ type Log struct {
 	closed        bool
 	truncations   int64 // bumped by every truncation (see Flush)
 
+	// producerExpirationMs is producer.id.expiration.ms (under mu):
+	// producers idle this long are dropped by ExpireProducers and when
+	// the state is rebuilt (open, truncation).
+	producerExpirationMs int64
+
 	// cleaner is the compaction state (cleaner.go): the per-log pass lock
 	// and the next delete horizon. Hook for log compaction.
 	cleaner cleanerState
@@ -70,6 +75,9 @@ type logOptions struct {
 	clean     bool
 	deleter   func([]string, time.Duration)
 	noSync    bool
+	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
+	// default, one day).
+	producerExpirationMs int64
 }
 
 // openLog loads (and if needed recovers) the log in o.dir, creating it if
@@ -82,6 +90,10 @@ func openLog(o logOptions) (*Log, error) {
 		topic: o.topic, partition: o.partition, dir: o.dir,
 		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
+		producerExpirationMs: o.producerExpirationMs,
+	}
+	if l.producerExpirationMs <= 0 {
+		l.producerExpirationMs = DefaultProducerIDExpiration.Milliseconds()
 	}
 	if l.clock == nil {
 		l.clock = time.Now
@@ -278,6 +290,10 @@ func (l *Log) load(clean bool) error {
 	if l.logStart > l.leo {
 		l.logStart = l.leo
 	}
+	// Producers that expired while the log was closed (or before the
+	// snapshot was taken) stay gone, whatever the snapshot and the replay
+	// brought back.
+	l.producers.expire(l.clock().UnixMilli(), l.producerExpirationMs)
 	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
 	l.recoveryPoint = l.leo
 	l.removeSnapshotsAbove(l.leo)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,6 +29,12 @@ type ManagerOptions struct {
 	CleanerDisabled         bool          // log.cleaner.enable=false
 	CleanerBackoff          time.Duration // log.cleaner.backoff.ms (default 15 s): wait after a pass that found nothing
 	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size (default 128 MiB)
+	// Idempotent producer state (KIP-854): a producer idle for
+	// ProducerIDExpiration without an ongoing transaction is forgotten;
+	// the loop looks every ProducerIDExpirationCheckInterval (at most once
+	// a tick, so no more often than once a second).
+	ProducerIDExpiration              time.Duration // producer.id.expiration.ms (default 1 day)
+	ProducerIDExpirationCheckInterval time.Duration // producer.id.expiration.check.interval.ms (default 10 min)
 
 	noSync bool // tests and fuzzing only: skip every fsync
 }
@@ -39,6 +46,9 @@ type ManagerOptions struct {
 type Manager struct {
 	opts  ManagerOptions
 	cache *handleCache
+	// producerExpirationMs is the current producer.id.expiration.ms,
+	// given to logs as they open (SetProducerIDExpiration changes it).
+	producerExpirationMs atomic.Int64
 
 	mu     sync.Mutex
 	logs   map[tp]*Log
@@ -83,11 +93,18 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if opts.CleanerBackoff <= 0 {
 		opts.CleanerBackoff = DefaultCleanerBackoff
 	}
+	if opts.ProducerIDExpiration <= 0 {
+		opts.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
+	if opts.ProducerIDExpirationCheckInterval <= 0 {
+		opts.ProducerIDExpirationCheckInterval = DefaultProducerIDExpirationCheckInterval
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	m := &Manager{opts: opts, cache: newHandleCache(opts.MaxOpenFiles), logs: make(map[tp]*Log),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	m.producerExpirationMs.Store(opts.ProducerIDExpiration.Milliseconds())
 	marker := filepath.Join(opts.Dir, cleanShutdownFile)
 	_, err := os.Stat(marker)
 	clean := err == nil
@@ -153,6 +170,8 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 		clean:     clean,
 		noSync:    m.opts.noSync,
 		deleter:   m.scheduleDelete,
+
+		producerExpirationMs: m.producerExpirationMs.Load(),
 	})
 }
 
@@ -267,6 +286,7 @@ func (m *Manager) loop() {
 	defer t.Stop()
 	lastRetention := time.Now()
 	lastIdleClean := time.Now()
+	lastProducerExpiry := time.Now()
 	for {
 		select {
 		case <-m.stop:
@@ -278,6 +298,10 @@ func (m *Manager) loop() {
 		if time.Since(lastRetention) >= m.opts.RetentionCheckInterval {
 			lastRetention = time.Now()
 			m.RunRetention()
+		}
+		if time.Since(lastProducerExpiry) >= m.opts.ProducerIDExpirationCheckInterval {
+			lastProducerExpiry = time.Now()
+			m.ExpireProducers()
 		}
 		// Log cleaner: after a pass that cleaned something, go on at the
 		// next tick; after one that found nothing, back off.
@@ -313,6 +337,39 @@ func (m *Manager) RunRetention() int {
 		n += l.enforceRetention(now)
 	}
 	return n
+}
+
+// Kafka's defaults for the producer-state expiration (KIP-854).
+const (
+	DefaultProducerIDExpiration              = 24 * time.Hour   // producer.id.expiration.ms
+	DefaultProducerIDExpirationCheckInterval = 10 * time.Minute // producer.id.expiration.check.interval.ms
+)
+
+// ExpireProducers drops, in every log, the producers idle for
+// producer.id.expiration.ms without an ongoing transaction (the background
+// loop calls it every ProducerIDExpirationCheckInterval). It returns how
+// many were dropped.
+func (m *Manager) ExpireProducers() int {
+	n := 0
+	for _, l := range m.All() {
+		n += l.ExpireProducers()
+	}
+	return n
+}
+
+// SetProducerIDExpiration changes producer.id.expiration.ms for every log,
+// open or opened later (Kafka lets it change at run time).
+func (m *Manager) SetProducerIDExpiration(d time.Duration) {
+	if d <= 0 {
+		d = DefaultProducerIDExpiration
+	}
+	ms := d.Milliseconds()
+	if m.producerExpirationMs.Swap(ms) == ms {
+		return
+	}
+	for _, l := range m.All() {
+		l.setProducerExpiration(ms)
+	}
 }
 
 // OpenSegments is how many segments currently hold an open file handle.

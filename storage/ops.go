@@ -166,6 +166,7 @@ func (l *Log) afterTruncateLocked() error {
 	if err := l.rebuildProducers(l.leo); err != nil {
 		return err
 	}
+	l.producers.expire(l.clock().UnixMilli(), l.producerExpirationMs)
 	if l.epochs.truncateFromEnd(l.leo) {
 		if err := l.epochs.persist(); err != nil {
 			return err

@@ -33,6 +33,8 @@ import (
 //
 // Like Kafka, only a producer's last batch survives a snapshot, so after a
 // restart only a retry of the very last batch is recognised as a duplicate.
+// A producer idle for producer.id.expiration.ms (measured from its last
+// timestamp) without an ongoing transaction is forgotten (expire).
 const (
 	maxCachedBatches = 5
 	snapshotVersion  = 1
@@ -245,6 +247,25 @@ func (ps *producerState) firstUnstable() int64 {
 		}
 	}
 	return first
+}
+
+// expire forgets producers idle for at least expirationMs — their last
+// timestamp (the max timestamp of their last batch or marker, so record
+// time under CreateTime, as in Kafka) at least that far behind nowMs — and
+// without an ongoing transaction (KIP-854, Kafka's
+// ProducerStateManager.removeExpiredProducers). It returns how many went.
+// A later batch of an expired producer is that of an unknown producer: any
+// sequence is accepted under any epoch, and retries are no longer
+// recognised as duplicates.
+func (ps *producerState) expire(nowMs, expirationMs int64) int {
+	n := 0
+	for pid, e := range ps.producers {
+		if e.txnFirst < 0 && nowMs-e.lastTs >= expirationMs {
+			delete(ps.producers, pid)
+			n++
+		}
+	}
+	return n
 }
 
 // evictBelow forgets producers whose last write is below logStart and that

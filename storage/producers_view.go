@@ -48,3 +48,25 @@ func (l *Log) OngoingTransaction(pid int64) (epoch int16, ok bool) {
 	}
 	return e.epoch, true
 }
+
+// ExpireProducers drops the state of producers idle for
+// producer.id.expiration.ms without an ongoing transaction (KIP-854); the
+// Manager calls it every producer.id.expiration.check.interval.ms. They
+// no longer show in Producers (DescribeProducers), and their next batch is
+// taken as an unknown producer's. It returns how many were dropped.
+func (l *Log) ExpireProducers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0
+	}
+	return l.producers.expire(l.clock().UnixMilli(), l.producerExpirationMs)
+}
+
+// setProducerExpiration changes producer.id.expiration.ms (a dynamic
+// broker key in Kafka).
+func (l *Log) setProducerExpiration(ms int64) {
+	l.mu.Lock()
+	l.producerExpirationMs = ms
+	l.mu.Unlock()
+}
