@@ -212,7 +212,7 @@ func validateBatch(b []byte, chk *recordChecks) (BatchHeader, error) {
 	var prev int32 = -1
 	n := int32(0)
 	var bad recordErrorCollector
-	err = forEachRecord(b[:h.Size()], &h, func(r *Record) bool {
+	err = forEachRecord(b[:h.Size()], &h, chk.decompressors(), func(r *Record) bool {
 		if r.OffsetDelta <= prev || r.OffsetDelta > h.LastOffsetDelta {
 			err = kerr.InvalidRecord
 			return false
@@ -267,13 +267,14 @@ var errRecordParse = errors.New("storage: malformed record")
 // inflate without limit.
 const maxDecompressed = 256 << 20
 
-// forEachRecord decodes the records of one whole batch b (decompressing if
-// needed) and calls fn for each until it returns false.
-func forEachRecord(b []byte, h *BatchHeader, fn func(*Record) bool) error {
+// forEachRecord decodes the records of one whole batch b (decompressing
+// with dec if needed; nil: one-off readers) and calls fn for each until it
+// returns false.
+func forEachRecord(b []byte, h *BatchHeader, dec *decompressors, fn func(*Record) bool) error {
 	body := b[batchHeaderSize:h.Size()]
 	if h.Codec() != CodecNone {
 		var err error
-		body, err = decompress(h.Codec(), body)
+		body, err = dec.decompress(h.Codec(), body)
 		if err != nil {
 			return errRecordParse
 		}
@@ -479,7 +480,7 @@ const (
 // key is version int16 + type int16.
 func controlType(batch []byte, h *BatchHeader) (int16, error) {
 	typ := int16(-1)
-	err := forEachRecord(batch, h, func(r *Record) bool {
+	err := forEachRecord(batch, h, nil, func(r *Record) bool {
 		if len(r.Key) >= 4 {
 			typ = int16(binary.BigEndian.Uint16(r.Key[2:]))
 		}

@@ -45,7 +45,7 @@ func readRecs(t testing.TB, l *Log, from int64) []crec {
 			t.Fatalf("bad batch: %v", err)
 		}
 		if !h.IsControl() {
-			if err := forEachRecord(b[:h.Size()], &h, func(r *Record) bool {
+			if err := forEachRecord(b[:h.Size()], &h, nil, func(r *Record) bool {
 				out = append(out, crec{off: h.BaseOffset + int64(r.OffsetDelta), key: string(r.Key), value: string(r.Value),
 					null: r.Value == nil, ts: h.BaseTimestamp + r.TimestampDelta})
 				return true
@@ -332,7 +332,7 @@ func ValidateBatchStored(b []byte) (BatchHeader, error) {
 	}
 	prev := int32(-1)
 	n := 0
-	err = forEachRecord(b[:h.Size()], &h, func(r *Record) bool {
+	err = forEachRecord(b[:h.Size()], &h, nil, func(r *Record) bool {
 		if r.OffsetDelta <= prev || r.OffsetDelta > h.LastOffsetDelta {
 			err = errors.New("bad offset delta")
 			return false

@@ -46,7 +46,7 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 		if h.Codec() == CodecNone {
 			n := 0
-			if err := forEachRecord(data[:h.Size()], &h, func(*Record) bool { n++; return true }); err != nil || n != int(h.RecordCount) {
+			if err := forEachRecord(data[:h.Size()], &h, nil, func(*Record) bool { n++; return true }); err != nil || n != int(h.RecordCount) {
 				t.Fatalf("accepted batch whose records do not decode: %v %d", err, n)
 			}
 		}

@@ -33,7 +33,8 @@ type Log struct {
 	clock     func() time.Time
 	logger    *zap.Logger
 	deleter   func(paths []string, delay time.Duration)
-	noSync    bool // tests and fuzzing only: skip every fsync
+	noSync    bool           // tests and fuzzing only: skip every fsync
+	codecs    *decompressors // the Manager's, shared by its logs (nil: one-off)
 
 	appendMu sync.Mutex
 	flushMu  sync.Mutex // serializes Flush
@@ -75,6 +76,7 @@ type logOptions struct {
 	clean     bool
 	deleter   func([]string, time.Duration)
 	noSync    bool
+	codecs    *decompressors
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
@@ -88,7 +90,7 @@ func openLog(o logOptions) (*Log, error) {
 	}
 	l := &Log{
 		topic: o.topic, partition: o.partition, dir: o.dir,
-		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync,
+		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync, codecs: o.codecs,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
 		producerExpirationMs: o.producerExpirationMs,
 	}
@@ -313,7 +315,7 @@ func (l *Log) load(clean bool) error {
 
 func markerCoordinatorEpoch(batch []byte, h *BatchHeader) int32 {
 	ce := int32(-1)
-	_ = forEachRecord(batch, h, func(r *Record) bool {
+	_ = forEachRecord(batch, h, nil, func(r *Record) bool {
 		if len(r.Value) >= 6 {
 			ce = int32(binary.BigEndian.Uint32(r.Value[2:]))
 		}

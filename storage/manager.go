@@ -49,6 +49,8 @@ type Manager struct {
 	// producerExpirationMs is the current producer.id.expiration.ms,
 	// given to logs as they open (SetProducerIDExpiration changes it).
 	producerExpirationMs atomic.Int64
+	// codecs are the decompressors every log of this Manager shares.
+	codecs decompressors
 
 	mu     sync.Mutex
 	logs   map[tp]*Log
@@ -170,6 +172,7 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 		clean:     clean,
 		noSync:    m.opts.noSync,
 		deleter:   m.scheduleDelete,
+		codecs:    &m.codecs,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
 	})
@@ -401,6 +404,7 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	err := m.closeAll()
 	m.mu.Unlock()
+	m.codecs.close()
 	m.runDeletes(true)
 	if err != nil {
 		return err

@@ -342,7 +342,7 @@ func (l *Log) findInSegment(s *segment, ts int64) (int64, int64, bool) {
 		if preadFull(ref.f, batch, e.pos) != nil {
 			return true
 		}
-		_ = forEachRecord(batch, &h, func(r *Record) bool {
+		_ = forEachRecord(batch, &h, l.codecs, func(r *Record) bool {
 			off := h.BaseOffset + int64(r.OffsetDelta)
 			if t := h.BaseTimestamp + r.TimestampDelta; t >= ts && off >= l.logStart {
 				rOff, rTs, found = off, t, true
@@ -393,7 +393,7 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 		if preadFull(ref.f, batch, e.pos) != nil {
 			return true
 		}
-		_ = forEachRecord(batch, &h, func(r *Record) bool {
+		_ = forEachRecord(batch, &h, l.codecs, func(r *Record) bool {
 			if h.BaseTimestamp+r.TimestampDelta == ts {
 				off = h.BaseOffset + int64(r.OffsetDelta)
 				return false

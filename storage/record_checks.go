@@ -74,6 +74,14 @@ type recordChecks struct {
 	now         int64 // the broker's clock, ms
 	beforeMaxMs int64
 	afterMaxMs  int64
+	codecs      *decompressors // the log's (nil: one-off readers)
+}
+
+func (c *recordChecks) decompressors() *decompressors {
+	if c == nil {
+		return nil
+	}
+	return c.codecs
 }
 
 // leaderRecordChecks are the checks of a leader-path Append at now.
@@ -87,6 +95,7 @@ func (l *Log) leaderRecordChecks(cfg Config, opts AppendOptions, now int64) *rec
 		now:         now,
 		beforeMaxMs: cfg.MessageTimestampBeforeMaxMs,
 		afterMaxMs:  cfg.MessageTimestampAfterMaxMs,
+		codecs:      l.codecs,
 	}
 }
 
