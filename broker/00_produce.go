@@ -80,6 +80,9 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 			var r *replica
 			var last int64
 			if err == nil {
+				err = checkProduceRecords(pr.Version, rp.Records)
+			}
+			if err == nil {
 				r, last, err = b.produceOne(ctx, snap, name, rp, pr.Acks, pr.TransactionID, sp)
 			}
 			if err != nil {
@@ -273,11 +276,35 @@ func (b *Broker) produceLeaderHint(snap *controller.Snapshot, topic string, part
 // Offsets into a RecordBatch v2 header (storage/batch.go has the layout).
 const (
 	batchLengthAt      = 8  // int32 batchLength (bytes after this field)
+	batchMagicAt       = 16 // int8 magic
 	batchAttributesAt  = 21 // int16 attributes
 	batchFixedPrefix   = 12 // baseOffset + batchLength
 	batchAttrTxn       = 0x10
+	batchAttrCodecMask = 0x07 // low bits of the attributes' second byte
+	batchCodecZstd     = 4
 	batchHeaderMinSize = 27
 )
+
+// checkProduceRecords applies Kafka's request-level rules to one
+// partition's records before anything else looks at them (Kafka's
+// ProduceRequest.validateRecords): exactly one batch, of magic 2, and no
+// zstd before v7 (KIP-110), which older clients could not read back.
+func checkProduceRecords(version int16, records []byte) error {
+	if len(records) < batchHeaderMinSize {
+		return fmt.Errorf("%w: Produce requests with version %d must have at least one record batch per partition", kerr.InvalidRecord, version)
+	}
+	if magic := records[batchMagicAt]; magic != 2 {
+		return fmt.Errorf("%w: Produce requests with version %d are only allowed to contain record batches with magic version 2", kerr.InvalidRecord, version)
+	}
+	if version < 7 && records[batchAttributesAt+1]&batchAttrCodecMask == batchCodecZstd {
+		return fmt.Errorf("%w: Produce requests with version %d are not allowed to use ZStandard compression", kerr.UnsupportedCompressionType, version)
+	}
+	n := int64(int32(binary.BigEndian.Uint32(records[batchLengthAt:]))) + batchFixedPrefix
+	if n > batchFixedPrefix && n < int64(len(records)) {
+		return fmt.Errorf("%w: Produce requests with version %d are only allowed to contain exactly one record batch per partition", kerr.InvalidRecord, version)
+	}
+	return nil
+}
 
 // hasTransactionalBatch reports whether any well-framed batch in records
 // has the transactional attribute. Framing errors are left to the log's

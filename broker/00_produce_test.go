@@ -101,11 +101,11 @@ func TestProduceAssignsOffsets(t *testing.T) {
 	if p.ErrorCode != 0 || p.BaseOffset != 3 {
 		t.Fatalf("second produce: %+v", p)
 	}
-	// Two batches in one partition entry: offsets continue across them.
-	two := append(testBatch("c", 2, 3000), testBatch("d", 1, 3002)...)
-	p = rawProduce(t, br, "p", 1, two)
+	// Two batches in one partition entry are refused, as Kafka does
+	// (TestProduceErrors); offsets go on after the last accepted batch.
+	p = rawProduce(t, br, "p", 1, testBatch("c", 3, 3000))
 	if p.ErrorCode != 0 || p.BaseOffset != 5 {
-		t.Fatalf("two batches: %+v", p)
+		t.Fatalf("third produce: %+v", p)
 	}
 	if hw := tb.replicas.byTopic["p"][1].log.HighWatermark(); hw != 8 {
 		t.Fatalf("HW %d, want 8", hw)
@@ -126,6 +126,10 @@ func TestProduceErrors(t *testing.T) {
 	txn.Transactional, txn.ProducerID, txn.ProducerEpoch, txn.Idempotent = true, 7, 0, true
 	txn.Add(1, nil, []byte("t"))
 
+	twoBatches := append(testBatch("a", 1, 1), testBatch("b", 1, 1)...)
+	magic1 := testBatch("x", 1, 1)
+	magic1[16] = 1
+
 	for _, c := range []struct {
 		name      string
 		topic     string
@@ -141,6 +145,9 @@ func TestProduceErrors(t *testing.T) {
 		{"corrupt", "small", 0, 1, corrupt, kerr.CorruptMessage},
 		{"keyless on compacted", "compacted", 0, 1, testBatch("x", 1, 1), kerr.InvalidRecord},
 		{"transactional batch", "small", 0, 1, txn.Build(), kerr.InvalidRecord},
+		{"two batches", "small", 0, 1, twoBatches, kerr.InvalidRecord},
+		{"no batch", "small", 0, 1, nil, kerr.InvalidRecord},
+		{"magic 1", "small", 0, 1, magic1, kerr.InvalidRecord},
 		{"min isr", "strict", 0, -1, testBatch("x", 1, 1), kerr.NotEnoughReplicas},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -156,6 +163,26 @@ func TestProduceErrors(t *testing.T) {
 	// min.insync.replicas only binds acks=all.
 	if p := rawProduce(t, acksBroker(t, tb, 1), "strict", 0, testBatch("x", 1, 1)); p.ErrorCode != 0 {
 		t.Fatalf("acks=1 to strict: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// zstd needs Produce v7 (KIP-110): an older request using it gets
+// UNSUPPORTED_COMPRESSION_TYPE, and nothing is written.
+func TestProduceZstdNeedsV7(t *testing.T) {
+	tb := startTestBroker(t)
+	dataTopic(t, tb, "z", 1, nil)
+	var bb storage.BatchBuilder
+	bb.Codec = storage.CodecZstd
+	bb.Add(time.Now().UnixMilli(), nil, []byte("zstd"))
+
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(0, 6)
+	old := tb.client(t, kgo.MaxVersions(v)).SeedBrokers()[0]
+	if p := rawProduce(t, old, "z", 0, bb.Build()); kerr.ErrorForCode(p.ErrorCode) != kerr.UnsupportedCompressionType {
+		t.Fatalf("v6 zstd: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := rawProduce(t, rawBroker(t, tb), "z", 0, bb.Build()); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("v12 zstd: %v at %d", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
 }
 
