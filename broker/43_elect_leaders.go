@@ -127,10 +127,19 @@ func (b *Broker) electOne(ctx context.Context, topic string, part int32, unclean
 }
 
 // electFor is the state p should get under a preferred (unclean false) or
-// unclean election, or the error Kafka answers.
-func electFor(p controller.Partition, live map[int32]controller.BrokerInfo, unclean bool) (controller.Partition, error) {
-	isLive := func(id int32) bool { _, ok := live[id]; return ok }
+// unclean election, or the error Kafka answers. A broker counts as live
+// only if it is registered and not restarted since the state counted it
+// (controller.Snapshot.Eligible); the new leader's broker epoch is
+// recorded with it.
+func electFor(p controller.Partition, brokers map[int32]controller.BrokerInfo, unclean bool) (controller.Partition, error) {
+	s := &controller.Snapshot{Brokers: brokers}
+	isLive := func(id int32) bool { return s.Eligible(p, id) }
 	np := p
+	lead := func(id int32) {
+		np.Leader = id
+		np.LeaderEpoch = p.LeaderEpoch + 1
+		np.LeaderBrokerEpoch = s.BrokerEpoch(id)
+	}
 	if !unclean {
 		if len(p.Replicas) == 0 {
 			return p, kerr.PreferredLeaderNotAvailable
@@ -142,8 +151,7 @@ func electFor(p controller.Partition, live map[int32]controller.BrokerInfo, uncl
 		if !isLive(pref) || !slices.Contains(p.ISR, pref) {
 			return p, fmt.Errorf("%w: preferred replica %d is not live and in the ISR %v", kerr.PreferredLeaderNotAvailable, pref, p.ISR)
 		}
-		np.Leader = pref
-		np.LeaderEpoch = p.LeaderEpoch + 1
+		lead(pref)
 		return np, nil
 	}
 	if p.Leader >= 0 && isLive(p.Leader) {
@@ -151,16 +159,14 @@ func electFor(p controller.Partition, live map[int32]controller.BrokerInfo, uncl
 	}
 	for _, id := range p.Replicas {
 		if isLive(id) && slices.Contains(p.ISR, id) {
-			np.Leader = id
-			np.LeaderEpoch = p.LeaderEpoch + 1
+			lead(id)
 			np.ISR = slices.DeleteFunc(slices.Clone(p.ISR), isNot(isLive))
 			return np, nil
 		}
 	}
 	for _, id := range p.Replicas {
 		if isLive(id) {
-			np.Leader = id
-			np.LeaderEpoch = p.LeaderEpoch + 1
+			lead(id)
 			np.ISR = []int32{id}
 			return np, nil
 		}

@@ -84,7 +84,7 @@ func (b *Broker) reassignOne(ctx context.Context, topic string, part int32, targ
 		var np controller.Partition
 		var err error
 		if target == nil {
-			np, err = cancelReassignment(p)
+			np, err = cancelReassignment(p, snap)
 		} else {
 			np, err = startReassignment(p, target, snap.Brokers, allowRF)
 		}
@@ -140,7 +140,7 @@ func startReassignment(p controller.Partition, target []int32, live map[int32]co
 }
 
 // cancelReassignment is p with its reassignment reverted.
-func cancelReassignment(p controller.Partition) (controller.Partition, error) {
+func cancelReassignment(p controller.Partition, snap *controller.Snapshot) (controller.Partition, error) {
 	if len(p.Adding) == 0 && len(p.Removing) == 0 {
 		return p, kerr.NoReassignmentInProgress
 	}
@@ -163,6 +163,7 @@ func cancelReassignment(p controller.Partition) (controller.Partition, error) {
 			}
 		}
 		np.LeaderEpoch = p.LeaderEpoch + 1
+		np.LeaderBrokerEpoch = snap.BrokerEpoch(np.Leader)
 	}
 	return np, nil
 }
@@ -180,5 +181,5 @@ func without(a, b []int32) []int32 {
 
 func samePartitionState(a, b controller.Partition) bool {
 	return slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR) && a.Leader == b.Leader &&
-		a.LeaderEpoch == b.LeaderEpoch && slices.Equal(a.Adding, b.Adding) && slices.Equal(a.Removing, b.Removing)
+		a.LeaderEpoch == b.LeaderEpoch && a.LeaderBrokerEpoch == b.LeaderBrokerEpoch && slices.Equal(a.Adding, b.Adding) && slices.Equal(a.Removing, b.Removing)
 }

@@ -124,6 +124,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.isr = newISRManager(b)
 	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
 	b.replicas.kick = b.isr.poke
+	b.replicas.ownEpoch = b.ctrl.OwnEpoch
 	b.fetchers = newReplicaFetchers(b)
 	b.replicas.apply(b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {

@@ -55,7 +55,7 @@ func (b *Broker) controlledShutdown() {
 		var lastRev int64
 		for _, t := range snap.Topics {
 			for _, p := range t.Partitions {
-				np, ok := shutdownMove(p, b.id, snap.Brokers)
+				np, ok := shutdownMove(p, b.id, snap)
 				if !ok {
 					continue
 				}
@@ -96,14 +96,16 @@ func (b *Broker) controlledShutdown() {
 }
 
 // shutdownMove is the state p should get so that self stops leading it,
-// and whether a change is both needed and possible.
-func shutdownMove(p controller.Partition, self int32, live map[int32]controller.BrokerInfo) (controller.Partition, bool) {
+// and whether a change is both needed and possible. The new leader is an
+// eligible ISR member (registered, and not restarted since the state
+// counted it: controller.Snapshot.Stale), recorded with its broker epoch.
+func shutdownMove(p controller.Partition, self int32, snap *controller.Snapshot) (controller.Partition, bool) {
 	if p.Leader != self {
 		return p, false
 	}
 	next := int32(-1)
 	for _, id := range p.Replicas {
-		if _, ok := live[id]; ok && id != self && slices.Contains(p.ISR, id) {
+		if id != self && slices.Contains(p.ISR, id) && snap.Eligible(p, id) {
 			next = id
 			break
 		}
@@ -113,6 +115,7 @@ func shutdownMove(p controller.Partition, self int32, live map[int32]controller.
 	}
 	np := p
 	np.Leader = next
+	np.LeaderBrokerEpoch = snap.BrokerEpoch(next)
 	np.LeaderEpoch = p.LeaderEpoch + 1
 	np.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return id == self })
 	return np, true

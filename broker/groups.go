@@ -106,7 +106,7 @@ func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
 	if gc.closed {
 		return
 	}
-	lead := ledPartitions(snap, offsetsTopicName, gc.b.id)
+	lead := ledPartitions(snap, offsetsTopicName, gc.b.id, gc.b.ctrl.OwnEpoch(snap))
 	gone, fresh := leadershipDiff(gc.loaded, lead)
 	for _, idx := range gone {
 		gc.coord.Unload(idx)

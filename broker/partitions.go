@@ -78,6 +78,10 @@ type replicaSet struct {
 	durable  bool
 	// kick is handed to every replica (replica.kick).
 	kick func()
+	// ownEpoch is this broker's epoch as a snapshot shows it
+	// (controller.OwnEpoch): it leads only partitions whose state records
+	// it as the leader's broker epoch. nil: no such check.
+	ownEpoch func(*controller.Snapshot) int64
 
 	mu      sync.RWMutex
 	applied int64 // snapshot revision last applied
@@ -144,6 +148,10 @@ func (rs *replicaSet) apply(snap *controller.Snapshot) {
 	first := rs.applied == 0
 	rs.applied = snap.Revision
 	dyn := dynamicConfigs(snap, rs.brokerID)
+	own := int64(-1)
+	if rs.ownEpoch != nil {
+		own = rs.ownEpoch(snap)
+	}
 
 	// Deleted topics (or topics re-created under a new id): drop the logs.
 	for name, parts := range rs.byTopic {
@@ -192,7 +200,7 @@ func (rs *replicaSet) apply(snap *controller.Snapshot) {
 				r.log.SetConfig(scfg)
 			}
 			r.setMinInsync(eff.MinInsyncReplicas)
-			rs.setRole(r, p)
+			rs.setRole(r, p, own)
 		}
 	}
 	if first {
@@ -220,24 +228,42 @@ func (rs *replicaSet) deleteStrays() {
 // as Kafka's Partition.makeLeader does. The change happens under appendMu,
 // so that no replica-fetcher append (which checks the role under the same
 // lock) can land in a log that has just become the leader's.
-func (rs *replicaSet) setRole(r *replica, p controller.Partition) {
+//
+// own is this broker's current broker epoch (-1: not checked). A state
+// that names this broker leader under another broker epoch was written
+// for a previous process of this broker (it restarted before the
+// controller reacted) or before the broker epoch was recorded: the
+// replica then neither leads nor follows (produce and fetch are answered
+// NOT_LEADER_OR_FOLLOWER) until the controller writes the leadership
+// again, in a new leader epoch.
+func (rs *replicaSet) setRole(r *replica, p controller.Partition, own int64) {
+	leader := p.Leader
+	fenced := leader == rs.brokerID && own >= 0 && (own == 0 || p.LeaderBrokerEpoch != own)
+	if fenced {
+		leader = -1
+	}
 	r.appendMu.Lock()
 	r.mu.Lock()
-	changed := r.leader != p.Leader || r.leaderEpoch != p.LeaderEpoch
-	r.leader, r.leaderEpoch = p.Leader, p.LeaderEpoch
+	changed := r.leader != leader || r.leaderEpoch != p.LeaderEpoch
+	r.leader, r.leaderEpoch = leader, p.LeaderEpoch
 	r.replicas, r.isr = p.Replicas, p.ISR
 	if changed {
 		r.followerLEO = nil
 	}
-	r.isrTrack.update(changed && p.Leader == rs.brokerID, p, r.log.LogEndOffset())
+	r.isrTrack.update(changed && leader == rs.brokerID, p, r.log.LogEndOffset())
 	r.mu.Unlock()
-	if changed && p.Leader == rs.brokerID && p.LeaderEpoch > r.log.LatestEpoch() {
+	if changed && leader == rs.brokerID && p.LeaderEpoch > r.log.LatestEpoch() {
 		if err := r.log.AssignEpoch(p.LeaderEpoch, r.log.LogEndOffset()); err != nil {
 			rs.log.Warn("recording leader epoch", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
 		}
 	}
 	r.appendMu.Unlock()
-	if p.Leader == rs.brokerID {
+	if changed && fenced {
+		rs.log.Info("partition state names this broker leader for another broker epoch; not leading until the controller elects a leader again",
+			zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Int32("leader_epoch", p.LeaderEpoch),
+			zap.Int64("leader_broker_epoch", p.LeaderBrokerEpoch), zap.Int64("broker_epoch", own))
+	}
+	if leader == rs.brokerID {
 		// The ISR or the role changed: the leader's HW may move (a
 		// single-replica ISR exposes its whole log at once).
 		r.maybeAdvanceHW(rs.brokerID)
@@ -260,14 +286,16 @@ func (rs *replicaSet) all() []*replica {
 	return out
 }
 
-// ledPartitions maps each partition of topic that broker id leads to its
-// leader epoch: the coordinators load the internal-topic partitions it
-// lists and reload one whose epoch changed.
-func ledPartitions(snap *controller.Snapshot, topic string, id int32) map[int32]int32 {
+// ledPartitions maps each partition of topic that broker id, at broker
+// epoch own, leads to its leader epoch: the coordinators load the
+// internal-topic partitions it lists and reload one whose epoch changed.
+// A partition whose state names id leader under another broker epoch is
+// not led (setRole).
+func ledPartitions(snap *controller.Snapshot, topic string, id int32, own int64) map[int32]int32 {
 	lead := map[int32]int32{}
 	if t := snap.Topics[topic]; t != nil {
 		for _, p := range t.Partitions {
-			if p.Leader == id {
+			if p.Leader == id && own != 0 && p.LeaderBrokerEpoch == own {
 				lead[p.Index] = p.LeaderEpoch
 			}
 		}

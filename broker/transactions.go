@@ -127,7 +127,7 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 	if tc.closed {
 		return
 	}
-	lead := ledPartitions(snap, txnTopicName, tc.b.id)
+	lead := ledPartitions(snap, txnTopicName, tc.b.id, tc.b.ctrl.OwnEpoch(snap))
 	gone, fresh := leadershipDiff(tc.loaded, lead)
 	for _, idx := range gone {
 		tc.coord.Unload(idx)

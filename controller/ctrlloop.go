@@ -15,18 +15,31 @@ import (
 // partition state the way Kafka's controller reacts to broker changes:
 //
 //   - A broker is gone when its registration disappeared (lease expiry or
-//     shutdown). A broker whose registration epoch changed since the loop
-//     last saw it has bounced (restarted within one snapshot); it is
-//     treated as gone for ISR and leadership, because it may have lost
-//     unflushed data and must catch up as a follower first.
-//   - Gone brokers leave every ISR, except that an ISR never becomes empty:
-//     the last in-sync replica stays listed so that it can lead cleanly when
-//     it returns (Kafka keeps it the same way).
-//   - A partition whose leader is gone gets a new leader: the first replica,
-//     in assignment order, that is live and in the (shrunk) ISR — clean
-//     election. If there is none, the leader is -1 (offline) unless the
-//     topic's unclean.leader.election.enable (or the cluster default) is
-//     "true"; then the first live replica leads with an ISR of itself.
+//     shutdown).
+//   - A broker has bounced when it registered again (a new broker epoch)
+//     while partition state still counts it from before: Kafka's
+//     controller handles such a broker as failed and then started
+//     (onBrokerFailure, then onBrokerStartup), because it may have lost
+//     unflushed data and must catch up as a follower before it counts
+//     again. The loop sees a bounce three ways, so that it is caught
+//     even when the deletion and re-creation of the registration arrive in
+//     one watch batch, or happened while no controller (or another one)
+//     was watching: its epoch changed since the loop last looked; it
+//     leads a partition under an older broker epoch (LeaderBrokerEpoch);
+//     it is in a partition's ISR but registered after that partition's
+//     state was last written (Snapshot.Stale).
+//   - Gone and bounced brokers leave the ISR, except that an ISR never
+//     becomes empty: if no in-sync replica is left, the last ones that are
+//     registered again (bounced) stay, else the last ones stay listed, so
+//     that one of them can lead cleanly when it returns (Kafka keeps the
+//     last member the same way).
+//   - A partition whose leader is gone or bounced gets a new leader: the
+//     first replica, in assignment order, in the (shrunk) ISR — clean
+//     election. That is a bounced broker only when it is the last in-sync
+//     replica: it leads again, in a new leader epoch. If there is none,
+//     the leader is -1 (offline) unless the topic's
+//     unclean.leader.election.enable (or the cluster default) is "true";
+//     then the first live replica leads with an ISR of itself.
 //   - Preferred leader election: when the first replica of the assignment
 //     is live and in the ISR but not leading, it takes leadership back,
 //     unless the cluster default auto.leader.rebalance.enable is "false".
@@ -38,9 +51,11 @@ import (
 //     the ISR loses the removed replicas, and if the leader is being
 //     removed the first target replica in the ISR takes over. The removed
 //     brokers then drop their logs when their watch shows the change.
-//   - A leader change bumps the leader epoch; every write is
-//     UpdatePartition's compare-and-swap plus a check that this broker's
-//     election key still exists, so a deposed controller cannot write.
+//   - A leader change, or a leader elected again under a new broker epoch,
+//     bumps the leader epoch and records the leader's broker epoch
+//     (LeaderBrokerEpoch); every write is UpdatePartition's
+//     compare-and-swap plus a check that this broker's election key still
+//     exists, so a deposed controller cannot write.
 func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election) {
 	guard := clientv3.Compare(clientv3.CreateRevision(e.Key()), "=", e.Rev())
 	seen := map[int32]int64{}
@@ -77,12 +92,9 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 }
 
 // reconcile writes every needed partition change for snapshot s and
-// reports whether all writes succeeded (or none were needed).
+// reports whether all writes succeeded (or none were needed). bounced are
+// the brokers whose epoch changed since the loop last saw them.
 func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int32]bool, guard clientv3.Cmp) bool {
-	live := func(b int32) bool {
-		_, ok := s.Brokers[b]
-		return ok && !bounced[b]
-	}
 	rebalance := s.BrokerConfigs[""]["auto.leader.rebalance.enable"] != "false"
 	clusterUnclean := s.BrokerConfigs[""]["unclean.leader.election.enable"]
 	ok := true
@@ -93,8 +105,9 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 		}
 		unclean := uncleanCfg == "true"
 		for _, p := range t.Partitions {
-			base, done := completeReassignment(p, live)
-			np, changed := electLeader(base, live, unclean, rebalance)
+			v := brokerView{s: s, bounced: bounced}
+			base, done := completeReassignment(p, func(b int32) bool { return v.eligible(p, b) })
+			np, changed := electLeader(base, v, unclean, rebalance)
 			changed = changed || done
 			if np.Leader != p.Leader && np.LeaderEpoch <= p.LeaderEpoch {
 				np.LeaderEpoch = p.LeaderEpoch + 1
@@ -114,10 +127,28 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 				continue
 			}
 			c.log.Info("partition state changed", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
-				zap.Int32("leader", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch), zap.Int32s("isr", np.ISR))
+				zap.Int32("leader", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch),
+				zap.Int64("leader_broker_epoch", np.LeaderBrokerEpoch), zap.Int32s("isr", np.ISR))
 		}
 	}
 	return ok
+}
+
+// brokerView is what one controller decision knows of the brokers: the
+// registrations in a snapshot and the brokers seen to bounce.
+type brokerView struct {
+	s       *Snapshot
+	bounced map[int32]bool
+}
+
+func (v brokerView) live(b int32) bool {
+	_, ok := v.s.Brokers[b]
+	return ok
+}
+
+// eligible: registered, and not bounced as far as p is concerned.
+func (v brokerView) eligible(p Partition, b int32) bool {
+	return v.live(b) && !v.bounced[b] && !v.s.Stale(p, b)
 }
 
 // completeReassignment returns p with its reassignment completed, if one
@@ -152,16 +183,22 @@ func completeReassignment(p Partition, live func(int32) bool) (Partition, bool) 
 }
 
 // electLeader computes the partition state the controller wants for p.
-func electLeader(p Partition, live func(int32) bool, unclean, rebalance bool) (Partition, bool) {
+func electLeader(p Partition, v brokerView, unclean, rebalance bool) (Partition, bool) {
 	np := p
-	isr := make([]int32, 0, len(p.ISR))
-	for _, b := range p.ISR {
-		if live(b) {
-			isr = append(isr, b)
-		}
+	eligible := func(b int32) bool { return v.eligible(p, b) }
+	isr := slices.DeleteFunc(slices.Clone(p.ISR), isNot(eligible))
+	if len(isr) == 0 {
+		// Every in-sync replica is gone or bounced. The bounced ones are
+		// registered again (failure, then startup): they stay, and the
+		// first of them leads in a new epoch — clean, as they are the last
+		// in-sync replicas.
+		isr = slices.DeleteFunc(slices.Clone(p.ISR), isNot(v.live))
 	}
 	leader := p.Leader
-	if leader < 0 || !live(leader) || !slices.Contains(isr, leader) {
+	// A leader that is eligible and in sync keeps leading; if its state
+	// has no broker epoch yet (written by an older Runnel) the epoch is
+	// recorded below, in a new leader epoch.
+	if leader < 0 || !eligible(leader) || !slices.Contains(isr, leader) {
 		leader = -1
 		for _, r := range p.Replicas {
 			if slices.Contains(isr, r) {
@@ -171,7 +208,7 @@ func electLeader(p Partition, live func(int32) bool, unclean, rebalance bool) (P
 		}
 		if leader == -1 && unclean {
 			for _, r := range p.Replicas {
-				if live(r) {
+				if v.live(r) {
 					leader, isr = r, []int32{r}
 					break
 				}
@@ -189,9 +226,15 @@ func electLeader(p Partition, live func(int32) bool, unclean, rebalance bool) (P
 	}
 	np.ISR = isr
 	np.Leader = leader
-	if leader != p.Leader {
+	np.LeaderBrokerEpoch = 0
+	if leader >= 0 {
+		np.LeaderBrokerEpoch = v.s.BrokerEpoch(leader)
+	}
+	if leader != p.Leader || np.LeaderBrokerEpoch != p.LeaderBrokerEpoch {
 		np.LeaderEpoch = p.LeaderEpoch + 1
 	}
-	changed := np.Leader != p.Leader || !slices.Equal(np.ISR, p.ISR)
+	changed := np.Leader != p.Leader || np.LeaderBrokerEpoch != p.LeaderBrokerEpoch || !slices.Equal(np.ISR, p.ISR)
 	return np, changed
 }
+
+func isNot(f func(int32) bool) func(int32) bool { return func(b int32) bool { return !f(b) } }

@@ -119,23 +119,27 @@ type partitionRecord struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	PartitionEpoch int32   `json:"partition_epoch"`
-	Offline        []int32 `json:"offline,omitempty"`
-	Adding         []int32 `json:"adding_replicas,omitempty"`
-	Removing       []int32 `json:"removing_replicas,omitempty"`
+	// LeaderBrokerEpoch is absent in state written before Runnel recorded
+	// it; it then reads as 0, which no broker epoch equals.
+	LeaderBrokerEpoch int64   `json:"leader_broker_epoch,omitempty"`
+	Offline           []int32 `json:"offline,omitempty"`
+	Adding            []int32 `json:"adding_replicas,omitempty"`
+	Removing          []int32 `json:"removing_replicas,omitempty"`
 }
 
 func (r partitionRecord) partition(index int32, modRev int64) Partition {
 	return Partition{
 		Index: index, Replicas: r.Replicas, ISR: r.ISR, Leader: r.Leader,
 		LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
-		Offline: r.Offline, Adding: r.Adding, Removing: r.Removing, ModRevision: modRev,
+		LeaderBrokerEpoch: r.LeaderBrokerEpoch, Offline: r.Offline, Adding: r.Adding, Removing: r.Removing, ModRevision: modRev,
 	}
 }
 
 func recordOf(p Partition) partitionRecord {
 	return partitionRecord{
 		Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), Leader: p.Leader,
-		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, Offline: p.Offline,
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+		LeaderBrokerEpoch: p.LeaderBrokerEpoch, Offline: p.Offline,
 		Adding: p.Adding, Removing: p.Removing,
 	}
 }

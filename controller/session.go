@@ -342,3 +342,23 @@ func (c *Controller) endCampaignIf(sess *concurrency.Session, cctx context.Conte
 		c.startElectionLocked(sess)
 	}
 }
+
+// OwnEpoch is this broker's epoch as snapshot s shows it: the epoch of the
+// registration s holds for this broker id, if that registration lives
+// under this Controller's current session; otherwise 0 (not registered
+// yet, the session was lost, or s still shows a previous process's
+// registration, which lingers until its lease expires). Brokers lead only
+// partitions whose LeaderBrokerEpoch equals it.
+func (c *Controller) OwnEpoch(s *Snapshot) int64 {
+	b, ok := s.Brokers[c.o.BrokerID]
+	if !ok {
+		return 0
+	}
+	c.smu.Lock()
+	sess := c.sess
+	c.smu.Unlock()
+	if sess == nil || int64(sess.Lease()) != b.Lease {
+		return 0
+	}
+	return b.Epoch
+}

@@ -79,7 +79,7 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 				bad(err)
 				return
 			}
-			b.ID, b.Epoch = pk.broker, kv.CreateRevision
+			b.ID, b.Epoch, b.Lease = pk.broker, kv.CreateRevision, kv.Lease
 			s.brokers[pk.broker] = b
 		}
 	case kindElection:

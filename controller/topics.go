@@ -30,8 +30,9 @@ func kerrf(e *kerr.Error, format string, args ...any) error {
 // nothing is written and the revision is 0.
 //
 // Without Assignments, replicas are placed by assignReplicas over the
-// registered brokers; the first replica leads, with leader epoch 0 and the
-// full replica set in the ISR.
+// registered brokers; the first replica leads, with leader epoch 0, its
+// current broker epoch as the leader broker epoch, and the full replica
+// set in the ISR.
 func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly bool) (*Topic, int64, error) {
 	if s.Name == "" {
 		return nil, 0, kerrf(kerr.InvalidTopicException, "topic name is empty")
@@ -49,6 +50,7 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 	for i, r := range assignment {
 		t.Partitions = append(t.Partitions, Partition{
 			Index: int32(i), Replicas: r, ISR: slices.Clone(r), Leader: r[0],
+			LeaderBrokerEpoch: snap.BrokerEpoch(r[0]),
 		})
 	}
 	if validateOnly {
@@ -250,7 +252,7 @@ func (c *Controller) createPartitions(ctx context.Context, topic string, count i
 	tkey := c.k.topic(topic)
 	ops := []clientv3.Op{clientv3.OpPut(tkey, string(tv))}
 	for i, r := range lists {
-		pv, _ := json.Marshal(partitionRecord{Replicas: r, ISR: slices.Clone(r), Leader: r[0]})
+		pv, _ := json.Marshal(partitionRecord{Replicas: r, ISR: slices.Clone(r), Leader: r[0], LeaderBrokerEpoch: snap.BrokerEpoch(r[0])})
 		ops = append(ops, clientv3.OpPut(c.k.partition(topic, cur+int32(i)), string(pv)))
 	}
 	resp, err := c.cli.Txn(ctx).
@@ -320,8 +322,10 @@ var ErrStalePartition = errors.New("controller: partition state changed since it
 // UpdatePartition writes p's state (replicas, ISR, leader, leader epoch,
 // offline replicas) if the partition key still has p.ModRevision — the
 // compare-and-swap ZooKeeper's zkVersion gave Kafka. The stored
-// PartitionEpoch becomes p.PartitionEpoch+1; the leader epoch is written as
-// given (whoever changes the leader bumps it). A stale p changes nothing
+// PartitionEpoch becomes p.PartitionEpoch+1; the leader epoch and the
+// leader broker epoch are written as given (whoever changes the leader
+// bumps the one and sets the other to the new leader's current broker
+// epoch; an ISR change keeps both). A stale p changes nothing
 // and returns an error wrapping ErrStalePartition and
 // kerr.InvalidUpdateVersion; a missing partition returns
 // kerr.UnknownTopicOrPartition.
@@ -332,6 +336,9 @@ func (c *Controller) UpdatePartition(ctx context.Context, topic string, p Partit
 func (c *Controller) updatePartition(ctx context.Context, topic string, p Partition, guards ...clientv3.Cmp) (int64, error) {
 	key := c.k.partition(topic, p.Index)
 	p.PartitionEpoch++
+	if p.Leader < 0 {
+		p.LeaderBrokerEpoch = 0
+	}
 	v, _ := json.Marshal(recordOf(p))
 	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", p.ModRevision)}, guards...)
 	resp, err := c.cli.Txn(ctx).

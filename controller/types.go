@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 )
 
 // TopicID is a topic's UUID (Kafka's Uuid), random and never reused.
@@ -55,12 +56,14 @@ type Endpoint struct {
 // BrokerInfo is a live broker's registration. Epoch is the etcd revision
 // that created the registration key: it grows every time the broker
 // registers anew (after a restart or a lost session), like Kafka's broker
-// epoch (the czxid of the ZooKeeper node).
+// epoch (the czxid of the ZooKeeper node). Lease is the etcd lease the key
+// lives under (its owner's session).
 type BrokerInfo struct {
 	ID        int32      `json:"-"`
 	Rack      string     `json:"rack,omitempty"`
 	Endpoints []Endpoint `json:"endpoints"`
 	Epoch     int64      `json:"-"`
+	Lease     int64      `json:"-"`
 }
 
 // Partition is one partition's replica assignment and state. Leader is -1
@@ -73,7 +76,13 @@ type Partition struct {
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
-	Offline        []int32
+	// LeaderBrokerEpoch is the broker epoch (BrokerInfo.Epoch) of the
+	// leader's registration when it was made leader: a broker leads only
+	// while it equals its own current epoch, so a restarted broker never
+	// leads on state written for its previous process (0: not recorded,
+	// as in state written by an older Runnel; nobody leads on it).
+	LeaderBrokerEpoch int64
+	Offline           []int32
 	// Adding and Removing describe a reassignment in progress (KIP-455):
 	// Replicas is then the target followed by the replicas being removed;
 	// Adding are target replicas not in the original assignment, Removing
@@ -82,6 +91,37 @@ type Partition struct {
 	Removing    []int32
 	ModRevision int64
 }
+
+// Stale reports whether p's state about broker id predates id's current
+// registration: id is registered and either leads p under another, older
+// broker epoch (LeaderBrokerEpoch), or is listed in p's ISR although it
+// registered after p's state was last written. Either way it restarted
+// since it was put there, and its log may lack what it had acknowledged.
+// Such a broker is treated as failed and started again (Kafka's bounced
+// broker): it leaves the ISR and the leadership, and must catch up before
+// it counts again. State without a LeaderBrokerEpoch (written by an older
+// Runnel) says nothing about its leader by that field.
+func (s *Snapshot) Stale(p Partition, id int32) bool {
+	b, ok := s.Brokers[id]
+	if !ok {
+		return false
+	}
+	if id == p.Leader && p.LeaderBrokerEpoch != 0 && p.LeaderBrokerEpoch != b.Epoch {
+		return true
+	}
+	return b.Epoch > p.ModRevision && slices.Contains(p.ISR, id)
+}
+
+// Eligible reports whether broker id is registered and not Stale for p:
+// one that may lead p or count as in sync.
+func (s *Snapshot) Eligible(p Partition, id int32) bool {
+	_, ok := s.Brokers[id]
+	return ok && !s.Stale(p, id)
+}
+
+// BrokerEpoch is the broker epoch of id's registration, 0 when id is not
+// registered.
+func (s *Snapshot) BrokerEpoch(id int32) int64 { return s.Brokers[id].Epoch }
 
 // Topic is one topic with its partitions (sorted by Index) and its
 // topic-level config overrides (never nil).
