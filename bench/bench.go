@@ -260,25 +260,9 @@ func Consume(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	defer admCl.Close()
-	starts, err := adm.ListStartOffsets(ctx, cfg.Topic)
+	_, _, avail, err := offsetRange(ctx, adm, cfg.Topic)
 	if err != nil {
-		return res, fmt.Errorf("list start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, cfg.Topic)
-	if err != nil {
-		return res, fmt.Errorf("list end offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return res, fmt.Errorf("list end offsets: %w", err)
-	}
-	var avail int64
-	ends.Each(func(o kadm.ListedOffset) {
-		if s, ok := starts.Lookup(o.Topic, o.Partition); ok && s.Err == nil {
-			avail += o.Offset - s.Offset
-		}
-	})
-	if avail == 0 {
-		return res, fmt.Errorf("topic %s holds no records; produce first", cfg.Topic)
+		return res, err
 	}
 	target := min(int64(cfg.Records), avail)
 
@@ -320,6 +304,34 @@ func Consume(ctx context.Context, cfg Config) (Result, error) {
 		res.Err = fmt.Errorf("%d of %d records received: %w", res.Records, target, err)
 	}
 	return res, res.Err
+}
+
+// offsetRange lists topic's start and end offsets and the records between
+// them; a topic that holds none is an error (consume and fetch need data).
+func offsetRange(ctx context.Context, adm *kadm.Client, topic string) (starts, ends kadm.ListedOffsets, avail int64, err error) {
+	starts, err = adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("list start offsets: %w", err)
+	}
+	ends, err = adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("list end offsets: %w", err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Offset > s.Offset {
+			avail += o.Offset - s.Offset
+		}
+	})
+	if avail == 0 {
+		return nil, nil, 0, fmt.Errorf("topic %s holds no records; produce first", topic)
+	}
+	return starts, ends, avail, nil
 }
 
 // E2E sends records at cfg.Rate for cfg.Duration with a consumer reading

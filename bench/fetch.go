@@ -48,35 +48,19 @@ func Fetch(ctx context.Context, cfg Config) (Result, error) {
 	if !ok || td.Err != nil {
 		return res, fmt.Errorf("topic %s: %v", cfg.Topic, td.Err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, cfg.Topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, ends, avail, err := offsetRange(ctx, adm, cfg.Topic)
 	if err != nil {
-		return res, fmt.Errorf("list start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, cfg.Topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return res, fmt.Errorf("list end offsets: %w", err)
+		return res, err
 	}
 
 	// One fetcher per leader, each owning its partitions' positions.
 	byLeader := map[int32][]*rawPosition{}
-	var avail int64
 	for _, p := range td.Partitions.Sorted() {
 		s, _ := starts.Lookup(cfg.Topic, p.Partition)
 		e, _ := ends.Lookup(cfg.Topic, p.Partition)
-		if e.Offset <= s.Offset {
-			continue
+		if e.Offset > s.Offset {
+			byLeader[p.Leader] = append(byLeader[p.Leader], &rawPosition{partition: p.Partition, offset: s.Offset, end: e.Offset})
 		}
-		avail += e.Offset - s.Offset
-		byLeader[p.Leader] = append(byLeader[p.Leader], &rawPosition{partition: p.Partition, offset: s.Offset, end: e.Offset})
-	}
-	if avail == 0 {
-		return res, fmt.Errorf("topic %s holds no records; produce first", cfg.Topic)
 	}
 	target := min(int64(cfg.Records), avail)
 

@@ -48,24 +48,11 @@ func TestClusterBouncedLeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	adm := kadm.NewClient(c.client(kgo.MetadataMinAge(100 * time.Millisecond)))
-	resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": ptr("2")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
-	c.waitFullISR(ctx, adm, topic)
+	adm := c.replicatedTopic(ctx, topic, partitions)
 
 	// franz-go: idempotent acks=all over every partition.
 	rec := &ackRecorder{acks: map[int32][]ackedRecord{}}
-	pcl := c.client(
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-		kgo.ProduceRequestTimeout(5*time.Second),
-		kgo.DialTimeout(2*time.Second),
-		kgo.RequestTimeoutOverhead(2*time.Second),
-	)
+	pcl := c.failoverProducer()
 	pctx, stopProducing := context.WithCancel(ctx)
 	var producers sync.WaitGroup
 	producers.Add(2)

@@ -146,6 +146,38 @@ func (c *cluster) client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// replicatedTopic creates topic with three replicas and
+// min.insync.replicas=2, waits until every replica is in sync, and returns
+// the admin client it used (metadata at most 100 ms old).
+func (c *cluster) replicatedTopic(ctx context.Context, topic string, partitions int32) *kadm.Client {
+	c.t.Helper()
+	adm := kadm.NewClient(c.client(kgo.MetadataMinAge(100 * time.Millisecond)))
+	two := "2"
+	resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": &two}, topic)
+	if err != nil || resp.Err != nil {
+		c.t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	c.waitFullISR(ctx, adm, topic)
+	return adm
+}
+
+// failoverProducer is a franz-go producer (idempotent, acks=all, records
+// placed by their Partition field) that retries quickly through leader
+// changes. A cut-off broker blackholes connections: without short dial and
+// request timeouts the unavailability measured would be the client's
+// defaults, not the cluster's failover.
+func (c *cluster) failoverProducer() *kgo.Client {
+	return c.client(
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		kgo.ProduceRequestTimeout(5*time.Second),
+		kgo.DialTimeout(2*time.Second),
+		kgo.RequestTimeoutOverhead(2*time.Second),
+	)
+}
+
 // metadata returns the topic's partitions as some reachable broker sees
 // them, and the controller id.
 func (c *cluster) metadata(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, int32, error) {

@@ -138,26 +138,9 @@ func TestClusterFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	adm := kadm.NewClient(c.client(kgo.MetadataMinAge(100 * time.Millisecond)))
-	resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": ptr("2")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
-	c.waitFullISR(ctx, adm, topic)
-
+	adm := c.replicatedTopic(ctx, topic, partitions)
 	rec := &ackRecorder{acks: map[int32][]ackedRecord{}}
-	pcl := c.client(
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-		kgo.ProduceRequestTimeout(5*time.Second),
-		// A partition blackholes connections: without short client
-		// timeouts the unavailability measured would be the client's
-		// default dial and request timeouts, not the cluster's failover.
-		kgo.DialTimeout(2*time.Second),
-		kgo.RequestTimeoutOverhead(2*time.Second),
-	)
+	pcl := c.failoverProducer()
 	pctx, stopProducing := context.WithCancel(ctx)
 	produced := make(chan struct{})
 	go func() {
@@ -266,8 +249,6 @@ func TestClusterFailover(t *testing.T) {
 	}
 	verifyAcknowledged(t, ctx, c, topic, partitions, rec)
 }
-
-func ptr(s string) *string { return &s }
 
 // rogueProduce sends acks=all produce requests straight to addr (not
 // through its proxy) for the given partitions until done reports true,

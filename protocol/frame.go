@@ -44,15 +44,25 @@ func (e *FrameSizeError) Is(target error) bool { return target == ErrFrameSize }
 // allocated, grown step by step as bytes arrive. A clean EOF before the size
 // returns io.EOF; EOF inside the frame returns io.ErrUnexpectedEOF.
 func ReadFrame(r io.Reader, maxSize int32, buf []byte) ([]byte, error) {
+	size, err := readFrameSize(r, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	return readFrameBody(r, size, buf)
+}
+
+// readFrameSize reads a frame's size prefix and checks it against
+// maxSize.
+func readFrameSize(r io.Reader, maxSize int32) (int, error) {
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
-		return nil, err
+		return 0, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 	if size < 0 || size > maxSize {
-		return nil, &FrameSizeError{Size: size, Max: maxSize}
+		return 0, &FrameSizeError{Size: size, Max: maxSize}
 	}
-	return readFrameBody(r, int(size), buf)
+	return int(size), nil
 }
 
 // readFrameBody reads a frame's n payload bytes, into buf when it is large

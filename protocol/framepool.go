@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"encoding/binary"
 	"io"
 	"math/bits"
 	"sync"
@@ -61,17 +60,13 @@ func (p *FramePool) Put(frame []byte) {
 // ReadPooledFrame is ReadFrame with its buffer taken from pool when the
 // frame's size falls in the pool's range.
 func ReadPooledFrame(r io.Reader, maxSize int32, pool *FramePool) ([]byte, error) {
-	var sizeBuf [4]byte
-	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+	size, err := readFrameSize(r, maxSize)
+	if err != nil {
 		return nil, err
 	}
-	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 0 || size > maxSize {
-		return nil, &FrameSizeError{Size: size, Max: maxSize}
-	}
-	buf := pool.get(int(size))
+	buf := pool.get(size)
 	if buf == nil {
-		return readFrameBody(r, int(size), nil)
+		return readFrameBody(r, size, nil)
 	}
 	if _, err := io.ReadFull(r, buf); err != nil {
 		pool.Put(buf)
