@@ -32,6 +32,8 @@ func FuzzValidateBatch(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s, false)
 	}
+	var codecs decompressors // shared, as a Manager's logs share theirs
+	f.Cleanup(codecs.close)
 	f.Fuzz(func(t *testing.T, data []byte, keys bool) {
 		h, err := ValidateBatch(data, keys)
 		if err != nil {
@@ -52,7 +54,7 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 		// The same bytes through Append behave the same, apart from
 		// the leader's timestamp checks.
-		chk := &recordChecks{topic: "fuzz", timestamps: true, createTime: true, now: 1000, beforeMaxMs: 1 << 40, afterMaxMs: 1 << 40}
+		chk := &recordChecks{topic: "fuzz", timestamps: true, createTime: true, now: 1000, beforeMaxMs: 1 << 40, afterMaxMs: 1 << 40, codecs: &codecs}
 		_, err = parseBatches(bytes.Clone(data[:h.Size()]), AppendOptions{AssignOffsets: true, AllowControl: true}, DefaultConfig(), chk)
 		if err != nil && !errors.Is(err, kerr.MessageTooLarge) && !errors.Is(err, kerr.InvalidRecord) && !errors.Is(err, kerr.InvalidTimestamp) {
 			t.Fatalf("parseBatches rejected a valid batch: %v", err)
