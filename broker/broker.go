@@ -34,6 +34,8 @@ type Broker struct {
 	ctrl *controller.Controller
 	logs *storage.Manager
 	srv  *Server
+	// dirLock holds the log dir's lock (logdir_lock.go) until Close.
+	dirLock *os.File
 
 	replicas *replicaSet
 	// fetchers replicate the partitions this broker follows
@@ -82,11 +84,18 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: log dir: %w", err)
 	}
-	id, err := brokerID(cfg, logDir)
+	// The lock comes first: meta.properties, the embedded etcd and the
+	// partition logs all live in this directory.
+	dirLock, err := lockLogDir(logDir)
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, id: id, log: lg.With(zap.Int32("broker", id))}
+	id, err := brokerID(cfg, logDir)
+	if err != nil {
+		dirLock.Close()
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, id: id, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock}
 	b.life, b.stopLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -217,6 +226,9 @@ func (b *Broker) Close() error {
 		}
 		if b.logs != nil {
 			errs = append(errs, b.logs.Close())
+		}
+		if b.dirLock != nil {
+			errs = append(errs, b.dirLock.Close())
 		}
 		b.closeErr = errors.Join(errs...)
 	})
