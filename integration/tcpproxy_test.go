@@ -89,12 +89,26 @@ func (p *tcpProxy) serve(c net.Conn) {
 	p.conns[u] = struct{}{}
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
+	go func() {
+		io.Copy(u, c)
 		done <- struct{}{}
-	}
-	go pipe(u, c)
-	go pipe(c, u)
+	}()
+	go func() {
+		// A target that goes away before it has answered anything on
+		// this connection is a broker killed under a fresh connection
+		// (often mid-ApiVersions). The client gets a reset, as when the
+		// dial itself fails: a clean close there reads to franz-go as a
+		// TLS mismatch, which fails records instead of retrying, and
+		// would measure franz-go's heuristic rather than the cluster's
+		// failover.
+		n, _ := io.Copy(c, u)
+		if n == 0 {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+		}
+		done <- struct{}{}
+	}()
 	<-done
 	p.drop(c)
 	p.drop(u)
