@@ -33,6 +33,11 @@ import (
 //     request's timeout passes. With a single-replica ISR the HW is there
 //     as soon as the append returns.
 //
+// Before the log sees a partition's records, the request-level rules of
+// Kafka's ProduceRequest apply (checkProduceRecords): exactly one batch,
+// of magic 2 (else INVALID_RECORD), and no zstd before v7
+// (UNSUPPORTED_COMPRESSION_TYPE).
+//
 // A batch rejected because of some of its records (storage.RecordErrors:
 // INVALID_TIMESTAMP for a CreateTime timestamp outside
 // message.timestamp.{before,after}.max.ms, INVALID_RECORD for a keyless
