@@ -106,66 +106,40 @@ func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
 	if gc.closed {
 		return
 	}
-	lead := ledPartitions(snap, offsetsTopicName, gc.b.id, gc.b.ctrl.OwnEpoch(snap))
-	gone, fresh := leadershipDiff(gc.loaded, lead)
+	gone, fresh := gc.b.internalLeadership(snap, offsetsTopicName, gc.loaded, gc.lg)
 	for _, idx := range gone {
 		gc.coord.Unload(idx)
 		delete(gc.loaded, idx)
 	}
-	for _, idx := range fresh {
-		epoch := lead[idx]
-		r, err := gc.b.replicas.get(snap, offsetsTopicName, idx)
-		if err != nil {
-			gc.lg.Warn("no local replica of a led __consumer_offsets partition", zap.Int32("partition", idx), zap.Error(err))
-			continue
-		}
-		gc.loaded[idx] = epoch
-		if err := gc.coord.Load(gc.b.life, idx, &offsetsLog{b: gc.b, r: r, coord: gc.coord}); err != nil {
-			gc.lg.Warn("loading group partition", zap.Int32("partition", idx), zap.Error(err))
-			delete(gc.loaded, idx)
+	for _, p := range fresh {
+		gc.loaded[p.idx] = p.epoch
+		if err := gc.coord.Load(gc.b.life, p.idx, &offsetsLog{b: gc.b, r: p.r, coord: gc.coord}); err != nil {
+			gc.lg.Warn("loading group partition", zap.Int32("partition", p.idx), zap.Error(err))
+			delete(gc.loaded, p.idx)
 		}
 	}
 }
 
 // ensureOffsetsTopic creates __consumer_offsets if it does not exist yet.
 func (gc *groupCoordinator) ensureOffsetsTopic(ctx context.Context) error {
-	if gc.b.ctrl.Snapshot().Topics[offsetsTopicName] != nil {
-		return nil
-	}
-	gc.createMu.Lock()
-	defer gc.createMu.Unlock()
-	snap := gc.b.ctrl.Snapshot()
-	if snap.Topics[offsetsTopicName] != nil {
-		return nil
-	}
-	cfg := gc.b.cfg
-	rf := internalTopicRF(cfg, "offsets.topic.replication.factor", cfg.OffsetsTopicReplicationFactor)
-	if live := len(snap.Brokers); live < int(rf) {
-		return fmt.Errorf("%w: %s needs %d brokers (offsets.topic.replication.factor) and %d are registered",
-			kerr.CoordinatorNotAvailable, offsetsTopicName, rf, live)
-	}
-	_, rev, err := gc.b.ctrl.CreateTopic(ctx, controller.TopicSpec{
-		Name:              offsetsTopicName,
-		NumPartitions:     cfg.OffsetsTopicNumPartitions,
-		ReplicationFactor: rf,
-		Internal:          true,
-		Configs: map[string]string{
-			"cleanup.policy": "compact",
-			"segment.bytes":  strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
-		},
-	}, false)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return err
-	}
-	if rev > 0 {
-		if err := gc.b.ctrl.WaitRevision(ctx, rev); err != nil {
-			return err
+	return gc.b.ensureInternalTopic(ctx, &gc.createMu, offsetsTopicName, func(snap *controller.Snapshot) (controller.TopicSpec, error) {
+		cfg := gc.b.cfg
+		rf := internalTopicRF(cfg, "offsets.topic.replication.factor", cfg.OffsetsTopicReplicationFactor)
+		if live := len(snap.Brokers); live < int(rf) {
+			return controller.TopicSpec{}, fmt.Errorf("%w: %s needs %d brokers (offsets.topic.replication.factor) and %d are registered",
+				kerr.CoordinatorNotAvailable, offsetsTopicName, rf, live)
 		}
-		gc.b.replicas.apply(gc.b.ctrl.Snapshot())
-		gc.apply(gc.b.ctrl.Snapshot())
-	}
-	gc.lg.Info("created __consumer_offsets", zap.Int32("partitions", cfg.OffsetsTopicNumPartitions), zap.Int16("replication_factor", rf))
-	return nil
+		return controller.TopicSpec{
+			Name:              offsetsTopicName,
+			NumPartitions:     cfg.OffsetsTopicNumPartitions,
+			ReplicationFactor: rf,
+			Internal:          true,
+			Configs: map[string]string{
+				"cleanup.policy": "compact",
+				"segment.bytes":  strconv.Itoa(int(cfg.OffsetsTopicSegmentBytes)),
+			},
+		}, nil
+	}, gc.apply, gc.lg)
 }
 
 // internalTopicRF is the replication factor of an internal topic whose

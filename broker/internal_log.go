@@ -6,18 +6,22 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
 )
 
 // The coordinators keep their state in internal topics (__consumer_offsets,
 // __transaction_state). Each sees a partition it leads as a log it appends
 // key/value records to and replays on load; these are the two halves,
-// shared by groups.go and transactions.go.
+// shared by groups.go and transactions.go, with the creation of the topic
+// on first use and the diff of which partitions to load and unload.
 
 // appendKeyValues writes records as one uncompressed batch on the leader
 // path of the local replica r and waits until the high watermark passes it
@@ -146,6 +150,65 @@ func eachBatchRecord(raw []byte, dec kgo.Decompressor, fn func(*kmsg.Record) err
 		if err := fn(&rec); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ledReplica is a partition of an internal topic this broker has come to
+// lead (or leads in a new epoch), with its local replica.
+type ledReplica struct {
+	idx, epoch int32
+	r          *replica
+}
+
+// internalLeadership compares the partitions of an internal topic a
+// coordinator has loaded (index → leader epoch) with those this broker
+// leads in snap: gone are to unload; fresh are to load, with their local
+// replicas (one without a local replica is logged and left out).
+func (b *Broker) internalLeadership(snap *controller.Snapshot, topic string, loaded map[int32]int32, lg *zap.Logger) (gone []int32, fresh []ledReplica) {
+	lead := ledPartitions(snap, topic, b.id, b.ctrl.OwnEpoch(snap))
+	gone, changed := leadershipDiff(loaded, lead)
+	for _, idx := range changed {
+		r, err := b.replicas.get(snap, topic, idx)
+		if err != nil {
+			lg.Warn("no local replica of a led "+topic+" partition", zap.Int32("partition", idx), zap.Error(err))
+			continue
+		}
+		fresh = append(fresh, ledReplica{idx: idx, epoch: lead[idx], r: r})
+	}
+	return gone, fresh
+}
+
+// ensureInternalTopic creates an internal topic once, under mu, unless it
+// exists: spec builds its TopicSpec from the current snapshot (or refuses,
+// say for too few brokers). Once the broker's metadata shows the topic,
+// the local logs are opened and loaded runs (the coordinator takes the
+// partitions it leads).
+func (b *Broker) ensureInternalTopic(ctx context.Context, mu *sync.Mutex, name string, spec func(*controller.Snapshot) (controller.TopicSpec, error), loaded func(*controller.Snapshot), lg *zap.Logger) error {
+	if b.ctrl.Snapshot().Topics[name] != nil {
+		return nil
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	snap := b.ctrl.Snapshot()
+	if snap.Topics[name] != nil {
+		return nil
+	}
+	ts, err := spec(snap)
+	if err != nil {
+		return err
+	}
+	_, rev, err := b.ctrl.CreateTopic(ctx, ts, false)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return err
+	}
+	if rev > 0 {
+		if err := b.ctrl.WaitRevision(ctx, rev); err != nil {
+			return err
+		}
+		b.replicas.apply(b.ctrl.Snapshot())
+		loaded(b.ctrl.Snapshot())
+		lg.Info("created "+name, zap.Int32("partitions", ts.NumPartitions), zap.Int16("replication_factor", ts.ReplicationFactor))
 	}
 	return nil
 }

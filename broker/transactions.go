@@ -127,20 +127,13 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 	if tc.closed {
 		return
 	}
-	lead := ledPartitions(snap, txnTopicName, tc.b.id, tc.b.ctrl.OwnEpoch(snap))
-	gone, fresh := leadershipDiff(tc.loaded, lead)
+	gone, fresh := tc.b.internalLeadership(snap, txnTopicName, tc.loaded, tc.lg)
 	for _, idx := range gone {
 		tc.coord.Unload(idx)
 		delete(tc.loaded, idx)
 	}
-	for _, idx := range fresh {
-		epoch := lead[idx]
-		r, err := tc.b.replicas.get(snap, txnTopicName, idx)
-		if err != nil {
-			tc.lg.Warn("no local replica of a led __transaction_state partition", zap.Int32("partition", idx), zap.Error(err))
-			continue
-		}
-		tc.loaded[idx] = epoch
+	for _, p := range fresh {
+		tc.loaded[p.idx] = p.epoch
 		// Loading replays the partition; it runs in the background so a
 		// metadata update is never held up by it. Requests meanwhile get
 		// COORDINATOR_LOAD_IN_PROGRESS.
@@ -161,51 +154,32 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 				// Leadership moved on while this load ran.
 				tc.coord.UnloadEpoch(idx, epoch)
 			}
-		}(idx, epoch, r)
+		}(p.idx, p.epoch, p.r)
 	}
 }
 
 // ensureTopic creates __transaction_state if it does not exist yet.
 func (tc *txnCoordinator) ensureTopic(ctx context.Context) error {
-	if tc.b.ctrl.Snapshot().Topics[txnTopicName] != nil {
-		return nil
-	}
-	tc.createMu.Lock()
-	defer tc.createMu.Unlock()
-	snap := tc.b.ctrl.Snapshot()
-	if snap.Topics[txnTopicName] != nil {
-		return nil
-	}
-	cfg := tc.b.cfg
-	rf := cfg.TransactionStateLogRF
-	if live := int16(len(snap.Brokers)); live > 0 && rf > live {
-		rf = live
-	}
-	minISR := min(cfg.TransactionStateLogMinISR, int32(rf))
-	_, rev, err := tc.b.ctrl.CreateTopic(ctx, controller.TopicSpec{
-		Name:              txnTopicName,
-		NumPartitions:     cfg.TransactionStateLogPartitions,
-		ReplicationFactor: rf,
-		Internal:          true,
-		Configs: map[string]string{
-			"cleanup.policy":      "compact",
-			"segment.bytes":       strconv.Itoa(int(cfg.TransactionStateLogSegmentB)),
-			"min.insync.replicas": strconv.Itoa(int(minISR)),
-			"compression.type":    "uncompressed",
-		},
-	}, false)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return err
-	}
-	if rev > 0 {
-		if err := tc.b.ctrl.WaitRevision(ctx, rev); err != nil {
-			return err
+	return tc.b.ensureInternalTopic(ctx, &tc.createMu, txnTopicName, func(snap *controller.Snapshot) (controller.TopicSpec, error) {
+		cfg := tc.b.cfg
+		rf := cfg.TransactionStateLogRF
+		if live := int16(len(snap.Brokers)); live > 0 && rf > live {
+			rf = live
 		}
-		tc.b.replicas.apply(tc.b.ctrl.Snapshot())
-		tc.apply(tc.b.ctrl.Snapshot())
-		tc.lg.Info("created __transaction_state", zap.Int32("partitions", cfg.TransactionStateLogPartitions), zap.Int16("replication_factor", rf))
-	}
-	return nil
+		minISR := min(cfg.TransactionStateLogMinISR, int32(rf))
+		return controller.TopicSpec{
+			Name:              txnTopicName,
+			NumPartitions:     cfg.TransactionStateLogPartitions,
+			ReplicationFactor: rf,
+			Internal:          true,
+			Configs: map[string]string{
+				"cleanup.policy":      "compact",
+				"segment.bytes":       strconv.Itoa(int(cfg.TransactionStateLogSegmentB)),
+				"min.insync.replicas": strconv.Itoa(int(minISR)),
+				"compression.type":    "uncompressed",
+			},
+		}, nil
+	}, tc.apply, tc.lg)
 }
 
 // txnCoordinatorFor answers FindCoordinator for a transactional id (key
