@@ -14,9 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/runnel/runnel/storage"
 )
 
 // fencedLine is what a broker logs when partition state names it leader
@@ -262,34 +259,17 @@ func probeProduce(addr, topic string, topicID [16]byte, parts []int32, round int
 			return out
 		default:
 		}
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks = 1
-		req.TimeoutMillis = 1500
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic, rt.TopicID = topic, topicID
 		vals := map[int32]string{}
 		for _, p := range parts {
-			v := fmt.Sprintf("probe-%d-%d-%d", round, p, i)
-			vals[p] = v
-			var bb storage.BatchBuilder
-			bb.Add(time.Now().UnixMilli(), nil, []byte(v))
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Partition = p
-			rp.Records = bb.Build()
-			rt.Partitions = append(rt.Partitions, rp)
+			vals[p] = fmt.Sprintf("probe-%d-%d-%d", round, p, i)
 		}
-		req.Topics = append(req.Topics, rt)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := req.RequestWith(ctx, br)
-		cancel()
+		answers, err := produceDirect(br, topic, topicID, 1, vals)
 		if err != nil {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				out = append(out, probeWrite{partition: p.Partition, value: vals[p.Partition], code: p.ErrorCode, offset: p.BaseOffset})
-			}
+		for _, p := range answers {
+			out = append(out, probeWrite{partition: p.Partition, value: vals[p.Partition], code: p.ErrorCode, offset: p.BaseOffset})
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -220,4 +222,36 @@ func (c *cluster) waitFullISR(ctx context.Context, adm *kadm.Client, topic strin
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// produceDirect sends one single-record batch per partition of values to
+// br in one Produce request with the given acks, bypassing any client
+// routing (a write sent straight to a broker that may no longer lead).
+// It returns the partitions' answers, or the request's error.
+func produceDirect(br *kgo.Broker, topic string, topicID [16]byte, acks int16, values map[int32]string) ([]kmsg.ProduceResponseTopicPartition, error) {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = acks
+	req.TimeoutMillis = 1500
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, topicID
+	for p, v := range values {
+		var bb storage.BatchBuilder
+		bb.Add(time.Now().UnixMilli(), nil, []byte(v))
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = p
+		rp.Records = bb.Build()
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, br)
+	if err != nil {
+		return nil, err
+	}
+	var out []kmsg.ProduceResponseTopicPartition
+	for _, t := range resp.Topics {
+		out = append(out, t.Partitions...)
+	}
+	return out, nil
 }

@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ackRecorder keeps every acknowledged record of the continuous producer.
@@ -264,34 +262,20 @@ func rogueProduce(t *testing.T, addr, topic string, topicID [16]byte, parts []in
 	defer cl.Close()
 	br := cl.SeedBrokers()[0]
 	for i := 0; !done(); i++ {
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks = -1
-		req.TimeoutMillis = 1500
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic, rt.TopicID = topic, topicID
+		vals := map[int32]string{}
 		for _, p := range parts {
-			var bb storage.BatchBuilder
-			bb.Add(time.Now().UnixMilli(), nil, fmt.Appendf(nil, "rogue-%d-%d", p, i))
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Partition = p
-			rp.Records = bb.Build()
-			rt.Partitions = append(rt.Partitions, rp)
+			vals[p] = fmt.Sprintf("rogue-%d-%d", p, i)
 		}
-		req.Topics = append(req.Topics, rt)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := req.RequestWith(ctx, br)
-		cancel()
+		answers, err := produceDirect(br, topic, topicID, -1, vals)
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				tries++
-				codes[p.ErrorCode]++
-				if p.ErrorCode == 0 {
-					acked++
-				}
+		for _, p := range answers {
+			tries++
+			codes[p.ErrorCode]++
+			if p.ErrorCode == 0 {
+				acked++
 			}
 		}
 	}
