@@ -22,10 +22,7 @@ import (
 func TestPartitionReassignment(t *testing.T) {
 	url := startEtcd(t)
 	dir := t.TempDir()
-	var bs []*testBroker
-	for id := int32(1); id <= 3; id++ {
-		bs = append(bs, startClusterBroker(t, url, id, dir, "replica.lag.time.max.ms=2000"))
-	}
+	bs := startClusterBrokers(t, url, 3, dir, "replica.lag.time.max.ms=2000")
 	var closeOnce sync.Once
 	t.Cleanup(func() {
 		closeOnce.Do(func() {

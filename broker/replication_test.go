@@ -116,6 +116,27 @@ func startClusterBroker(t *testing.T, url string, id int32, dir string, override
 	return &testBroker{Broker: b, addr: b.Addrs()[0].String()}
 }
 
+// startClusterBrokers starts brokers 1..n against the etcd at url and waits
+// until every one of them sees all n registered, so that a CreateTopics with
+// replication factor n sent right after cannot meet a controller that has not
+// yet seen the last registration (INVALID_REPLICATION_FACTOR).
+func startClusterBrokers(t *testing.T, url string, n int32, dir string, overrides ...string) []*testBroker {
+	t.Helper()
+	var bs []*testBroker
+	for id := int32(1); id <= n; id++ {
+		bs = append(bs, startClusterBroker(t, url, id, dir, overrides...))
+	}
+	waitUntil(t, fmt.Sprintf("%d brokers registered", n), func() bool {
+		for _, b := range bs {
+			if len(b.ctrl.Snapshot().Brokers) != int(n) {
+				return false
+			}
+		}
+		return true
+	})
+	return bs
+}
+
 // partitionState reads topic/partition from b's metadata.
 func partitionState(b *testBroker, topic string, p int32) controller.Partition {
 	t := b.ctrl.Snapshot().Topics[topic]
@@ -144,10 +165,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestReplicationThreeBrokers(t *testing.T) {
 	url := startEtcd(t)
 	dir := t.TempDir()
-	var bs []*testBroker
-	for id := int32(1); id <= 3; id++ {
-		bs = append(bs, startClusterBroker(t, url, id, dir, "replica.lag.time.max.ms=1500", "min.insync.replicas=2"))
-	}
+	bs := startClusterBrokers(t, url, 3, dir, "replica.lag.time.max.ms=1500", "min.insync.replicas=2")
 	var closeOnce sync.Map
 	closeB := func(b *testBroker) {
 		if _, loaded := closeOnce.LoadOrStore(b.id, true); !loaded {
@@ -298,8 +316,8 @@ func containsID(ids []int32, id int32) bool {
 func TestFollowerTruncatesByEpoch(t *testing.T) {
 	url := startEtcd(t)
 	dir := t.TempDir()
-	b1 := startClusterBroker(t, url, 1, dir, "replica.lag.time.max.ms=2000")
-	b2 := startClusterBroker(t, url, 2, dir, "replica.lag.time.max.ms=2000")
+	bs := startClusterBrokers(t, url, 2, dir, "replica.lag.time.max.ms=2000")
+	b1, b2 := bs[0], bs[1]
 	t.Cleanup(func() { b1.Close(); b2.Close() })
 	ctx := testCtx(t)
 	adm := kadm.NewClient(b1.client(t))

@@ -123,7 +123,37 @@ func startCluster(t *testing.T, n int, overrides ...string) *cluster {
 		nd.b.start()
 		t.Cleanup(nd.b.stop)
 	}
+	c.waitAllRegistered()
 	return c
+}
+
+// waitAllRegistered waits until every broker's Metadata lists all the
+// brokers. A broker creates topics from its own view of the registrations,
+// so a CreateTopics with replication factor n sent to a broker that has not
+// yet seen the last registration would fail with INVALID_REPLICATION_FACTOR.
+func (c *cluster) waitAllRegistered() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, nd := range c.nodes {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(nd.front.addr()))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		seed := cl.SeedBrokers()[0]
+		for {
+			resp, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest())
+			if err == nil && len(resp.(*kmsg.MetadataResponse).Brokers) == len(c.nodes) {
+				break
+			}
+			if ctx.Err() != nil {
+				cl.Close()
+				c.t.Fatalf("broker %d does not see all %d brokers registered: %v", nd.id, len(c.nodes), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+	}
 }
 
 func (c *cluster) node(id int32) *clusterNode { return c.nodes[id-1] }
