@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -162,6 +163,9 @@ var brokerDefs = []Def{
 	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Validate: atLeast(1), Dynamic: true, Doc: `How long an idle producer id's state is kept for idempotence after its last write.`},
 	{Name: "producer.id.expiration.check.interval.ms", Type: Int, Default: "600000", Validate: atLeast(1), Doc: `How often expired producer ids are removed.`},
 
+	// ---- security ----
+	{Name: "authorizer.class.name", Type: String, Default: "", Validate: noAuthorizer, Doc: `Kafka's ACL authorizer class. Runnel has no authorizer: the ACL APIs answer SECURITY_DISABLED, as Kafka does with this unset, and a broker configured with an authorizer refuses to start rather than serve without the ACLs it was meant to enforce.`},
+
 	// ---- Runnel ----
 	{Name: EtcdEndpoints, Type: List, Default: "", Doc: `Runnel: comma-separated etcd client URLs holding cluster metadata (Runnel's replacement for zookeeper.connect). Empty runs an embedded single-member etcd in the first log dir.`},
 	{Name: AdminListener, Type: String, Default: DefaultAdminListener, Doc: `Runnel: host:port of the HTTP admin server (Prometheus /metrics, /healthz, /readyz). Empty disables it.`},
@@ -193,6 +197,15 @@ func LookupBroker(name string) (Def, bool) {
 	return *d, true
 }
 
+// noAuthorizer refuses any authorizer: a broker told to enforce ACLs must
+// not start without enforcing them.
+func noAuthorizer(v string) error {
+	if strings.TrimSpace(v) != "" {
+		return fmt.Errorf("Runnel has no ACL authorizer; unset it to run without ACLs (the ACL APIs then answer SECURITY_DISABLED, as Kafka does without an authorizer)")
+	}
+	return nil
+}
+
 // acceptedKeys are Kafka keys Runnel takes without complaint but does not
 // need: KRaft and ZooKeeper machinery (etcd replaces both), logging set up
 // through log4j, and JVM-side plumbing. Each is reported at info level.
@@ -219,7 +232,8 @@ var acceptedKeys = map[string]string{
 	"group.coordinator.new.enable":           "Runnel has one group coordinator",
 	"group.coordinator.threads":              "Runnel's coordinator needs no thread pool",
 	"group.coordinator.append.linger.ms":     "Runnel's coordinator writes without lingering",
-	"authorizer.class.name":                  "Runnel has its own ACL authorizer",
+	"super.users":                            "an authorizer setting; Runnel has no authorizer (authorizer.class.name)",
+	"allow.everyone.if.no.acl.found":         "an authorizer setting; Runnel has no authorizer (authorizer.class.name)",
 	"metric.reporters":                       "Runnel exports Prometheus metrics on runnel.admin.listener",
 	"cluster.id":                             "the cluster id lives in etcd; this value is only a hint for a new cluster",
 	"sasl.mechanism.controller.protocol":     "Runnel has no KRaft controller",
@@ -241,7 +255,7 @@ var acceptedPrefixes = map[string]string{
 	"group.streams.":    "streams groups (KIP-1071) are not implemented",
 	"quorum.":           "Runnel uses etcd, not a KRaft quorum",
 	"raft.":             "Runnel uses etcd, not a KRaft quorum",
-	"client.quota.":     "Runnel's quotas are configured with Kafka's quota APIs",
+	"client.quota.":     "Runnel does not enforce client quotas",
 	"password.encoder.": "Runnel stores no encoded passwords in broker configs",
 }
 
