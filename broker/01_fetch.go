@@ -20,7 +20,11 @@ import (
 //
 //   - consumers (replica id -1) read up to the high watermark, or up to the
 //     last stable offset under read_committed, which also lists the aborted
-//     transactions overlapping what is returned;
+//     transactions overlapping what is returned. From v11 a consumer may
+//     also read from a follower, up to the follower's own high watermark,
+//     and a leader with rack-aware replica selection may answer a consumer
+//     in another rack with a preferred read replica instead of records
+//     (KIP-392, replica_selector.go);
 //   - followers (replica id >= 0; from v15 in ReplicaState) read up to the
 //     log end, and their fetch offset is recorded as their log end for the
 //     leader's high watermark (replica_hw.go) — the seam replication uses.
@@ -75,7 +79,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 	last := false
 	for {
 		chans := fr.read(b.ctrl.Snapshot())
-		if last || r.MaxWaitMillis <= 0 || len(fc.parts) == 0 || fr.total >= int64(r.MinBytes) || fr.anyErr {
+		if last || r.MaxWaitMillis <= 0 || len(fc.parts) == 0 || fr.total >= int64(r.MinBytes) || fr.anyErr || fr.redirected {
 			break
 		}
 		fr.release()
@@ -120,6 +124,9 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 		records[ti] = append(records[ti], regions)
 	}
 	resp.Brokers = fr.brokers
+	if fr.fromFollower {
+		b.followerReads.Add(1)
+	}
 	frame := protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, records)
 	return Response{Frame: frame, Done: fr.release}, nil
 }
@@ -135,11 +142,17 @@ type fetchRead struct {
 	maxBytes  int32
 	listener  string
 
-	parts   []fetchedPartition
-	reads   []*storage.ReadResult // parallel to parts; nil when nothing was read
-	total   int64
-	anyErr  bool
-	brokers []kmsg.FetchResponseBroker
+	parts  []fetchedPartition
+	reads  []*storage.ReadResult // parallel to parts; nil when nothing was read
+	total  int64
+	anyErr bool
+	// redirected: some partition names a preferred read replica instead
+	// of data, which the client should go to at once (no long poll).
+	redirected bool
+	// fromFollower: this round read records from a replica this broker
+	// follows.
+	fromFollower bool
+	brokers      []kmsg.FetchResponseBroker
 }
 
 // release drops the current round's segment references.
@@ -156,7 +169,7 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 	n := len(fr.fc.parts)
 	fr.parts = make([]fetchedPartition, n)
 	fr.reads = make([]*storage.ReadResult, n)
-	fr.total, fr.anyErr, fr.brokers = 0, false, nil
+	fr.total, fr.anyErr, fr.redirected, fr.fromFollower, fr.brokers = 0, false, false, false, nil
 	var chans []<-chan struct{}
 	remaining := int64(fr.maxBytes)
 	minOne := true // until the first partition with data (KIP-74)
@@ -168,12 +181,22 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 		fp.resp.PreferredReadReplica = -1
 		name, err := fr.topicName(snap, sp.key)
 		var rep *replica
+		leading := false
 		if err == nil {
-			rep, _, err = fr.b.leaderWithEpoch(snap, name, sp.key.partition, sp.currentLeaderEpoch)
+			rep, leading, err = fr.replicaToRead(snap, name, sp)
 		}
 		if err != nil {
 			fr.fail(snap, fp, name, err)
 			continue
+		}
+		if leading && fr.fromConsumerWithMetadata() {
+			if id := fr.b.preferredReadReplica(snap, rep, sp.fetchOffset, fr.req.Rack, fr.listener); id >= 0 {
+				l := rep.log
+				fp.resp.PreferredReadReplica = id
+				fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = l.HighWatermark(), l.LastStableOffset(), l.LogStartOffset()
+				fr.redirected = true
+				continue
+			}
 		}
 		chans = append(chans, rep.changed())
 		rr, err := fr.readPartition(rep, sp, fp, remaining, minOne)
@@ -182,6 +205,7 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 			continue
 		}
 		if rr != nil && rr.Size > 0 {
+			fr.fromFollower = fr.fromFollower || !leading
 			fr.reads[i] = rr
 			fp.records = rr.Size
 			fr.total += rr.Size
@@ -192,6 +216,37 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 		}
 	}
 	return chans
+}
+
+// fromConsumerWithMetadata: a consumer's fetch of v11 or later, which
+// carries its rack (KIP-392). Kafka serves such fetches on followers too;
+// older consumer fetches and every replica fetch need the leader.
+func (fr *fetchRead) fromConsumerWithMetadata() bool {
+	return !fr.follower && fr.req.Version >= 11
+}
+
+// replicaToRead resolves the local replica a fetch reads, after checking
+// the client's current leader epoch against it (KIP-320): the leader, or,
+// for a consumer fetch that may be served by a follower, a follower —
+// one that follows a live leader, not a replica fenced after a restart
+// (partitions.go setRole). leading reports which.
+func (fr *fetchRead) replicaToRead(snap *controller.Snapshot, topic string, sp *sessionPartition) (rep *replica, leading bool, err error) {
+	if !fr.fromConsumerWithMetadata() {
+		rep, _, err = fr.b.leaderWithEpoch(snap, topic, sp.key.partition, sp.currentLeaderEpoch)
+		return rep, err == nil, err
+	}
+	rep, err = fr.b.replicas.get(snap, topic, sp.key.partition)
+	if err != nil {
+		return nil, false, err
+	}
+	leader, epoch := rep.state()
+	if leader < 0 {
+		return nil, false, kerr.NotLeaderForPartition
+	}
+	if err := checkCurrentLeaderEpoch(sp.currentLeaderEpoch, epoch); err != nil {
+		return nil, false, err
+	}
+	return rep, leader == fr.b.id, nil
 }
 
 // topicName resolves a session key's topic: by id from v13.

@@ -36,6 +36,9 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 		}
 		return 0
 	}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "runnel", Name: "fetch_follower_reads_total", Help: "Consumer fetches answered with records by a follower replica (fetch from follower, KIP-392).",
+	}, func() float64 { return float64(b.followerReads.Load()) }))
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

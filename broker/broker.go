@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/config"
@@ -49,6 +50,10 @@ type Broker struct {
 	groups   *groupCoordinator // group coordination glue (groups.go)
 	// fetchSessions is the KIP-227 fetch session cache (fetch_sessions.go).
 	fetchSessions *fetchSessionCache
+	// followerReads counts consumer fetches this broker answered with
+	// records as a follower (KIP-392): the runnel_fetch_follower_reads_total
+	// metric.
+	followerReads atomic.Int64
 
 	unsubscribe func()
 	// life is canceled by Close: background work the broker starts (the

@@ -6,6 +6,10 @@ import (
 	"strings"
 )
 
+// RackAwareReplicaSelector is the one replica.selector.class Runnel has:
+// Kafka's class of that name, by its name.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
 // Runnel's own broker keys (Kafka has none of these).
 const (
 	EtcdEndpoints = "etcd.endpoints"
@@ -84,7 +88,7 @@ var brokerDefs = []Def{
 	{Name: "replica.fetch.response.max.bytes", Type: Int, Default: "10485760", Validate: atLeast(0), Doc: `Most bytes in one follower fetch response.`},
 	{Name: "num.replica.fetchers", Type: Int, Default: "1", Dynamic: true, Doc: `Fetcher sessions per source broker used by followers.`},
 	{Name: "replica.high.watermark.checkpoint.interval.ms", Type: Long, Default: "5000", Doc: `How often each log dir's high watermarks are written to disk.`},
-	{Name: "replica.selector.class", Type: String, Null: true, Doc: `Kafka's pluggable selector for fetch-from-follower. Runnel accepts the key and uses rack-aware selection when broker.rack is set.`},
+	{Name: "replica.selector.class", Type: String, Null: true, Validate: oneOf(RackAwareReplicaSelector), Doc: `The replica a leader points a consumer to (fetch from follower, KIP-392). Unset: consumers always read from the leader. ` + RackAwareReplicaSelector + `: a consumer that gives its rack (client.rack) is sent to the in-sync replica in that rack with the most data, unless the leader is in it; followers serve such consumers up to their high watermark. No other selector exists in Runnel.`},
 
 	// ---- log ----
 	{Name: "log.dir", Type: String, Default: "/tmp/kafka-logs", Doc: `Directory holding partition data, used when log.dirs is not set.`},

@@ -22,6 +22,10 @@ type Broker struct {
 	BrokerIDGenerationEnable bool
 	ReservedBrokerMaxID      int32
 	BrokerRack               string // "" = none
+	// RackAwareReplicaSelection is replica.selector.class set to Kafka's
+	// RackAwareReplicaSelector: leaders point consumers that give a rack
+	// to an in-sync replica in that rack (KIP-392).
+	RackAwareReplicaSelection bool
 
 	// Listeners are the addresses to bind, without the KRaft controller
 	// listeners named in controller.listener.names.
@@ -359,6 +363,7 @@ func (b *Broker) resolve(hostname string) error {
 		return fmt.Errorf("config: broker.id must be set (>= 0) when broker.id.generation.enable is false")
 	}
 	b.BrokerRack = g.str("broker.rack")
+	b.RackAwareReplicaSelection = g.str("replica.selector.class") == RackAwareReplicaSelector
 
 	if err := b.resolveListeners(hostname); err != nil {
 		return err

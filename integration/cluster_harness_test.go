@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +38,8 @@ type clusterNode struct {
 	b      *broker
 	front  *tcpProxy // in front of the broker's listener
 	etcdPx *tcpProxy // between the broker and etcd
+	// adminAddr is the broker's admin HTTP listener (/metrics).
+	adminAddr string
 }
 
 // startEtcdProcess starts /usr/bin/etcd on free ports; killed at cleanup.
@@ -93,13 +98,14 @@ func etcdReady(url string, exited <-chan struct{}) bool {
 	return false
 }
 
-// startCluster starts etcd and n brokers (ids 1..n) with extra overrides.
+// startCluster starts etcd and n brokers (ids 1..n) with extra overrides;
+// "{id}" in an override stands for each broker's id.
 func startCluster(t *testing.T, n int, overrides ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, etcdURL: startEtcdProcess(t)}
 	etcdHostPort := strings.TrimPrefix(c.etcdURL, "http://")
 	for i := 1; i <= n; i++ {
-		nd := &clusterNode{id: int32(i)}
+		nd := &clusterNode{id: int32(i), adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 		b := &broker{t: t, dataDir: t.TempDir(), port: freePort(t)}
 		nd.front = newTCPProxy(t, b.addr())
 		nd.etcdPx = newTCPProxy(t, etcdHostPort)
@@ -110,9 +116,10 @@ func startCluster(t *testing.T, n int, overrides ...string) *cluster {
 			"--override", "replica.fetch.wait.max.ms=200",
 			"--override", "replica.fetch.backoff.ms=200",
 			"--override", "replica.lag.time.max.ms=5000",
+			"--override", "runnel.admin.listener="+nd.adminAddr,
 		)
 		for _, o := range overrides {
-			b.args = append(b.args, "--override", o)
+			b.args = append(b.args, "--override", strings.ReplaceAll(o, "{id}", fmt.Sprint(i)))
 		}
 		nd.b = b
 		c.nodes = append(c.nodes, nd)
@@ -157,6 +164,28 @@ func (c *cluster) waitAllRegistered() {
 }
 
 func (c *cluster) node(id int32) *clusterNode { return c.nodes[id-1] }
+
+// metric reads a metric without labels from the node's /metrics.
+func (nd *clusterNode) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + nd.adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("broker %d has no metric %s", nd.id, name)
+	return 0
+}
 
 // seeds are the advertised (proxied) addresses of every broker.
 func (c *cluster) seeds() []string {
