@@ -23,7 +23,8 @@ import (
 
 // ErrBrokerIDInUse is returned by RegisterBroker when another live broker
 // holds the id. After a crash the old registration lives on until its lease
-// expires (SessionTTL); the broker may retry.
+// expires (SessionTTL), unless it carries the registering broker's
+// DirectoryID (takeover.go); the broker may retry.
 var ErrBrokerIDInUse = errors.New("controller: broker id already registered by a live broker")
 
 func (c *Controller) ttlSeconds() int {
@@ -181,9 +182,11 @@ func (c *Controller) reregister(sess *concurrency.Session, b BrokerInfo) {
 // ephemeral like a ZooKeeper node and disappears when the broker stops
 // renewing the lease. The registration epoch (BrokerInfo.Epoch in
 // snapshots) is the etcd revision that created the key. Registering again
-// with the same id from the same Controller replaces the endpoints; a live
-// registration of the id by someone else is ErrBrokerIDInUse. If the lease
-// is ever lost the Controller registers again by itself.
+// with the same id from the same Controller replaces the endpoints; a
+// registration left by a dead previous owner of b.DirectoryID is taken over
+// at once (takeover.go); any other registration of the id by someone else
+// is ErrBrokerIDInUse. If the lease is ever lost the Controller registers
+// again by itself.
 func (c *Controller) RegisterBroker(ctx context.Context, b BrokerInfo) error {
 	if b.ID != c.o.BrokerID {
 		return fmt.Errorf("controller: registering broker %d from a controller opened for broker %d", b.ID, c.o.BrokerID)
@@ -214,39 +217,70 @@ func (c *Controller) RegisterBroker(ctx context.Context, b BrokerInfo) error {
 	}
 }
 
-// putBroker returns the revision the registration is visible at.
+// putBroker returns the revision the registration is visible at. A
+// registration of the id under another lease that carries b's DirectoryID
+// is taken over (takeover.go); any other is ErrBrokerIDInUse.
 func (c *Controller) putBroker(ctx context.Context, sess *concurrency.Session, b BrokerInfo) (int64, error) {
 	val, err := json.Marshal(b)
 	if err != nil {
 		return 0, err
 	}
 	key := c.k.broker(b.ID)
-	resp, err := c.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(val), clientv3.WithLease(sess.Lease()))).
-		Else(clientv3.OpGet(key)).
-		Commit()
-	if err != nil {
-		return 0, fmt.Errorf("controller: register broker %d: %w", b.ID, err)
-	}
-	if resp.Succeeded {
-		return resp.Header.Revision, nil
-	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 1 && clientv3.LeaseID(kvs[0].Lease) == sess.Lease() {
-		// Ours already: update in place, keeping the epoch.
-		r, err := c.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.LeaseValue(key), "=", sess.Lease())).
+	tookOver := false
+	for {
+		resp, err := c.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(sess.Lease()))).
+			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
 			return 0, fmt.Errorf("controller: register broker %d: %w", b.ID, err)
 		}
-		if r.Succeeded {
-			return r.Header.Revision, nil
+		if resp.Succeeded {
+			return resp.Header.Revision, nil
 		}
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) != 1 {
+			return 0, fmt.Errorf("%w: broker %d", ErrBrokerIDInUse, b.ID)
+		}
+		if clientv3.LeaseID(kvs[0].Lease) == sess.Lease() {
+			// Ours already: update in place, keeping the epoch.
+			r, err := c.cli.Txn(ctx).
+				If(clientv3.Compare(clientv3.LeaseValue(key), "=", sess.Lease())).
+				Then(clientv3.OpPut(key, string(val), clientv3.WithLease(sess.Lease()))).
+				Commit()
+			if err != nil {
+				return 0, fmt.Errorf("controller: register broker %d: %w", b.ID, err)
+			}
+			if r.Succeeded {
+				return r.Header.Revision, nil
+			}
+			return 0, fmt.Errorf("%w: broker %d", ErrBrokerIDInUse, b.ID)
+		}
+		// One takeover at most: if the id is registered again right after
+		// it, someone else (with another log dir) holds it.
+		if !tookOver {
+			done, err := c.takeOver(ctx, b, kvs[0])
+			if err != nil {
+				return 0, err
+			}
+			if done {
+				tookOver = true
+				continue
+			}
+		}
+		return 0, fmt.Errorf("%w: broker %d (registration epoch %d%s)", ErrBrokerIDInUse, b.ID, kvs[0].CreateRevision, dirOf(kvs[0].Value))
 	}
-	return 0, fmt.Errorf("%w: broker %d", ErrBrokerIDInUse, b.ID)
+}
+
+// dirOf describes the directory.id a registration value carries, for
+// error messages.
+func dirOf(val []byte) string {
+	var o BrokerInfo
+	if json.Unmarshal(val, &o) != nil || o.DirectoryID == "" {
+		return ", no log dir id"
+	}
+	return ", log dir " + o.DirectoryID
 }
 
 // Campaign makes this broker a candidate in the controller election

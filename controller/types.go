@@ -58,12 +58,19 @@ type Endpoint struct {
 // registers anew (after a restart or a lost session), like Kafka's broker
 // epoch (the czxid of the ZooKeeper node). Lease is the etcd lease the key
 // lives under (its owner's session).
+//
+// DirectoryID is the directory.id of the broker's log dir (KIP-858's
+// meta.properties key): registering with one asserts that the registering
+// process holds that directory's exclusive lock, so that a registration
+// found under the same DirectoryID belongs to a dead process (takeover.go).
+// Empty: no such claim, and no takeover.
 type BrokerInfo struct {
-	ID        int32      `json:"-"`
-	Rack      string     `json:"rack,omitempty"`
-	Endpoints []Endpoint `json:"endpoints"`
-	Epoch     int64      `json:"-"`
-	Lease     int64      `json:"-"`
+	ID          int32      `json:"-"`
+	Rack        string     `json:"rack,omitempty"`
+	Endpoints   []Endpoint `json:"endpoints"`
+	DirectoryID string     `json:"directory_id,omitempty"`
+	Epoch       int64      `json:"-"`
+	Lease       int64      `json:"-"`
 }
 
 // Partition is one partition's replica assignment and state. Leader is -1
