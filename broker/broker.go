@@ -35,8 +35,12 @@ type Broker struct {
 	ctrl *controller.Controller
 	logs *storage.Manager
 	srv  *Server
-	// dirLock holds the log dir's lock (logdir_lock.go) until Close.
+	// dirLock holds the log dir's lock (logdir_lock.go) until Close;
+	// dirID is the log dir's directory.id (meta.go), which the broker
+	// registers with: holding the lock, it may take over a registration
+	// its dead predecessor on this log dir left behind.
 	dirLock *os.File
+	dirID   string
 
 	replicas *replicaSet
 	// fetchers replicate the partitions this broker follows
@@ -100,7 +104,12 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		dirLock.Close()
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, id: id, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock}
+	dirID, err := logDirID(logDir)
+	if err != nil {
+		dirLock.Close()
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock}
 	b.life, b.stopLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -118,7 +127,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata store: %w", err)
 	}
-	if err := writeMetaProperties(logDir, b.ctrl.ClusterID(), id); err != nil {
+	if err := writeMetaProperties(logDir, b.ctrl.ClusterID(), id, dirID); err != nil {
 		return nil, err
 	}
 	b.logs, err = storage.OpenManager(storage.ManagerOptions{
@@ -240,12 +249,15 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
-// register records this broker in etcd. After a crash the previous
-// process's registration lives until its lease expires (as a ZooKeeper
-// ephemeral node outlived a dead Kafka broker by its session timeout), so a
-// duplicate id is retried until then.
+// register records this broker in etcd. A registration the previous
+// process on this log dir left behind (killed, its lease not yet expired)
+// is taken over at once: the log dir lock proves that process dead. One
+// made from another log dir (or by a Runnel that recorded none) lives
+// until its lease expires, as a ZooKeeper ephemeral node outlived a dead
+// Kafka broker by its session timeout, so a duplicate id is retried until
+// then.
 func (b *Broker) register(ctx context.Context) error {
-	info := controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: b.advertised()}
+	info := controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: b.advertised(), DirectoryID: b.dirID}
 	for {
 		err := b.ctrl.RegisterBroker(ctx, info)
 		if err == nil {
@@ -254,7 +266,7 @@ func (b *Broker) register(ctx context.Context) error {
 		if !errors.Is(err, controller.ErrBrokerIDInUse) {
 			return fmt.Errorf("broker: registering: %w", err)
 		}
-		b.log.Info("broker id still registered by a previous process; waiting for its session to expire")
+		b.log.Info("broker id still registered by another process; waiting for its session to expire", zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("broker: registering: %w", err)
@@ -292,10 +304,11 @@ func (b *Broker) advertised() []controller.Endpoint {
 // meta.properties (Kafka refuses to start a log dir under another id). An
 // unset id takes the recorded one, or 1 on a new log dir.
 func brokerID(cfg *config.Broker, logDir string) (int32, error) {
-	recorded, ok, err := readMetaBrokerID(logDir)
+	m, err := readMetaProperties(logDir)
 	if err != nil {
 		return 0, err
 	}
+	recorded, ok := m.brokerID, m.hasBrokerID
 	switch {
 	case cfg.BrokerID >= 0 && ok && recorded != cfg.BrokerID:
 		return 0, fmt.Errorf("broker: configured broker.id %d does not match %d stored in %s", cfg.BrokerID, recorded, filepath.Join(logDir, metaPropertiesFile))

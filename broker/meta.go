@@ -2,48 +2,93 @@ package broker
 
 import (
 	"bufio"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/runnel/runnel/controller"
 )
 
 // metaPropertiesFile is Kafka's log-dir identity file. Runnel writes the
-// same keys (version, cluster.id, node.id and the older broker.id) so a
-// log dir records which broker and cluster it belongs to.
+// same keys (version, cluster.id, node.id and the older broker.id, and
+// KIP-858's directory.id) so a log dir records which broker and cluster it
+// belongs to, and its own identity.
 const metaPropertiesFile = "meta.properties"
 
-// readMetaBrokerID returns the broker id recorded in logDir, if any.
-func readMetaBrokerID(logDir string) (int32, bool, error) {
+// metaProperties is what Runnel reads back from meta.properties.
+type metaProperties struct {
+	brokerID    int32
+	hasBrokerID bool
+	// directoryID is the log dir's directory.id (a Kafka Uuid); "" when
+	// absent (a new log dir, or one written before Runnel recorded it).
+	directoryID string
+}
+
+// readMetaProperties reads logDir's meta.properties; a missing file is an
+// empty result.
+func readMetaProperties(logDir string) (metaProperties, error) {
+	var m metaProperties
 	f, err := os.Open(filepath.Join(logDir, metaPropertiesFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, nil
+		return m, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return m, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if !ok || (k != "node.id" && k != "broker.id") {
+		if !ok {
 			continue
 		}
-		id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
-		if err != nil {
-			return 0, false, fmt.Errorf("broker: %s: bad %s %q", metaPropertiesFile, k, v)
+		v = strings.TrimSpace(v)
+		switch k {
+		case "node.id", "broker.id":
+			if m.hasBrokerID {
+				continue
+			}
+			id, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return m, fmt.Errorf("broker: %s: bad %s %q", metaPropertiesFile, k, v)
+			}
+			m.brokerID, m.hasBrokerID = int32(id), true
+		case "directory.id":
+			if b, err := base64.RawURLEncoding.DecodeString(v); err != nil || len(b) != 16 {
+				return m, fmt.Errorf("broker: %s: bad directory.id %q", metaPropertiesFile, v)
+			}
+			m.directoryID = v
 		}
-		return int32(id), true, nil
 	}
-	return 0, false, sc.Err()
+	return m, sc.Err()
 }
 
-// writeMetaProperties records the cluster and broker id in logDir,
-// atomically (write to a temporary file, fsync, rename).
-func writeMetaProperties(logDir, clusterID string, id int32) error {
-	body := fmt.Sprintf("#Written by runnel\nversion=1\ncluster.id=%s\nnode.id=%d\nbroker.id=%d\n", clusterID, id, id)
+// logDirID is the directory.id recorded in logDir, or a new one for a log
+// dir that has none yet (writeMetaProperties records it). The broker puts
+// it in its registration: together with the log dir lock it proves that a
+// registration carrying it was left by a dead process (controller's
+// takeover.go).
+func logDirID(logDir string) (string, error) {
+	m, err := readMetaProperties(logDir)
+	if err != nil {
+		return "", err
+	}
+	if m.directoryID != "" {
+		return m.directoryID, nil
+	}
+	return controller.NewDirectoryID(), nil
+}
+
+// writeMetaProperties records the cluster id, broker id and directory id
+// in logDir, atomically (write to a temporary file, fsync, rename, fsync
+// the directory). It runs before the broker registers, so a directory id
+// is durable before any registration carries it.
+func writeMetaProperties(logDir, clusterID string, id int32, dirID string) error {
+	body := fmt.Sprintf("#Written by runnel\nversion=1\ncluster.id=%s\nnode.id=%d\nbroker.id=%d\ndirectory.id=%s\n", clusterID, id, id, dirID)
 	path := filepath.Join(logDir, metaPropertiesFile)
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
@@ -61,5 +106,13 @@ func writeMetaProperties(logDir, clusterID string, id int32) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(logDir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
