@@ -9,7 +9,9 @@
 //     is absent) and reports it (ClusterID);
 //   - registers the broker under a lease kept alive in the background, so
 //     the registration vanishes when the broker dies (RegisterBroker); the
-//     registration's creation revision is the broker epoch;
+//     registration's creation revision is the broker epoch; a registration
+//     left by a dead process of the same log dir (same DirectoryID) is
+//     taken over at once by revoking its lease (takeover.go);
 //   - runs the controller election (Campaign, IsController) with
 //     concurrency.Election; the elected broker runs the controller loop that
 //     moves leadership away from dead brokers and back to preferred leaders
@@ -36,7 +38,7 @@
 // docs/etcd-keys.md has the value formats.
 //
 //	/runnel/cluster_id                    cluster id (22-char base64url UUID), created once
-//	/runnel/brokers/<id>                  JSON {rack, endpoints}; under the broker's lease;
+//	/runnel/brokers/<id>                  JSON {rack, endpoints, directory_id}; under the broker's lease;
 //	                                      create revision = broker epoch
 //	/runnel/controller/<lease>            concurrency.Election keys, value = broker id;
 //	                                      the lowest create revision is the controller
