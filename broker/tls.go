@@ -24,7 +24,7 @@ func serverListeners(cfg *config.Broker) ([]Listener, error) {
 			keys := cfg.SSLKeys(l.Name)
 			tc, err := tlsconfig.Server(keys)
 			if err != nil {
-				return nil, fmt.Errorf("broker: %s listener %s: %w", l.SecurityProtocol, l.Name, err)
+				return nil, fmt.Errorf("broker: %s listener %s: %w%s", l.SecurityProtocol, l.Name, err, confluentHint(cfg))
 			}
 			rules, err := tlsconfig.ParseMappingRules(keys[tlsconfig.PrincipalMappingRules])
 			if err != nil {
@@ -54,4 +54,17 @@ func interBrokerTLS(cfg *config.Broker) (*tls.Config, error) {
 		return tc, nil
 	}
 	return nil, nil
+}
+
+// confluentHint explains, after a key store error, that the Confluent
+// image's KAFKA_SSL_*_FILENAME and *_CREDENTIALS variables (which its
+// start script turns into paths under /etc/kafka/secrets and passwords
+// read from files there) are not read by Runnel.
+func confluentHint(cfg *config.Broker) string {
+	for _, k := range []string{"ssl.keystore.filename", "ssl.keystore.credentials", "ssl.key.credentials", "ssl.truststore.filename", "ssl.truststore.credentials"} {
+		if _, ok := cfg.Raw[k]; ok {
+			return "; KAFKA_SSL_*_FILENAME and KAFKA_SSL_*_CREDENTIALS are the Confluent image's own variables, which Runnel does not read: set KAFKA_SSL_KEYSTORE_LOCATION, KAFKA_SSL_KEYSTORE_PASSWORD, KAFKA_SSL_KEY_PASSWORD (and the TRUSTSTORE ones) instead"
+		}
+	}
+	return ""
 }

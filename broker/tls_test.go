@@ -364,3 +364,55 @@ func TestTLSServerPrincipal(t *testing.T) {
 		t.Errorf("PLAINTEXT after a plaintext client on SSL: %s", got)
 	}
 }
+
+// TestServerListenersTLS: SSL and SASL_SSL listeners get TLS from their
+// own listener.name.<l>.ssl.* keys over the global ones; PLAINTEXT and
+// SASL_PLAINTEXT stay plaintext.
+func TestServerListenersTLS(t *testing.T) {
+	f := tlsFiles(t)
+	cfg, _, err := config.Load("", nil, append([]string{
+		"listeners=PLAINTEXT://:1,SSL://:2,SASL_PLAINTEXT://:3,SASL_SSL://:4,INTERNAL://:5",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL",
+		"inter.broker.listener.name=INTERNAL",
+		"listener.name.internal.ssl.client.auth=required",
+		"listener.name.internal.ssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/L",
+	}, sslOverrides(f, "JKS")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := serverListeners(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		wantTLS := l.Name == "SSL" || l.Name == "SASL_SSL" || l.Name == "INTERNAL"
+		if (l.TLS != nil) != wantTLS {
+			t.Errorf("%s: TLS %v, want %v", l.Name, l.TLS != nil, wantTLS)
+		}
+		if l.TLS != nil {
+			wantAuth := tls.NoClientCert
+			if l.Name == "INTERNAL" {
+				wantAuth = tls.RequireAndVerifyClientCert
+			}
+			if l.TLS.ClientAuth != wantAuth {
+				t.Errorf("%s: client auth %v, want %v", l.Name, l.TLS.ClientAuth, wantAuth)
+			}
+		}
+	}
+	if got, _ := ls[4].PrincipalRules.Map(tlstest.ClientDN); got != "client1" {
+		t.Errorf("INTERNAL mapping rules map %s to %q", tlstest.ClientDN, got)
+	}
+	inter, err := interBrokerTLS(cfg)
+	if err != nil || inter == nil || len(inter.Certificates) != 1 {
+		t.Fatalf("inter-broker TLS %v, %v", inter, err)
+	}
+
+	// The Confluent image's indirections get a hint.
+	cfg, _, err = config.Load("", []string{"KAFKA_SSL_KEYSTORE_FILENAME=kafka.keystore.jks"}, []string{"listeners=SSL://:2", "security.inter.broker.protocol=SSL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serverListeners(cfg); err == nil || !strings.Contains(err.Error(), "KAFKA_SSL_KEYSTORE_LOCATION") {
+		t.Fatalf("error %v", err)
+	}
+}
