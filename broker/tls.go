@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/tls"
 	"fmt"
+	"strings"
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/security/tlsconfig"
@@ -22,6 +23,14 @@ func serverListeners(cfg *config.Broker) ([]Listener, error) {
 		sl := Listener{Name: l.Name, Addr: l.Addr()}
 		if isTLS(l.SecurityProtocol) {
 			keys := cfg.SSLKeys(l.Name)
+			// KIP-684: on SASL_SSL the client is authenticated by SASL, so
+			// ssl.client.auth applies there only when set for that listener.
+			if _, own := cfg.Raw["listener.name."+strings.ToLower(l.Name)+".ssl.client.auth"]; l.SecurityProtocol == "SASL_SSL" && !own {
+				keys[tlsconfig.ClientAuth] = "none"
+			}
+			if v := keys["ssl.engine.factory.class"]; v != "" {
+				return nil, fmt.Errorf("broker: listener %s: ssl.engine.factory.class (%s) is a Java plug-in; Runnel cannot load it", l.Name, v)
+			}
 			tc, err := tlsconfig.Server(keys)
 			if err != nil {
 				return nil, fmt.Errorf("broker: %s listener %s: %w%s", l.SecurityProtocol, l.Name, err, confluentHint(cfg))

@@ -374,6 +374,7 @@ func TestServerListenersTLS(t *testing.T) {
 		"listeners=PLAINTEXT://:1,SSL://:2,SASL_PLAINTEXT://:3,SASL_SSL://:4,INTERNAL://:5",
 		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SSL",
 		"inter.broker.listener.name=INTERNAL",
+		"ssl.client.auth=requested", // not on SASL_SSL (KIP-684)
 		"listener.name.internal.ssl.client.auth=required",
 		"listener.name.internal.ssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/L",
 	}, sslOverrides(f, "JKS")...))
@@ -390,9 +391,12 @@ func TestServerListenersTLS(t *testing.T) {
 			t.Errorf("%s: TLS %v, want %v", l.Name, l.TLS != nil, wantTLS)
 		}
 		if l.TLS != nil {
-			wantAuth := tls.NoClientCert
-			if l.Name == "INTERNAL" {
+			wantAuth := tls.VerifyClientCertIfGiven
+			switch l.Name {
+			case "INTERNAL":
 				wantAuth = tls.RequireAndVerifyClientCert
+			case "SASL_SSL":
+				wantAuth = tls.NoClientCert
 			}
 			if l.TLS.ClientAuth != wantAuth {
 				t.Errorf("%s: client auth %v, want %v", l.Name, l.TLS.ClientAuth, wantAuth)
