@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,9 @@ type Broker struct {
 	ctrl *controller.Controller
 	logs *storage.Manager
 	srv  *Server
+	// interTLS dials other brokers' inter-broker listener when it is SSL
+	// or SASL_SSL (tls.go); nil for plaintext.
+	interTLS *tls.Config
 	// dirLock holds the log dir's lock (logdir_lock.go) until Close;
 	// dirID is the log dir's directory.id (meta.go), which the broker
 	// registers with: holding the lock, it may take over a registration
@@ -109,7 +113,18 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		dirLock.Close()
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock}
+	// TLS settings fail the start before anything is opened (tls.go).
+	listeners, err := serverListeners(cfg)
+	if err != nil {
+		dirLock.Close()
+		return nil, err
+	}
+	interTLS, err := interBrokerTLS(cfg)
+	if err != nil {
+		dirLock.Close()
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock, interTLS: interTLS}
 	b.life, b.stopLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -161,10 +176,6 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.txns = b.startTxns()
 	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots)
 
-	listeners := make([]Listener, 0, len(cfg.Listeners))
-	for _, l := range cfg.Listeners {
-		listeners = append(listeners, Listener{Name: l.Name, Addr: l.Addr()})
-	}
 	b.srv, err = NewServer(Config{
 		Listeners:      listeners,
 		MaxRequestSize: cfg.SocketRequestMaxBytes,

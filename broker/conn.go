@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
@@ -30,6 +32,26 @@ type ConnContext struct {
 	softwareName    string
 	softwareVersion string
 	values          map[any]any
+	principal       string // "" is User:ANONYMOUS
+}
+
+// Principal is the connection's Kafka principal ("User:<name>"): from the
+// TLS client certificate on SSL listeners, User:ANONYMOUS when there is
+// none, as Kafka's DefaultKafkaPrincipalBuilder.
+func (cc *ConnContext) Principal() string {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.principal == "" {
+		return tlsconfig.Anonymous
+	}
+	return cc.principal
+}
+
+// SetPrincipal records the connection's authenticated principal.
+func (cc *ConnContext) SetPrincipal(p string) {
+	cc.mu.Lock()
+	cc.principal = p
+	cc.mu.Unlock()
 }
 
 // ClientSoftware returns the client software name and version the client
@@ -68,10 +90,11 @@ func (cc *ConnContext) SetValue(key, value any) {
 // conn is one client connection: a reader goroutine decoding frames one
 // request ahead, and the serve goroutine handling them in order.
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	cc   *ConnContext
-	wbuf []byte // response encoding buffer, reused between responses
+	s     *Server
+	nc    net.Conn
+	cc    *ConnContext
+	wbuf  []byte                  // response encoding buffer, reused between responses
+	rules *tlsconfig.MappingRules // TLS listeners: subject → principal
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
@@ -98,6 +121,12 @@ func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer c.s.removeConn(c)
 	ctx, cancel := context.WithCancel(c.s.ctx)
+	if err := c.handshake(ctx); err != nil {
+		cancel()
+		c.nc.Close()
+		c.cc.Log.Info("closing connection: TLS handshake failed", zap.Error(err))
+		return
+	}
 	in := make(chan inbound, 1) // one request decoded ahead of the one being handled
 	readerDone := make(chan struct{})
 	go func() {
@@ -115,6 +144,32 @@ func (c *conn) serve() {
 	} else {
 		c.cc.Log.Debug("connection closed")
 	}
+}
+
+// handshake completes the TLS handshake of a TLS listener's connection on
+// the connection's own goroutine (never in the accept loop, which a slow
+// client would stall) and records the principal of its certificate. It
+// is bounded by connections.max.idle.ms, as any silence on a connection.
+func (c *conn) handshake(ctx context.Context) error {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	if c.s.cfg.IdleTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.s.cfg.IdleTimeout)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	p, err := tlsconfig.Principal(tc.ConnectionState(), c.rules)
+	if err != nil {
+		return err
+	}
+	c.cc.SetPrincipal(p)
+	c.cc.Log = c.cc.Log.With(zap.String("principal", p))
+	return nil
 }
 
 // read decodes frames into in until an error, which it sends as the last

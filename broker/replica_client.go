@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -35,13 +37,25 @@ type replicaConn struct {
 	closed  bool
 }
 
-// dialReplica connects to addr. timeout bounds the dial and every
-// request/response round trip (replica.socket.timeout.ms).
-func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration) (*replicaConn, error) {
+// dialReplica connects to addr, over TLS when tlsCfg is set (an SSL
+// inter-broker listener). timeout bounds the dial (with the handshake) and
+// every request/response round trip (replica.socket.timeout.ms).
+func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration, tlsCfg *tls.Config) (*replicaConn, error) {
 	d := net.Dialer{Timeout: min(timeout, 10*time.Second)}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if tlsCfg != nil {
+		tc := tls.Client(c, tlsconfig.ForAddr(tlsCfg, addr))
+		hctx, cancel := context.WithTimeout(ctx, d.Timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		c = tc
 	}
 	return &replicaConn{
 		conn:    c,

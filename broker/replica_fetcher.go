@@ -351,7 +351,7 @@ func (f *fetcher) connect() (*replicaConn, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	rc, err = dialReplica(f.ctx, addr, "runnel-replica-"+itoa(f.b.id), timeout)
+	rc, err = dialReplica(f.ctx, addr, "runnel-replica-"+itoa(f.b.id), timeout, f.b.interTLS)
 	if err != nil {
 		return nil, err
 	}

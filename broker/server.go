@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
@@ -24,6 +25,9 @@ type Listener struct {
 	// TLS, when set, wraps the listener in TLS. Fetch responses then take the
 	// copying path instead of sendfile.
 	TLS *tls.Config
+	// PrincipalRules map a TLS client certificate's subject to its
+	// principal (ssl.principal.mapping.rules); nil is DEFAULT.
+	PrincipalRules *tlsconfig.MappingRules
 }
 
 // Config is the connection layer's configuration.
@@ -209,6 +213,7 @@ func (s *Server) accept(l boundListener) {
 		}
 		s.nextID++
 		c := newConn(s, nc, l.Name, s.nextID)
+		c.rules = l.PrincipalRules
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()

@@ -177,6 +177,7 @@ var brokerDefs = []Def{
 }
 
 var brokerIndex = func() map[string]*Def {
+	brokerDefs = append(brokerDefs, sslDefs...) // ssl.go
 	sort.Slice(brokerDefs, func(i, j int) bool { return brokerDefs[i].Name < brokerDefs[j].Name })
 	m := make(map[string]*Def, len(brokerDefs))
 	for i := range brokerDefs {

@@ -254,6 +254,12 @@ func (b *Broker) classify() (warnings []string, errs []error) {
 			}
 			continue
 		}
+		if _, d, ok := listenerSSLKey(k); ok { // listener.name.<l>.ssl.* (ssl.go)
+			if err := d.Check(v); err != nil {
+				errs = append(errs, fmt.Errorf("config (%s): %s: %w", origin, k, err))
+			}
+			continue
+		}
 		if why := acceptedNote(k); why != "" {
 			b.Notes = append(b.Notes, fmt.Sprintf("%s (%s) accepted and not used: %s", k, origin, why))
 			continue
