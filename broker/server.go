@@ -24,6 +24,9 @@ type Listener struct {
 	// TLS, when set, wraps the listener in TLS. Fetch responses then take the
 	// copying path instead of sendfile.
 	TLS *tls.Config
+	// SASL, when set, requires SASL authentication before any request
+	// but ApiVersions and SaslHandshake (sasl_conn.go).
+	SASL *SASLListener
 }
 
 // Config is the connection layer's configuration.
@@ -107,6 +110,11 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	}
 	s.handlers[apiVersionsKey] = Handler{MaxVersion: apiVersionsMaxVersion, Handle: s.handleAPIVersions}
 	implemented[apiVersionsKey] = apiVersionsMaxVersion
+	// SASL is connection state, so the Server answers it too (17_…, 36_…).
+	s.handlers[int16(kmsg.SASLHandshake)] = Handler{MaxVersion: saslHandshakeMaxVersion, Handle: s.handleSASLHandshake}
+	implemented[int16(kmsg.SASLHandshake)] = saslHandshakeMaxVersion
+	s.handlers[int16(kmsg.SASLAuthenticate)] = Handler{MaxVersion: saslAuthenticateMaxVersion, Handle: s.handleSASLAuthenticate}
+	implemented[int16(kmsg.SASLAuthenticate)] = saslAuthenticateMaxVersion
 	s.table = protocol.NewTable(implemented)
 
 	for _, l := range cfg.Listeners {
@@ -208,7 +216,7 @@ func (s *Server) accept(l boundListener) {
 			return
 		}
 		s.nextID++
-		c := newConn(s, nc, l.Name, s.nextID)
+		c := newConn(s, nc, l.Listener, s.nextID)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()

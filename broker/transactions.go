@@ -350,7 +350,11 @@ func (tc *txnCoordinator) brokerConn(id int32) (*kgo.Broker, error) {
 	cl := tc.clients[addr]
 	if cl == nil {
 		var err error
-		cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("runnel-broker-"+itoa(tc.b.id)))
+		opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("runnel-broker-" + itoa(tc.b.id))}
+		if ib := tc.b.interBrokerSASL; ib != nil {
+			opts = append(opts, kgo.SASL(ib.franz())) // sasl.go
+		}
+		cl, err = kgo.NewClient(opts...)
 		if err != nil {
 			return nil, err
 		}
