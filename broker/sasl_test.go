@@ -238,6 +238,51 @@ func TestSASLInterBrokerReplication(t *testing.T) {
 		}
 		return true
 	})
+	// A transaction over partitions led by different brokers: the
+	// coordinator's markers to the other leaders go over SASL too.
+	if _, err := bs[0].admin(t).CreateTopic(ctx, 3, 3, nil, "sasl-txn"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "sasl-txn led by more than one broker", func() bool {
+		leaders := map[int32]bool{}
+		for p := int32(0); p < 3; p++ {
+			if l := partitionState(bs[0], "sasl-txn", p).Leader; l >= 0 {
+				leaders[l] = true
+			}
+		}
+		return len(leaders) > 1
+	})
+	var seeds []string
+	for _, b := range bs {
+		seeds = append(seeds, b.addr)
+	}
+	txn, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID("sasl-txn"), kgo.DefaultProduceTopic("sasl-txn"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 3; p++ {
+		if err := txn.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("t")}).FirstErr(); err != nil {
+			t.Fatalf("transactional produce to %d: %v", p, err)
+		}
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	rc := bs[0].client(t, kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("sasl-txn"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for got := 0; got < 3; {
+		fs := rc.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("read_committed consume after %d records: %v", got, err)
+		}
+		got += fs.NumRecords()
+	}
+
 	// A client without credentials cannot use the inter-broker listener.
 	internal := bs[0].Addrs()[1].String()
 	anon, err := kgo.NewClient(kgo.SeedBrokers(internal), kgo.RequestRetries(0))
