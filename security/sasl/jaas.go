@@ -59,8 +59,11 @@ func ParseJAAS(s string) (JAAS, error) {
 			}
 			return j, nil
 		}
-		if t.quoted || len(rest) < 3 || rest[1].quoted || rest[1].s != "=" || (!rest[2].quoted && (rest[2].s == ";" || rest[2].s == "=")) {
-			return JAAS{}, fmt.Errorf("JAAS config: option near %q is not key=value", t.s)
+		if t.quoted {
+			return JAAS{}, fmt.Errorf("JAAS config: a quoted value stands where an option name should")
+		}
+		if len(rest) < 3 || rest[1].quoted || rest[1].s != "=" || (!rest[2].quoted && (rest[2].s == ";" || rest[2].s == "=")) {
+			return JAAS{}, fmt.Errorf("JAAS config: option %s is not key=value", t.s)
 		}
 		if _, dup := j.Options[t.s]; dup {
 			return JAAS{}, fmt.Errorf("JAAS config: option %s given twice", t.s)

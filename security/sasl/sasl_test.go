@@ -275,6 +275,7 @@ func TestJAAS(t *testing.T) {
 		`X required a "b";`,
 		`X required a="b`,
 		`X required a="1" a="2";`,
+		`X required "b";`,
 	} {
 		if _, err := ParseJAAS(bad); err == nil {
 			t.Fatalf("%q parsed", bad)
