@@ -73,6 +73,9 @@ type Broker struct {
 	// registered is set once the broker is in the cluster (controlled
 	// shutdown has something to do only then).
 	registered bool
+	// interBrokerSASL, when the inter-broker listener is SASL, is how this
+	// broker authenticates to the others (sasl.go).
+	interBrokerSASL *interBrokerSASL
 }
 
 // etcdDirName is where the embedded etcd keeps its data inside the first log
@@ -145,6 +148,18 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err := writeMetaProperties(logDir, b.ctrl.ClusterID(), id, dirID); err != nil {
 		return nil, err
 	}
+	// SASL listeners and inter-broker authentication (sasl.go), settled
+	// before any replica fetcher dials another broker.
+	saslByListener, err := saslListeners(cfg, b.ctrl.Snapshot, b.log)
+	if err != nil {
+		return nil, err
+	}
+	if b.interBrokerSASL, err = newInterBrokerSASL(cfg, saslByListener); err != nil {
+		return nil, err
+	}
+	if err := b.ensureInterBrokerScramUser(ctx); err != nil {
+		return nil, err
+	}
 	b.logs, err = storage.OpenManager(storage.ManagerOptions{
 		Dir:                     logDir,
 		Logger:                  b.log.Named("storage"),
@@ -176,6 +191,9 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.txns = b.startTxns()
 	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots)
 
+	for i := range listeners {
+		listeners[i].SASL = saslByListener[listeners[i].Name]
+	}
 	b.srv, err = NewServer(Config{
 		Listeners:      listeners,
 		MaxRequestSize: cfg.SocketRequestMaxBytes,

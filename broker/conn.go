@@ -32,26 +32,11 @@ type ConnContext struct {
 	softwareName    string
 	softwareVersion string
 	values          map[any]any
-	principal       string // "" is User:ANONYMOUS
-}
+	principal       string // Principal (sasl_conn.go)
 
-// Principal is the connection's Kafka principal ("User:<name>"): from the
-// TLS client certificate on SSL listeners, User:ANONYMOUS when there is
-// none, as Kafka's DefaultKafkaPrincipalBuilder.
-func (cc *ConnContext) Principal() string {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.principal == "" {
-		return tlsconfig.Anonymous
-	}
-	return cc.principal
-}
-
-// SetPrincipal records the connection's authenticated principal.
-func (cc *ConnContext) SetPrincipal(p string) {
-	cc.mu.Lock()
-	cc.principal = p
-	cc.mu.Unlock()
+	// sasl is the authentication state on a SASL listener, nil elsewhere
+	// (sasl_conn.go).
+	sasl *saslConn
 }
 
 // ClientSoftware returns the client software name and version the client
@@ -95,24 +80,41 @@ type conn struct {
 	cc    *ConnContext
 	wbuf  []byte                  // response encoding buffer, reused between responses
 	rules *tlsconfig.MappingRules // TLS listeners: subject → principal
+
+	// sasl is cc.sasl: set on SASL listeners. stepped lets the reader
+	// go on after a lockstep item was handled.
+	sasl    *saslConn
+	stepped chan struct{}
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
-// frame is the buffer req was decoded from.
+// frame is the buffer req was decoded from. A raw item is a bare SASL token
+// (after SaslHandshake v0), not a request. When lockstep is set the reader
+// waits on conn.stepped until the item is handled (sasl_conn.go).
 type inbound struct {
-	req   *protocol.Request
-	frame []byte
-	err   error
+	req      *protocol.Request
+	frame    []byte
+	err      error
+	raw      bool
+	lockstep bool
 }
 
 // maxKeptWriteBuf is the largest response buffer kept between responses.
 const maxKeptWriteBuf = 1 << 20
 
-func newConn(s *Server, nc net.Conn, listener string, id uint64) *conn {
-	log := s.log.With(zap.Uint64("conn", id), zap.String("listener", listener), zap.Stringer("remote", nc.RemoteAddr()))
-	return &conn{s: s, nc: nc, cc: &ConnContext{
-		ID: id, Listener: listener, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Log: log,
+func newConn(s *Server, nc net.Conn, l Listener, id uint64) *conn {
+	log := s.log.With(zap.Uint64("conn", id), zap.String("listener", l.Name), zap.Stringer("remote", nc.RemoteAddr()))
+	c := &conn{s: s, nc: nc, rules: l.PrincipalRules, cc: &ConnContext{
+		ID: id, Listener: l.Name, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Log: log,
 	}}
+	if l.SASL != nil {
+		c.sasl = &saslConn{cfg: l.SASL, authVersion: -1}
+		c.cc.sasl = c.sasl
+		c.stepped = make(chan struct{}, 1)
+	} else {
+		c.cc.principal = AnonymousPrincipal
+	}
+	return c
 }
 
 // serve runs the connection until it fails, the peer leaves or the server
@@ -167,7 +169,7 @@ func (c *conn) handshake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.cc.SetPrincipal(p)
+	c.cc.setPrincipal(p)
 	c.cc.Log = c.cc.Log.With(zap.String("principal", p))
 	return nil
 }
@@ -181,18 +183,29 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		if c.s.cfg.IdleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Read
 		}
-		frame, err := protocol.ReadPooledFrame(c.nc, c.s.cfg.MaxRequestSize, &c.s.frames)
+		maxSize, lockstep, raw := c.s.cfg.MaxRequestSize, false, false
+		if c.sasl != nil {
+			maxSize, lockstep, raw = c.sasl.maxFrame(maxSize), c.sasl.lockstep(), c.sasl.getStage() == saslRawTokens
+		}
+		frame, err := protocol.ReadPooledFrame(c.nc, maxSize, &c.s.frames)
 		var req *protocol.Request
-		if err == nil {
+		if err == nil && !raw {
 			req, err = c.s.parse(frame)
 		}
 		select {
-		case in <- inbound{req: req, frame: frame, err: err}:
+		case in <- inbound{req: req, frame: frame, err: err, raw: raw && err == nil, lockstep: lockstep}:
 		case <-ctx.Done():
 			return
 		}
 		if err != nil && !isAPIVersionsUnsupported(err) {
 			return
+		}
+		if lockstep {
+			select {
+			case <-c.stepped:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -201,27 +214,41 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 // or the server is closing, else the reason to close the connection.
 func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 	for item := range in {
-		if item.err != nil {
-			if isAPIVersionsUnsupported(item.err) {
-				var re *protocol.RequestError
-				errors.As(item.err, &re)
-				if err := c.writeUnsupportedAPIVersions(re.CorrelationID); err != nil {
-					return c.quiet(ctx, err)
-				}
-				continue
-			}
-			return c.quiet(ctx, item.err)
+		err := c.handle(ctx, item)
+		if item.lockstep {
+			// The reader waits for this item to be handled before it reads
+			// the next frame; the channel's buffer of one never blocks.
+			c.stepped <- struct{}{}
 		}
-		if err := c.s.dispatch(ctx, c, item.req); err != nil {
+		if err != nil {
 			return c.quiet(ctx, err)
 		}
-		// A Produce request keeps none of its frame once handled: its
-		// batches were written to the log, and nothing else points into
-		// it. Other requests' byte fields may live on (group metadata,
-		// assignments), so only Produce frames are recycled.
-		if item.req.Key == int16(kmsg.Produce) {
-			c.s.frames.Put(item.frame)
+	}
+	return nil
+}
+
+// handle serves one inbound item; an error closes the connection.
+func (c *conn) handle(ctx context.Context, item inbound) error {
+	if item.raw {
+		return c.handleRawToken(item.frame)
+	}
+	if item.err != nil {
+		if isAPIVersionsUnsupported(item.err) {
+			var re *protocol.RequestError
+			errors.As(item.err, &re)
+			return c.writeUnsupportedAPIVersions(re.CorrelationID)
 		}
+		return item.err
+	}
+	if err := c.s.dispatch(ctx, c, item.req); err != nil {
+		return err
+	}
+	// A Produce request keeps none of its frame once handled: its
+	// batches were written to the log, and nothing else points into
+	// it. Other requests' byte fields may live on (group metadata,
+	// assignments), so only Produce frames are recycled.
+	if item.req.Key == int16(kmsg.Produce) {
+		c.s.frames.Put(item.frame)
 	}
 	return nil
 }

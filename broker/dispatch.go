@@ -35,6 +35,9 @@ type Response struct {
 	// Done, if set, is called once the response has been written or
 	// abandoned (for instance to release the segment regions of Frame).
 	Done func()
+	// CloseAfter, if set, closes the connection once the response is
+	// written, with this reason (a failed SASL authentication).
+	CloseAfter error
 }
 
 // parse decodes a frame. An ApiVersions request of a version the broker does
@@ -58,6 +61,11 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 	if !s.table.Supported(req.Key, req.Version) {
 		return fmt.Errorf("unsupported version %d of %s", req.Version, kmsg.NameForKey(req.Key))
 	}
+	if c.sasl != nil {
+		if err := c.sasl.gate(req); err != nil { // sasl_conn.go
+			return err
+		}
+	}
 	resp, err := s.call(ctx, c.cc, h, req)
 	if resp.Done != nil {
 		defer resp.Done()
@@ -77,6 +85,9 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 		if cap(c.wbuf) > maxKeptWriteBuf {
 			c.wbuf = nil
 		}
+	}
+	if err == nil && resp.CloseAfter != nil {
+		err = resp.CloseAfter
 	}
 	return err
 }

@@ -3,7 +3,9 @@ package broker
 // handlers is the table of every API the broker serves, by key, with the
 // highest version its handler implements (the floor is Kafka 4's, from
 // protocol). One file per API family holds each handler, named for its key.
-// ApiVersions (18) is answered by the Server itself from this table.
+// ApiVersions (18) is answered by the Server itself from this table, and
+// SaslHandshake (17) and SaslAuthenticate (36), which are connection state,
+// by the Server too.
 func (b *Broker) handlers() map[int16]Handler {
 	return map[int16]Handler{
 		0:  {MaxVersion: 13, Handle: b.handleProduce},
@@ -49,5 +51,7 @@ func (b *Broker) handlers() map[int16]Handler {
 		47: {MaxVersion: offsetDeleteMaxVersion, Handle: b.handleOffsetDelete},
 		68: {MaxVersion: consumerGroupHeartbeatMaxVersion, Handle: b.handleConsumerGroupHeartbeat},
 		69: {MaxVersion: consumerGroupDescribeMaxVersion, Handle: b.handleConsumerGroupDescribe},
+		50: {MaxVersion: describeUserScramCredentialsMaxVersion, Handle: b.handleDescribeUserScramCredentials},
+		51: {MaxVersion: alterUserScramCredentialsMaxVersion, Handle: b.handleAlterUserScramCredentials},
 	}
 }

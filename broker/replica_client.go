@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/tlsconfig"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -35,12 +36,18 @@ type replicaConn struct {
 	// safely with request.
 	closeMu sync.Mutex
 	closed  bool
+
+	// expires is when the leader ends the SASL session (KIP-368); the
+	// fetcher redials before then. Zero: never.
+	expires time.Time
 }
 
-// dialReplica connects to addr, over TLS when tlsCfg is set (an SSL
-// inter-broker listener). timeout bounds the dial (with the handshake) and
-// every request/response round trip (replica.socket.timeout.ms).
-func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration, tlsCfg *tls.Config) (*replicaConn, error) {
+// dialReplica connects to addr, over TLS when tlsCfg is set (an SSL or
+// SASL_SSL inter-broker listener), and with auth set (SASL_PLAINTEXT or
+// SASL_SSL) authenticates first. timeout bounds the dial (with the
+// handshake) and every request/response round trip
+// (replica.socket.timeout.ms).
+func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration, tlsCfg *tls.Config, auth *interBrokerSASL) (*replicaConn, error) {
 	d := net.Dialer{Timeout: min(timeout, 10*time.Second)}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -57,12 +64,71 @@ func dialReplica(ctx context.Context, addr, clientID string, timeout time.Durati
 		}
 		c = tc
 	}
-	return &replicaConn{
+	rc := &replicaConn{
 		conn:    c,
 		rd:      bufio.NewReaderSize(c, 64<<10),
 		fmt:     kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
 		timeout: timeout,
-	}, nil
+	}
+	if auth != nil {
+		if err := rc.authenticate(ctx, auth, addr); err != nil {
+			rc.close()
+			return nil, err
+		}
+	}
+	return rc, nil
+}
+
+// authenticate runs SaslHandshake v1 and SaslAuthenticate v1 with the
+// inter-broker mechanism (franz-go's client side of it).
+func (rc *replicaConn) authenticate(ctx context.Context, auth *interBrokerSASL, addr string) error {
+	mech := auth.franz()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, mech.Name()
+	hsResp := kmsg.NewPtrSASLHandshakeResponse()
+	if err := rc.request(hs, hsResp, 0); err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(hsResp.ErrorCode); err != nil {
+		return fmt.Errorf("replica client: SASL handshake for %s: %w (enabled: %v)", mech.Name(), err, hsResp.SupportedMechanisms)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	session, msg, err := mech.Authenticate(ctx, host)
+	if err != nil {
+		return err
+	}
+	for {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version, req.SASLAuthBytes = 1, msg
+		resp := kmsg.NewPtrSASLAuthenticateResponse()
+		if err := rc.request(req, resp, 0); err != nil {
+			return err
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			detail := ""
+			if resp.ErrorMessage != nil {
+				detail = ": " + *resp.ErrorMessage
+			}
+			return fmt.Errorf("replica client: SASL %s authentication as %s: %w%s", mech.Name(), auth.user, err, detail)
+		}
+		done, next, err := session.Challenge(resp.SASLAuthBytes)
+		if err != nil {
+			return fmt.Errorf("replica client: SASL %s: %w", mech.Name(), err)
+		}
+		if done {
+			if resp.SessionLifetimeMillis > 0 {
+				// Redial with a margin, as clients re-authenticate early.
+				rc.expires = time.Now().Add(time.Duration(resp.SessionLifetimeMillis) * time.Millisecond * 9 / 10)
+			}
+			return nil
+		}
+		msg = next
+	}
+}
+
+// expired reports whether the leader's SASL session is (nearly) over.
+func (rc *replicaConn) expired() bool {
+	return !rc.expires.IsZero() && time.Now().After(rc.expires)
 }
 
 // close closes the connection; a request in progress fails.

@@ -340,6 +340,10 @@ func (f *fetcher) connect() (*replicaConn, error) {
 	f.connMu.Lock()
 	rc := f.conn
 	f.connMu.Unlock()
+	if rc != nil && rc.expired() {
+		f.dropConn() // the leader's SASL session ends soon: start a new one
+		rc = nil
+	}
 	if rc != nil {
 		return rc, nil
 	}
@@ -351,7 +355,7 @@ func (f *fetcher) connect() (*replicaConn, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	rc, err = dialReplica(f.ctx, addr, "runnel-replica-"+itoa(f.b.id), timeout, f.b.interTLS)
+	rc, err = dialReplica(f.ctx, addr, "runnel-replica-"+itoa(f.b.id), timeout, f.b.interTLS, f.b.interBrokerSASL)
 	if err != nil {
 		return nil, err
 	}

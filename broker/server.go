@@ -28,6 +28,9 @@ type Listener struct {
 	// PrincipalRules map a TLS client certificate's subject to its
 	// principal (ssl.principal.mapping.rules); nil is DEFAULT.
 	PrincipalRules *tlsconfig.MappingRules
+	// SASL, when set, requires SASL authentication before any request
+	// but ApiVersions and SaslHandshake (sasl_conn.go).
+	SASL *SASLListener
 }
 
 // Config is the connection layer's configuration.
@@ -111,6 +114,11 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	}
 	s.handlers[apiVersionsKey] = Handler{MaxVersion: apiVersionsMaxVersion, Handle: s.handleAPIVersions}
 	implemented[apiVersionsKey] = apiVersionsMaxVersion
+	// SASL is connection state, so the Server answers it too (17_…, 36_…).
+	s.handlers[int16(kmsg.SASLHandshake)] = Handler{MaxVersion: saslHandshakeMaxVersion, Handle: s.handleSASLHandshake}
+	implemented[int16(kmsg.SASLHandshake)] = saslHandshakeMaxVersion
+	s.handlers[int16(kmsg.SASLAuthenticate)] = Handler{MaxVersion: saslAuthenticateMaxVersion, Handle: s.handleSASLAuthenticate}
+	implemented[int16(kmsg.SASLAuthenticate)] = saslAuthenticateMaxVersion
 	s.table = protocol.NewTable(implemented)
 
 	for _, l := range cfg.Listeners {
@@ -212,8 +220,7 @@ func (s *Server) accept(l boundListener) {
 			return
 		}
 		s.nextID++
-		c := newConn(s, nc, l.Name, s.nextID)
-		c.rules = l.PrincipalRules
+		c := newConn(s, nc, l.Listener, s.nextID)
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()

@@ -77,11 +77,12 @@ func kgoAPIVersions(t *testing.T, addr string) *kmsg.ApiVersionsResponse {
 func TestKgoAPIVersions(t *testing.T) {
 	ts := startServer(t, nil)
 	resp := kgoAPIVersions(t, ts.addr)
-	if resp.ErrorCode != 0 || len(resp.ApiKeys) != 1 {
+	// The Server's own keys: SaslHandshake, ApiVersions, SaslAuthenticate.
+	if resp.ErrorCode != 0 || len(resp.ApiKeys) != 3 {
 		t.Fatalf("ApiVersions = %+v", resp)
 	}
-	k := resp.ApiKeys[0]
-	if k.ApiKey != 18 || k.MinVersion != 0 || k.MaxVersion != 4 {
+	k := resp.ApiKeys[1]
+	if k.ApiKey != 18 || k.MinVersion != 0 || k.MaxVersion != 4 || resp.ApiKeys[0].ApiKey != 17 || resp.ApiKeys[2].ApiKey != 36 {
 		t.Fatalf("ApiKeys = %+v", resp.ApiKeys)
 	}
 	if resp.FinalizedFeaturesEpoch != -1 {
@@ -100,7 +101,7 @@ func TestAPIVersionsTable(t *testing.T) {
 	})
 	c := dialRaw(t, ts.addr)
 	resp := apiVersions(t, c, 3, 1)
-	want := map[int16][2]int16{0: {0, 11}, 1: {4, protocol.MaxKnown(1)}, 18: {0, 4}}
+	want := map[int16][2]int16{0: {0, 11}, 1: {4, protocol.MaxKnown(1)}, 17: {0, 1}, 18: {0, 4}, 36: {0, 2}}
 	if len(resp.ApiKeys) != len(want) {
 		t.Fatalf("ApiKeys = %+v", resp.ApiKeys)
 	}
@@ -246,7 +247,7 @@ func TestUnsupportedAPIVersionsVersion(t *testing.T) {
 		if err := resp.ReadFrom(body); err != nil {
 			t.Fatalf("v0 body: %v", err)
 		}
-		if corr != 4242 || resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].MaxVersion != 4 {
+		if corr != 4242 || resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 3 || resp.ApiKeys[1].ApiKey != 18 || resp.ApiKeys[1].MaxVersion != 4 {
 			t.Fatalf("v%d: corr %d resp %+v", v, corr, resp)
 		}
 	}

@@ -354,6 +354,9 @@ func (tc *txnCoordinator) brokerConn(id int32) (*kgo.Broker, error) {
 		if tc.b.interTLS != nil {
 			opts = append(opts, kgo.DialTLSConfig(tc.b.interTLS.Clone())) // kgo sets ServerName per broker
 		}
+		if ib := tc.b.interBrokerSASL; ib != nil {
+			opts = append(opts, kgo.SASL(ib.franz())) // sasl.go
+		}
 		cl, err = kgo.NewClient(opts...)
 		if err != nil {
 			return nil, err

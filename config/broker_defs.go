@@ -177,7 +177,8 @@ var brokerDefs = []Def{
 }
 
 var brokerIndex = func() map[string]*Def {
-	brokerDefs = append(brokerDefs, sslDefs...) // ssl.go
+	brokerDefs = append(brokerDefs, sslDefs...)  // ssl.go
+	brokerDefs = append(brokerDefs, saslDefs...) // sasl.go
 	sort.Slice(brokerDefs, func(i, j int) bool { return brokerDefs[i].Name < brokerDefs[j].Name })
 	m := make(map[string]*Def, len(brokerDefs))
 	for i := range brokerDefs {
@@ -262,6 +263,7 @@ var acceptedPrefixes = map[string]string{
 	"raft.":             "Runnel uses etcd, not a KRaft quorum",
 	"client.quota.":     "Runnel does not enforce client quotas",
 	"password.encoder.": "Runnel stores no encoded passwords in broker configs",
+	"sasl.":             "Runnel's SASL mechanisms (PLAIN, SCRAM-SHA-256/512) are built in; Kerberos, OAuth and callback-handler settings do not apply",
 }
 
 // acceptedNote returns why a key Runnel does not use is still accepted, or

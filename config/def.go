@@ -109,13 +109,19 @@ func (e *UnknownKeyError) Error() string {
 // Check parses v as the key's type and applies its validator. The error,
 // if any, is a *ValueError naming the key.
 func (d *Def) Check(v string) error {
+	shown := v
+	if d.Sensitive {
+		// Error messages are logged and returned to clients; a secret
+		// must not appear in them.
+		shown = "[hidden]"
+	}
 	canon, err := Canonical(d.Type, v)
 	if err != nil {
-		return &ValueError{Key: d.Name, Value: v, Problem: err.Error()}
+		return &ValueError{Key: d.Name, Value: shown, Problem: err.Error()}
 	}
 	if d.Validate != nil {
 		if err := d.Validate(canon); err != nil {
-			return &ValueError{Key: d.Name, Value: v, Problem: err.Error()}
+			return &ValueError{Key: d.Name, Value: shown, Problem: err.Error()}
 		}
 	}
 	return nil

@@ -260,6 +260,12 @@ func (b *Broker) classify() (warnings []string, errs []error) {
 			}
 			continue
 		}
+		if d := listenerSASLDef(k); d != nil { // sasl.go
+			if err := d.Check(v); err != nil {
+				errs = append(errs, fmt.Errorf("config (%s): %w", origin, err))
+			}
+			continue
+		}
 		if why := acceptedNote(k); why != "" {
 			b.Notes = append(b.Notes, fmt.Sprintf("%s (%s) accepted and not used: %s", k, origin, why))
 			continue

@@ -33,6 +33,12 @@ func (k keys) brokerConfig(entity string) string {
 }
 func (k keys) producerIDs() string { return k.pfx + "/producer_ids" }
 
+// scram is the key of one user's SCRAM credential for one mechanism
+// (SCRAM-SHA-256 or SCRAM-SHA-512); user names are path-escaped.
+func (k keys) scram(mechanism, user string) string {
+	return k.pfx + "/scram/" + mechanism + "/" + url.PathEscape(user)
+}
+
 type keyKind int
 
 const (
@@ -44,6 +50,7 @@ const (
 	kindPartition
 	kindTopicConfig
 	kindBrokerConfig
+	kindScram
 )
 
 type parsedKey struct {
@@ -52,6 +59,8 @@ type parsedKey struct {
 	partition int32  // kindPartition
 	broker    int32  // kindBroker
 	entity    string // kindBrokerConfig: "" or a broker id
+	mechanism string // kindScram
+	user      string // kindScram
 }
 
 func (k keys) parse(key string) parsedKey {
@@ -96,6 +105,11 @@ func (k keys) parse(key string) parsedKey {
 		}
 	case strings.HasPrefix(rel, "configs/brokers/"):
 		return parsedKey{kind: kindBrokerConfig, entity: rel[len("configs/brokers/"):]}
+	case strings.HasPrefix(rel, "scram/"):
+		mech, user, ok := strings.Cut(rel[len("scram/"):], "/")
+		if n, uok := unesc(user); ok && uok && mech != "" && n != "" {
+			return parsedKey{kind: kindScram, mechanism: mech, user: n}
+		}
 	}
 	return parsedKey{}
 }

@@ -26,11 +26,13 @@ type state struct {
 	topicConfigs  map[string]map[string]string
 	brokerConfigs map[string]map[string]string
 	election      map[string]electionEntry
+	scram         map[string]map[string]ScramCredential // user → mechanism
 
 	dirtyTopics   map[string]bool
 	dirtyAll      bool
 	dirtyBrokers  bool
 	dirtyBrConfig bool
+	dirtyScram    bool
 }
 
 type topicEntry struct {
@@ -52,6 +54,7 @@ func newState(k keys) *state {
 		topicConfigs:  map[string]map[string]string{},
 		brokerConfigs: map[string]map[string]string{},
 		election:      map[string]electionEntry{},
+		scram:         map[string]map[string]ScramCredential{},
 		dirtyTopics:   map[string]bool{},
 		dirtyAll:      true,
 	}
@@ -150,6 +153,25 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 			}
 			s.brokerConfigs[pk.entity] = c
 		}
+	case kindScram:
+		s.dirtyScram = true
+		m := s.scram[pk.user]
+		delete(m, pk.mechanism)
+		if !deleted {
+			var c ScramCredential
+			if err := json.Unmarshal(kv.Value, &c); err != nil {
+				bad(err)
+				return
+			}
+			if m == nil {
+				m = map[string]ScramCredential{}
+				s.scram[pk.user] = m
+			}
+			m[pk.mechanism] = c
+		}
+		if len(m) == 0 {
+			delete(s.scram, pk.user)
+		}
 	}
 }
 
@@ -192,6 +214,14 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	} else {
 		n.BrokerConfigs = prev.BrokerConfigs
 	}
+	if prev == nil || s.dirtyAll || s.dirtyScram {
+		n.ScramCredentials = make(map[string]map[string]ScramCredential, len(s.scram))
+		for u, m := range s.scram {
+			n.ScramCredentials[u] = maps.Clone(m)
+		}
+	} else {
+		n.ScramCredentials = prev.ScramCredentials
+	}
 	switch {
 	case prev == nil || s.dirtyAll:
 		n.Topics = make(map[string]*Topic, len(s.topics))
@@ -217,7 +247,7 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 		}
 	}
 	clear(s.dirtyTopics)
-	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig = false, false, false
+	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram = false, false, false, false
 	return n
 }
 

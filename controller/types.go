@@ -163,6 +163,9 @@ type Snapshot struct {
 	Topics        map[string]*Topic
 	TopicsByID    map[TopicID]*Topic
 	BrokerConfigs map[string]map[string]string // "" = cluster-wide default, "<id>" = one broker
+	// ScramCredentials are the SCRAM users: user → mechanism name
+	// (SCRAM-SHA-256, SCRAM-SHA-512) → credential.
+	ScramCredentials map[string]map[string]ScramCredential
 }
 
 // TopicSpec describes a topic to create. NumPartitions and
