@@ -17,22 +17,31 @@ import (
 // default), default batching and no compression.
 //
 //	go test -run '^$' -bench 'Produce|Fetch' -benchtime 200000x ./broker/
+//
+// BenchmarkFetchTLS reads over an SSL listener, where the record bytes are
+// copied through crypto/tls instead of sent with sendfile.
 
 const benchRecordSize = 1024
 
 func benchBroker(b *testing.B, topic string) (addr string) {
+	return benchBrokerWith(b, topic)[0]
+}
+
+// benchBrokerWith starts a broker with extra config overrides and creates
+// topic; it returns the address of each listener, in config order.
+func benchBrokerWith(b *testing.B, topic string, overrides ...string) (addrs []string) {
 	b.Helper()
 	dir, err := os.MkdirTemp("", "rb")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
-	cfg, _, err := config.Load("", nil, []string{
+	cfg, _, err := config.Load("", nil, append([]string{
 		"broker.id=1",
 		"listeners=PLAINTEXT://127.0.0.1:0",
 		"log.dirs=" + filepath.Join(dir, "logs"),
 		"runnel.admin.listener=",
-	})
+	}, overrides...))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,8 +51,10 @@ func benchBroker(b *testing.B, topic string) (addr string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { br.Close() })
-	addr = br.Addrs()[0].String()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	for _, a := range br.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs[0]))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +62,7 @@ func benchBroker(b *testing.B, topic string) (addr string) {
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
 		b.Fatal(err)
 	}
-	return addr
+	return addrs
 }
 
 func benchProduce(b *testing.B, addr, topic string, n int) {
@@ -94,8 +105,21 @@ func BenchmarkProduce(b *testing.B) {
 func BenchmarkFetch(b *testing.B) {
 	addr := benchBroker(b, "bench")
 	benchProduce(b, addr, "bench", b.N)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("bench"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+	benchConsume(b, addr, "bench")
+}
+
+func BenchmarkFetchTLS(b *testing.B) {
+	f := tlsFiles(b)
+	addrs := benchBrokerWith(b, "bench", append([]string{"listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"}, sslOverrides(f, "PEM")...)...)
+	benchProduce(b, addrs[0], "bench", b.N)
+	benchConsume(b, addrs[1], "bench", kgo.DialTLSConfig(clientTLS(b, f)))
+}
+
+// benchConsume times reading b.N records of topic from its start.
+func benchConsume(b *testing.B, addr, topic string, opts ...kgo.Opt) {
+	b.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64 << 20), kgo.FetchMaxPartitionBytes(16 << 20)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

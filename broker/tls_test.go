@@ -27,7 +27,7 @@ import (
 )
 
 // tlsFiles generates certificates and key stores for one test.
-func tlsFiles(t *testing.T) *tlstest.Files {
+func tlsFiles(t testing.TB) *tlstest.Files {
 	t.Helper()
 	f, err := tlstest.Generate(t.TempDir())
 	if err != nil {
@@ -47,7 +47,7 @@ func sslOverrides(f *tlstest.Files, typ string) []string {
 }
 
 // clientTLS trusts the test CA.
-func clientTLS(t *testing.T, f *tlstest.Files) *tls.Config {
+func clientTLS(t testing.TB, f *tlstest.Files) *tls.Config {
 	t.Helper()
 	c, err := tlsconfig.Client(tlsconfig.Keys{tlsconfig.TruststoreType: "PEM", tlsconfig.TruststoreLocation: f.CA})
 	if err != nil {
