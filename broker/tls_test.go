@@ -420,3 +420,58 @@ func TestServerListenersTLS(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestInterBrokerSASLSSL: with a SASL_SSL inter-broker listener the replica
+// fetchers dial TLS and then authenticate (SCRAM-SHA-512) on it; acks=all
+// writes with min.insync.replicas=3 reach every broker.
+func TestInterBrokerSASLSSL(t *testing.T) {
+	f := tlsFiles(t)
+	url := startEtcd(t)
+	jaas := `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`
+	ov := append([]string{
+		"listeners=PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL",
+		"inter.broker.listener.name=INTERNAL",
+		"sasl.enabled.mechanisms=SCRAM-SHA-512",
+		"sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+		"listener.name.internal.scram-sha-512.sasl.jaas.config=" + jaas,
+		"min.insync.replicas=3",
+	}, sslOverrides(f, "PEM")...)
+	bs := startClusterBrokers(t, url, 3, t.TempDir(), ov...)
+	t.Cleanup(func() {
+		for _, b := range bs {
+			b.Close()
+		}
+	})
+	for _, b := range bs {
+		if b.interTLS == nil || b.interBrokerSASL == nil {
+			t.Fatalf("broker %d: inter-broker TLS %v, SASL %v", b.id, b.interTLS != nil, b.interBrokerSASL != nil)
+		}
+	}
+	ctx := testCtx(t)
+	if _, err := bs[0].admin(t).CreateTopic(ctx, 1, 3, nil, "rep"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "topic on every broker", func() bool {
+		for _, b := range bs {
+			if partitionState(b, "rep", 0).Leader < 0 {
+				return false
+			}
+		}
+		return true
+	})
+	cl := bs[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("rep"), kgo.RecordRetries(100))
+	for i := 0; i < 50; i++ {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint("v", i))).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := partitionState(bs[0], "rep", 0); len(st.ISR) != 3 {
+		t.Fatalf("ISR %v", st.ISR)
+	}
+	for _, b := range bs {
+		if end := localReplica(b, "rep", 0).log.LogEndOffset(); end != 50 {
+			t.Fatalf("broker %d log end %d, want 50", b.id, end)
+		}
+	}
+}
