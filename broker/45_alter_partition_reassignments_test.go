@@ -42,14 +42,7 @@ func TestPartitionReassignment(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ra"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "topic on every broker", func() bool {
-		for _, b := range bs {
-			if partitionState(b, "ra", 0).Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitLeadersEverywhere(t, bs, "ra", 1)
 	orig := partitionState(bs[0], "ra", 0)
 	src := orig.Leader
 	var target []int32

@@ -29,26 +29,12 @@ func TestFetchFromFollower(t *testing.T) {
 			b.Close()
 		}
 	})
-	waitUntil(t, "3 brokers registered", func() bool {
-		for _, b := range bs {
-			if len(b.ctrl.Snapshot().Brokers) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitAllRegistered(t, bs)
 	ctx := testCtx(t)
 	if _, err := bs[0].admin(t).CreateTopic(ctx, 1, 3, nil, "ffr"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "topic on every broker", func() bool {
-		for _, b := range bs {
-			if partitionState(b, "ffr", 0).Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitLeadersEverywhere(t, bs, "ffr", 1)
 	st := partitionState(bs[0], "ffr", 0)
 	byID := map[int32]*testBroker{}
 	for _, b := range bs {

@@ -126,15 +126,38 @@ func startClusterBrokers(t *testing.T, url string, n int32, dir string, override
 	for id := int32(1); id <= n; id++ {
 		bs = append(bs, startClusterBroker(t, url, id, dir, overrides...))
 	}
-	waitUntil(t, fmt.Sprintf("%d brokers registered", n), func() bool {
+	waitAllRegistered(t, bs)
+	return bs
+}
+
+// waitAllRegistered waits until every broker of bs sees all of them
+// registered.
+func waitAllRegistered(t *testing.T, bs []*testBroker) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d brokers registered", len(bs)), func() bool {
 		for _, b := range bs {
-			if len(b.ctrl.Snapshot().Brokers) != int(n) {
+			if len(b.ctrl.Snapshot().Brokers) != len(bs) {
 				return false
 			}
 		}
 		return true
 	})
-	return bs
+}
+
+// waitLeadersEverywhere waits until every broker of bs knows a leader for
+// each of topic's first partitions.
+func waitLeadersEverywhere(t *testing.T, bs []*testBroker, topic string, partitions int32) {
+	t.Helper()
+	waitUntil(t, "topic on every broker", func() bool {
+		for _, b := range bs {
+			for p := int32(0); p < partitions; p++ {
+				if partitionState(b, topic, p).Leader < 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
 
 // partitionState reads topic/partition from b's metadata.
@@ -184,14 +207,7 @@ func TestReplicationThreeBrokers(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "rep"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "topic on every broker", func() bool {
-		for _, b := range bs {
-			if partitionState(b, "rep", 0).Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitLeadersEverywhere(t, bs, "rep", 1)
 	st := partitionState(bs[0], "rep", 0)
 	byID := map[int32]*testBroker{}
 	for _, b := range bs {

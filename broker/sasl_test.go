@@ -209,14 +209,7 @@ func TestSASLInterBrokerReplication(t *testing.T) {
 	if _, err := bs[0].admin(t).CreateTopic(ctx, 1, 3, nil, "sasl-rep"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "topic on every broker", func() bool {
-		for _, b := range bs {
-			if partitionState(b, "sasl-rep", 0).Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitLeadersEverywhere(t, bs, "sasl-rep", 1)
 	cl := bs[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("sasl-rep"), kgo.RecordRetries(100))
 	for i := 0; i < 20; i++ {
 		// acks=all with min.insync.replicas=3 succeeds only if both

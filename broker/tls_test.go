@@ -238,16 +238,7 @@ func TestInterBrokerSSL(t *testing.T) {
 	if _, err := bs[0].admin(t).CreateTopic(ctx, 2, 3, nil, "rep"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "topic on every broker", func() bool {
-		for _, b := range bs {
-			for p := int32(0); p < 2; p++ {
-				if partitionState(b, "rep", p).Leader < 0 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	waitLeadersEverywhere(t, bs, "rep", 2)
 	cl := bs[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("rep"), kgo.RecordRetries(100))
 	for i := 0; i < 100; i++ {
 		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint("v", i))).FirstErr(); err != nil {
@@ -452,14 +443,7 @@ func TestInterBrokerSASLSSL(t *testing.T) {
 	if _, err := bs[0].admin(t).CreateTopic(ctx, 1, 3, nil, "rep"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "topic on every broker", func() bool {
-		for _, b := range bs {
-			if partitionState(b, "rep", 0).Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitLeadersEverywhere(t, bs, "rep", 1)
 	cl := bs[0].client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("rep"), kgo.RecordRetries(100))
 	for i := 0; i < 50; i++ {
 		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint("v", i))).FirstErr(); err != nil {
