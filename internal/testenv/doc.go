@@ -1,0 +1,10 @@
+// Package testenv is the one home of what tests across the module need
+// from their environment: an external etcd process (Debian's etcd-server,
+// the real thing a cluster runs against), free loopback ports, short
+// temporary directories for unix sockets, and the one polling helper,
+// Eventually.
+//
+// It is imported only by _test.go files. Helpers that speak Kafka (topic
+// creation, clients) stay beside the tests of the package they drive: they
+// need that package's server types.
+package testenv
