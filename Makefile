@@ -60,6 +60,17 @@ bench:
 bench-compare:
 	RUNNEL_BENCH_COMPARE=1 $(GO) test -run TestBenchCompare -v -timeout 30m ./integration/
 
+# The same workloads against this tree and a baseline revision, one run,
+# alternating rounds: `make bench-baseline BASE=main~3` (a refactor must not
+# be slower). The baseline binary is built from a detached worktree.
+.PHONY: bench-baseline
+BASE ?= HEAD
+bench-baseline:
+	@rm -rf .bench-base && git worktree add -q --detach .bench-base $(BASE)
+	cd .bench-base && $(GO) build -o ../bin/runnel-base ./cmd/runnel
+	git worktree remove --force .bench-base
+	RUNNEL_BENCH_BASELINE=$(CURDIR)/bin/runnel-base $(GO) test -run TestBenchBaseline -v -timeout 30m ./integration/
+
 # acks=all produce throughput on one three-broker cluster (external etcd):
 # RF=3 with min.insync.replicas=2 against RF=1, twice each, same run.
 .PHONY: bench-cluster
