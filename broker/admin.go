@@ -15,7 +15,9 @@ import (
 
 // adminServer is the broker's HTTP side door: Prometheus metrics on
 // /metrics, liveness on /healthz, readiness on /readyz (ready once the
-// broker is registered and serving), and Go's profiler on /debug/pprof.
+// broker is registered and serving), and Go's profiler on /debug/pprof
+// when runnel.admin.pprof.enable is set. It has no authentication: it
+// listens on loopback unless runnel.admin.listener says otherwise.
 type adminServer struct {
 	ln   net.Listener
 	srv  *http.Server
@@ -42,10 +44,12 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	if b.cfg.AdminPprofEnable {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
@@ -58,7 +62,16 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
+	a := &adminServer{ln: ln, srv: &http.Server{
+		Handler: mux,
+		// A client that trickles its request or never reads the answer
+		// holds a goroutine and a socket only this long. The write bound
+		// leaves room for a pprof CPU profile (30 s by default).
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       adminIdleTimeout,
+	}, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -67,6 +80,13 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	}()
 	return a, nil
 }
+
+// Bounds on one admin HTTP connection (see startAdmin).
+const (
+	adminReadTimeout  = 30 * time.Second
+	adminWriteTimeout = 2 * time.Minute
+	adminIdleTimeout  = 2 * time.Minute
+)
 
 func (a *adminServer) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -12,9 +12,10 @@ const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareRepli
 
 // Runnel's own broker keys (Kafka has none of these).
 const (
-	EtcdEndpoints = "etcd.endpoints"
-	AdminListener = "runnel.admin.listener"
-	LogDurable    = "runnel.log.durable"
+	EtcdEndpoints    = "etcd.endpoints"
+	AdminListener    = "runnel.admin.listener"
+	AdminPprofEnable = "runnel.admin.pprof.enable"
+	LogDurable       = "runnel.log.durable"
 )
 
 // DefaultAdminListener is where the HTTP admin server (Prometheus metrics,
@@ -173,6 +174,7 @@ var brokerDefs = []Def{
 	// ---- Runnel ----
 	{Name: EtcdEndpoints, Type: List, Default: "", Doc: `Runnel: comma-separated etcd client URLs holding cluster metadata (Runnel's replacement for zookeeper.connect). Empty runs an embedded single-member etcd in the first log dir.`},
 	{Name: AdminListener, Type: String, Default: DefaultAdminListener, Doc: `Runnel: host:port of the HTTP admin server (Prometheus /metrics, /healthz, /readyz). Empty disables it.`},
+	{Name: AdminPprofEnable, Type: Boolean, Default: "false", Doc: `Runnel: serve Go's profiler (/debug/pprof) on the admin listener. Off by default: a profile exposes memory contents and costs CPU, and the admin listener has no authentication.`},
 	{Name: LogDurable, Type: Boolean, Default: "false", Doc: `Runnel: fsync a partition's log before acknowledging a produce to it. Off by default, as in Kafka, where durability comes from replication.`},
 }
 

@@ -143,6 +143,9 @@ type Broker struct {
 	// AdminListener from runnel.admin.listener; "" disables the admin
 	// HTTP server.
 	AdminListener string
+	// AdminPprofEnable from runnel.admin.pprof.enable: serve
+	// /debug/pprof on the admin listener.
+	AdminPprofEnable bool
 	// LogDurable from runnel.log.durable: fsync before acknowledging.
 	LogDurable bool
 	// ClusterIDHint is the cluster id given by CLUSTER_ID,
@@ -497,6 +500,7 @@ func (b *Broker) resolve(hostname string) error {
 
 	b.EtcdEndpoints = g.list(EtcdEndpoints)
 	b.AdminListener = g.str(AdminListener)
+	b.AdminPprofEnable = g.bool(AdminPprofEnable)
 	b.LogDurable = g.bool(LogDurable)
 	return nil
 }
