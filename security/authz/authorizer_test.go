@@ -295,7 +295,9 @@ func TestFilter(t *testing.T) {
 		{"topics", func(f *Filter) { f.ResourceType = topic }, 4},
 		{"literal orders, any type", func(f *Filter) { f.ResourceName, f.PatternType = str("orders"), literal }, 2},
 		{"ANY pattern, name orders", func(f *Filter) { f.ResourceName = str("orders") }, 2},
-		{"MATCH orders on topics", func(f *Filter) { f.ResourceType, f.ResourceName, f.PatternType = topic, str("orders"), kmsg.ACLResourcePatternTypeMatch }, 3},
+		{"MATCH orders on topics", func(f *Filter) {
+			f.ResourceType, f.ResourceName, f.PatternType = topic, str("orders"), kmsg.ACLResourcePatternTypeMatch
+		}, 3},
 		{"prefixed, no name", func(f *Filter) { f.PatternType = prefix }, 2},
 		{"principal", func(f *Filter) { f.Principal = str("User:bob") }, 1},
 		{"host", func(f *Filter) { f.Host = str("10.0.0.1") }, 1},
