@@ -1,0 +1,101 @@
+package quota
+
+import "time"
+
+// Window is how rates are measured (quota.window.num,
+// quota.window.size.seconds).
+type Window struct {
+	Samples int
+	Size    time.Duration
+}
+
+// DefaultWindow is Kafka's: 11 samples of one second.
+var DefaultWindow = Window{Samples: 11, Size: time.Second}
+
+// Rate is a windowed rate of recorded values per second. It is not safe
+// for concurrent use; a Manager serializes access.
+type Rate struct {
+	w       Window
+	samples []sample // a ring of at most w.Samples
+	current int
+}
+
+type sample struct {
+	start time.Time // when this window began
+	total float64
+}
+
+// NewRate is an empty rate over w.
+func NewRate(w Window) *Rate { return &Rate{w: w} }
+
+// Record adds v at now.
+func (r *Rate) Record(v float64, now time.Time) {
+	if len(r.samples) == 0 {
+		r.samples = append(r.samples, sample{start: now})
+	}
+	s := &r.samples[r.current]
+	if now.Sub(s.start) >= r.w.Size {
+		r.current = (r.current + 1) % r.w.Samples
+		if r.current >= len(r.samples) {
+			r.samples = append(r.samples, sample{start: now})
+		} else {
+			r.samples[r.current] = sample{start: now}
+		}
+		s = &r.samples[r.current]
+	}
+	s.total += v
+}
+
+// purge resets windows older than the whole span (Samples × Size): they
+// say nothing about the current rate.
+func (r *Rate) purge(now time.Time) {
+	expire := time.Duration(r.w.Samples) * r.w.Size
+	for i := range r.samples {
+		if now.Sub(r.samples[i].start) >= expire {
+			r.samples[i] = sample{start: now}
+		}
+	}
+}
+
+// span is the time the live windows cover, at least Samples-1 windows.
+func (r *Rate) span(now time.Time) time.Duration {
+	r.purge(now)
+	oldest := now
+	for _, s := range r.samples {
+		if s.start.Before(oldest) {
+			oldest = s.start
+		}
+	}
+	elapsed := now.Sub(oldest)
+	full := int(elapsed / r.w.Size)
+	if least := r.w.Samples - 1; full < least {
+		elapsed += time.Duration(least-full) * r.w.Size
+	}
+	return elapsed
+}
+
+// Value is the rate at now, per second.
+func (r *Rate) Value(now time.Time) float64 {
+	span := r.span(now)
+	var total float64
+	for _, s := range r.samples {
+		total += s.total
+	}
+	return total / span.Seconds()
+}
+
+// ThrottleTime is how long the client must wait for the rate at now to
+// fall back to limit if nothing more is recorded: (rate-limit)/limit ×
+// the span the rate is measured over. Zero within the limit.
+func (r *Rate) ThrottleTime(limit float64, now time.Time) time.Duration {
+	v := r.Value(now)
+	if v <= limit {
+		return 0
+	}
+	if limit <= 0 {
+		// A zero quota: throttle for the whole window span.
+		return r.span(now)
+	}
+	d := (v - limit) / limit * float64(r.span(now))
+	return time.Duration(d).Round(time.Millisecond)
+}
