@@ -190,15 +190,7 @@ func (gc *groupCoordinator) coordinatorFor(ctx context.Context, group, listener 
 type snapshotTopics struct{ b *Broker }
 
 func (s snapshotTopics) Topics() map[string]coordinator.TopicInfo {
-	snap := s.b.ctrl.Snapshot()
-	out := make(map[string]coordinator.TopicInfo, len(snap.Topics))
-	for name, t := range snap.Topics {
-		if t.Internal {
-			continue
-		}
-		out[name] = coordinator.TopicInfo{ID: t.ID, Partitions: int32(len(t.Partitions))}
-	}
-	return out
+	return topicInfos(s.b.ctrl.Snapshot()) // groups_848.go
 }
 
 // topicName and topicID translate for OffsetCommit/OffsetFetch v10.
