@@ -148,6 +148,11 @@ type Broker struct {
 	AdminPprofEnable bool
 	// LogDurable from runnel.log.durable: fsync before acknowledging.
 	LogDurable bool
+	// LogFormat, LogLevel and LogLevels (logger name → level) from
+	// runnel.log.format, runnel.log.level and runnel.log.levels.
+	LogFormat string
+	LogLevel  string
+	LogLevels map[string]string
 	// ClusterIDHint is the cluster id given by CLUSTER_ID,
 	// KAFKA_CLUSTER_ID, KAFKA_KRAFT_CLUSTER_ID or cluster.id; the
 	// controller uses it only when it creates a new cluster.
@@ -502,6 +507,9 @@ func (b *Broker) resolve(hostname string) error {
 	b.AdminListener = g.str(AdminListener)
 	b.AdminPprofEnable = g.bool(AdminPprofEnable)
 	b.LogDurable = g.bool(LogDurable)
+	b.LogFormat = g.str(LogFormat)
+	b.LogLevel = g.str(LogLevel)
+	b.LogLevels, _ = ParseSubsystemLevels(strings.Join(g.list(LogLevels), ",")) // validated with the key
 	return nil
 }
 
