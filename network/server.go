@@ -1,4 +1,4 @@
-package broker
+package network
 
 import (
 	"context"
@@ -84,7 +84,7 @@ type boundListener struct {
 // the handlers imply, so an entry for key 18 is ignored.
 func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	if len(cfg.Listeners) == 0 {
-		return nil, errors.New("broker: no listeners configured")
+		return nil, errors.New("network: no listeners configured")
 	}
 	if cfg.MaxRequestSize <= 0 {
 		cfg.MaxRequestSize = protocol.DefaultMaxRequestSize
@@ -107,7 +107,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 			continue
 		}
 		if h.Handle == nil {
-			return nil, fmt.Errorf("broker: handler for key %d (%s) has no function", key, kmsg.NameForKey(key))
+			return nil, fmt.Errorf("network: handler for key %d (%s) has no function", key, kmsg.NameForKey(key))
 		}
 		s.handlers[key] = h
 		implemented[key] = h.MaxVersion
@@ -127,7 +127,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 			for _, b := range s.listeners {
 				b.ln.Close()
 			}
-			return nil, fmt.Errorf("broker: listener %s on %s: %w", l.Name, l.Addr, err)
+			return nil, fmt.Errorf("network: listener %s on %s: %w", l.Name, l.Addr, err)
 		}
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
@@ -155,10 +155,10 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("broker: server closed")
+		return errors.New("network: server closed")
 	}
 	if s.started {
-		return errors.New("broker: server already started")
+		return errors.New("network: server already started")
 	}
 	s.started = true
 	for _, l := range s.listeners {
