@@ -62,7 +62,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 		return fmt.Errorf("unsupported version %d of %s", req.Version, kmsg.NameForKey(req.Key))
 	}
 	if c.sasl != nil {
-		if err := c.sasl.gate(req); err != nil { // sasl_conn.go
+		if err := c.sasl.gate(req.Key); err != nil { // sasl.go
 			return err
 		}
 	}

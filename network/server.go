@@ -29,7 +29,7 @@ type Listener struct {
 	// principal (ssl.principal.mapping.rules); nil is DEFAULT.
 	PrincipalRules *tlsconfig.MappingRules
 	// SASL, when set, requires SASL authentication before any request
-	// but ApiVersions and SaslHandshake (sasl_conn.go).
+	// but ApiVersions and SaslHandshake (sasl.go).
 	SASL *SASLListener
 }
 
