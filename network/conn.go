@@ -281,6 +281,32 @@ func (c *conn) quiet(ctx context.Context, err error) error {
 
 // write sends one encoded response frame.
 func (c *conn) write(p []byte) error {
+	c.startWrite()
 	_, err := c.nc.Write(p)
+	if err == nil {
+		c.wrote()
+	}
 	return err
+}
+
+// startWrite bounds the response write about to begin by the idle
+// timeout: a client that stops reading its responses fills the socket
+// buffers, and without a deadline the write, and with it the connection
+// and its goroutines, would wait forever. A whole response must go out
+// within connections.max.idle.ms.
+func (c *conn) startWrite() {
+	if c.s.cfg.IdleTimeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Write
+	}
+}
+
+// wrote counts a written response as activity: the idle timeout runs from
+// the last traffic either way, as Kafka's idle expiry does, so a client
+// that waits for a slow response before sending again is not cut off by
+// the read deadline the reader set when it began to wait. Moving a read
+// deadline while a Read waits on it is allowed (net.Conn).
+func (c *conn) wrote() {
+	if c.s.cfg.IdleTimeout > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Read
+	}
 }

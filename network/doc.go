@@ -27,7 +27,10 @@
 // subject through ssl.principal.mapping.rules, else User:ANONYMOUS. Then
 // the reader goroutine reads frames — each bounded by
 // socket.request.max.bytes before its body is read — and decodes them.
-// A connection silent for the idle timeout is closed.
+// A connection with no traffic either way for the idle timeout is
+// closed, and so is one whose response cannot be written within it: a
+// client that stops reading its responses is disconnected rather than
+// holding a goroutine and its buffers forever.
 //
 // The serve goroutine owns the net.Conn: it alone writes to it and it
 // closes it when the peer leaves, a request fails, or the Server closes;
@@ -67,7 +70,10 @@
 // SaslServerAuthenticator requires: before authentication only
 // ApiVersions and SaslHandshake; after a SaslHandshake v1 only
 // SaslAuthenticate; anything else closes the connection without an
-// answer. Until authentication completes the reader runs in lock step
+// answer; before authentication that is decided from the request header
+// alone, so a refused request's body is never decoded, and every frame is
+// capped at sasl.server.max.receive.size before its body is read.
+// Until authentication completes the reader runs in lock step
 // with the handler, because the handshake decides how the next frame is
 // read (a request, or after SaslHandshake v0 a bare token) and how large
 // it may be (sasl.server.max.receive.size). An unknown mechanism or a

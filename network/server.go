@@ -38,8 +38,10 @@ type Config struct {
 	Listeners []Listener
 	// MaxRequestSize is socket.request.max.bytes; 0 means 100 MiB.
 	MaxRequestSize int32
-	// IdleTimeout closes a connection that sends nothing for this long
-	// (connections.max.idle.ms); 0 disables it.
+	// IdleTimeout is connections.max.idle.ms; 0 disables it. A connection
+	// with no traffic either way for this long is closed, and so is one
+	// whose response cannot be written within it (a client that stopped
+	// reading its responses), as is a TLS handshake that takes longer.
 	IdleTimeout time.Duration
 	// Logger; nil means no logging.
 	Logger *zap.Logger

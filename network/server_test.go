@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -383,6 +384,73 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	c := dialRaw(t, s.Addrs()[0].String())
 	expectClosed(t, c)
+}
+
+// A client that sends requests and never reads the responses is
+// disconnected once a response write cannot complete within the idle
+// timeout (connections.max.idle.ms), for sendfile'd Frames and encoded
+// responses alike; without the write deadline the connection would hang
+// until Close.
+func TestWriteDeadline(t *testing.T) {
+	const big = 16 << 20 // more than loopback's socket buffers hold
+	path := filepath.Join(t.TempDir(), "seg.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, big); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	md := kmsg.NewPtrMetadataResponse()
+	for i := range 4096 {
+		topic := kmsg.NewMetadataResponseTopic()
+		topic.Topic = strp(fmt.Sprintf("%04d-%s", i, strings.Repeat("t", 4090)))
+		md.Topics = append(md.Topics, topic)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, err := NewServer(Config{
+		Listeners:   []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		IdleTimeout: 200 * time.Millisecond,
+		Logger:      zap.New(core),
+	}, map[int16]Handler{
+		1: {MaxVersion: 13, Handle: func(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+			resp := kmsg.NewPtrFetchResponse()
+			topic := kmsg.NewFetchResponseTopic()
+			topic.Partitions = append(topic.Partitions, kmsg.NewFetchResponseTopicPartition())
+			resp.Topics = append(resp.Topics, topic)
+			return Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp,
+				[][][]protocol.Region{{{{File: f, Offset: 0, Length: big}}}})}, nil
+		}},
+		3: {MaxVersion: 12, Handle: func(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+			return Response{Msg: md}, nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range []kmsg.Request{kmsg.NewPtrFetchRequest(), kmsg.NewPtrMetadataRequest()} {
+		name := kmsg.NameForKey(r.Key())
+		t.Run(name, func(t *testing.T) {
+			c := dialRaw(t, s.Addrs()[0].String())
+			r.SetVersion(12)
+			for corr := range int32(4) {
+				sendRequest(t, c, r, corr) // and never read
+			}
+			waitUntil(t, "the stalled connection closed", func() bool { return logs.FilterMessage("closing connection").Len() > i })
+			reason := logs.FilterMessage("closing connection").All()[i].ContextMap()["error"].(string)
+			if !strings.Contains(reason, "writing "+name) || !strings.Contains(reason, "timeout") {
+				t.Fatalf("closed because %q", reason)
+			}
+		})
+	}
 }
 
 func noResponse(context.Context, *ConnContext, *protocol.Request) (Response, error) {
