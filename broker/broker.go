@@ -16,6 +16,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/storage"
 	"go.uber.org/zap"
 )
@@ -35,7 +36,7 @@ type Broker struct {
 	log  *zap.Logger
 	ctrl *controller.Controller
 	logs *storage.Manager
-	srv  *Server
+	srv  *network.Server
 	// interTLS dials other brokers' inter-broker listener when it is SSL
 	// or SASL_SSL (tls.go); nil for plaintext.
 	interTLS *tls.Config
@@ -194,7 +195,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	for i := range listeners {
 		listeners[i].SASL = saslByListener[listeners[i].Name]
 	}
-	b.srv, err = NewServer(Config{
+	b.srv, err = network.NewServer(network.Config{
 		Listeners:      listeners,
 		MaxRequestSize: cfg.SocketRequestMaxBytes,
 		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
