@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap/zaptest"
@@ -42,7 +43,7 @@ func TestStrayPartitionLogsAreDeletedAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.replicas.apply(b.ctrl.Snapshot())
+	b.replicas.Apply(b.ctrl.Snapshot())
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,34 +140,34 @@ func TestStateFromBeforeRestartIsNotLed(t *testing.T) {
 	}
 	stale := p0
 	stale.LeaderBrokerEpoch = own - 1
-	tb.replicas.apply(with(snap.Revision+1_000_000, stale))
+	tb.replicas.Apply(with(snap.Revision+1_000_000, stale))
 	if p := produce("b"); kerr.ErrorForCode(p.ErrorCode) != kerr.NotLeaderForPartition {
 		t.Fatalf("produce on state from before the restart: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 	if p := fetch(); kerr.ErrorForCode(p.ErrorCode) != kerr.NotLeaderForPartition {
 		t.Fatalf("fetch on state from before the restart: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
-	if lead := ledPartitions(with(0, stale), "fence", tb.ID(), own); len(lead) != 0 {
+	if lead := replica.LedPartitions(with(0, stale), "fence", tb.ID(), own); len(lead) != 0 {
 		t.Fatalf("coordinators would load %v", lead)
 	}
 	old := stale
 	old.LeaderBrokerEpoch = 0 // state written by an older Runnel
-	if lead := ledPartitions(with(0, old), "fence", tb.ID(), own); len(lead) != 0 {
+	if lead := replica.LedPartitions(with(0, old), "fence", tb.ID(), own); len(lead) != 0 {
 		t.Fatalf("coordinators would load %v", lead)
 	}
 
 	// The controller elects it again under its epoch.
 	again := p0
 	again.LeaderEpoch++
-	tb.replicas.apply(with(snap.Revision+1_000_001, again))
+	tb.replicas.Apply(with(snap.Revision+1_000_001, again))
 	if p := produce("c"); p.ErrorCode != 0 || p.BaseOffset != 1 {
 		t.Fatalf("produce after the new election: %v at %d", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
-	r, err := tb.replicas.get(snap, "fence", 0)
+	r, err := tb.replicas.Get(snap, "fence", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := r.log.LatestEpoch(); e != again.LeaderEpoch {
+	if e := r.Log().LatestEpoch(); e != again.LeaderEpoch {
 		t.Fatalf("latest epoch in the log %d, want %d", e, again.LeaderEpoch)
 	}
 }
