@@ -18,9 +18,11 @@
 //     partitions the coordinators use; ControlledShutdown moves leadership
 //     away before the broker stops; Close stops every goroutine it started.
 //   - Partition is one local replica: its log (Log, for reads and
-//     lookups), its role (State), and the only ways to change it:
-//     AppendAsLeader, AppendAsFollower, TruncateAsFollower, and Read,
-//     which on the leader also records a follower's fetch position.
+//     lookups), its role (State, Leads), and the only ways to change it:
+//     AppendAsLeader, AppendAsFollower, TruncateAsFollower,
+//     AdvanceLogStart (DeleteRecords), and Read, which on the leader also
+//     records a follower's fetch position. AwaitHW is the acks=all wait
+//     on the HWWait handles AppendAsLeader returns.
 //   - Metadata is the few controller methods replication uses (snapshot,
 //     wait for a revision, compare-and-swap of a partition state,
 //     subscribe, own broker epoch); *controller.Controller satisfies it,

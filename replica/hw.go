@@ -13,11 +13,12 @@ import (
 // The leader's high watermark is the smallest log end offset among the
 // replicas of the ISR: the leader's own LEO and, for every other ISR member,
 // the offset it last fetched from (a follower's fetch offset is its LEO).
-// It only moves up. It is recomputed after every leader append, after a
-// follower fetch (recordFollowerFetch — the seam replication fills) and
-// when the role or the ISR changes; each advance wakes the replica's
-// change channel, which is what long-polling fetches and acks=all produces
-// wait on (the "purgatory": waiters re-check their condition on each wake).
+// It only moves up. It is recomputed after every leader append
+// (AppendAsLeader), after a follower fetch (Read with the follower's
+// replica id calls recordFollowerFetch) and when the role or the ISR
+// changes; each advance wakes the partition's change channel, which is
+// what long-polling fetches and acks=all produces wait on (the
+// "purgatory", AwaitHW: waiters re-check their condition on each wake).
 //
 // With a single-member ISR the HW equals the log end right after an append.
 // An ISR member whose position is unknown (no fetch since this broker became
@@ -90,8 +91,8 @@ func (p *Partition) advanceHWLocked() bool {
 }
 
 // recordFollowerFetch notes that follower id fetched from offset (its log
-// end) and advances the HW if that lets it move. Replication's follower
-// fetches call it; it also feeds the ISR bookkeeping (isr.go): the
+// end) and advances the HW if that lets it move. Read calls it for a
+// follower's fetch; it also feeds the ISR bookkeeping (isr.go): the
 // follower's last caught-up time, and a kick to the ISR manager when a
 // follower outside the ISR has caught up. Fetches from brokers that hold
 // no replica of the partition are not recorded.
