@@ -70,7 +70,7 @@ func (b *Broker) listOffset(snap *controller.Snapshot, r *kmsg.ListOffsetsReques
 	if err != nil {
 		return err
 	}
-	l := rep.log
+	l := rep.Log()
 	consumer := r.ReplicaID < 0
 	var fetchable int64
 	switch {

@@ -29,7 +29,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *ConnContext, r
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 			} else {
-				sp.LeaderEpoch, sp.EndOffset = rep.log.EndOffsetForEpoch(rp.LeaderEpoch)
+				sp.LeaderEpoch, sp.EndOffset = rep.Log().EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

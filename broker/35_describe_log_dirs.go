@@ -57,13 +57,13 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *p
 	}
 
 	byTopic := map[string][]kmsg.DescribeLogDirsResponseDirTopicPartition{}
-	for _, rep := range b.replicas.all() {
-		if !want(rep.topic, rep.index) {
+	for _, rep := range b.replicas.All() {
+		if !want(rep.Topic(), rep.Index()) {
 			continue
 		}
 		p := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		p.Partition, p.Size, p.OffsetLag = rep.index, rep.log.Size(), 0
-		byTopic[rep.topic] = append(byTopic[rep.topic], p)
+		p.Partition, p.Size, p.OffsetLag = rep.Index(), rep.Log().Size(), 0
+		byTopic[rep.Topic()] = append(byTopic[rep.Topic()], p)
 	}
 	topics := make([]string, 0, len(byTopic))
 	for t := range byTopic {

@@ -29,7 +29,7 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "runnel", Name: "partitions", Help: "Partition replicas hosted by this broker.",
-	}, func() float64 { return float64(len(b.replicas.all())) }))
+	}, func() float64 { return float64(len(b.replicas.All())) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "runnel", Name: "is_controller", Help: "1 if this broker is the elected controller.",
 	}, func() float64 {

@@ -17,6 +17,7 @@ import (
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/network"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"go.uber.org/zap"
 )
@@ -47,12 +48,9 @@ type Broker struct {
 	dirLock *os.File
 	dirID   string
 
-	replicas *replicaSet
-	// fetchers replicate the partitions this broker follows
-	// (replica_fetcher.go); isr keeps the ISRs of those it leads
-	// (replica_isr.go).
-	fetchers *replicaFetchers
-	isr      *isrManager
+	// replicas are this broker's partitions, with their follower
+	// fetchers and ISR checks (package replica).
+	replicas *replica.Manager
 	pids     *producerIDs
 	admin    *adminServer
 	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
@@ -175,18 +173,15 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage: %w", err)
 	}
-	b.isr = newISRManager(b)
-	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
-	b.replicas.kick = b.isr.poke
-	b.replicas.ownEpoch = b.ctrl.OwnEpoch
-	b.fetchers = newReplicaFetchers(b)
-	b.replicas.apply(b.ctrl.Snapshot())
+	ro := replica.Options{ID: id, Config: cfg, Logs: b.logs, Metadata: b.ctrl, Logger: b.log, TLS: interTLS}
+	if ib := b.interBrokerSASL; ib != nil {
+		ro.SASL, ro.SASLUser = ib.franz(), ib.user
+	}
+	b.replicas = replica.NewManager(ro)
+	b.replicas.Start()
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
 		b.logs.SetProducerIDExpiration(producerIDExpiration(cfg, s, id))
-		b.replicas.apply(s)
-		b.fetchers.reconcile()
 	})
-	go b.isr.run(b.life)
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.txns = b.startTxns()
@@ -245,7 +240,7 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
 		if b.srv != nil && b.registered {
-			b.controlledShutdown()
+			b.replicas.ControlledShutdown()
 		}
 		b.stopLife()
 		if b.admin != nil {
@@ -257,11 +252,8 @@ func (b *Broker) Close() error {
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
-		if b.fetchers != nil {
-			b.fetchers.close()
-		}
-		if b.isr != nil {
-			<-b.isr.done
+		if b.replicas != nil {
+			b.replicas.Close()
 		}
 		b.groups.close()
 		b.txns.close()
@@ -366,6 +358,15 @@ func producerIDExpiration(cfg *config.Broker, snap *controller.Snapshot, id int3
 		}
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// dynamicConfigs are the broker configs stored in etcd that apply to this
+// broker: the cluster-wide defaults and its own.
+func dynamicConfigs(snap *controller.Snapshot, brokerID int32) config.Dynamic {
+	return config.Dynamic{
+		ClusterDefault: snap.BrokerConfigs[""],
+		PerBroker:      snap.BrokerConfigs[itoa(brokerID)],
+	}
 }
 
 func itoa(v int32) string { return strconv.Itoa(int(v)) }
