@@ -53,6 +53,8 @@ import (
 // ongoing transaction (KIP-890 part 1 verification with the coordinator),
 // else INVALID_TXN_STATE; a batch without a transactional id is
 // INVALID_RECORD.
+const produceMaxVersion int16 = 13
+
 func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
 	pr := req.Body.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)

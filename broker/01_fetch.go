@@ -50,6 +50,8 @@ import (
 // Record bytes never enter Go memory: the response is a protocol.Frame
 // whose record sets are the log's file regions, written with sendfile, and
 // the regions are released once the frame has been written.
+const fetchMaxVersion int16 = 18
+
 func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.FetchRequest)
 	replicaID := r.ReplicaID

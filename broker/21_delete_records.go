@@ -18,6 +18,8 @@ import (
 // POLICY_VIOLATION, as in Kafka. The low watermark answered is the new log
 // start. Kafka waits for every replica's log start to follow; with
 // replication that wait joins the replica's change channel like acks=all.
+const deleteRecordsMaxVersion int16 = 2
+
 func (b *Broker) handleDeleteRecords(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
