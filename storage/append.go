@@ -140,7 +140,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 			snap = l.producers.encodeSnapshot()
 		}
 		ns := l.newSegment(res.BaseOffset)
-		ns.active, ns.rollTs = true, now
+		ns.active, ns.rollTs, ns.fresh = true, now, true
 		l.segs = append(l.segs, ns)
 		act = ns
 	}
@@ -159,7 +159,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	aborted := pa.commit()
 	if len(aborted) > 0 {
 		act.txns = append(act.txns, aborted...)
-		if err := appendTxnIndex(act.path(".txnindex"), aborted); err != nil {
+		if err := act.appendTxns(aborted); err != nil {
 			l.logger.Error("txnindex append failed", zap.String("dir", l.dir), zap.Error(err))
 		}
 	}
@@ -187,7 +187,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		if err := rolled.finish(true); err != nil {
 			l.logger.Error("finishing rolled segment failed", zap.String("dir", l.dir), zap.Error(err))
 		}
-		if err := writeFileAtomic(snapshotPath(l.dir, act.base), snap, l.noSync); err != nil {
+		if err := writeFileAtomicFS(l.fs, snapshotPath(l.dir, act.base), snap, l.noSync); err != nil {
 			l.logger.Error("producer snapshot failed", zap.String("dir", l.dir), zap.Error(err))
 		}
 		l.pruneSnapshots()

@@ -9,6 +9,7 @@ type epochCache struct {
 	path    string
 	entries []epochEntry
 	noSync  bool
+	fs      FileOps
 }
 
 func loadEpochCache(dir string) (*epochCache, error) {
@@ -23,7 +24,7 @@ func loadEpochCache(dir string) (*epochCache, error) {
 }
 
 func (c *epochCache) persist() error {
-	return writeFileAtomic(c.path, encodeEpochs(c.entries), c.noSync)
+	return writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, encodeEpochs(c.entries), c.noSync)
 }
 
 func (c *epochCache) latest() (epochEntry, bool) {

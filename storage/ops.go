@@ -151,7 +151,7 @@ func (l *Log) truncateFullyLocked(start int64) error {
 		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
 	}
 	ns := l.newSegment(start)
-	ns.active, ns.rollTs = true, l.clock()
+	ns.active, ns.rollTs, ns.fresh = true, l.clock(), true
 	l.segs = []*segment{ns}
 	l.logStart, l.leo = start, start
 	return l.afterTruncateLocked()
@@ -455,7 +455,7 @@ func (l *Log) close() error {
 		keep(s.sync())
 	}
 	keep(l.segs[len(l.segs)-1].finish(true))
-	keep(l.producers.writeSnapshot(l.dir, l.leo, l.noSync))
+	keep(l.producers.writeSnapshot(l.fs, l.dir, l.leo, l.noSync))
 	l.recoveryPoint = l.leo
 	keep(l.writeCheckpoint())
 	keep(l.epochs.persist())
