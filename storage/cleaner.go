@@ -130,6 +130,9 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 func (m *Manager) RunCleaner() int { return m.runCleaner(nil) }
 
 func (m *Manager) runCleaner(stop <-chan struct{}) int {
+	if m.health.failed() != nil {
+		return 0
+	}
 	now := m.opts.Clock()
 	type cand struct {
 		l     *Log
@@ -153,6 +156,10 @@ func (m *Manager) runCleaner(stop <-chan struct{}) int {
 		}
 		st, err := c.l.compact(now, budget, stop)
 		if err != nil {
+			if isIOError(err) {
+				_ = c.l.fail("log cleaner", err)
+				break
+			}
 			if err != errCleanAborted {
 				m.opts.Logger.Error("log cleaning failed", zap.String("dir", c.l.dir), zap.Error(err))
 			}

@@ -1,9 +1,13 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
@@ -93,4 +97,15 @@ func (l *Log) checkHealthy() error {
 		return kerr.KafkaStorageError
 	}
 	return nil
+}
+
+// isIOError reports whether err came from a file-system call (as opposed to
+// bad data found by a check), for callers such as the cleaner whose errors
+// are of both kinds.
+func isIOError(err error) bool {
+	var pe *fs.PathError
+	var le *os.LinkError
+	var se *os.SyscallError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &se) || errors.As(err, &errno)
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
 
@@ -198,6 +199,9 @@ func (m *Manager) GetOrCreate(topic string, partition int32, cfg Config) (*Log, 
 	if m.closed {
 		return nil, errors.New("storage: manager closed")
 	}
+	if err := m.health.failed(); err != nil {
+		return nil, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+	}
 	if l := m.logs[tp{topic, partition}]; l != nil {
 		l.SetConfig(cfg)
 		return l, nil
@@ -306,6 +310,11 @@ func (m *Manager) loop() {
 		case <-t.C:
 		}
 		m.runDeletes(false)
+		if m.health.failed() != nil {
+			// A failed dir is not written to again (dirfailure.go);
+			// removing files already marked .deleted only frees space.
+			continue
+		}
 		m.checkFlush()
 		if time.Since(lastRetention) >= m.opts.RetentionCheckInterval {
 			lastRetention = time.Now()
@@ -417,6 +426,10 @@ func (m *Manager) Close() error {
 	m.runDeletes(true)
 	if err != nil {
 		return err
+	}
+	if ferr := m.health.failed(); ferr != nil {
+		// No clean-shutdown marker: the next open recovers every log.
+		return ferr
 	}
 	if err := writeFileAtomicFS(m.fs, filepath.Join(m.opts.Dir, cleanShutdownFile), nil, m.opts.noSync); err != nil {
 		return err

@@ -629,6 +629,34 @@ func (s *segment) truncateTo(pos int64, nextOffset int64) error {
 	return nil
 }
 
+// cutTail drops what an Append wrote from position pos (offset next) on,
+// after an I/O error failed the dir: best effort on disk (the file is
+// truncated if the disk lets us; recovery cuts torn batches anyway),
+// exact in memory. It is truncated in place: a reader that already got a
+// region of these batches (a follower reading up to the LEO) finds the file
+// ending early and fails its send, as every read of a failed dir fails.
+func (s *segment) cutTail(pos, next int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.size <= pos {
+		return
+	}
+	if s.file != nil {
+		_ = s.fs.Truncate(s.file.f, pos)
+	}
+	rel := uint32(0)
+	if next > s.base {
+		rel = uint32(next - s.base)
+	}
+	s.idx.truncateOffsets(rel)
+	s.tidx.truncateTimes(rel)
+	s.size = pos
+	s.next = max(next, s.base)
+	if pos == 0 {
+		s.next = s.base
+	}
+}
+
 func (s *segment) recomputeMaxTsLocked() error {
 	var hb [batchHeaderSize]byte
 	pos := int64(0)
