@@ -109,3 +109,8 @@ func isIOError(err error) bool {
 	var errno syscall.Errno
 	return errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &se) || errors.As(err, &errno)
 }
+
+// isNoSpace reports whether err is a full disk (or quota).
+func isNoSpace(err error) bool {
+	return err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT))
+}

@@ -272,7 +272,7 @@ func (l *Log) load(clean bool) error {
 		if err := s.writeTxns(aborted); err != nil {
 			return err
 		}
-		if err := s.sync(); err != nil {
+		if err := s.syncData(); err != nil {
 			return err
 		}
 		if truncated {
@@ -312,13 +312,26 @@ func (l *Log) load(clean bool) error {
 	ch := l.epochs.truncateFromEnd(l.leo)
 	if l.epochs.truncateFromStart(l.logStart) || ch {
 		if err := l.epochs.persist(); err != nil {
-			return err
+			return l.spaceAtOpen("leader-epoch-checkpoint", err)
 		}
 	}
 	if !clean || firstRecover < len(l.segs) {
-		return l.writeCheckpoint()
+		return l.spaceAtOpen("partition checkpoint", l.writeCheckpoint())
 	}
 	return nil
+}
+
+// spaceAtOpen lets a log open on a full disk (issue 11): the checkpoints
+// that opening rewrites only record what the next open would work out
+// again (the recovery point moves up to data already synced, the epoch
+// cache and the HW are clamped to the log), so a write refused for want of
+// space is left for later with a warning. Any other error stands.
+func (l *Log) spaceAtOpen(what string, err error) error {
+	if isNoSpace(err) {
+		l.logger.Warn("no space to rewrite at open; the previous file stays valid", zap.String("dir", l.dir), zap.String("file", what), zap.Error(err))
+		return nil
+	}
+	return err
 }
 
 func markerCoordinatorEpoch(batch []byte, h *BatchHeader) int32 {

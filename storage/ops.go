@@ -514,7 +514,16 @@ func (l *Log) close() error {
 	for _, s := range l.segs {
 		keep(s.sync())
 	}
-	keep(l.segs[len(l.segs)-1].finish(true))
+	// The last segment, and any other whose indexes a recovery on a full
+	// disk left in memory, get their indexes written, trimmed and synced.
+	for _, s := range l.segs {
+		s.mu.Lock()
+		active := s.active
+		s.mu.Unlock()
+		if active {
+			keep(s.finish(true))
+		}
+	}
 	keep(l.producers.writeSnapshot(l.fs, l.dir, l.leo, l.noSync))
 	l.recoveryPoint = l.leo
 	keep(l.writeCheckpoint())

@@ -285,6 +285,18 @@ func (s *segment) syncLocked() error {
 	if err := s.tidx.writePending(); err != nil {
 		return err
 	}
+	return s.syncDataLocked()
+}
+
+// syncData fsyncs the .log and a changed .txnindex without writing index
+// entries: recovery's sync, which must not need disk space (index.go).
+func (s *segment) syncData() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncDataLocked()
+}
+
+func (s *segment) syncDataLocked() error {
 	if s.noSync {
 		return nil
 	}
@@ -479,7 +491,12 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 		}
 	}
 	if !active {
-		err = s.finishLocked(false)
+		// On a full disk the rebuilt indexes stay in memory (the segment
+		// stays active for its indexes) and are written when the log
+		// closes: a log must open on a full disk (index.go).
+		if err = s.finishLocked(false); isNoSpace(err) {
+			err = nil
+		}
 	}
 	return truncated, err
 }
