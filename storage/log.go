@@ -190,8 +190,13 @@ func (l *Log) load(clean bool) error {
 		}
 		l.segs = []*segment{s}
 		l.logStart, l.leo = base, base
-		l.epochs, _ = loadEpochCache(l.dir)
+		l.epochs, err = loadEpochCache(l.dir)
 		l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
+		if err != nil {
+			// Nothing to rebuild from: the log is empty (the next
+			// epoch assigned rewrites the file).
+			l.logger.Warn("damaged leader-epoch-checkpoint on an empty log; starting empty", zap.String("dir", l.dir), zap.Error(err))
+		}
 		l.epochs.truncateFromEnd(l.leo)
 		l.recoveryPoint, l.hw = base, base
 		return l.writeCheckpoint()
@@ -307,10 +312,21 @@ func (l *Log) load(clean bool) error {
 	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
 	l.recoveryPoint = l.leo
 	l.removeSnapshotsAbove(l.leo)
-	l.epochs, _ = loadEpochCache(l.dir)
+	l.epochs, err = loadEpochCache(l.dir)
 	l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
+	rebuilt := false
+	if err != nil {
+		// Kafka would lose the epoch history here and answer
+		// OffsetForLeaderEpoch wrongly (followers truncating too much or
+		// too little); the batches carry every epoch, so rebuild.
+		l.logger.Warn("damaged leader-epoch-checkpoint; rebuilding it from the batches' leader epochs", zap.String("dir", l.dir), zap.Error(err))
+		if err := l.rebuildEpochs(); err != nil {
+			return err
+		}
+		rebuilt = true
+	}
 	ch := l.epochs.truncateFromEnd(l.leo)
-	if l.epochs.truncateFromStart(l.logStart) || ch {
+	if l.epochs.truncateFromStart(l.logStart) || ch || rebuilt {
 		if err := l.epochs.persist(); err != nil {
 			return l.spaceAtOpen("leader-epoch-checkpoint", err)
 		}
@@ -332,6 +348,35 @@ func (l *Log) spaceAtOpen(what string, err error) error {
 		return nil
 	}
 	return err
+}
+
+// rebuildEpochs refills the epoch cache from the partitionLeaderEpoch of
+// every batch (one header read per batch), as the leader assigned them.
+func (l *Log) rebuildEpochs() error {
+	l.epochs.entries = nil
+	for _, s := range l.segs {
+		ref, pos, err := s.locate(s.base)
+		if err != nil {
+			return err
+		}
+		var eb [4]byte
+		var rerr error
+		err = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
+			if rerr = preadFull(ref.f, eb[:], e.pos+offLeaderEpoch); rerr != nil {
+				return true
+			}
+			l.epochs.assign(int32(binary.BigEndian.Uint32(eb[:])), e.base)
+			return false
+		})
+		ref.release()
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func markerCoordinatorEpoch(batch []byte, h *BatchHeader) int32 {
