@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
 )
 
 // Read returns whole batches starting with the batch that contains offset,
@@ -44,7 +45,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 		ref, pos, err := s.locate(offset)
 		if err != nil {
 			res.Release()
-			return nil, l.fail("read", err)
+			return nil, l.readFailed(err)
 		}
 		start, end := int64(-1), int64(-1)
 		err = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
@@ -73,7 +74,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 		if err != nil {
 			ref.release()
 			res.Release()
-			return nil, l.fail("read", err)
+			return nil, l.readFailed(err)
 		}
 		if start >= 0 {
 			res.Regions = append(res.Regions, Region{File: ref.f, Offset: start, Length: end - start})
@@ -87,6 +88,18 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 		}
 	}
 	return res, nil
+}
+
+// readFailed turns a read error into KAFKA_STORAGE_ERROR; an I/O error
+// (a missing segment file among them) also fails the dir, while bad bytes
+// found by a check fail only this read, as Kafka fails a corrupt read
+// without taking the dir offline.
+func (l *Log) readFailed(err error) error {
+	if isIOError(err) {
+		return l.fail("read", err)
+	}
+	l.logger.Error("read failed", zap.String("dir", l.dir), zap.Error(err))
+	return kerr.KafkaStorageError
 }
 
 // Truncate drops every offset >= endOffset (followers after a leader
