@@ -416,3 +416,31 @@ func (l *Log) segmentCount() int {
 	defer l.mu.RUnlock()
 	return len(l.segs)
 }
+
+// TestDirFailureRetentionRename: retention renames a segment's files to
+// *.deleted; a rename refused by the disk fails the dir instead of being
+// ignored.
+func TestDirFailureRetentionRename(t *testing.T) {
+	dir := t.TempDir()
+	fs := newFaultFS()
+	m := openFaultManager(t, dir, fs)
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 300
+	l, err := m.GetOrCreate("t", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l.segmentCount() < 3 {
+		mustAppend(t, l, mkBatch(2, 1000))
+	}
+	leo := l.LogEndOffset()
+	cfg.RetentionBytes = 0
+	l.SetConfig(cfg)
+	fs.arm(faultRule{op: "rename", suffix: ".log", err: syscall.EIO})
+	m.RunRetention()
+	if !errors.Is(m.Failed(), syscall.EIO) {
+		t.Fatalf("Failed() = %v after a failed retention rename", m.Failed())
+	}
+	requireFailed(t, m, l, fs, leo)
+	_ = m.Close()
+}
