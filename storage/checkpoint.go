@@ -38,40 +38,53 @@ const (
 	cleanShutdownFile       = ".runnel_cleanshutdown"
 )
 
+// writeFileAtomic is writeFileAtomicFS on the OS.
 func writeFileAtomic(path string, data []byte, noSync bool) error {
+	return writeFileAtomicFS(osFileOps{}, path, data, noSync)
+}
+
+// writeFileAtomicFS writes data to path atomically through fs: temp file,
+// fsync, rename, fsync of the directory.
+func writeFileAtomicFS(fs FileOps, path string, data []byte, noSync bool) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := fs.Write(f, data); err != nil {
 		f.Close()
+		_ = fs.Remove(tmp) // give back the space: a full disk is the usual cause
 		return err
 	}
 	if !noSync {
-		if err := f.Sync(); err != nil {
+		if err := fs.Sync(f); err != nil {
 			f.Close()
+			_ = fs.Remove(tmp)
 			return err
 		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fs.Rename(tmp, path); err != nil {
+		_ = fs.Remove(tmp)
 		return err
 	}
 	if noSync {
 		return nil
 	}
-	return syncDir(filepath.Dir(path))
+	return syncDirFS(fs, filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
+func syncDir(dir string) error { return syncDirFS(osFileOps{}, dir) }
+
+// syncDirFS fsyncs a directory (after a create, rename or remove in it).
+func syncDirFS(fs FileOps, dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = fs.Sync(d)
 	d.Close()
 	return err
 }
@@ -81,8 +94,12 @@ type partitionCheckpoint struct {
 }
 
 func writePartitionCheckpoint(dir string, c partitionCheckpoint, noSync bool) error {
+	return writePartitionCheckpointFS(osFileOps{}, dir, c, noSync)
+}
+
+func writePartitionCheckpointFS(fs FileOps, dir string, c partitionCheckpoint, noSync bool) error {
 	s := fmt.Sprintf("0\n%d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark)
-	return writeFileAtomic(filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
+	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
 }
 
 func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {
@@ -166,8 +183,12 @@ func readEpochs(path string) ([]epochEntry, error) {
 }
 
 func syncDirUnless(dir string, noSync bool) error {
+	return syncDirUnlessFS(osFileOps{}, dir, noSync)
+}
+
+func syncDirUnlessFS(fs FileOps, dir string, noSync bool) error {
 	if noSync {
 		return nil
 	}
-	return syncDir(dir)
+	return syncDirFS(fs, dir)
 }
