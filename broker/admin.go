@@ -52,6 +52,10 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := b.LogDirError(); err != nil {
+			http.Error(w, "log dir failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
 			http.Error(w, "not registered", http.StatusServiceUnavailable)
 			return

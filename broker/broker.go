@@ -26,6 +26,9 @@ import (
 type Options struct {
 	Config *config.Broker
 	Logger *zap.Logger
+	// FileOps replaces the operating system under the log dir's files
+	// (storage.FileOps); tests inject I/O errors with it. Nil: the OS.
+	FileOps storage.FileOps
 }
 
 // Broker is one Runnel broker: the connection Server, the partition logs of
@@ -69,6 +72,8 @@ type Broker struct {
 	stopLife  context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+	// failed is closed when the log dir fails (logdir_failure.go).
+	failed chan struct{}
 	// registered is set once the broker is in the cluster (controlled
 	// shutdown has something to do only then).
 	registered bool
@@ -126,7 +131,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		dirLock.Close()
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock, interTLS: interTLS}
+	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock, interTLS: interTLS, failed: make(chan struct{})}
 	b.life, b.stopLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -161,6 +166,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	}
 	b.logs, err = storage.OpenManager(storage.ManagerOptions{
 		Dir:                     logDir,
+		FileOps:                 o.FileOps,
 		Logger:                  b.log.Named("storage"),
 		RetentionCheckInterval:  time.Duration(cfg.LogRetentionCheckIntervalMs) * time.Millisecond,
 		CleanerDisabled:         !cfg.LogCleanerEnable,
@@ -173,6 +179,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage: %w", err)
 	}
+	b.watchLogDir() // logdir_failure.go
 	ro := replica.Options{ID: id, Config: cfg, Logs: b.logs, Metadata: b.ctrl, Logger: b.log, TLS: interTLS}
 	if ib := b.interBrokerSASL; ib != nil {
 		ro.SASL, ro.SASLUser = ib.franz(), ib.user

@@ -68,7 +68,15 @@ func serve(args []string) error {
 		}
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-b.Failed():
+		// The log dir failed: hand leadership over and exit non-zero, as
+		// Kafka halts when its only log dir fails.
+		lg.Error("shutting down: log dir failed", zap.Error(b.LogDirError()))
+		b.Close()
+		return fmt.Errorf("log dir failed: %w", b.LogDirError())
+	}
 	lg.Info("shutting down")
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
