@@ -52,6 +52,7 @@ func TestExitCodesWithoutABroker(t *testing.T) {
 		{[]string{"consume", "t", "--format", "%x"}, ExitUsage, "% takes one of"},
 		{[]string{"consume", "t", "-o", "later"}, ExitUsage, `-o "later"`},
 		{[]string{"consume", "t", "-p", "0", "--group", "g"}, ExitUsage, "do not go together"},
+		{[]string{"consume", "t", "--group", "g", "--group-protocol", "share"}, ExitUsage, "--group-protocol"},
 		{[]string{"produce", "t", "--acks", "2"}, ExitUsage, `--acks "2"`},
 		{[]string{"produce", "t", "--compression", "brotli"}, ExitUsage, `--compression "brotli"`},
 		{[]string{"user", "create", "u"}, ExitUsage, "--new-password is required"},

@@ -176,6 +176,7 @@ func consume(e *env, args []string) error {
 	count := fs.Int("n", 0, "stop after this many records (0: until interrupted)")
 	partitions := fs.String("p", "", "only these partitions, comma separated (not with --group)")
 	group := fs.String("group", "", "consume as this consumer group and commit what was printed")
+	groupProtocol := fs.String("group-protocol", "classic", "classic, or consumer (KIP-848: the broker assigns partitions)")
 	topics, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -193,6 +194,13 @@ func consume(e *env, args []string) error {
 		return usagef("-n must be ≥ 0")
 	}
 	opts := []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	switch *groupProtocol {
+	case "classic":
+	case "consumer":
+		opts = append(opts, kgo.ServerSideBalancer())
+	default:
+		return usagef("--group-protocol %q: want classic or consumer", *groupProtocol)
+	}
 	switch {
 	case *partitions != "" && *group != "":
 		return usagef("-p and --group do not go together: a group's partitions are assigned")

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 type groupListItem struct {
@@ -77,6 +80,108 @@ type partitionLag struct {
 	Error     string `json:"error,omitempty"`
 }
 
+// classicGroupDescription turns kadm's lag of a classic group into the
+// CLI's description.
+func classicGroupDescription(name string, l kadm.DescribedGroupLag, ok bool) groupDescription {
+	d := groupDescription{Group: name, Members: []groupMember{}, Partitions: []partitionLag{}}
+	switch {
+	case !ok:
+		d.Error = "not in the answer"
+		return d
+	case l.DescribeErr != nil:
+		d.Error = errText(l.DescribeErr, "")
+	case l.FetchErr != nil:
+		d.Error = "offsets: " + errText(l.FetchErr, "")
+	case l.State == "Dead" && len(l.Members) == 0 && l.Lag.IsEmpty():
+		// Brokers before GROUP_ID_NOT_FOUND in DescribeGroups (v6)
+		// describe a group that does not exist as Dead and empty.
+		d.Error = "group does not exist"
+	}
+	d.State, d.Protocol, d.Coordinator = l.State, l.Protocol, l.Coordinator.NodeID
+	for _, m := range l.Members {
+		d.Members = append(d.Members, groupMember{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost})
+	}
+	for _, pl := range l.Lag.Sorted() {
+		p := partitionLag{Topic: pl.Topic, Partition: pl.Partition, Committed: pl.Commit.At, End: pl.End.Offset, Lag: pl.Lag, Error: errText(pl.Err, "")}
+		if pl.End.Err != nil {
+			p.End = -1
+		}
+		if pl.Member != nil {
+			p.MemberID, p.ClientID, p.Host = pl.Member.MemberID, pl.Member.ClientID, pl.Member.ClientHost
+		}
+		if p.Lag > 0 {
+			d.TotalLag += p.Lag
+		}
+		d.Partitions = append(d.Partitions, p)
+	}
+	return d
+}
+
+// describeConsumerGroup describes a KIP-848 group: members and their
+// assignments from ConsumerGroupDescribe, lag from the group's commits and
+// the partitions' end offsets. classic is the classic answer, kept when the
+// group is not a consumer-protocol group either.
+func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string, classic kadm.DescribedGroupLag) groupDescription {
+	described, err := adm.DescribeConsumerGroups(ctx, name)
+	cg, ok := described[name]
+	if err != nil || !ok || cg.Err != nil {
+		return classicGroupDescription(name, classic, true)
+	}
+	d := groupDescription{Group: name, State: cg.State, Protocol: cg.AssignorName, Coordinator: cg.Coordinator.NodeID,
+		Members: []groupMember{}, Partitions: []partitionLag{}}
+	owner := make(map[string]map[int32]kadm.ConsumerGroupMember)
+	set := make(kadm.TopicsSet)
+	for _, m := range cg.Members {
+		d.Members = append(d.Members, groupMember{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost})
+		m.Assignment.Each(func(t string, p int32) {
+			if owner[t] == nil {
+				owner[t] = make(map[int32]kadm.ConsumerGroupMember)
+			}
+			owner[t][p] = m
+			set.Add(t, p)
+		})
+	}
+	commits, err := adm.FetchOffsets(ctx, name)
+	if err != nil {
+		d.Error = "offsets: " + errText(err, "")
+		return d
+	}
+	commits.Each(func(o kadm.OffsetResponse) { set.Add(o.Topic, o.Partition) })
+	ends, err := adm.ListEndOffsets(ctx, set.Topics()...)
+	if err != nil {
+		d.Error = "end offsets: " + errText(err, "")
+		return d
+	}
+	for _, tp := range set.Sorted() {
+		for _, p := range tp.Partitions {
+			pl := partitionLag{Topic: tp.Topic, Partition: p, Committed: -1, End: -1, Lag: -1}
+			if c, ok := commits.Lookup(tp.Topic, p); ok {
+				if c.Err != nil {
+					pl.Error = errText(c.Err, "")
+				} else {
+					pl.Committed = c.At
+				}
+			}
+			if x, ok := ends.Lookup(tp.Topic, p); ok {
+				if x.Err != nil {
+					pl.Error = errText(x.Err, "")
+				} else {
+					pl.End = x.Offset
+				}
+			}
+			if pl.Committed >= 0 && pl.End >= 0 {
+				pl.Lag = max(0, pl.End-pl.Committed)
+				d.TotalLag += pl.Lag
+			}
+			if m, ok := owner[tp.Topic][p]; ok {
+				pl.MemberID, pl.ClientID, pl.Host = m.MemberID, m.ClientID, m.ClientHost
+			}
+			d.Partitions = append(d.Partitions, pl)
+		}
+	}
+	return d
+}
+
 func groupDescribe(e *env, args []string) error {
 	fs := e.flags()
 	groups, err := e.parse(fs, args, 1, -1)
@@ -97,37 +202,16 @@ func groupDescribe(e *env, args []string) error {
 	nErr := 0
 	for _, name := range groups {
 		l, ok := lags[name]
-		d := groupDescription{Group: name, Members: []groupMember{}, Partitions: []partitionLag{}}
+		var d groupDescription
 		switch {
-		case !ok:
-			d.Error = "not in the answer"
-		case l.DescribeErr != nil:
-			d.Error = errText(l.DescribeErr, "")
-		case l.FetchErr != nil:
-			d.Error = "offsets: " + errText(l.FetchErr, "")
-		case l.State == "Dead" && len(l.Members) == 0 && l.Lag.IsEmpty():
-			// As kafka-consumer-groups: a group with no members and no
-			// offsets does not exist.
-			d.Error = "group does not exist"
-		}
-		if ok {
-			d.State, d.Protocol, d.Coordinator = l.State, l.Protocol, l.Coordinator.NodeID
-			for _, m := range l.Members {
-				d.Members = append(d.Members, groupMember{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost})
-			}
-			for _, pl := range l.Lag.Sorted() {
-				p := partitionLag{Topic: pl.Topic, Partition: pl.Partition, Committed: pl.Commit.At, End: pl.End.Offset, Lag: pl.Lag, Error: errText(pl.Err, "")}
-				if pl.End.Err != nil {
-					p.End = -1
-				}
-				if pl.Member != nil {
-					p.MemberID, p.ClientID, p.Host = pl.Member.MemberID, pl.Member.ClientID, pl.Member.ClientHost
-				}
-				if p.Lag > 0 {
-					d.TotalLag += p.Lag
-				}
-				d.Partitions = append(d.Partitions, p)
-			}
+		case ok && errors.Is(l.DescribeErr, kerr.GroupIDNotFound):
+			// Classic DescribeGroups does not describe groups of the
+			// KIP-848 consumer protocol (Kafka answers GROUP_ID_NOT_FOUND,
+			// as for a group that does not exist); ConsumerGroupDescribe
+			// does.
+			d = describeConsumerGroup(ctx, adm, name, l)
+		default:
+			d = classicGroupDescription(name, l, ok)
 		}
 		if d.Error != "" {
 			nErr++
@@ -327,18 +411,14 @@ func groupResetOffsets(e *env, args []string) error {
 	ctx, cancel := e.reqCtx()
 	defer cancel()
 
-	described, err := adm.DescribeGroups(ctx, group)
+	state, members, err := groupState(ctx, adm, group)
 	if err != nil {
 		return err
 	}
-	dg := described[group]
-	if dg.Err != nil {
-		return fmt.Errorf("describe group %s: %w", group, dg.Err)
-	}
 	// Kafka refuses to commit for a group with live members; say so before
 	// trying, as kafka-consumer-groups does.
-	if *execute && dg.State != "Empty" && dg.State != "Dead" && dg.State != "" {
-		return fmt.Errorf("group %s is %s with %d members: offsets can be reset only while it has no members", group, dg.State, len(dg.Members))
+	if *execute && members > 0 {
+		return fmt.Errorf("group %s is %s with %d members: offsets can be reset only while it has no members", group, state, members)
 	}
 	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
@@ -393,7 +473,7 @@ func groupResetOffsets(e *env, args []string) error {
 		}
 	}
 
-	plan := resetPlan{Group: group, State: dg.State, Executed: *execute, Partitions: []resetEntry{}}
+	plan := resetPlan{Group: group, State: state, Executed: *execute, Partitions: []resetEntry{}}
 	newOffsets := make(kadm.Offsets)
 	nErr := 0
 	for _, tp := range set.Sorted() {
@@ -450,6 +530,28 @@ func groupResetOffsets(e *env, args []string) error {
 		return err
 	}
 	return failed(nErr, len(plan.Partitions), "partitions")
+}
+
+// groupState is a group's state and member count, of a classic or a
+// KIP-848 group; a group that does not exist is Dead with no members (its
+// offsets may still be set, as kafka-consumer-groups allows).
+func groupState(ctx context.Context, adm *kadm.Client, group string) (string, int, error) {
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return "", 0, fmt.Errorf("describe group %s: %w", group, err)
+	}
+	dg := described[group]
+	switch {
+	case dg.Err == nil:
+		return dg.State, len(dg.Members), nil
+	case !errors.Is(dg.Err, kerr.GroupIDNotFound):
+		return "", 0, fmt.Errorf("describe group %s: %w", group, dg.Err)
+	}
+	cgs, err := adm.DescribeConsumerGroups(ctx, group)
+	if cg, ok := cgs[group]; err == nil && ok && cg.Err == nil {
+		return cg.State, len(cg.Members), nil
+	}
+	return "Dead", 0, nil
 }
 
 type groupResult struct {

@@ -430,6 +430,62 @@ func TestCLISingleBroker(t *testing.T) {
 	c.fails(2, "want TOPIC", "topic", "create")
 	c.fails(2, "--format", "topic", "list", "--format", "yaml")
 
+	t.Run("live group", func(t *testing.T) {
+		// A group with a live member, of either protocol: describe shows
+		// the member on its partitions, reset-offsets --execute refuses,
+		// and after the consumer's SIGINT its commits are there.
+		c := cliRunner{t: t, brokers: b.addr()}
+		c.ok("", "topic", "create", "cli-live", "-p", "2")
+		c.ok("a\nb\nc\n", "produce", "cli-live", "-p", "0")
+		for _, protocol := range []string{"classic", "consumer"} {
+			group := "cli-live-" + protocol
+			cmd := exec.Command(runnelBinary, "consume", "cli-live", "--group", group, "--group-protocol", protocol, "--brokers", b.addr())
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, group+" to be Stable with its member on both partitions", func() (bool, string) {
+				var ds []struct {
+					State   string     `json:"state"`
+					Members []struct{} `json:"members"`
+					Parts   []struct {
+						MemberID string `json:"member_id"`
+					} `json:"partitions"`
+				}
+				// Until the member joined, the group does not exist: exit 1.
+				out, _, code := c.run("", "group", "describe", group, "--format", "json")
+				if err := json.Unmarshal([]byte(out), &ds); err != nil || len(ds) != 1 {
+					return false, fmt.Sprintf("exit %d: %s", code, out)
+				}
+				d := ds[0]
+				return code == 0 && d.State == "Stable" && len(d.Members) == 1 && len(d.Parts) == 2 && d.Parts[0].MemberID != "", fmt.Sprintf("%+v", d)
+			})
+			c.fails(1, "only while it has no members", "group", "reset-offsets", group, "--all-topics", "--to-earliest", "--execute")
+			// Records are marked for commit once printed, and marks are
+			// committed every few seconds: a commit of 3 means all three
+			// were printed.
+			eventually(t, group+" to commit offset 3", func() (bool, string) {
+				var ds []cliGroupDescription
+				c.json(&ds, "group", "describe", group)
+				committed, _, _ := ds[0].committedOn("cli-live", 0)
+				return committed == 3, fmt.Sprint(committed)
+			})
+			_ = cmd.Process.Signal(os.Interrupt)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("consume --group %s after SIGINT: %v\n%s", group, err, errOut.String())
+			}
+			if out.String() != "a\nb\nc\n" {
+				t.Fatalf("consume --group %s printed %q", group, out.String())
+			}
+			var ds []cliGroupDescription
+			c.json(&ds, "group", "describe", group)
+			if committed, lag, ok := ds[0].committedOn("cli-live", 0); !ok || committed != 3 || lag != 0 {
+				t.Fatalf("%s after the consumer stopped: %+v", group, ds[0])
+			}
+		}
+	})
+
 	t.Run("user", func(t *testing.T) {
 		c := cliRunner{t: t, brokers: b.addr()}
 		c.ok("", "user", "create", "cli-alice", "--new-password", "pw-1")
