@@ -53,6 +53,7 @@ func TestExitCodesWithoutABroker(t *testing.T) {
 		{[]string{"consume", "t", "-o", "later"}, ExitUsage, `-o "later"`},
 		{[]string{"consume", "t", "-p", "0", "--group", "g"}, ExitUsage, "do not go together"},
 		{[]string{"consume", "t", "--group", "g", "--group-protocol", "share"}, ExitUsage, "--group-protocol"},
+		{[]string{"consume", "t", "--group", "g", "-e"}, ExitUsage, "-e and --group"},
 		{[]string{"produce", "t", "--acks", "2"}, ExitUsage, `--acks "2"`},
 		{[]string{"produce", "t", "--compression", "brotli"}, ExitUsage, `--compression "brotli"`},
 		{[]string{"user", "create", "u"}, ExitUsage, "--new-password is required"},
@@ -204,6 +205,25 @@ func TestParseOffset(t *testing.T) {
 		if _, err := parseOffset(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+func TestStartPosition(t *testing.T) {
+	for _, c := range []struct {
+		offset string
+		want   int64
+	}{{"start", 10}, {"end", 100}, {"50", 50}, {"5", 10}, {"500", 100}, {"-3", 97}, {"-300", 10}, {"@1", 100}} {
+		if got := startPosition(c.offset, 10, 100, nil, "t", 0); got != c.want {
+			t.Errorf("%s: %d, want %d", c.offset, got, c.want)
+		}
+	}
+	et := &endTracker{next: map[string]map[int32]int64{"t": {0: 8, 1: 5}}, end: map[string]map[int32]int64{"t": {0: 10, 1: 5}}}
+	if et.done() {
+		t.Fatal("done with partition 0 at 8 of 10")
+	}
+	et.consumed(&kgo.Record{Topic: "t", Partition: 0, Offset: 9})
+	if !et.done() {
+		t.Fatal("not done at the end offsets")
 	}
 }
 

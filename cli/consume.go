@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -175,6 +177,7 @@ func consume(e *env, args []string) error {
 	offset := fs.String("o", "start", "where to start: start, end, N, -N (N before the end) or @MS (Unix ms); with --group, only where the group has no commit")
 	count := fs.Int("n", 0, "stop after this many records (0: until interrupted)")
 	partitions := fs.String("p", "", "only these partitions, comma separated (not with --group)")
+	exitAtEnd := fs.Bool("e", false, "exit once every partition was read up to the end offset it had at start (not with --group; waits for open transactions)")
 	group := fs.String("group", "", "consume as this consumer group and commit what was printed")
 	groupProtocol := fs.String("group-protocol", "classic", "classic, or consumer (KIP-848: the broker assigns partitions)")
 	topics, err := e.parse(fs, args, 1, -1)
@@ -204,6 +207,8 @@ func consume(e *env, args []string) error {
 	switch {
 	case *partitions != "" && *group != "":
 		return usagef("-p and --group do not go together: a group's partitions are assigned")
+	case *exitAtEnd && *group != "":
+		return usagef("-e and --group do not go together: a group's partitions change under it")
 	case *partitions != "":
 		ps, err := parsePartitions(*partitions)
 		if err != nil {
@@ -223,6 +228,29 @@ func consume(e *env, args []string) error {
 			kgo.AutoCommitMarks())
 	default:
 		opts = append(opts, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(off))
+	}
+	// A topic that does not exist would be waited for forever; say so.
+	parts, err := e.topicPartitions(topics)
+	if err != nil {
+		return err
+	}
+	var ends *endTracker
+	if *exitAtEnd {
+		if *partitions != "" {
+			ps, _ := parsePartitions(*partitions)
+			for _, t := range topics {
+				parts[t] = ps
+			}
+		}
+		if ends, err = e.newEndTracker(parts, *offset); err != nil {
+			return err
+		}
+		if ends.done() {
+			return nil
+		}
+		// Control records (transaction markers) advance the position
+		// too; without them a partition ending in a marker never ends.
+		opts = append(opts, kgo.KeepControlRecords())
 	}
 	cl, err := e.client(opts...)
 	if err != nil {
@@ -250,6 +278,12 @@ func consume(e *env, args []string) error {
 		}
 		var last []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
+			if ends != nil {
+				ends.consumed(r)
+				if r.Attrs.IsControl() {
+					return
+				}
+			}
 			if *count > 0 && printed >= *count {
 				return
 			}
@@ -264,6 +298,9 @@ func consume(e *env, args []string) error {
 		if *group != "" {
 			cl.MarkCommitRecords(last...)
 		}
+		if ends != nil && ends.done() {
+			break
+		}
 	}
 	if *group != "" {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.g.timeout)
@@ -273,4 +310,117 @@ func consume(e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// topicPartitions checks that the topics exist and returns their
+// partitions.
+func (e *env) topicPartitions(topics []string) (map[string][]int32, error) {
+	adm, err := e.adm()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	tds, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	parts := make(map[string][]int32, len(topics))
+	for _, t := range topics {
+		td, ok := tds[t]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("topic %s: %w", t, kerr.UnknownTopicOrPartition)
+		case td.Err != nil:
+			return nil, fmt.Errorf("topic %s: %w", t, td.Err)
+		}
+		parts[t] = td.Partitions.Numbers()
+	}
+	return parts, nil
+}
+
+// endTracker knows, for consume -e, each partition's next offset to read
+// and the end offset it had when consume started.
+type endTracker struct {
+	next, end map[string]map[int32]int64
+}
+
+// newEndTracker lists the partitions' start and end offsets and resolves
+// -o against them the way the consumer will.
+func (e *env) newEndTracker(parts map[string][]int32, offset string) (*endTracker, error) {
+	adm, err := e.adm()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	topics := sortedKeys(parts)
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	var after kadm.ListedOffsets
+	if ms, ok := strings.CutPrefix(offset, "@"); ok {
+		v, _ := strconv.ParseInt(ms, 10, 64)
+		if after, err = adm.ListOffsetsAfterMilli(ctx, v, topics...); err != nil {
+			return nil, err
+		}
+	}
+	et := &endTracker{next: map[string]map[int32]int64{}, end: map[string]map[int32]int64{}}
+	for _, t := range topics {
+		et.next[t], et.end[t] = map[int32]int64{}, map[int32]int64{}
+		for _, p := range parts[t] {
+			s, sok := starts.Lookup(t, p)
+			x, xok := ends.Lookup(t, p)
+			if !sok || !xok || s.Err != nil || x.Err != nil {
+				return nil, fmt.Errorf("%s/%d: no start or end offset (%v, %v)", t, p, s.Err, x.Err)
+			}
+			et.end[t][p] = x.Offset
+			et.next[t][p] = startPosition(offset, s.Offset, x.Offset, after, t, p)
+		}
+	}
+	return et, nil
+}
+
+// startPosition is where -o starts reading a partition with the given log
+// start and end offsets.
+func startPosition(offset string, start, end int64, after kadm.ListedOffsets, t string, p int32) int64 {
+	switch offset {
+	case "start", "beginning", "oldest":
+		return start
+	case "end", "newest":
+		return end
+	}
+	if strings.HasPrefix(offset, "@") {
+		if o, ok := after.Lookup(t, p); ok && o.Err == nil && o.Offset >= 0 {
+			return o.Offset
+		}
+		return end
+	}
+	v, _ := strconv.ParseInt(offset, 10, 64)
+	if v < 0 {
+		v = end + v
+	}
+	return max(start, min(v, end))
+}
+
+func (et *endTracker) consumed(r *kgo.Record) {
+	if n, ok := et.next[r.Topic][r.Partition]; ok && r.Offset+1 > n {
+		et.next[r.Topic][r.Partition] = r.Offset + 1
+	}
+}
+
+func (et *endTracker) done() bool {
+	for t, ps := range et.end {
+		for p, end := range ps {
+			if et.next[t][p] < end {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -120,7 +121,15 @@ func produce(e *env, args []string) error {
 		return err
 	}
 	popts = append(popts, kgo.RecordDeliveryTimeout(e.g.timeout))
+	// A missing topic would fail each record only after --timeout.
+	parts, err := e.topicPartitions([]string{topic})
+	if err != nil {
+		return err
+	}
 	if o.partition >= 0 {
+		if !slices.Contains(parts[topic], o.partition) {
+			return fmt.Errorf("topic %s has no partition %d (it has %d)", topic, o.partition, len(parts[topic]))
+		}
 		popts = append(popts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
 	cl, err := e.client(popts...)

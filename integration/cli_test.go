@@ -321,6 +321,12 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 	if got := c.ok("", "consume", topic, "-p", "0", "-o", "-1", "-n", "1"); got != "v2\n" {
 		t.Fatalf("-o -1: %q", got)
 	}
+	if got := c.ok("", "consume", topic, "-e", "--format", "%p/%o"); strings.Count(got, "\n") != 4 {
+		t.Fatalf("consume -e printed %q, want the 4 records", got)
+	}
+	c.fails(1, "UNKNOWN_TOPIC_OR_PARTITION", "consume", "cli-no-such-topic")
+	c.fails(1, "UNKNOWN_TOPIC_OR_PARTITION", "produce", "cli-no-such-topic")
+	c.fails(1, "has no partition 9", "produce", topic, "-p", "9")
 	nk := jsonLines[cliConsumed](t, c.ok("", "consume", topic, "-p", "1", "-n", "1", "--format", "json"))
 	if len(nk) != 1 || nk[0].Key != nil || nk[0].Value != "no key here" {
 		t.Fatalf("a line without the delimiter: %+v", nk)
@@ -562,6 +568,10 @@ func TestCLISingleBroker(t *testing.T) {
 			t.Fatalf("txn list: %+v", ls)
 		}
 		c.fails(1, "1 of 1 transactional ids failed", "txn", "describe", "cli-no-such-txn")
+		// -e ends at the commit marker, which no record stands for.
+		if got := jsonLines[cliConsumed](t, c.ok("", "consume", "cli-txn", "-e", "--format", "json")); len(got) != 1 || got[0].Value != "in a txn" {
+			t.Fatalf("consume -e of a committed transaction: %+v", got)
+		}
 	})
 
 	t.Run("acl", func(t *testing.T) {
