@@ -174,6 +174,7 @@ func (f recordFormat) append(dst []byte, r *kgo.Record) []byte {
 // the context ends (SIGINT), which is a normal end: exit 0.
 func consume(e *env, args []string) error {
 	fs := e.flags()
+	fs.Lookup("format").Usage = "text (the value), json (one object per record and line), or a template of %t topic, %p partition, %o offset, %k key, %v value, %T timestamp ms, %h headers, %K/%V key/value length, \\n, \\t"
 	offset := fs.String("o", "start", "where to start: start, end, N, -N (N before the end) or @MS (Unix ms); with --group, only where the group has no commit")
 	count := fs.Int("n", 0, "stop after this many records (0: until interrupted)")
 	partitions := fs.String("p", "", "only these partitions, comma separated (not with --group)")
@@ -200,7 +201,9 @@ func consume(e *env, args []string) error {
 	switch *groupProtocol {
 	case "classic":
 	case "consumer":
-		opts = append(opts, kgo.ServerSideBalancer())
+		if *group != "" {
+			opts = append(opts, kgo.ServerSideBalancer())
+		}
 	default:
 		return usagef("--group-protocol %q: want classic or consumer", *groupProtocol)
 	}
