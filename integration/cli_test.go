@@ -83,8 +83,8 @@ func (c cliRunner) fails(code int, wantErr string, args ...string) string {
 	return out
 }
 
-// jsonLines decodes one JSON object per line.
-func jsonLines[T any](t *testing.T, s string) []T {
+// cliJSONLines decodes one JSON object per line.
+func cliJSONLines[T any](t *testing.T, s string) []T {
 	t.Helper()
 	var out []T
 	sc := bufio.NewScanner(strings.NewReader(s))
@@ -98,9 +98,9 @@ func jsonLines[T any](t *testing.T, s string) []T {
 	return out
 }
 
-// eventually retries cond until it holds or a minute passed; cond reports
+// cliEventually retries cond until it holds or a minute passed; cond reports
 // what it saw for the failure message.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+func cliEventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -264,7 +264,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 		}
 		return ds[0]
 	}
-	eventually(t, "retention.ms=1234 in topic describe", func() (bool, string) {
+	cliEventually(t, "retention.ms=1234 in topic describe", func() (bool, string) {
 		d := describe()
 		for _, cfg := range d.Configs {
 			if cfg.Key == "retention.ms" && cfg.Value != nil && *cfg.Value == "1234" && cfg.Source == "DYNAMIC_TOPIC_CONFIG" {
@@ -285,7 +285,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 
 	// add-partitions
 	c.ok("", "topic", "add-partitions", topic, "-n", "1")
-	eventually(t, "4 partitions after add-partitions", func() (bool, string) {
+	cliEventually(t, "4 partitions after add-partitions", func() (bool, string) {
 		n := len(describe().Partitions)
 		return n == 4, fmt.Sprint(n)
 	})
@@ -293,7 +293,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 
 	// produce: keys, headers, a partition, acks and compression
 	out = c.ok("k0:v0\nk1:v1\nk2:v2\n", "produce", topic, "-p", "0", "--key-delim", ":", "-H", "src=cli", "--acks", "all", "--compression", "lz4", "--format", "json")
-	produced := jsonLines[cliProduced](t, out)
+	produced := cliJSONLines[cliProduced](t, out)
 	if len(produced) != 3 {
 		t.Fatalf("produce reported %d records:\n%s", len(produced), out)
 	}
@@ -305,7 +305,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 	c.ok("no key here\n", "produce", topic, "-p", "1", "--acks", "1", "-q")
 
 	// consume: JSON, a template, relative offsets
-	consumed := jsonLines[cliConsumed](t, c.ok("", "consume", topic, "-p", "0", "-n", "3", "--format", "json"))
+	consumed := cliJSONLines[cliConsumed](t, c.ok("", "consume", topic, "-p", "0", "-n", "3", "--format", "json"))
 	if len(consumed) != 3 {
 		t.Fatalf("consumed %d records", len(consumed))
 	}
@@ -327,7 +327,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 	c.fails(1, "UNKNOWN_TOPIC_OR_PARTITION", "consume", "cli-no-such-topic")
 	c.fails(1, "UNKNOWN_TOPIC_OR_PARTITION", "produce", "cli-no-such-topic")
 	c.fails(1, "has no partition 9", "produce", topic, "-p", "9")
-	nk := jsonLines[cliConsumed](t, c.ok("", "consume", topic, "-p", "1", "-n", "1", "--format", "json"))
+	nk := cliJSONLines[cliConsumed](t, c.ok("", "consume", topic, "-p", "1", "-n", "1", "--format", "json"))
 	if len(nk) != 1 || nk[0].Key != nil || nk[0].Value != "no key here" {
 		t.Fatalf("a line without the delimiter: %+v", nk)
 	}
@@ -405,7 +405,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 
 	// topic delete
 	c.ok("", "topic", "delete", topic)
-	eventually(t, "the deleted topic to be gone", func() (bool, string) {
+	cliEventually(t, "the deleted topic to be gone", func() (bool, string) {
 		_, _, code := c.run("", "topic", "describe", topic)
 		return code == 1, fmt.Sprintf("exit %d", code)
 	})
@@ -451,7 +451,7 @@ func TestCLISingleBroker(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, group+" to be Stable with its member on both partitions", func() (bool, string) {
+			cliEventually(t, group+" to be Stable with its member on both partitions", func() (bool, string) {
 				var ds []struct {
 					State   string     `json:"state"`
 					Members []struct{} `json:"members"`
@@ -471,7 +471,7 @@ func TestCLISingleBroker(t *testing.T) {
 			// Records are marked for commit once printed, and marks are
 			// committed every few seconds: a commit of 3 means all three
 			// were printed.
-			eventually(t, group+" to commit offset 3", func() (bool, string) {
+			cliEventually(t, group+" to commit offset 3", func() (bool, string) {
 				var ds []cliGroupDescription
 				c.json(&ds, "group", "describe", group)
 				committed, _, _ := ds[0].committedOn("cli-live", 0)
@@ -569,7 +569,7 @@ func TestCLISingleBroker(t *testing.T) {
 		}
 		c.fails(1, "1 of 1 transactional ids failed", "txn", "describe", "cli-no-such-txn")
 		// -e ends at the commit marker, which no record stands for.
-		if got := jsonLines[cliConsumed](t, c.ok("", "consume", "cli-txn", "-e", "--format", "json")); len(got) != 1 || got[0].Value != "in a txn" {
+		if got := cliJSONLines[cliConsumed](t, c.ok("", "consume", "cli-txn", "-e", "--format", "json")); len(got) != 1 || got[0].Value != "in a txn" {
 			t.Fatalf("consume -e of a committed transaction: %+v", got)
 		}
 	})
@@ -620,7 +620,7 @@ func TestCLIThreeBrokers(t *testing.T) {
 	// Healthy with every broker up; a replicated topic keeps partitions on
 	// every broker for health to look at.
 	c.ok("", "topic", "create", "cli-health", "-p", "3", "-r", "3")
-	eventually(t, "cluster health to be healthy", func() (bool, string) {
+	cliEventually(t, "cluster health to be healthy", func() (bool, string) {
 		out, _, code := c.run("", "cluster", "health", "--format", "json")
 		return code == 0, out
 	})
@@ -632,7 +632,7 @@ func TestCLIThreeBrokers(t *testing.T) {
 
 	// One broker gone: health says why and exits 1.
 	cl.node(3).b.kill9()
-	eventually(t, "cluster health to report broker 3's loss", func() (bool, string) {
+	cliEventually(t, "cluster health to report broker 3's loss", func() (bool, string) {
 		out, _, code := c.run("", "cluster", "health", "--format", "json", "--timeout", "5s")
 		if code != 1 {
 			return false, fmt.Sprintf("exit %d: %s", code, out)
