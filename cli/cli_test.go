@@ -427,3 +427,70 @@ func TestUsageListsEveryCommand(t *testing.T) {
 		t.Fatal("IsCommand")
 	}
 }
+
+func TestAssessHealth(t *testing.T) {
+	brokers := kadm.BrokerDetails{{NodeID: 1, Host: "a", Port: 9092}, {NodeID: 2, Host: "b", Port: 9092}, {NodeID: 3, Host: "c", Port: 9092}}
+	part := func(p, leader int32, replicas, isr []int32) kadm.PartitionDetail {
+		return kadm.PartitionDetail{Topic: "t", Partition: p, Leader: leader, Replicas: replicas, ISR: isr}
+	}
+	healthyTopics := kadm.TopicDetails{"t": {Topic: "t", Partitions: kadm.PartitionDetails{
+		0: part(0, 1, []int32{1, 2, 3}, []int32{1, 2, 3}),
+		1: part(1, 2, []int32{2, 3, 1}, []int32{2, 3, 1}),
+	}}}
+	allUp := kadm.BrokersApiVersions{1: {NodeID: 1}, 2: {NodeID: 2}, 3: {NodeID: 3}}
+
+	h := assessHealth(kadm.Metadata{Cluster: "c", Controller: 1, Brokers: brokers, Topics: healthyTopics}, allUp)
+	if !h.Healthy || len(h.UnhealthyBecause) != 0 || h.CheckedPartitionsTotal != 2 {
+		t.Fatalf("healthy cluster judged %+v", h)
+	}
+
+	sick := kadm.TopicDetails{
+		"t": {Topic: "t", Partitions: kadm.PartitionDetails{
+			0: part(0, -1, []int32{1, 2, 3}, []int32{}),
+			1: part(1, 2, []int32{2, 3, 1}, []int32{2, 1}),
+		}},
+		"gone": {Topic: "gone", Err: kerr.UnknownTopicOrPartition},
+	}
+	down := kadm.BrokersApiVersions{1: {NodeID: 1}, 2: {NodeID: 2}, 3: {NodeID: 3, Err: errors.New("dial refused")}}
+	h = assessHealth(kadm.Metadata{Controller: -1, Brokers: brokers, Topics: sick}, down)
+	if h.Healthy || len(h.Offline) != 1 || len(h.UnderReplicated) != 1 || len(h.UnreachableBrokers) != 1 || h.UnreachableBrokers[0] != 3 ||
+		len(h.UnavailableTopics) != 1 || len(h.UnhealthyBecause) != 5 {
+		t.Fatalf("sick cluster judged %+v", h)
+	}
+	var b bytes.Buffer
+	printHealth(&b, h)
+	for _, want := range []string{"UNHEALTHY\n", "no active controller", "1 offline partitions", "1 under-replicated partitions", "1 unreachable brokers",
+		"dial refused", "under-replicated", "offline"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("health text lacks %q:\n%s", want, b.String())
+		}
+	}
+	// A broker the metadata lists but that did not answer at all.
+	h = assessHealth(kadm.Metadata{Controller: 1, Brokers: brokers, Topics: healthyTopics}, kadm.BrokersApiVersions{1: {NodeID: 1}, 2: {NodeID: 2}})
+	if h.Healthy || len(h.UnreachableBrokers) != 1 || h.Brokers[2].Error != "no answer" {
+		t.Fatalf("a silent broker judged %+v", h)
+	}
+}
+
+func TestPrintDescriptions(t *testing.T) {
+	v := "1000"
+	var b bytes.Buffer
+	printTopicDescriptions(&b, []topicDescription{
+		{Topic: "t", ID: "abc", Partitions: []partitionState{{Partition: 0, Leader: 1, Replicas: []int32{1, 2}, ISR: []int32{1}, StartOffset: 0, EndOffset: 5}},
+			Configs: []configEntry{{Key: "retention.ms", Value: &v, Source: "DYNAMIC_TOPIC_CONFIG"}, {Key: "ssl.password", Sensitive: true, Source: "DYNAMIC_TOPIC_CONFIG"}}},
+		{Topic: "missing", Error: "UNKNOWN_TOPIC_OR_PARTITION"},
+	})
+	for _, want := range []string{"TOPIC  t\n", "ID     abc\n", "1,2", "retention.ms  1000", "<sensitive>", "TOPIC  missing\nERROR  UNKNOWN_TOPIC_OR_PARTITION"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("topic describe text lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	printGroupDescriptions(&b, []groupDescription{{Group: "g", State: "Empty", TotalLag: 7,
+		Partitions: []partitionLag{{Topic: "t", Partition: 0, Committed: 3, End: 10, Lag: 7}, {Topic: "t", Partition: 1, Committed: -1, End: 4, Lag: -1}}}})
+	for _, want := range []string{"GROUP        g\n", "TOTAL-LAG    7\n", "t      0          3          10   7", "t      1          -          4    -"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("group describe text lacks %q:\n%s", want, b.String())
+		}
+	}
+}

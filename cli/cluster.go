@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 type brokerInfo struct {
@@ -117,7 +119,47 @@ func clusterHealth(e *env, args []string) error {
 	// ApiVersions goes to every broker the metadata lists: one that is
 	// registered but unreachable shows here.
 	versions, _ := adm.ApiVersions(ctx)
+	out := assessHealth(md, versions)
+	if err := e.emit(out, func(w io.Writer) { printHealth(w, out) }); err != nil {
+		return err
+	}
+	if !out.Healthy {
+		return errUnhealthy
+	}
+	return nil
+}
 
+// printHealth is cluster health's text: the verdict and its reasons first,
+// for a glance or a grep, then the brokers and the partitions concerned.
+func printHealth(w io.Writer, out clusterHealthOut) {
+	state := "HEALTHY"
+	if !out.Healthy {
+		state = "UNHEALTHY"
+	}
+	fmt.Fprintf(w, "%s\n", state)
+	for _, why := range out.UnhealthyBecause {
+		fmt.Fprintf(w, "  %s\n", why)
+	}
+	fmt.Fprintf(w, "\nCLUSTER     %s\nCONTROLLER  %d\nCHECKED     %d topics, %d partitions\n\n", out.ClusterID, out.Controller, out.CheckedTopics, out.CheckedPartitionsTotal)
+	printBrokers(w, out.Brokers, out.Controller)
+	if len(out.Offline)+len(out.UnderReplicated) > 0 {
+		fmt.Fprintln(w)
+		t := newTable(w, "TOPIC", "PARTITION", "STATE", "LEADER", "REPLICAS", "ISR")
+		for _, p := range out.Offline {
+			t.row(p.Topic, p.Partition, "offline", p.Leader, int32s(p.Replicas), int32s(p.ISR))
+		}
+		for _, p := range out.UnderReplicated {
+			t.row(p.Topic, p.Partition, "under-replicated", p.Leader, int32s(p.Replicas), int32s(p.ISR))
+		}
+		t.flush()
+	}
+}
+
+// assessHealth judges the cluster from its metadata and the brokers'
+// ApiVersions answers: healthy means brokers listed, a controller, every
+// broker answering, every partition with a leader and a full ISR, and no
+// topic with a metadata error.
+func assessHealth(md kadm.Metadata, versions kadm.BrokersApiVersions) clusterHealthOut {
 	out := clusterHealthOut{ClusterID: md.Cluster, Controller: md.Controller, Brokers: []brokerInfo{},
 		UnreachableBrokers: []int32{}, UnderReplicated: []partitionRef{}, Offline: []partitionRef{},
 		UnavailableTopics: []string{}, UnhealthyBecause: []string{}, CheckedTopics: len(md.Topics)}
@@ -171,33 +213,5 @@ func clusterHealth(e *env, args []string) error {
 		out.UnhealthyBecause = append(out.UnhealthyBecause, fmt.Sprintf("%d topics with a metadata error", n))
 	}
 	out.Healthy = len(out.UnhealthyBecause) == 0
-	if err := e.emit(out, func(w io.Writer) {
-		state := "HEALTHY"
-		if !out.Healthy {
-			state = "UNHEALTHY"
-		}
-		fmt.Fprintf(w, "%s\n", state)
-		for _, why := range out.UnhealthyBecause {
-			fmt.Fprintf(w, "  %s\n", why)
-		}
-		fmt.Fprintf(w, "\nCLUSTER     %s\nCONTROLLER  %d\nCHECKED     %d topics, %d partitions\n\n", out.ClusterID, out.Controller, out.CheckedTopics, out.CheckedPartitionsTotal)
-		printBrokers(w, out.Brokers, out.Controller)
-		if len(out.Offline)+len(out.UnderReplicated) > 0 {
-			fmt.Fprintln(w)
-			t := newTable(w, "TOPIC", "PARTITION", "STATE", "LEADER", "REPLICAS", "ISR")
-			for _, p := range out.Offline {
-				t.row(p.Topic, p.Partition, "offline", p.Leader, int32s(p.Replicas), int32s(p.ISR))
-			}
-			for _, p := range out.UnderReplicated {
-				t.row(p.Topic, p.Partition, "under-replicated", p.Leader, int32s(p.Replicas), int32s(p.ISR))
-			}
-			t.flush()
-		}
-	}); err != nil {
-		return err
-	}
-	if !out.Healthy {
-		return errUnhealthy
-	}
-	return nil
+	return out
 }

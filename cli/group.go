@@ -218,25 +218,7 @@ func groupDescribe(e *env, args []string) error {
 		}
 		out = append(out, d)
 	}
-	if err := e.emit(nonNil(out), func(w io.Writer) {
-		for i, d := range out {
-			if i > 0 {
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintf(w, "GROUP        %s\nSTATE        %s\nCOORDINATOR  %d\nPROTOCOL     %s\nMEMBERS      %d\nTOTAL-LAG    %d\n", d.Group, d.State, d.Coordinator, d.Protocol, len(d.Members), d.TotalLag)
-			if d.Error != "" {
-				fmt.Fprintf(w, "ERROR        %s\n", d.Error)
-			}
-			if len(d.Partitions) > 0 {
-				fmt.Fprintln(w)
-				t := newTable(w, "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER", "CLIENT-ID", "HOST", "ERROR")
-				for _, p := range d.Partitions {
-					t.row(p.Topic, p.Partition, offsetText(p.Committed), offsetText(p.End), offsetText(p.Lag), p.MemberID, p.ClientID, p.Host, p.Error)
-				}
-				t.flush()
-			}
-		}
-	}); err != nil {
+	if err := e.emit(nonNil(out), func(w io.Writer) { printGroupDescriptions(w, out) }); err != nil {
 		return err
 	}
 	return failed(nErr, len(out), "groups")
@@ -593,4 +575,26 @@ func groupDelete(e *env, args []string) error {
 		return err
 	}
 	return failed(nErr, len(rs), "groups")
+}
+
+// printGroupDescriptions is group describe's text: per group a header and
+// a table of partitions with committed offset, end offset and lag.
+func printGroupDescriptions(w io.Writer, out []groupDescription) {
+	for i, d := range out {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "GROUP        %s\nSTATE        %s\nCOORDINATOR  %d\nPROTOCOL     %s\nMEMBERS      %d\nTOTAL-LAG    %d\n", d.Group, d.State, d.Coordinator, d.Protocol, len(d.Members), d.TotalLag)
+		if d.Error != "" {
+			fmt.Fprintf(w, "ERROR        %s\n", d.Error)
+		}
+		if len(d.Partitions) > 0 {
+			fmt.Fprintln(w)
+			t := newTable(w, "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER", "CLIENT-ID", "HOST", "ERROR")
+			for _, p := range d.Partitions {
+				t.row(p.Topic, p.Partition, offsetText(p.Committed), offsetText(p.End), offsetText(p.Lag), p.MemberID, p.ClientID, p.Host, p.Error)
+			}
+			t.flush()
+		}
+	}
 }

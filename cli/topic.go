@@ -284,46 +284,7 @@ func topicDescribe(e *env, args []string) error {
 		}
 		out = append(out, d)
 	}
-	if err := e.emit(nonNil(out), func(w io.Writer) {
-		for i, d := range out {
-			if i > 0 {
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintf(w, "TOPIC  %s\n", d.Topic)
-			if d.ID != "" {
-				fmt.Fprintf(w, "ID     %s\n", d.ID)
-			}
-			if d.Internal {
-				fmt.Fprintln(w, "INTERNAL")
-			}
-			if d.Error != "" {
-				fmt.Fprintf(w, "ERROR  %s\n", d.Error)
-			}
-			if len(d.Partitions) > 0 {
-				fmt.Fprintln(w)
-				t := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "START", "END", "ERROR")
-				for _, p := range d.Partitions {
-					t.row(p.Partition, p.Leader, p.LeaderEpoch, int32s(p.Replicas), int32s(p.ISR), int32s(p.OfflineReplicas), p.StartOffset, p.EndOffset, p.Error)
-				}
-				t.flush()
-			}
-			if len(d.Configs) > 0 {
-				fmt.Fprintln(w)
-				t := newTable(w, "CONFIG", "VALUE", "SOURCE")
-				for _, c := range d.Configs {
-					v := "<null>"
-					switch {
-					case c.Sensitive:
-						v = "<sensitive>"
-					case c.Value != nil:
-						v = *c.Value
-					}
-					t.row(c.Key, v, c.Source)
-				}
-				t.flush()
-			}
-		}
-	}); err != nil {
+	if err := e.emit(nonNil(out), func(w io.Writer) { printTopicDescriptions(w, out) }); err != nil {
 		return err
 	}
 	return failed(nErr, len(out), "topics")
@@ -448,4 +409,47 @@ func topicDelete(e *env, args []string) error {
 		rs = append(rs, topicResult{Topic: r.Topic, Error: errText(r.Err, r.ErrMessage)})
 	}
 	return e.printTopicResults(rs, false)
+}
+
+// printTopicDescriptions is topic describe's text: per topic a header,
+// the partitions table and the configs table.
+func printTopicDescriptions(w io.Writer, out []topicDescription) {
+	for i, d := range out {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "TOPIC  %s\n", d.Topic)
+		if d.ID != "" {
+			fmt.Fprintf(w, "ID     %s\n", d.ID)
+		}
+		if d.Internal {
+			fmt.Fprintln(w, "INTERNAL")
+		}
+		if d.Error != "" {
+			fmt.Fprintf(w, "ERROR  %s\n", d.Error)
+		}
+		if len(d.Partitions) > 0 {
+			fmt.Fprintln(w)
+			t := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "START", "END", "ERROR")
+			for _, p := range d.Partitions {
+				t.row(p.Partition, p.Leader, p.LeaderEpoch, int32s(p.Replicas), int32s(p.ISR), int32s(p.OfflineReplicas), p.StartOffset, p.EndOffset, p.Error)
+			}
+			t.flush()
+		}
+		if len(d.Configs) > 0 {
+			fmt.Fprintln(w)
+			t := newTable(w, "CONFIG", "VALUE", "SOURCE")
+			for _, c := range d.Configs {
+				v := "<null>"
+				switch {
+				case c.Sensitive:
+					v = "<sensitive>"
+				case c.Value != nil:
+					v = *c.Value
+				}
+				t.row(c.Key, v, c.Source)
+			}
+			t.flush()
+		}
+	}
 }
