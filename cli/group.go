@@ -22,6 +22,8 @@ type groupListItem struct {
 
 func groupList(e *env, args []string) error {
 	fs := e.flags()
+	var states stringList
+	fs.Var(&states, "state", "only groups in this state, e.g. Stable or Empty (repeatable)")
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func groupList(e *env, args []string) error {
 	}
 	ctx, cancel := e.reqCtx()
 	defer cancel()
-	gs, err := adm.ListGroups(ctx)
+	gs, err := adm.ListGroups(ctx, states...)
 	if err != nil {
 		return err
 	}

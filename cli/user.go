@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -51,12 +53,19 @@ func (e *env) printUserResults(as kadm.AlteredUserSCRAMs) error {
 // command authenticates with.
 func userCreate(e *env, args []string) error {
 	fs := e.flags()
-	password := fs.String("new-password", "", "the user's password (required)")
+	password := fs.String("new-password", "", "the user's password (required); - reads it from the first line of stdin, out of shell history and ps")
 	mech := fs.String("mechanism", "SCRAM-SHA-512", "SCRAM-SHA-256 or SCRAM-SHA-512")
 	iterations := fs.Int("iterations", 8192, "SCRAM iterations (Kafka accepts 4096 to 16384)")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if *password == "-" {
+		line, err := bufio.NewReader(e.io.Stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading the password from stdin: %w", err)
+		}
+		*password = strings.TrimRight(line, "\r\n")
 	}
 	if *password == "" {
 		return usagef("--new-password is required")
