@@ -115,6 +115,9 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 	if stdio.Getenv == nil {
 		stdio.Getenv = func(string) string { return "" }
 	}
+	if stdio.Stdin == nil {
+		stdio.Stdin = strings.NewReader("")
+	}
 	cmd, rest, err := lookup(args)
 	if err != nil {
 		fmt.Fprintln(stdio.Stderr, "runnel:", err)
