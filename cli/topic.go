@@ -2,11 +2,13 @@ package cli
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -67,7 +69,7 @@ func (e *env) printTopicResults(rs []topicResult, withShape bool) error {
 			t = newTable(w, "TOPIC", "ERROR")
 		}
 		for _, r := range rs {
-			if withShape && r.Error != "" {
+			if withShape && (r.Error != "" || r.Partitions == 0) {
 				t.row(r.Topic, r.ID, "", "", r.Error)
 			} else if withShape {
 				t.row(r.Topic, r.ID, r.Partitions, r.ReplicationFactor, r.Error)
@@ -90,6 +92,7 @@ func topicCreate(e *env, args []string) error {
 	var configs stringList
 	fs.Var(&configs, "c", "topic config key=value (repeatable)")
 	dryRun := fs.Bool("dry-run", false, "validate only (CreateTopics validate_only)")
+	ifNotExists := fs.Bool("if-not-exists", false, "a topic that already exists is not an error (as kafka-topics --if-not-exists)")
 	topics, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -118,8 +121,12 @@ func topicCreate(e *env, args []string) error {
 	}
 	var rs []topicResult
 	for _, r := range resps.Sorted() {
+		if *ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			r.Err = nil
+		}
 		tr := topicResult{Topic: r.Topic, ID: topicID(r.ID), Error: errText(r.Err, r.ErrMessage)}
-		if r.Err == nil {
+		// An existing topic (--if-not-exists) comes back without its shape.
+		if r.Err == nil && r.NumPartitions > 0 {
 			tr.Partitions, tr.ReplicationFactor = r.NumPartitions, r.ReplicationFactor
 		}
 		rs = append(rs, tr)
@@ -390,6 +397,7 @@ func topicAddPartitions(e *env, args []string) error {
 
 func topicDelete(e *env, args []string) error {
 	fs := e.flags()
+	ifExists := fs.Bool("if-exists", false, "a topic that does not exist is not an error (as kafka-topics --if-exists)")
 	topics, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -406,6 +414,9 @@ func topicDelete(e *env, args []string) error {
 	}
 	var rs []topicResult
 	for _, r := range resps.Sorted() {
+		if *ifExists && errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			r.Err, r.ErrMessage = nil, ""
+		}
 		rs = append(rs, topicResult{Topic: r.Topic, Error: errText(r.Err, r.ErrMessage)})
 	}
 	return e.printTopicResults(rs, false)

@@ -243,6 +243,8 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 		t.Fatalf("second create: %v %s", err, out)
 	}
 
+	c.ok("", "topic", "create", topic, "--if-not-exists")
+
 	// topic list
 	var listed []cliTopicResult
 	c.json(&listed, "topic", "list")
@@ -410,6 +412,7 @@ func cliTopicsGroupsAndClients(t *testing.T, c cliRunner, nBrokers, rf int) {
 		return code == 1, fmt.Sprintf("exit %d", code)
 	})
 	c.fails(1, "1 of 1 topics failed", "topic", "delete", topic)
+	c.ok("", "topic", "delete", topic, "--if-exists")
 }
 
 func TestCLISingleBroker(t *testing.T) {
