@@ -59,6 +59,9 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 		replicaID = r.ReplicaState.ID
 	}
 	follower := replicaID >= 0
+	if follower && !b.fromBroker(cc) {
+		return refusedFollowerFetch(req, r), nil // broker_actions.go
+	}
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 
 	fc := b.fetchSessions.open(r, follower, time.Now())

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,9 +18,13 @@ import (
 // not implement.
 const writeTxnMarkersMaxVersion int16 = 1
 
-func (b *Broker) handleWriteTxnMarkers(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleWriteTxnMarkers(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.WriteTxnMarkersRequest)
 	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	// Only a transaction coordinator (a broker) may write markers
+	// (broker_actions.go); Kafka answers anyone else
+	// CLUSTER_AUTHORIZATION_FAILED on every partition.
+	refused := !b.fromBroker(cc)
 	snap := b.ctrl.Snapshot()
 	for _, m := range r.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
@@ -30,7 +35,11 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, _ *ConnContext, req 
 			for _, p := range t.Partitions {
 				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
-				rp.ErrorCode = errorCode(b.writeMarkerLocal(ctx, snap, t.Topic, p, m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch))
+				if refused {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+				} else {
+					rp.ErrorCode = errorCode(b.writeMarkerLocal(ctx, snap, t.Topic, p, m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch))
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			rm.Topics = append(rm.Topics, rt)

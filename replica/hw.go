@@ -95,12 +95,16 @@ func (p *Partition) advanceHWLocked() bool {
 // follower's fetch; it also feeds the ISR bookkeeping (isr.go): the
 // follower's last caught-up time, and a kick to the ISR manager when a
 // follower outside the ISR has caught up. Fetches from brokers that hold
-// no replica of the partition are not recorded.
+// no replica of the partition, or that claim an offset past the log end,
+// are not recorded.
 func (p *Partition) recordFollowerFetch(id int32, offset int64) {
 	self := p.self
 	leo := p.log.LogEndOffset()
 	p.mu.Lock()
-	if id == self || !hosts(p.replicas, id) {
+	// A follower cannot have more than the leader: an offset past the
+	// log end is refused by the read (OFFSET_OUT_OF_RANGE) and must not
+	// count toward the high watermark.
+	if id == self || !hosts(p.replicas, id) || offset > leo {
 		p.mu.Unlock()
 		return
 	}

@@ -67,6 +67,10 @@ func TestHighWatermarkFollowsISR(t *testing.T) {
 	if hw := r.log.HighWatermark(); hw != 0 {
 		t.Fatalf("HW %d after a non-replica's fetch", hw)
 	}
+	r.recordFollowerFetch(2, 1000) // past the log end: a lie, ignored
+	if hw := r.log.HighWatermark(); hw != 0 {
+		t.Fatalf("HW %d after a follower claimed an offset past the log end", hw)
+	}
 	ch := r.Changed()
 	r.recordFollowerFetch(2, 2)
 	if hw := r.log.HighWatermark(); hw != 2 {
