@@ -8,27 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
-
-// dataTopic creates a topic through the controller (not the admin API) and
-// waits until this broker's metadata has it.
-func dataTopic(t *testing.T, tb *testBroker, name string, partitions int32, configs map[string]string) {
-	t.Helper()
-	ctx := testCtx(t)
-	_, rev, err := tb.ctrl.CreateTopic(ctx, controller.TopicSpec{Name: name, NumPartitions: partitions, ReplicationFactor: 1, Configs: configs}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.ctrl.WaitRevision(ctx, rev); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // rawBroker is a connection to the test broker for hand-made requests,
 // capped at the last Produce and Fetch versions that name topics (v13 of

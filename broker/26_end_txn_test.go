@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,7 +57,7 @@ func txnConsumeAll(t *testing.T, tb *testBroker, topic string, committed bool) [
 	if committed {
 		// EndTxn answers before the markers are written (as in Kafka):
 		// wait until every transaction is closed, the LSO at the log end.
-		waitFor(t, "the markers of every transaction", func() bool {
+		testenv.Eventually(t, "the markers of every transaction", func() bool {
 			return maps.Equal(listed(adm.ListCommittedOffsets), ends)
 		})
 	}

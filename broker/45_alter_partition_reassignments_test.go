@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,7 +22,7 @@ import (
 // replica's log is deleted and every record is still there. Also the
 // errors Kafka answers.
 func TestPartitionReassignment(t *testing.T) {
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	bs := startClusterBrokers(t, url, 3, dir, "replica.lag.time.max.ms=2000")
 	var closeOnce sync.Once
@@ -118,7 +120,7 @@ func TestPartitionReassignment(t *testing.T) {
 	if !slices.Equal(lr.Replicas, append(slices.Clone(target), src)) || !slices.Equal(lr.AddingReplicas, target) || !slices.Equal(lr.RemovingReplicas, []int32{src}) {
 		t.Fatalf("listed %+v, want replicas %v+%d adding %v removing %d", lr, target, src, target, src)
 	}
-	waitUntil(t, "new replicas create their logs", func() bool {
+	testenv.Eventually(t, "new replicas create their logs", func() bool {
 		return localReplica(byID[target[0]], "ra", 0) != nil && localReplica(byID[target[1]], "ra", 0) != nil
 	})
 
@@ -130,7 +132,7 @@ func TestPartitionReassignment(t *testing.T) {
 	if res := list(); len(res) != 0 {
 		t.Fatalf("listed after cancel: %v", res)
 	}
-	waitUntil(t, "cancelled reassignment reverted everywhere", func() bool {
+	testenv.Eventually(t, "cancelled reassignment reverted everywhere", func() bool {
 		for _, b := range bs {
 			p := partitionState(b, "ra", 0)
 			if !slices.Equal(p.Replicas, []int32{src}) || p.Leader != src || len(p.Adding)+len(p.Removing) != 0 {
@@ -148,7 +150,7 @@ func TestPartitionReassignment(t *testing.T) {
 	if r := alter("ra", 0, target, false); r.Err != nil {
 		t.Fatalf("reassign: %+v", r)
 	}
-	waitUntil(t, "reassignment complete", func() bool {
+	testenv.Eventually(t, "reassignment complete", func() bool {
 		for _, b := range bs {
 			p := partitionState(b, "ra", 0)
 			if !slices.Equal(p.Replicas, target) || !slices.Contains(target, p.Leader) || len(p.Adding)+len(p.Removing) != 0 || len(p.ISR) != 2 {

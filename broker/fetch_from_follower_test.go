@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	"github.com/runnel/runnel/config"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,7 +20,7 @@ import (
 // or with no rack, is served by the leader. franz-go (kgo.Rack) and sarama
 // (Config.RackID) consume every record through the follower.
 func TestFetchFromFollower(t *testing.T) {
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	var bs []*testBroker
 	for id := int32(1); id <= 3; id++ {
@@ -56,7 +58,7 @@ func TestFetchFromFollower(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "every replica's high watermark at the log end", func() bool {
+	testenv.Eventually(t, "every replica's high watermark at the log end", func() bool {
 		for _, b := range bs {
 			if localReplica(b, "ffr", 0).log.HighWatermark() != n {
 				return false

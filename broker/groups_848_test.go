@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -37,15 +39,15 @@ func describe848(t *testing.T, tb *testBroker, cl *kgo.Client, group string) kms
 // committed offsets add up.
 func TestKIP848FranzGo(t *testing.T) {
 	tb := startTestBroker(t, overrides848...)
-	grpTopic(t, tb, "t848", 6)
+	dataTopic(t, tb, "t848", 6, nil)
 	tr := &tracker{seen: map[int]int{}}
 	grpProduce(t, tb, "t848", 0, 600)
 	ssb := kgo.ServerSideBalancer()
 	stopA := kgoMember(t, tb, "g848", "t848", tr, ssb)
-	waitFor(t, "first records", func() bool { return len(tr.missing(600)) < 600 })
+	testenv.Eventually(t, "first records", func() bool { return len(tr.missing(600)) < 600 })
 	stopB := kgoMember(t, tb, "g848", "t848", tr, ssb)
 	cl := tb.client(t)
-	waitFor(t, "two members sharing the partitions", func() bool {
+	testenv.Eventually(t, "two members sharing the partitions", func() bool {
 		g := describe848(t, tb, cl, "g848")
 		if g.ErrorCode != 0 || len(g.Members) != 2 || g.State != "Stable" {
 			return false
@@ -62,10 +64,10 @@ func TestKIP848FranzGo(t *testing.T) {
 		return true
 	})
 	grpProduce(t, tb, "t848", 600, 600)
-	waitFor(t, "second batch", func() bool { return len(tr.missing(1200)) == 0 })
+	testenv.Eventually(t, "second batch", func() bool { return len(tr.missing(1200)) == 0 })
 	stopA()
 	grpProduce(t, tb, "t848", 1200, 300)
-	waitFor(t, "every record after a member left", func() bool { return len(tr.missing(1500)) == 0 })
+	testenv.Eventually(t, "every record after a member left", func() bool { return len(tr.missing(1500)) == 0 })
 	g := describe848(t, tb, cl, "g848")
 	if len(g.Members) != 1 || g.AssignorName != "uniform" {
 		t.Fatalf("after leave: %+v", g)
@@ -99,17 +101,17 @@ func TestKIP848FranzGo(t *testing.T) {
 // broker, and a topic created after the consumer started is consumed.
 func TestKIP848RegexPicksUpNewTopic(t *testing.T) {
 	tb := startTestBroker(t, overrides848...)
-	grpTopic(t, tb, "rx-first", 2)
-	grpTopic(t, tb, "unrelated", 2)
+	dataTopic(t, tb, "rx-first", 2, nil)
+	dataTopic(t, tb, "unrelated", 2, nil)
 	grpProduce(t, tb, "rx-first", 0, 100)
 	grpProduce(t, tb, "unrelated", 1000, 10)
 	tr := &tracker{seen: map[int]int{}}
 	kgoMember(t, tb, "grx", "rx-.*", tr, kgo.ServerSideBalancer(), kgo.ConsumeRegex())
-	waitFor(t, "rx-first", func() bool { return len(tr.missing(100)) == 0 })
+	testenv.Eventually(t, "rx-first", func() bool { return len(tr.missing(100)) == 0 })
 
-	grpTopic(t, tb, "rx-second", 3)
+	dataTopic(t, tb, "rx-second", 3, nil)
 	grpProduce(t, tb, "rx-second", 100, 100)
-	waitFor(t, "rx-second, created after the consumer started", func() bool { return len(tr.missing(200)) == 0 })
+	testenv.Eventually(t, "rx-second, created after the consumer started", func() bool { return len(tr.missing(200)) == 0 })
 	tr.mu.Lock()
 	for v := 1000; v < 1010; v++ { // "unrelated" holds 1000..1009
 		if tr.seen[v] != 0 {
@@ -134,7 +136,7 @@ func TestKIP848RegexPicksUpNewTopic(t *testing.T) {
 // members: join, revoke-then-assign, fencing, offsets by member epoch.
 func TestKIP848RawTwoMembers(t *testing.T) {
 	tb := startTestBroker(t, overrides848...)
-	grpTopic(t, tb, "raw", 4)
+	dataTopic(t, tb, "raw", 4, nil)
 	cl := tb.client(t)
 	ctx := testCtx(t)
 	fc := kmsg.NewPtrFindCoordinatorRequest()
@@ -253,7 +255,7 @@ func TestKIP848RawTwoMembers(t *testing.T) {
 // matches only internal topics), so the heartbeats are franz-go's kmsg.
 func TestKIP848RegexMatchesInternalTopic(t *testing.T) {
 	tb := startTestBroker(t, overrides848...)
-	grpTopic(t, tb, "plain", 1)
+	dataTopic(t, tb, "plain", 1, nil)
 	cl := tb.client(t)
 	ctx := testCtx(t)
 	// A commit creates __consumer_offsets.
@@ -274,7 +276,7 @@ func TestKIP848RegexMatchesInternalTopic(t *testing.T) {
 		r.SubscribedTopicRegex = &regex
 		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 		var resp *kmsg.ConsumerGroupHeartbeatResponse
-		waitFor(t, "the coordinator", func() bool {
+		testenv.Eventually(t, "the coordinator", func() bool {
 			var err error
 			if resp, err = r.RequestWith(ctx, cl); err != nil {
 				t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,7 +31,7 @@ func (h saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 
 func TestSaramaConsumerGroup(t *testing.T) {
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 4)
+	dataTopic(t, tb, "t", 4, nil)
 	grpProduce(t, tb, "t", 0, 400)
 	tr := &tracker{seen: map[int]int{}}
 	start := func() (stop func()) {
@@ -66,12 +68,12 @@ func TestSaramaConsumerGroup(t *testing.T) {
 		return stop
 	}
 	stopA := start()
-	waitFor(t, "first records", func() bool { return len(tr.missing(400)) < 400 })
+	testenv.Eventually(t, "first records", func() bool { return len(tr.missing(400)) < 400 })
 	stopB := start()
 	grpProduce(t, tb, "t", 400, 400)
-	waitFor(t, "half", func() bool { return len(tr.missing(600)) == 0 })
+	testenv.Eventually(t, "half", func() bool { return len(tr.missing(600)) == 0 })
 	stopA()
-	waitFor(t, "everything", func() bool { return len(tr.missing(800)) == 0 })
+	testenv.Eventually(t, "everything", func() bool { return len(tr.missing(800)) == 0 })
 	stopB()
 	offs, err := tb.admin(t).FetchOffsets(testCtx(t), "sg")
 	if err != nil {
@@ -90,7 +92,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 
 func TestKafkaGoReaderGroup(t *testing.T) {
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 4)
+	dataTopic(t, tb, "t", 4, nil)
 	grpProduce(t, tb, "t", 0, 400)
 	tr := &tracker{seen: map[int]int{}}
 	start := func() (stop func()) {
@@ -131,12 +133,12 @@ func TestKafkaGoReaderGroup(t *testing.T) {
 		return stop
 	}
 	stopA := start()
-	waitFor(t, "first records", func() bool { return len(tr.missing(400)) < 400 })
+	testenv.Eventually(t, "first records", func() bool { return len(tr.missing(400)) < 400 })
 	stopB := start()
 	grpProduce(t, tb, "t", 400, 400)
-	waitFor(t, "half", func() bool { return len(tr.missing(600)) == 0 })
+	testenv.Eventually(t, "half", func() bool { return len(tr.missing(600)) == 0 })
 	stopA()
-	waitFor(t, "everything", func() bool { return len(tr.missing(800)) == 0 })
+	testenv.Eventually(t, "everything", func() bool { return len(tr.missing(800)) == 0 })
 	stopB()
 }
 
@@ -149,7 +151,7 @@ func TestRebalanceTime10Members100Partitions(t *testing.T) {
 		t.Skip("measurement")
 	}
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 100)
+	dataTopic(t, tb, "t", 100, nil)
 	// Create __consumer_offsets first, so it is not part of the figure.
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.CoordinatorKeys = []string{"warm-up"}
@@ -221,14 +223,14 @@ func TestRebalanceTime10Members100Partitions(t *testing.T) {
 			}
 			return n == len(owned)
 		}
-		waitFor(t, "all partitions owned by all members", func() bool { return count() == 100 && balanced() })
+		testenv.Eventually(t, "all partitions owned by all members", func() bool { return count() == 100 && balanced() })
 		formed := time.Since(begin)
 		begin = time.Now()
 		clients[0].Close()
 		mu.Lock()
 		delete(owned, 0)
 		mu.Unlock()
-		waitFor(t, "rebalance after a leave", func() bool {
+		testenv.Eventually(t, "rebalance after a leave", func() bool {
 			d, err := tb.admin(t).DescribeGroups(testCtx(t), group)
 			return err == nil && d[group].State == "Stable" && len(d[group].Members) == 9 && count() == 100
 		})

@@ -3,6 +3,8 @@ package broker
 import (
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -26,7 +28,7 @@ func findCoordinator(t *testing.T, b *testBroker, group string) int16 {
 // COORDINATOR_NOT_AVAILABLE until enough brokers are registered, then the
 // topic has the configured factor.
 func TestOffsetsTopicWaitsForReplicationFactor(t *testing.T) {
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	var bs []*testBroker
 	t.Cleanup(func() {
@@ -44,8 +46,8 @@ func TestOffsetsTopicWaitsForReplicationFactor(t *testing.T) {
 		t.Fatal("__consumer_offsets created with fewer replicas than configured")
 	}
 	bs = append(bs, startClusterBroker(t, url, 2, dir), startClusterBroker(t, url, 3, dir))
-	waitUntil(t, "three brokers registered", func() bool { return len(bs[0].ctrl.Snapshot().Brokers) == 3 })
-	waitUntil(t, "a coordinator", func() bool { return findCoordinator(t, bs[0], "g") == 0 })
+	testenv.Eventually(t, "three brokers registered", func() bool { return len(bs[0].ctrl.Snapshot().Brokers) == 3 })
+	testenv.Eventually(t, "a coordinator", func() bool { return findCoordinator(t, bs[0], "g") == 0 })
 	ot := bs[0].ctrl.Snapshot().Topics[offsetsTopicName]
 	for _, p := range ot.Partitions {
 		if len(p.Replicas) != 3 {

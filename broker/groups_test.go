@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/runnel/runnel/config"
-	"github.com/runnel/runnel/controller"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,18 +26,6 @@ var groupOverrides = []string{
 	"group.initial.rebalance.delay.ms=0",
 	"group.min.session.timeout.ms=500",
 	"offsets.topic.num.partitions=5",
-}
-
-func grpTopic(t *testing.T, tb *testBroker, name string, partitions int32) {
-	t.Helper()
-	ctx := testCtx(t)
-	_, rev, err := tb.ctrl.CreateTopic(ctx, controller.TopicSpec{Name: name, NumPartitions: partitions, ReplicationFactor: 1}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.ctrl.WaitRevision(ctx, rev); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // grpProduce writes values "0".."n-1" (from start) round-robin over the
@@ -90,7 +79,7 @@ func TestFindCoordinatorCreatesOffsetsTopic(t *testing.T) {
 
 func TestOffsetFetchUnknownGroup(t *testing.T) {
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 2)
+	dataTopic(t, tb, "t", 2, nil)
 	offs, err := tb.admin(t).FetchOffsets(testCtx(t), "nobody")
 	if err != nil {
 		t.Fatal(err)
@@ -187,36 +176,25 @@ func kgoMember(t *testing.T, tb *testBroker, group, topic string, tr *tracker, o
 	return stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func testGroupChurn(t *testing.T, balancer kgo.GroupBalancer) {
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 6)
+	dataTopic(t, tb, "t", 6, nil)
 	tr := &tracker{seen: map[int]int{}}
 	const total = 3000
 	grpProduce(t, tb, "t", 0, 1000)
 	stopA := kgoMember(t, tb, "g", "t", tr, kgo.Balancers(balancer))
-	waitFor(t, "first records", func() bool { return len(tr.missing(1000)) < 1000 })
+	testenv.Eventually(t, "first records", func() bool { return len(tr.missing(1000)) < 1000 })
 	stopB := kgoMember(t, tb, "g", "t", tr, kgo.Balancers(balancer))
 	// A static member that "crashes": closing a static member does not
 	// leave the group, so the coordinator only notices by session timeout.
 	stopC := kgoMember(t, tb, "g", "t", tr, kgo.Balancers(balancer), kgo.InstanceID("crashy"))
 	grpProduce(t, tb, "t", 1000, 1000)
-	waitFor(t, "second thousand", func() bool { return len(tr.missing(1500)) == 0 })
+	testenv.Eventually(t, "second thousand", func() bool { return len(tr.missing(1500)) == 0 })
 	stopC() // crash
 	stopA() // clean leave
 	grpProduce(t, tb, "t", 2000, 1000)
 	stopD := kgoMember(t, tb, "g", "t", tr, kgo.Balancers(balancer))
-	waitFor(t, "every record", func() bool { return len(tr.missing(total)) == 0 })
+	testenv.Eventually(t, "every record", func() bool { return len(tr.missing(total)) == 0 })
 	stopB()
 	stopD()
 	// Everything is committed: the group's lag is zero.
@@ -238,7 +216,7 @@ func TestGroupCooperativeChurn(t *testing.T) { testGroupChurn(t, kgo.Cooperative
 
 func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 4)
+	dataTopic(t, tb, "t", 4, nil)
 	grpProduce(t, tb, "t", 0, 100)
 	tr := &tracker{seen: map[int]int{}}
 	var mu sync.Mutex
@@ -272,7 +250,7 @@ func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 	// that generation has run (it runs after SyncGroup, a moment after the
 	// group turns Stable).
 	var gen int32
-	waitFor(t, "two members, the watcher assigned", func() bool {
+	testenv.Eventually(t, "two members, the watcher assigned", func() bool {
 		d, err := tb.admin(t).DescribeGroups(testCtx(t), "g")
 		if err != nil || d["g"].State != "Stable" || len(d["g"].Members) != 2 {
 			return false
@@ -288,7 +266,7 @@ func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 	stop()
 	stop2 := kgoMember(t, tb, "g", "t", tr, static...)
 	defer stop2()
-	waitFor(t, "everything read", func() bool { return len(tr.missing(100)) == 0 })
+	testenv.Eventually(t, "everything read", func() bool { return len(tr.missing(100)) == 0 })
 	time.Sleep(time.Second)
 	if _, g2 := watcher.GroupMetadata(); g2 != gen {
 		t.Fatalf("generation moved from %d to %d", gen, g2)
@@ -302,14 +280,14 @@ func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 
 func TestGroupAdmin(t *testing.T) {
 	tb := startTestBroker(t, groupOverrides...)
-	grpTopic(t, tb, "t", 2)
-	grpTopic(t, tb, "u", 1)
+	dataTopic(t, tb, "t", 2, nil)
+	dataTopic(t, tb, "u", 1, nil)
 	grpProduce(t, tb, "t", 0, 10)
 	ctx := testCtx(t)
 	adm := tb.admin(t)
 	tr := &tracker{seen: map[int]int{}}
 	stop := kgoMember(t, tb, "live", "t", tr)
-	waitFor(t, "records", func() bool { return len(tr.missing(10)) == 0 })
+	testenv.Eventually(t, "records", func() bool { return len(tr.missing(10)) == 0 })
 
 	// A simple group through kadm.
 	os := kadm.Offsets{}
@@ -425,12 +403,12 @@ func TestBrokerRestartKeepsCommittedOffsets(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	tb := restartableBroker(t, dir, groupOverrides...)
-	grpTopic(t, tb, "t", 3)
-	grpTopic(t, tb, "other", 3)
+	dataTopic(t, tb, "t", 3, nil)
+	dataTopic(t, tb, "other", 3, nil)
 	grpProduce(t, tb, "t", 0, 30)
 	tr := &tracker{seen: map[int]int{}}
 	stop := kgoMember(t, tb, "g", "t", tr, kgo.InstanceID("s"))
-	waitFor(t, "records", func() bool { return len(tr.missing(30)) == 0 })
+	testenv.Eventually(t, "records", func() bool { return len(tr.missing(30)) == 0 })
 	stop()
 	adm := tb.admin(t)
 	before, err := adm.FetchOffsets(testCtx(t), "g")
@@ -458,7 +436,7 @@ func TestBrokerRestartKeepsCommittedOffsets(t *testing.T) {
 	defer tb.Close()
 	adm = tb.admin(t)
 	var after kadm.OffsetResponses
-	waitFor(t, "offsets after restart", func() bool {
+	testenv.Eventually(t, "offsets after restart", func() bool {
 		after, err = adm.FetchOffsets(testCtx(t), "g")
 		return err == nil
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/controller"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -94,5 +95,19 @@ func TestBrokerStartsAndStops(t *testing.T) {
 	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(testCtx(t), tb.client(t))
 	if err != nil || resp.ErrorCode != 0 {
 		t.Fatal(err, resp)
+	}
+}
+
+// dataTopic creates a topic through the controller (not the admin API) and
+// waits until this broker's metadata has it.
+func dataTopic(t *testing.T, tb *testBroker, name string, partitions int32, configs map[string]string) {
+	t.Helper()
+	ctx := testCtx(t)
+	_, rev, err := tb.ctrl.CreateTopic(ctx, controller.TopicSpec{Name: name, NumPartitions: partitions, ReplicationFactor: 1, Configs: configs}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.ctrl.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,7 +62,7 @@ func TestLogDirFailure(t *testing.T) {
 	select {
 	case <-tb.Failed():
 	default:
-		waitFor(t, "the broker to report its failed log dir", func() bool {
+		testenv.Eventually(t, "the broker to report its failed log dir", func() bool {
 			select {
 			case <-tb.Failed():
 				return true

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runnel/runnel/internal/testenv"
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
@@ -21,76 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
-
-// startEtcd starts /usr/bin/etcd on free 127.0.0.1 ports in a temp dir
-// and returns its client URL; it is killed at cleanup.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	bin := "/usr/bin/etcd"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("no /usr/bin/etcd")
-	}
-	dir := t.TempDir()
-	for attempt := 0; attempt < 3; attempt++ {
-		cport, pport := freeTCPPort(t), freeTCPPort(t)
-		curl := fmt.Sprintf("http://127.0.0.1:%d", cport)
-		purl := fmt.Sprintf("http://127.0.0.1:%d", pport)
-		cmd := exec.Command(bin,
-			"--name", "t", "--data-dir", filepath.Join(dir, fmt.Sprint("data", attempt)),
-			"--listen-client-urls", curl, "--advertise-client-urls", curl,
-			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-			"--initial-cluster", "t="+purl, "--log-level", "error", "--logger", "zap")
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() { cmd.Process.Kill(); <-exited }
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{curl}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			stop()
-			continue
-		}
-		ok := false
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			select {
-			case <-exited:
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err = cli.Get(ctx, "health")
-			cancel()
-			if err == nil {
-				ok = true
-				break
-			}
-		}
-		cli.Close()
-		if !ok {
-			stop()
-			continue
-		}
-		t.Cleanup(stop)
-		return curl
-	}
-	t.Fatal("etcd did not start")
-	return ""
-}
-
-func freeTCPPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startClusterBroker starts broker id against the etcd at url.
 func startClusterBroker(t *testing.T, url string, id int32, dir string, overrides ...string) *testBroker {
@@ -135,7 +67,7 @@ func startClusterBrokers(t *testing.T, url string, n int32, dir string, override
 // registered.
 func waitAllRegistered(t *testing.T, bs []*testBroker) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d brokers registered", len(bs)), func() bool {
+	testenv.Eventually(t, fmt.Sprintf("%d brokers registered", len(bs)), func() bool {
 		for _, b := range bs {
 			if len(b.ctrl.Snapshot().Brokers) != len(bs) {
 				return false
@@ -149,7 +81,7 @@ func waitAllRegistered(t *testing.T, bs []*testBroker) {
 // each of topic's first partitions.
 func waitLeadersEverywhere(t *testing.T, bs []*testBroker, topic string, partitions int32) {
 	t.Helper()
-	waitUntil(t, "topic on every broker", func() bool {
+	testenv.Eventually(t, "topic on every broker", func() bool {
 		for _, b := range bs {
 			for p := int32(0); p < partitions; p++ {
 				if partitionState(b, topic, p).Leader < 0 {
@@ -170,24 +102,13 @@ func partitionState(b *testBroker, topic string, p int32) controller.Partition {
 	return *t.Partition(p)
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestReplicationThreeBrokers: an RF=3 topic replicates acks=all writes to
 // every replica byte for byte; a follower that stops fetching leaves the
 // ISR after replica.lag.time.max.ms and comes back when it catches up;
 // controlled shutdown moves leadership (with a new epoch) and nothing
 // acknowledged is lost.
 func TestReplicationThreeBrokers(t *testing.T) {
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	bs := startClusterBrokers(t, url, 3, dir, "replica.lag.time.max.ms=1500", "min.insync.replicas=2")
 	var closeOnce sync.Map
@@ -229,7 +150,7 @@ func TestReplicationThreeBrokers(t *testing.T) {
 	produce(50, "a")
 	leader := byID[st.Leader]
 	end := localReplica(leader, "rep", 0).log.LogEndOffset()
-	waitUntil(t, "followers caught up", func() bool {
+	testenv.Eventually(t, "followers caught up", func() bool {
 		for _, b := range bs {
 			r := localReplica(b, "rep", 0)
 			if r.log.LogEndOffset() != end || r.log.HighWatermark() != end {
@@ -248,13 +169,13 @@ func TestReplicationThreeBrokers(t *testing.T) {
 		}
 	}
 	follower.replicas.PauseFetchers(true)
-	waitUntil(t, "ISR shrink", func() bool {
+	testenv.Eventually(t, "ISR shrink", func() bool {
 		p := partitionState(leader, "rep", 0)
 		return len(p.ISR) == 2 && !containsID(p.ISR, follower.id)
 	})
 	produce(10, "b") // ISR of 2 still meets min.insync.replicas=2
 	follower.replicas.PauseFetchers(false)
-	waitUntil(t, "ISR expand", func() bool {
+	testenv.Eventually(t, "ISR expand", func() bool {
 		return len(partitionState(leader, "rep", 0).ISR) == 3
 	})
 
@@ -266,7 +187,7 @@ func TestReplicationThreeBrokers(t *testing.T) {
 			rest = append(rest, b)
 		}
 	}
-	waitUntil(t, "new leader", func() bool {
+	testenv.Eventually(t, "new leader", func() bool {
 		p := partitionState(rest[0], "rep", 0)
 		return p.Leader >= 0 && p.Leader != leader.id && p.LeaderEpoch > st.LeaderEpoch
 	})
@@ -339,7 +260,7 @@ func containsID(ids []int32, id int32) bool {
 // new leader never had (an old leader's unreplicated tail) truncates them
 // by OffsetForLeaderEpoch and then replicates the new leader's log.
 func TestFollowerTruncatesByEpoch(t *testing.T) {
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	bs := startClusterBrokers(t, url, 2, dir, "replica.lag.time.max.ms=2000")
 	b1, b2 := bs[0], bs[1]
@@ -353,7 +274,7 @@ func TestFollowerTruncatesByEpoch(t *testing.T) {
 	if err != nil || resp.Err != nil {
 		t.Fatal(err, resp.Err)
 	}
-	waitUntil(t, "topic", func() bool {
+	testenv.Eventually(t, "topic", func() bool {
 		return partitionState(b1, "tr2", 0).Leader >= 0 && partitionState(b2, "tr2", 0).Leader >= 0 &&
 			localReplica(b1, "tr2", 0) != nil && localReplica(b2, "tr2", 0) != nil
 	})
@@ -371,7 +292,7 @@ func TestFollowerTruncatesByEpoch(t *testing.T) {
 	// The follower grows a tail of its own in a bogus newer epoch (as if
 	// it had led briefly and its writes were never replicated) …
 	fr := localReplica(follower, "tr2", 0)
-	waitUntil(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
+	testenv.Eventually(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
 	follower.replicas.PauseFetchers(true)
 	leo := fr.log.LogEndOffset()
 	raw := buildBatch(t, leo, st.LeaderEpoch, 3)
@@ -398,7 +319,7 @@ func TestFollowerTruncatesByEpoch(t *testing.T) {
 	}
 	follower.replicas.PauseFetchers(false)
 	lr := localReplica(leader, "tr2", 0)
-	waitUntil(t, "follower equal to leader", func() bool {
+	testenv.Eventually(t, "follower equal to leader", func() bool {
 		return fr.log.LogEndOffset() == lr.log.LogEndOffset() && lr.log.LogEndOffset() >= 7
 	})
 	// Byte-for-byte equal logs.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/runnel/runnel/config"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -184,7 +186,7 @@ func TestSASLStartupRefusals(t *testing.T) {
 // SCRAM-SHA-512; the broker user is created from the JAAS password at
 // start. Clients use the PLAINTEXT listener.
 func TestSASLInterBrokerReplication(t *testing.T) {
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	dir := t.TempDir()
 	jaas := `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`
 	bs := startClusterBrokers(t, url, 3, dir,
@@ -223,7 +225,7 @@ func TestSASLInterBrokerReplication(t *testing.T) {
 			t.Fatalf("leader %d has %d records", b.id, r.log.LogEndOffset())
 		}
 	}
-	waitUntil(t, "every replica has the records", func() bool {
+	testenv.Eventually(t, "every replica has the records", func() bool {
 		for _, b := range bs {
 			if localReplica(b, "sasl-rep", 0).log.LogEndOffset() != 20 {
 				return false
@@ -236,7 +238,7 @@ func TestSASLInterBrokerReplication(t *testing.T) {
 	if _, err := bs[0].admin(t).CreateTopic(ctx, 3, 3, nil, "sasl-txn"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "sasl-txn led by more than one broker", func() bool {
+	testenv.Eventually(t, "sasl-txn led by more than one broker", func() bool {
 		leaders := map[int32]bool{}
 		for p := int32(0); p < 3; p++ {
 			if l := partitionState(bs[0], "sasl-txn", p).Leader; l >= 0 {

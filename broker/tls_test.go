@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/runnel/runnel/security/tlsconfig/tlstest"
@@ -211,7 +213,7 @@ func TestSSLListenerNeedsKeyStore(t *testing.T) {
 // followers' fetchers dial the leader over TLS with the broker's key store.
 func TestInterBrokerSSL(t *testing.T) {
 	f := tlsFiles(t)
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	ov := append([]string{
 		"listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
 		"inter.broker.listener.name=SSL",
@@ -317,7 +319,7 @@ func TestServerListenersTLS(t *testing.T) {
 // writes with min.insync.replicas=3 reach every broker.
 func TestInterBrokerSASLSSL(t *testing.T) {
 	f := tlsFiles(t)
-	url := startEtcd(t)
+	url := testenv.StartEtcd(t)
 	jaas := `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`
 	ov := append([]string{
 		"listeners=PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
