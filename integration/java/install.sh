@@ -18,7 +18,7 @@ for tool in java javac mvn; do
 done
 echo "java-deps: resolving Kafka's jars with Maven into integration/java/lib/"
 rm -rf lib.tmp target
-mvn -B -q package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=lib.tmp
+mvn -B -q -Dstyle.color=never package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=lib.tmp
 cp target/runnel-javadriver.jar lib.tmp/
 echo "$stamp" > lib.tmp/.stamp
 rm -rf lib target

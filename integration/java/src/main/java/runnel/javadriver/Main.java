@@ -60,7 +60,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * <pre>
  * produce   --bootstrap B --topic T --count N [--codecs none,gzip,...] [--large BYTES] [--prop k=v]...
  * consume   --bootstrap B (--topics a,b | --pattern RE | --regex RE) [--group G] [--expect N] [--prop k=v]...
- *           (with --expect 0 it polls until its stdin closes)
+ *           (with --expect 0 it polls until its stdin closes; without --group it
+ *           assigns itself every partition of --topics)
  * txn-copy  --bootstrap B --from T1 --to T2 --group G --txn-id X --expect N [--abort-first]
  * admin     --bootstrap B --topic T --group G
  * </pre>
@@ -292,7 +293,7 @@ public final class Main {
         int expect = a.getInt("expect", 0);
         String printValues = a.get("values", "short");
         KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-        wakeOnStdinEOF(c);
+        if (expect == 0) wakeOnStdinEOF(c);
         ConsumerRebalanceListener l = new ConsumerRebalanceListener() {
             @Override
             public void onPartitionsRevoked(Collection<TopicPartition> parts) {
@@ -318,7 +319,15 @@ public final class Main {
                 emit("event", "lost", "partitions", names(parts));
             }
         };
-        if (a.opts.containsKey("topics")) {
+        if (!a.opts.containsKey("group")) {
+            // No group: read every partition of --topics from the start.
+            List<TopicPartition> tps = new ArrayList<>();
+            for (String topic : a.get("topics").split(",")) {
+                c.partitionsFor(topic).forEach(pi -> tps.add(new TopicPartition(pi.topic(), pi.partition())));
+            }
+            c.assign(tps);
+            c.seekToBeginning(tps);
+        } else if (a.opts.containsKey("topics")) {
             c.subscribe(Arrays.asList(a.get("topics").split(",")), l);
         } else if (a.opts.containsKey("pattern")) {
             c.subscribe(Pattern.compile(a.get("pattern")), l);
