@@ -64,6 +64,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *           assigns itself every partition of --topics)
  * txn-copy  --bootstrap B --from T1 --to T2 --group G --txn-id X --expect N [--abort-first]
  * admin     --bootstrap B --topic T --group G
+ * streams-wordcount --bootstrap B --input T1 --output T2 --app-id A --state-dir D [--prop k=v]...
+ *           (Kafka Streams, exactly_once_v2, until its stdin closes)
  * </pre>
  *
  * Every line has an "event" field; a failed step prints "error" with the
@@ -84,6 +86,7 @@ public final class Main {
             case "consume" -> consume(a);
             case "txn-copy" -> txnCopy(a);
             case "admin" -> admin(a);
+            case "streams-wordcount" -> WordCount.run(a);
             default -> {
                 System.err.println("unknown mode " + argv[0]);
                 System.exit(2);
@@ -261,6 +264,20 @@ public final class Main {
     // ---- consume ------------------------------------------------------
 
     /** Closes when stdin reaches EOF: the Go test's way to say "enough". */
+    static void onStdinEOF(Runnable r) {
+        Thread t = new Thread(() -> {
+            try {
+                byte[] buf = new byte[64];
+                while (System.in.read(buf) >= 0) { /* discard */ }
+            } catch (Exception ignored) {
+                // EOF or a closed pipe mean the same.
+            }
+            r.run();
+        }, "stdin-watch");
+        t.setDaemon(true);
+        t.start();
+    }
+
     static void wakeOnStdinEOF(KafkaConsumer<?, ?> c) {
         Thread t = new Thread(() -> {
             try {
