@@ -134,6 +134,8 @@ func TestJavaConsumerClassicGroup(t *testing.T) {
 	b := startBroker(t, withOverride("group.initial.rebalance.delay.ms", "0"))
 	for _, tc := range []struct{ name, class, protocol string }{
 		{"range", "org.apache.kafka.clients.consumer.RangeAssignor", "range"},
+		{"roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor", "roundrobin"},
+		{"sticky", "org.apache.kafka.clients.consumer.StickyAssignor", "sticky"},
 		{"cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", "cooperative-sticky"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -380,6 +382,21 @@ func TestJavaAdminClient(t *testing.T) {
 	check("describeConsumerGroups", "type", "Classic")
 	check("describeConsumerGroups", "members", 0)
 	check("listConsumerGroupOffsets", "offsets", "map[java-admin-src-0:3 java-admin-src-1:2]")
+	check("alterConsumerGroupOffsets", "offset", 1)
+	check("alterConsumerGroupOffsets", "metadata", "meta")
+	check("deleteConsumerGroupOffsets", "remaining", "[java-admin-src-1]")
+	// The exception class is Kafka's answer; the message is the broker's.
+	checkPrefix := func(step, key, want string) {
+		t.Helper()
+		if e, ok := steps[step]; ok && !strings.HasPrefix(e.str(key), want) {
+			t.Errorf("Admin %s: %s = %s, want %s…", step, key, e.str(key), want)
+		}
+	}
+	checkPrefix("electLeaders", "result", "ElectionNotNeededException:")
+	check("listPartitionReassignments", "count", 0)
+	check("describeProducers", "producers", 1)
+	check("listTransactions", "count", 0)
+	checkPrefix("describeAcls", "result", "SecurityDisabledException:")
 	check("deleteTopics", "ok", true)
 	if e, ok := steps["describeLogDirs"]; ok && e.num("sizeOfP0") <= 0 {
 		t.Errorf("DescribeLogDirs: size of partition 0 is %d after 10 records", e.num("sizeOfP0"))

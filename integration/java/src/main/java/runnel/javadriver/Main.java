@@ -572,6 +572,46 @@ public final class Main {
                 for (var e : offs.entrySet()) out.put(e.getKey().toString(), e.getValue().offset());
                 emit("event", "step", "step", "listConsumerGroupOffsets", "offsets", out);
             });
+            TopicPartition src0 = new TopicPartition(a.get("group-topic", "java-admin-src"), 0);
+            step("alterConsumerGroupOffsets", () -> {
+                ad.alterConsumerGroupOffsets(group, Map.of(src0, new OffsetAndMetadata(1, "meta"))).all().get();
+                OffsetAndMetadata o = ad.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get().get(src0);
+                emit("event", "step", "step", "alterConsumerGroupOffsets", "offset", o.offset(), "metadata", o.metadata());
+            });
+            step("deleteConsumerGroupOffsets", () -> {
+                ad.deleteConsumerGroupOffsets(group, Set.of(src0)).all().get();
+                Map<TopicPartition, OffsetAndMetadata> left = ad.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+                emit("event", "step", "step", "deleteConsumerGroupOffsets", "remaining", names(left.keySet()));
+            });
+            step("electLeaders", () -> {
+                var r = ad.electLeaders(org.apache.kafka.common.ElectionType.PREFERRED, Set.of(tp0)).partitions().get();
+                emit("event", "step", "step", "electLeaders",
+                        "result", r.get(tp0).map(Main::err).orElse("elected"));
+            });
+            step("listPartitionReassignments", () -> {
+                emit("event", "step", "step", "listPartitionReassignments",
+                        "count", ad.listPartitionReassignments().reassignments().get().size());
+            });
+            step("describeProducers", () -> {
+                var r = ad.describeProducers(List.of(tp0)).partitionResult(tp0).get();
+                emit("event", "step", "step", "describeProducers", "producers", r.activeProducers().size());
+            });
+            step("listTransactions", () -> {
+                emit("event", "step", "step", "listTransactions", "count", ad.listTransactions().all().get().size());
+            });
+            step("describeAcls", () -> {
+                // Kafka without an authorizer answers SECURITY_DISABLED.
+                try {
+                    ad.describeAcls(org.apache.kafka.common.acl.AclBindingFilter.ANY).values().get();
+                    emit("event", "step", "step", "describeAcls", "result", "ok");
+                } catch (Exception e) {
+                    emit("event", "step", "step", "describeAcls", "result", err(e));
+                }
+            });
+            step("describeFeatures", () -> {
+                var f = ad.describeFeatures().featureMetadata().get();
+                emit("event", "step", "step", "describeFeatures", "finalized", new java.util.TreeSet<>(f.finalizedFeatures().keySet()));
+            });
             step("deleteConsumerGroups", () -> {
                 ad.deleteConsumerGroups(List.of(group)).all().get();
                 List<String> ids = new ArrayList<>();
