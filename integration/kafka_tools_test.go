@@ -240,6 +240,24 @@ func TestKafkaTools(t *testing.T) {
 		mustContain(t, "kafka-reassign-partitions --list", out, `No partition reassignments found\.`)
 	})
 
+	t.Run("kafka-consumer-groups-kip848", func(t *testing.T) {
+		// A member of a KIP-848 group (group.protocol=consumer) is running
+		// while the tool describes the group (ConsumerGroupDescribe).
+		c := startJavaDriver(t, "consume", "--bootstrap", b.addr(), "--topics", topic, "--group", "tools-848",
+			"--prop", "group.protocol=consumer")
+		c.waitFor("an assignment of 4 partitions", 2*time.Minute, func(evs []javaEvent) bool { return len(lastAssignment(evs)) == 4 })
+		out := kafkaTool(t, "", toolGroups, args("--describe", "--group", "tools-848", "--members")...)
+		mustContain(t, "kafka-consumer-groups --describe --members", out,
+			`GROUP\s+CONSUMER-ID\s+HOST\s+CLIENT-ID\s+#PARTITIONS`, `(?m)^tools-848\s+\S+\s+/127\.0\.0\.1\s+\S+\s+4\s*$`)
+		out = kafkaTool(t, "", toolGroups, args("--describe", "--group", "tools-848", "--state")...)
+		mustContain(t, "kafka-consumer-groups --describe --state", out, `(?m)^tools-848\s+\S+\s+\(1\)\s+uniform\s+Stable\s+1\s*$`)
+		out = kafkaTool(t, "", toolGroups, args("--list", "--type")...)
+		mustContain(t, "kafka-consumer-groups --list --type", out, `(?m)^tools-848\s+Consumer\s*$`)
+		c.stop()
+		out = kafkaTool(t, "", toolGroups, args("--describe", "--group", "tools-848", "--state")...)
+		mustContain(t, "kafka-consumer-groups --describe --state after leaving", out, `(?m)^tools-848\s+\S+\s+\(1\)\s+\S+\s+Empty\s+0\s*$`)
+	})
+
 	t.Run("kafka-topics-delete", func(t *testing.T) {
 		kafkaTool(t, "", toolTopics, args("--delete", "--topic", topic)...)
 		out := kafkaTool(t, "", toolTopics, args("--list")...)
