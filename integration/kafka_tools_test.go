@@ -30,6 +30,10 @@ const (
 	toolLogDirs        = "org.apache.kafka.tools.LogDirsCommand"                      // kafka-log-dirs.sh
 	toolLeaderElection = "org.apache.kafka.tools.LeaderElectionCommand"               // kafka-leader-election.sh
 	toolReassign       = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"  // kafka-reassign-partitions.sh
+	toolAPIVersions    = "org.apache.kafka.tools.BrokerApiVersionsCommand"            // kafka-broker-api-versions.sh
+	toolCluster        = "org.apache.kafka.tools.ClusterTool"                         // kafka-cluster.sh
+	toolProducerPerf   = "org.apache.kafka.tools.ProducerPerformance"                 // kafka-producer-perf-test.sh
+	toolConsumerPerf   = "org.apache.kafka.tools.ConsumerPerformance"                 // kafka-consumer-perf-test.sh
 )
 
 // mustContain fails the test unless out matches every regular expression.
@@ -105,6 +109,17 @@ func TestKafkaTools(t *testing.T) {
 		mustContain(t, "kafka-configs --describe --all topic", out, `cleanup\.policy=delete `, `retention\.ms=1000000 `)
 		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "brokers", "--entity-name", "1", "--describe", "--all")...)
 		mustContain(t, "kafka-configs --describe --all broker", out, `All configs for broker 1 are:`, `log\.retention\.hours=168 `)
+		// Dynamic broker configs, cluster default and per broker, with
+		// their synonyms in precedence order.
+		kafkaTool(t, "", toolConfigs, args("--entity-type", "brokers", "--entity-default", "--alter", "--add-config", "log.cleaner.threads=2")...)
+		kafkaTool(t, "", toolConfigs, args("--entity-type", "brokers", "--entity-name", "1", "--alter", "--add-config", "log.cleaner.threads=3")...)
+		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "brokers", "--entity-name", "1", "--describe")...)
+		mustContain(t, "kafka-configs --describe broker 1", out,
+			`log\.cleaner\.threads=3 sensitive=false synonyms=\{DYNAMIC_BROKER_CONFIG:log\.cleaner\.threads=3, DYNAMIC_DEFAULT_BROKER_CONFIG:log\.cleaner\.threads=2, DEFAULT_CONFIG:log\.cleaner\.threads=1\}`)
+		// SCRAM credentials (AlterUserScramCredentials).
+		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-name", "alice",
+			"--alter", "--add-config", "SCRAM-SHA-256=[iterations=4096,password=alice-secret]")...)
+		mustContain(t, "kafka-configs --alter users SCRAM", out, `Completed updating config for user alice\.`)
 	})
 
 	var lines []string
@@ -256,6 +271,22 @@ func TestKafkaTools(t *testing.T) {
 		c.stop()
 		out = kafkaTool(t, "", toolGroups, args("--describe", "--group", "tools-848", "--state")...)
 		mustContain(t, "kafka-consumer-groups --describe --state after leaving", out, `(?m)^tools-848\s+\S+\s+\(1\)\s+\S+\s+Empty\s+0\s*$`)
+	})
+
+	t.Run("kafka-broker-api-versions", func(t *testing.T) {
+		out := kafkaTool(t, "", toolAPIVersions, args()...)
+		mustContain(t, "kafka-broker-api-versions", out, `Produce\(0\): 0 to \d+ \[usable: \d+\]`,
+			`ConsumerGroupHeartbeat\(68\): 0 to \d+ \[usable: \d+\]`)
+		out = kafkaTool(t, "", toolCluster, append([]string{"cluster-id"}, bs...)...)
+		mustContain(t, "kafka-cluster cluster-id", out, `Cluster ID: \S{22}`)
+	})
+
+	t.Run("kafka-perf-test", func(t *testing.T) {
+		out := kafkaTool(t, "", toolProducerPerf, "--topic", "tools-perf", "--num-records", "5000", "--record-size", "100",
+			"--throughput", "-1", "--producer-props", "bootstrap.servers="+b.addr(), "acks=all")
+		mustContain(t, "kafka-producer-perf-test", out, `5000 records sent`)
+		out = kafkaTool(t, "", toolConsumerPerf, args("--topic", "tools-perf", "--messages", "5000", "--timeout", "60000")...)
+		mustContain(t, "kafka-consumer-perf-test", out, `, 5000, `)
 	})
 
 	t.Run("kafka-topics-delete", func(t *testing.T) {
