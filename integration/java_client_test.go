@@ -253,6 +253,52 @@ func TestJavaConsumerKIP848Regex(t *testing.T) {
 	}
 }
 
+// TestJavaConsumerKIP848Members: two Java consumers with
+// group.protocol=consumer share a regex subscription; the coordinator
+// splits the partitions between them, and a topic created later that the
+// regex matches is assigned too, without the members rejoining.
+func TestJavaConsumerKIP848Members(t *testing.T) {
+	javaClasspath(t)
+	b := startBroker(t)
+	b.createTopic(t, "kip848m-a", 2)
+	b.createTopic(t, "kip848m-b", 2)
+	args := []string{"--bootstrap", b.addr(), "--regex", "kip848m-.*", "--group", "java-kip848m",
+		"--prop", "group.protocol=consumer"}
+	c1 := startJavaDriver(t, "consume", args...)
+	c1.waitFor("all 4 partitions", 2*time.Minute, func(evs []javaEvent) bool { return len(lastAssignment(evs)) == 4 })
+	c2 := startJavaDriver(t, "consume", args...)
+	split := func(total int) func() bool {
+		return func() bool {
+			a1, a2 := lastAssignment(c1.snapshot()), lastAssignment(c2.snapshot())
+			seen := map[string]bool{}
+			for _, p := range append(a1, a2...) {
+				if seen[p] {
+					return false // still moving: owned twice in our view
+				}
+				seen[p] = true
+			}
+			return len(a1) > 0 && len(a2) > 0 && len(seen) == total
+		}
+	}
+	waitJava(t, "4 partitions split between two members", 2*time.Minute, split(4), c1, c2)
+	b.createTopic(t, "kip848m-c", 2)
+	waitJava(t, "the new topic's partitions assigned", 2*time.Minute, split(6), c1, c2)
+	franzProduce(t, b, "kip848m-c", "c", 10)
+	waitJava(t, "the new topic's records", 2*time.Minute, func() bool {
+		keys := map[string]bool{}
+		for _, evs := range [][]javaEvent{c1.snapshot(), c2.snapshot()} {
+			for _, e := range evs {
+				if e.str("event") == "record" && e.str("topic") == "kip848m-c" {
+					keys[e.str("key")] = true
+				}
+			}
+		}
+		return len(keys) == 10
+	}, c1, c2)
+	c1.stop()
+	c2.stop()
+}
+
 // TestJavaTransactionalCopy: consume-transform-produce with the Java
 // client's transactional producer and sendOffsetsToTransaction after one
 // aborted transaction; a read_committed Java consumer and franz-go see
