@@ -28,7 +28,7 @@ func skipUnlessJavaLong(t *testing.T) {
 }
 
 // TestJavaLongStreamsEOS: Kafka's word count under exactly_once_v2 on three
-// brokers; a broker is SIGKILLed between two batches of input. Read
+// brokers; a broker is SIGKILLed while it processes input. Read
 // read_committed, every word's counts are 1, 2, … n in order: no count is
 // skipped (lost input) or repeated (input counted twice).
 func TestJavaLongStreamsEOS(t *testing.T) {
@@ -110,8 +110,11 @@ func TestJavaLongStreamsEOS(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := td.Partitions[0].Leader
+	// The broker dies while Streams is in the middle of the second batch
+	// (its transactions open), and more input follows on two brokers.
+	batch(300, 1000)
 	c.node(victim).b.kill9()
-	batch(300, 600)
+	batch(1000, 1600)
 	readUntil("second batch, a broker killed")
 	c.node(victim).b.start()
 	for _, e := range app.stop() {
