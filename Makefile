@@ -30,6 +30,17 @@ test: test-deps check
 test-deps:
 	@bash .ci/install-test-deps
 
+# Apache Kafka's jars (one pinned release) and the Java test driver, into
+# integration/java/lib/ (gitignored); does nothing when that is current.
+.PHONY: java-deps java-long
+java-deps:
+	@bash integration/java/install.sh
+
+# The long scenarios with Kafka's own software (Streams exactly-once with a
+# broker killed, Connect, MirrorMaker 2), not part of `make test`.
+java-long: java-deps
+	RUNNEL_JAVA_LONG=1 $(GO) test -race -count=1 -run 'TestJavaLong' -v -timeout 30m ./integration/
+
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
