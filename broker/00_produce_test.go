@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -185,9 +187,9 @@ func TestProduceInvalidAcks(t *testing.T) {
 	rp.Records = testBatch("x", 1, 1)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	c := dialRaw(t, tb.addr)
-	sendRequest(t, c, req, 7)
-	corr, body := readResponse(t, c)
+	c := wiretest.Dial(t, tb.addr)
+	wiretest.Send(t, c, req, 7)
+	corr, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(8)
 	if err := resp.ReadFrom(body); err != nil || corr != 7 {
@@ -364,9 +366,9 @@ func TestProduceRecordErrors(t *testing.T) {
 	rp.Records = testBatch("x", 1, now-3_600_000)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	c := dialRaw(t, tb.addr)
-	sendRequest(t, c, req, 9)
-	corr, body := readResponse(t, c)
+	c := wiretest.Dial(t, tb.addr)
+	wiretest.Send(t, c, req, 9)
+	corr, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(7)
 	if err := resp.ReadFrom(body); err != nil || corr != 9 {
