@@ -30,51 +30,12 @@ import (
 //	                            crash: every log is recovered from its recovery
 //	                            point.
 //
-// All are written atomically: temp file, fsync, rename, fsync of the
-// directory.
+// All are written atomically by writeFileAtomic (atomicfile.go).
 const (
 	partitionCheckpointFile = "partition-checkpoint"
 	epochCheckpointFile     = "leader-epoch-checkpoint"
 	cleanShutdownFile       = ".runnel_cleanshutdown"
 )
-
-func writeFileAtomic(path string, data []byte, noSync bool) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if !noSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if noSync {
-		return nil
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	d.Close()
-	return err
-}
 
 type partitionCheckpoint struct {
 	recoveryPoint, logStart, highWatermark int64
@@ -163,11 +124,4 @@ func readEpochs(path string) ([]epochEntry, error) {
 		out = append(out, epochEntry{int32(e), o})
 	}
 	return out, nil
-}
-
-func syncDirUnless(dir string, noSync bool) error {
-	if noSync {
-		return nil
-	}
-	return syncDir(dir)
 }

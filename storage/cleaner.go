@@ -942,24 +942,6 @@ func (w *cleanedSeg) remove() {
 	}
 }
 
-func writeSynced(path string, data []byte, noSync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if !noSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
-}
-
 // errSimulatedCrash is returned when cleanerState.crashAt stops a swap.
 var errSimulatedCrash = fmt.Errorf("storage: simulated crash")
 
