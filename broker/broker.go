@@ -168,6 +168,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		CleanerDisabled:         !cfg.LogCleanerEnable,
 		CleanerBackoff:          time.Duration(cfg.LogCleanerBackoffMs) * time.Millisecond,
 		CleanerDedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
+		DirDeleteDelay:          dirDeleteDelay(cfg),
 
 		ProducerIDExpiration:              producerIDExpiration(cfg, b.ctrl.Snapshot(), id),
 		ProducerIDExpirationCheckInterval: time.Duration(cfg.ProducerIDExpirationCheckMs) * time.Millisecond,

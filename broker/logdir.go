@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/storage"
@@ -55,4 +56,15 @@ func brokerID(cfg *config.Broker, logDir string, meta storage.MetaProperties) (i
 	default:
 		return 1, nil
 	}
+}
+
+// dirDeleteDelay is how long a deleted partition's directory is kept
+// (storage.ManagerOptions.DirDeleteDelay): log.segment.delete.delay.ms, the
+// broker default of file.delete.delay.ms, which Kafka's LogManager uses
+// for deleted logs; 0 there means at once.
+func dirDeleteDelay(cfg *config.Broker) time.Duration {
+	if cfg.LogSegmentDeleteDelayMs <= 0 {
+		return -1
+	}
+	return time.Duration(cfg.LogSegmentDeleteDelayMs) * time.Millisecond
 }
