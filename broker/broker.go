@@ -136,15 +136,29 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		}
 	}()
 
-	b.ctrl, err = controller.Open(ctx, controller.Options{
+	// The log dir's cluster is checked against the store's before
+	// anything is written to either (cluster_id.go).
+	ident, err := inspectLogDir(cfg, logDir, meta)
+	if err != nil {
+		return nil, err
+	}
+	copts := controller.Options{
 		Endpoints:  cfg.EtcdEndpoints,
 		DataDir:    filepath.Join(logDir, etcdDirName),
 		BrokerID:   id,
 		Logger:     lg.Named("controller"),
 		SessionTTL: 9 * time.Second,
-	})
+	}
+	ident.controllerOptions(&copts, cfg.ClusterIDHint)
+	b.ctrl, err = controller.Open(ctx, copts)
+	if errors.Is(err, controller.ErrNoCluster) {
+		return nil, ident.noClusterError()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata store: %w", err)
+	}
+	if err := b.checkClusterID(ctx, ident); err != nil {
+		return nil, err
 	}
 	if err := b.writeMetaProperties(logDir, meta); err != nil {
 		return nil, err

@@ -148,6 +148,9 @@ type Broker struct {
 	AdminPprofEnable bool
 	// LogDurable from runnel.log.durable: fsync before acknowledging.
 	LogDurable bool
+	// ClusterIDRecover from runnel.cluster.id.recover: "" (refuse a
+	// metadata store of another or no cluster), "adopt" or "restore".
+	ClusterIDRecover string
 	// ClusterIDHint is the cluster id given by CLUSTER_ID,
 	// KAFKA_CLUSTER_ID, KAFKA_KRAFT_CLUSTER_ID or cluster.id; the
 	// controller uses it only when it creates a new cluster.
@@ -502,6 +505,7 @@ func (b *Broker) resolve(hostname string) error {
 	b.AdminListener = g.str(AdminListener)
 	b.AdminPprofEnable = g.bool(AdminPprofEnable)
 	b.LogDurable = g.bool(LogDurable)
+	b.ClusterIDRecover = g.str(ClusterIDRecover)
 	return nil
 }
 

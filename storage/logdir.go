@@ -191,3 +191,15 @@ func PartitionDirs(dir string) ([]PartitionDir, error) {
 	}
 	return out, nil
 }
+
+// CheckpointedLeaderEpoch is the latest leader epoch in the partition's
+// leader-epoch-checkpoint under dir, or -1 (none, or unreadable). It opens
+// no log: restoring a lost metadata store starts each partition's leader
+// epoch above it, so epochs keep increasing along the log.
+func CheckpointedLeaderEpoch(dir string, p PartitionDir) int32 {
+	es, err := readEpochs(filepath.Join(dir, fmt.Sprintf("%s-%d", p.Topic, p.Partition), epochCheckpointFile))
+	if err != nil || len(es) == 0 {
+		return -1
+	}
+	return es[len(es)-1].epoch
+}
