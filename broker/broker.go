@@ -302,7 +302,7 @@ func (b *Broker) Close() error {
 // Kafka broker by its session timeout, so a duplicate id is retried until
 // then.
 func (b *Broker) register(ctx context.Context) error {
-	info := controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: b.advertised(), DirectoryID: b.dirID}
+	info := b.registration(b.advertised())
 	for {
 		err := b.ctrl.RegisterBroker(ctx, info)
 		if err == nil {

@@ -137,7 +137,7 @@ func (b *Broker) checkClusterID(ctx context.Context, d *logDirIdentity) error {
 // under); the registration is updated in place with the bound listener
 // ports by register later, keeping the epoch.
 func (b *Broker) restoreTopics(ctx context.Context, d *logDirIdentity) error {
-	info := controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: b.configuredEndpoints(), DirectoryID: b.dirID}
+	info := b.registration(b.configuredEndpoints())
 	if err := b.ctrl.RegisterBroker(ctx, info); err != nil {
 		return fmt.Errorf("broker: restoring: registering: %w", err)
 	}

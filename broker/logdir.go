@@ -2,10 +2,13 @@ package broker
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/storage"
 	"go.uber.org/zap"
 )
@@ -67,4 +70,24 @@ func dirDeleteDelay(cfg *config.Broker) time.Duration {
 		return -1
 	}
 	return time.Duration(cfg.LogSegmentDeleteDelayMs) * time.Millisecond
+}
+
+// registration is what the broker registers with: besides its endpoints,
+// the log dir's directory.id and the host and kernel boot it runs in,
+// which together let its next process on this machine take over a
+// registration it left behind (controller/takeover.go).
+func (b *Broker) registration(endpoints []controller.Endpoint) controller.BrokerInfo {
+	host, _ := os.Hostname()
+	return controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: endpoints, DirectoryID: b.dirID,
+		Host: host, BootID: bootID()}
+}
+
+// bootID is Linux's random id of the running kernel's boot, "" where there
+// is none (no takeover is then possible: the broker waits out the lease).
+func bootID() string {
+	id, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(id))
 }

@@ -79,4 +79,7 @@ func TestBrokerRegistersWithItsDirectoryID(t *testing.T) {
 	if got := b.ctrl.Snapshot().Brokers[1].DirectoryID; got != m.DirectoryID {
 		t.Fatalf("after a restart the broker registered with directory id %q, was %q", got, m.DirectoryID)
 	}
+	if reg := b.ctrl.Snapshot().Brokers[1]; reg.Host == "" || reg.BootID != bootID() || bootID() == "" {
+		t.Fatalf("registration without host and boot id: %+v", reg)
+	}
 }
