@@ -59,6 +59,10 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 			http.Error(w, "not registered", http.StatusServiceUnavailable)
 			return
 		}
+		if err := b.ctrl.MetadataFault(); err != nil {
+			http.Error(w, "metadata store refused: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		w.Write([]byte("ready\n"))
 	})
 	ln, err := net.Listen("tcp", addr)

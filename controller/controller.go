@@ -67,6 +67,9 @@ type Controller struct {
 	clusterID string
 	// createdCluster: this Open created the cluster id (etcd held none).
 	createdCluster bool
+	// fault is the reason the metadata view is refused, or nil
+	// (view_guard.go).
+	fault atomic.Pointer[error]
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -79,6 +82,9 @@ type Controller struct {
 	notify   chan struct{}
 	subs     map[*subscriber]struct{}
 	watchCtx context.Context
+	// watchCancel ends the current watch (the view guard forces a reload
+	// with it).
+	watchCancel context.CancelFunc
 
 	smu           sync.Mutex // guards session-related fields
 	sessStarted   bool
@@ -165,8 +171,9 @@ func Open(ctx context.Context, o Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: load metadata: %w", err)
 	}
 	c.snap.Store(st.snapshot(nil, rev))
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.watchLoop(st, rev)
+	go c.guardView()
 	return c, nil
 }
 
