@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,7 +111,7 @@ func (b *Broker) checkClusterID(ctx context.Context, d *logDirIdentity) error {
 		case "adopt":
 			b.log.Warn("joining the metadata store's cluster, not the one this log dir recorded ("+config.ClusterIDRecover+"=adopt); partitions it does not place here are kept as -stray directories",
 				zap.String("cluster_id", got), zap.String("log_dir_cluster_id", want))
-			return nil
+			return b.setStraysAside(d)
 		case "restore":
 			return fmt.Errorf("broker: refusing to start: %s=restore re-creates a lost cluster only in an empty metadata store, but %s holds cluster %s (log dir %s belongs to %s). Nothing was changed. "+
 				"To join cluster %s, use %s=adopt; to restore, point the broker at an empty metadata store",
@@ -124,9 +125,35 @@ func (b *Broker) checkClusterID(ctx context.Context, d *logDirIdentity) error {
 	}
 	switch {
 	case d.recover == "restore" && b.ctrl.CreatedCluster():
-		return b.restoreTopics(ctx, d)
-	case d.recover != "":
+		if err := b.restoreTopics(ctx, d); err != nil {
+			return err
+		}
+	case d.recover != "" && !(d.recover == "adopt" && b.ctrl.CreatedCluster()):
 		b.log.Warn(config.ClusterIDRecover+" is set but there was nothing to recover: remove it", zap.String("value", d.recover), zap.String("cluster_id", got))
+	}
+	return b.setStraysAside(d)
+}
+
+// setStraysAside renames, before the partition logs are opened, every
+// partition directory that the metadata does not place on this broker to
+// <topic>-<partition>.<id>-stray (Kafka's stray logs): a topic deleted or
+// reassigned away while the broker was down, or data of a cluster given up
+// with adopt. They are kept for an operator, never deleted, and are not
+// loaded again (storage.Manager counts them: runnel_log_dir_stray_partitions).
+func (b *Broker) setStraysAside(d *logDirIdentity) error {
+	snap := b.ctrl.Snapshot()
+	for _, p := range d.parts {
+		if t := snap.Topics[p.Topic]; t != nil {
+			if pp := t.Partition(p.Partition); pp != nil && slices.Contains(pp.Replicas, b.id) {
+				continue
+			}
+		}
+		path, err := storage.RenameStrayDir(d.dir, p)
+		if err != nil {
+			return fmt.Errorf("broker: setting aside stray partition %s-%d: %w", p.Topic, p.Partition, err)
+		}
+		b.log.Warn("partition not in the metadata for this broker: its log is kept, renamed as stray; remove it by hand once it is known to be unneeded",
+			zap.String("topic", p.Topic), zap.Int32("partition", p.Partition), zap.String("dir", path))
 	}
 	return nil
 }

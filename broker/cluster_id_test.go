@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
@@ -193,5 +194,62 @@ func TestInconsistentClusterIDRefusedThenAdopted(t *testing.T) {
 	defer b.Close()
 	if got, _ := storage.ReadMetaProperties(logDir); got.ClusterID != b.ctrl.ClusterID() {
 		t.Fatalf("meta.properties cluster id %q after adopting %q", got.ClusterID, b.ctrl.ClusterID())
+	}
+	// The store still has "a" (the same etcd): nothing became a stray.
+	if b.logs.Strays() != 0 || b.logs.Get("a", 0) == nil {
+		t.Fatalf("strays %d, a-0 open: %v", b.logs.Strays(), b.logs.Get("a", 0) != nil)
+	}
+}
+
+// A topic deleted while the broker was down: at the next start its
+// partition directory is renamed <topic>-<p>.<id>-stray with every byte
+// kept, counted, and not loaded; the others are untouched.
+func TestStraysSetAsideAtStart(t *testing.T) {
+	tb := startTestBroker(t)
+	logDir := tb.cfg.LogDirs[0]
+	dataTopic(t, tb, "keep", 1, nil)
+	dataTopic(t, tb, "gone", 1, nil)
+	cl := tb.client(t)
+	for _, topic := range []string{"keep", "gone"} {
+		if err := cl.ProduceSync(testCtx(t), &kgo.Record{Topic: topic, Value: []byte("v-" + topic)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := logFiles(t, logDir)
+
+	// Deleted with only the metadata store running, as another broker
+	// would while this one is down.
+	ctrl, err := controller.Open(testCtx(t), controller.Options{DataDir: filepath.Join(logDir, etcdDirName), BrokerID: 2, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctrl.DeleteTopic(testCtx(t), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := newBrokerOn(t, logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	strays, _ := filepath.Glob(filepath.Join(logDir, "gone-0.*-stray"))
+	if len(strays) != 1 || b.logs.Strays() != 1 || b.logs.Get("gone", 0) != nil || b.logs.Get("keep", 0) == nil {
+		t.Fatalf("strays %v, count %d", strays, b.logs.Strays())
+	}
+	after := logFiles(t, logDir)
+	for p, data := range before {
+		if strings.HasPrefix(p, "gone-0/") {
+			p = filepath.Join(filepath.Base(strays[0]), filepath.Base(p))
+		}
+		if !bytes.Equal(after[p], data) {
+			t.Fatalf("%s not kept intact", p)
+		}
 	}
 }

@@ -201,3 +201,35 @@ func TestDeletedTopicDirRemovedAfterDelay(t *testing.T) {
 		t.Fatalf("removal not logged")
 	}
 }
+
+// TestAdoptKeepsStrays: the embedded etcd is lost and the operator chooses
+// a new cluster (runnel.cluster.id.recover=adopt): the broker serves a new
+// cluster and every old partition directory is renamed -stray with every
+// .log byte kept, and still there after another restart.
+func TestAdoptKeepsStrays(t *testing.T) {
+	b := startBroker(t)
+	kcat(t, "one\ntwo\n", "-P", "-b", b.addr(), "-t", "old-data")
+	b.stop()
+	before := logBytes(t, b)
+	if err := os.RemoveAll(filepath.Join(b.dataDir, "logs", "etcd")); err != nil {
+		t.Fatal(err)
+	}
+	b.args = append(b.args, "--override", "runnel.cluster.id.recover=adopt")
+	b.start()
+	b.args = b.args[:len(b.args)-2]
+	b.restart()
+	strays, _ := filepath.Glob(filepath.Join(b.dataDir, "logs", "old-data-0.*-stray"))
+	if len(strays) != 1 {
+		t.Fatalf("stray directories %v\n%s", strays, tail(b.logs(), 30))
+	}
+	after := logBytes(t, b)
+	for p, data := range before {
+		p = filepath.Join(filepath.Base(strays[0]), filepath.Base(p))
+		if !bytes.Equal(after[p], data) {
+			t.Fatalf("%s not kept intact", p)
+		}
+	}
+	if out := kcat(t, "", "-L", "-b", b.addr()); strings.Contains(out, "old-data") {
+		t.Fatalf("the adopted cluster lists the old topic:\n%s", out)
+	}
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,13 +76,27 @@ func (m *Manager) retire(topic string, partition int32, suffix string) (string, 
 		return "", nil
 	}
 	l.closeForDelete()
+	return retireDir(l.dir, suffix, m.opts.noSync)
+}
+
+// retireDir renames dir to dir.<id><suffix> and makes the rename durable.
+func retireDir(dir, suffix string, noSync bool) (string, error) {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	path := l.dir + "." + hex.EncodeToString(id[:]) + suffix
-	if err := os.Rename(l.dir, path); err != nil {
+	path := dir + "." + hex.EncodeToString(id[:]) + suffix
+	if err := os.Rename(dir, path); err != nil {
 		return "", err
 	}
-	return path, syncDirUnless(m.opts.Dir, m.opts.noSync)
+	return path, syncDirUnless(filepath.Dir(dir), noSync)
+}
+
+// RenameStrayDir renames partition p's directory in logDir to
+// <dir>.<id>-stray before any Manager has opened the log dir: the broker
+// sets aside, at start, the partitions the metadata does not place on it,
+// so that nothing that runs later can take them for deletable logs. It
+// returns the new path.
+func RenameStrayDir(logDir string, p PartitionDir) (string, error) {
+	return retireDir(filepath.Join(logDir, fmt.Sprintf("%s-%d", p.Topic, p.Partition)), "-stray", false)
 }
 
 // dirDeleteDelay is DirDeleteDelay with its default applied.
