@@ -71,6 +71,13 @@ bench-baseline:
 	git worktree remove --force .bench-base
 	RUNNEL_BENCH_BASELINE=$(CURDIR)/bin/runnel-base $(GO) test -run TestBenchBaseline -v -timeout 30m ./integration/
 
+# Exactly-once under churn and CPU load, each group protocol for
+# SOAK_EOS (default 5m); make test runs the same test for 10 s each.
+SOAK_EOS ?= 5m
+.PHONY: soak-eos
+soak-eos:
+	RUNNEL_SOAK_EOS=$(SOAK_EOS) $(GO) test -race -count=1 -run TestEOSSoak -v -timeout 90m ./integration/
+
 # acks=all produce throughput on one three-broker cluster (external etcd):
 # RF=3 with min.insync.replicas=2 against RF=1, twice each, same run.
 .PHONY: bench-cluster

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,8 +21,9 @@ import (
 // validates them (CRC, sizes against the topic's max.message.bytes,
 // idempotent sequences and epochs, keys on compacted topics, CreateTime
 // timestamps against message.timestamp.{before,after}.max.ms) and assigns
-// offsets. After the append the leader's HW is recomputed (replica_hw.go),
-// which wakes long-polling fetchers.
+// offsets. The append is replica.Partition.AppendAsLeader, which re-checks
+// the role, appends and recomputes the leader's HW, waking long-polling
+// fetchers.
 //
 //   - acks=0: no response; if any partition failed, the connection is
 //     closed instead, as Kafka does, so the client refreshes its metadata.
@@ -51,6 +53,8 @@ import (
 // ongoing transaction (KIP-890 part 1 verification with the coordinator),
 // else INVALID_TXN_STATE; a batch without a transactional id is
 // INVALID_RECORD.
+const produceMaxVersion int16 = 13
+
 func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
 	pr := req.Body.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
@@ -62,7 +66,7 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 		reqErr = kerr.InvalidRequiredAcks
 	}
 
-	var waits []hwWait
+	var waits []replica.HWWait
 	var failed []string
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(pr.Topics))
 	for ti := range pr.Topics {
@@ -82,13 +86,12 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			err := topicErr
-			var r *replica
-			var last int64
+			var w replica.HWWait
 			if err == nil {
 				err = checkProduceRecords(pr.Version, rp.Records)
 			}
 			if err == nil {
-				r, last, err = b.produceOne(ctx, snap, name, rp, pr.Acks, pr.TransactionID, sp)
+				w, err = b.produceOne(ctx, snap, name, rp, pr.Acks, pr.TransactionID, sp)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -103,7 +106,8 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 				continue
 			}
 			if pr.Acks == -1 {
-				waits = append(waits, hwWait{r: r, need: last + 1, errCode: &sp.ErrorCode})
+				w.ErrCode = &sp.ErrorCode
+				waits = append(waits, w)
 			}
 		}
 	}
@@ -116,59 +120,11 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 		return Response{}, nil
 	case -1:
 		deadline := time.Now().Add(time.Duration(max(pr.TimeoutMillis, 0)) * time.Millisecond)
-		if err := awaitHW(ctx, b.id, waits, deadline); err != nil {
+		if err := replica.AwaitHW(ctx, waits, deadline); err != nil {
 			return Response{}, err
 		}
 	}
 	return Response{Msg: resp}, nil
-}
-
-// hwWait is one partition of an acks=all produce waiting for its HW.
-type hwWait struct {
-	r       *replica
-	need    int64  // HW to reach: last offset + 1
-	errCode *int16 // the partition's response error code
-}
-
-// awaitHW is the acks=all purgatory: it waits until every partition's HW
-// reaches its need, re-checking each time one of their replicas wakes. A
-// partition whose leadership moves meanwhile answers NOT_LEADER_OR_FOLLOWER,
-// one whose ISR fell below min.insync.replicas by the time its HW got there
-// NOT_ENOUGH_REPLICAS_AFTER_APPEND, and the ones still short at the
-// deadline REQUEST_TIMED_OUT. The error is ctx's, when it ends first.
-func awaitHW(ctx context.Context, self int32, waits []hwWait, deadline time.Time) error {
-	for {
-		var chans []<-chan struct{}
-		pending := waits[:0]
-		for _, w := range waits {
-			ch := w.r.changed()
-			if leader, _ := w.r.state(); leader != self {
-				*w.errCode = kerr.NotLeaderForPartition.Code
-				continue
-			}
-			if w.r.log.HighWatermark() >= w.need {
-				if isr, minISR := w.r.isrState(); int32(isr) < minISR {
-					*w.errCode = kerr.NotEnoughReplicasAfterAppend.Code
-				}
-				continue
-			}
-			pending = append(pending, w)
-			chans = append(chans, ch)
-		}
-		waits = pending
-		if len(waits) == 0 {
-			return nil
-		}
-		if !waitAny(ctx, chans, deadline) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			for _, w := range waits {
-				*w.errCode = kerr.RequestTimedOut.Code
-			}
-			return nil
-		}
-	}
 }
 
 // produceTopic resolves a request topic to its name: by topic id from v13,
@@ -197,46 +153,29 @@ func produceTopic(snap *controller.Snapshot, version int16, rt *kmsg.ProduceRequ
 }
 
 // produceOne appends one partition's batches and fills sp's offsets. It
-// returns the replica and the last offset appended, for acks=-1 waiting.
-func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, txnID *string, sp *kmsg.ProduceResponseTopicPartition) (*replica, int64, error) {
-	r, err := b.replicas.leaderFor(snap, topic, rp.Partition)
+// returns the acks=-1 wait handle of the append.
+func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, txnID *string, sp *kmsg.ProduceResponseTopicPartition) (replica.HWWait, error) {
+	r, err := b.replicas.LeaderFor(snap, topic, rp.Partition)
 	if err != nil {
-		return nil, 0, err
+		return replica.HWWait{}, err
 	}
 	if hasTransactionalBatch(rp.Records) {
 		if err := b.checkTxnProduce(ctx, txnID, r, rp.Records); err != nil { // transactions.go
-			return nil, 0, err
+			return replica.HWWait{}, err
 		}
 	}
-	if acks == -1 {
-		if isr, minISR := r.isrState(); int32(isr) < minISR {
-			return nil, 0, fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d", kerr.NotEnoughReplicas, isr, minISR)
-		}
-	}
-	// The role is checked again under appendMu, which role changes also
-	// take: a leader that has just become a follower must not append.
-	r.appendMu.Lock()
-	leader, epoch := r.state()
-	if leader != b.id {
-		r.appendMu.Unlock()
-		return nil, 0, kerr.NotLeaderForPartition
-	}
-	res, err := r.log.Append(rp.Records, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
-	if err == nil {
-		r.advanceHWLocked(b.id)
-	}
-	r.appendMu.Unlock()
+	res, w, err := r.AppendAsLeader(rp.Records, replica.LeaderAppend{CheckMinISR: acks == -1})
 	if err != nil {
 		var recErrs *storage.RecordErrors
 		if errors.As(err, &recErrs) {
-			sp.LogStartOffset = r.log.LogStartOffset()
+			sp.LogStartOffset = r.Log().LogStartOffset()
 		}
-		return nil, 0, err
+		return replica.HWWait{}, err
 	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
-	return r, res.LastOffset, nil
+	return w, nil
 }
 
 // produceRecordErrors is the v8+ ErrorRecords of a partition whose append
@@ -278,34 +217,27 @@ func (b *Broker) produceLeaderHint(snap *controller.Snapshot, topic string, part
 	resp.Brokers = append(resp.Brokers, nb)
 }
 
-// Offsets into a RecordBatch v2 header (storage/batch.go has the layout).
-const (
-	batchLengthAt      = 8  // int32 batchLength (bytes after this field)
-	batchMagicAt       = 16 // int8 magic
-	batchAttributesAt  = 21 // int16 attributes
-	batchFixedPrefix   = 12 // baseOffset + batchLength
-	batchAttrTxn       = 0x10
-	batchAttrCodecMask = 0x07 // low bits of the attributes' second byte
-	batchCodecZstd     = 4
-	batchHeaderMinSize = 27
-)
+// produceMinBatch is the least a partition's records must hold for the
+// request-level checks to read a batch's length, magic and attributes:
+// the header up to lastOffsetDelta (storage/batch.go has the layout).
+const produceMinBatch = storage.BatchLastOffsetDeltaAt + 4
 
 // checkProduceRecords applies Kafka's request-level rules to one
 // partition's records before anything else looks at them (Kafka's
 // ProduceRequest.validateRecords): exactly one batch, of magic 2, and no
 // zstd before v7 (KIP-110), which older clients could not read back.
 func checkProduceRecords(version int16, records []byte) error {
-	if len(records) < batchHeaderMinSize {
+	if len(records) < produceMinBatch {
 		return fmt.Errorf("%w: Produce requests with version %d must have at least one record batch per partition", kerr.InvalidRecord, version)
 	}
-	if magic := records[batchMagicAt]; magic != 2 {
+	if magic := records[storage.BatchMagicAt]; magic != 2 {
 		return fmt.Errorf("%w: Produce requests with version %d are only allowed to contain record batches with magic version 2", kerr.InvalidRecord, version)
 	}
-	if version < 7 && records[batchAttributesAt+1]&batchAttrCodecMask == batchCodecZstd {
+	if version < 7 && int8(records[storage.BatchAttributesAt+1]&storage.BatchAttrCodecMask) == storage.CodecZstd {
 		return fmt.Errorf("%w: Produce requests with version %d are not allowed to use ZStandard compression", kerr.UnsupportedCompressionType, version)
 	}
-	n := int64(int32(binary.BigEndian.Uint32(records[batchLengthAt:]))) + batchFixedPrefix
-	if n > batchFixedPrefix && n < int64(len(records)) {
+	n := int64(int32(binary.BigEndian.Uint32(records[storage.BatchLengthAt:]))) + storage.BatchLogOverhead
+	if n > storage.BatchLogOverhead && n < int64(len(records)) {
 		return fmt.Errorf("%w: Produce requests with version %d are only allowed to contain exactly one record batch per partition", kerr.InvalidRecord, version)
 	}
 	return nil
@@ -315,12 +247,12 @@ func checkProduceRecords(version int16, records []byte) error {
 // has the transactional attribute. Framing errors are left to the log's
 // validation.
 func hasTransactionalBatch(records []byte) bool {
-	for len(records) >= batchHeaderMinSize {
-		if binary.BigEndian.Uint16(records[batchAttributesAt:])&batchAttrTxn != 0 {
+	for len(records) >= produceMinBatch {
+		if binary.BigEndian.Uint16(records[storage.BatchAttributesAt:])&storage.BatchAttrTransactional != 0 {
 			return true
 		}
-		n := int64(int32(binary.BigEndian.Uint32(records[batchLengthAt:]))) + batchFixedPrefix
-		if n <= batchFixedPrefix || n > int64(len(records)) {
+		n := int64(int32(binary.BigEndian.Uint32(records[storage.BatchLengthAt:]))) + storage.BatchLogOverhead
+		if n <= storage.BatchLogOverhead || n > int64(len(records)) {
 			return false
 		}
 		records = records[n:]

@@ -107,7 +107,7 @@ func TestProduceAssignsOffsets(t *testing.T) {
 	if p.ErrorCode != 0 || p.BaseOffset != 5 {
 		t.Fatalf("third produce: %+v", p)
 	}
-	if hw := tb.replicas.byTopic["p"][1].log.HighWatermark(); hw != 8 {
+	if hw := localReplica(tb, "p", 1).log.HighWatermark(); hw != 8 {
 		t.Fatalf("HW %d, want 8", hw)
 	}
 }
@@ -353,7 +353,7 @@ func TestProduceRecordErrors(t *testing.T) {
 	if p.BaseOffset != -1 || p.LogStartOffset != 0 {
 		t.Fatalf("offsets %+v", p)
 	}
-	if leo := tb.replicas.byTopic["ts"][0].log.LogEndOffset(); leo != 0 {
+	if leo := localReplica(tb, "ts", 0).log.LogEndOffset(); leo != 0 {
 		t.Fatalf("rejected batch written: LEO %d", leo)
 	}
 	if p := rawProduce(t, br, "ts", 0, testBatch("x", 2, now)); p.ErrorCode != 0 || p.BaseOffset != 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,10 +25,13 @@ import (
 //     also read from a follower, up to the follower's own high watermark,
 //     and a leader with rack-aware replica selection may answer a consumer
 //     in another rack with a preferred read replica instead of records
-//     (KIP-392, replica_selector.go);
+//     (KIP-392, replica/selector.go);
 //   - followers (replica id >= 0; from v15 in ReplicaState) read up to the
 //     log end, and their fetch offset is recorded as their log end for the
-//     leader's high watermark (replica_hw.go) — the seam replication uses.
+//     leader's high watermark (replica/hw.go) — the seam replication uses.
+//
+// Reading a partition is replica.Partition.Read; this file resolves the
+// partitions, checks roles and epochs and assembles the response.
 //
 // Reads return whole batches, starting with the batch holding the fetch
 // offset even when the offset is in its middle (the client skips the
@@ -46,6 +50,8 @@ import (
 // Record bytes never enter Go memory: the response is a protocol.Frame
 // whose record sets are the log's file regions, written with sendfile, and
 // the regions are released once the frame has been written.
+const fetchMaxVersion int16 = 18
+
 func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.FetchRequest)
 	replicaID := r.ReplicaID
@@ -83,7 +89,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 			break
 		}
 		fr.release()
-		if !waitAny(ctx, chans, deadline) {
+		if !replica.WaitAny(ctx, chans, deadline) {
 			if ctx.Err() != nil {
 				return Response{}, ctx.Err()
 			}
@@ -180,7 +186,7 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 		fp.resp.HighWatermark = -1
 		fp.resp.PreferredReadReplica = -1
 		name, err := fr.topicName(snap, sp.key)
-		var rep *replica
+		var rep *replica.Partition
 		leading := false
 		if err == nil {
 			rep, leading, err = fr.replicaToRead(snap, name, sp)
@@ -190,15 +196,15 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 			continue
 		}
 		if leading && fr.fromConsumerWithMetadata() {
-			if id := fr.b.preferredReadReplica(snap, rep, sp.fetchOffset, fr.req.Rack, fr.listener); id >= 0 {
-				l := rep.log
+			if id := fr.b.replicas.PreferredReadReplica(snap, rep, sp.fetchOffset, fr.req.Rack, fr.listener); id >= 0 {
+				l := rep.Log()
 				fp.resp.PreferredReadReplica = id
 				fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = l.HighWatermark(), l.LastStableOffset(), l.LogStartOffset()
 				fr.redirected = true
 				continue
 			}
 		}
-		chans = append(chans, rep.changed())
+		chans = append(chans, rep.Changed())
 		rr, err := fr.readPartition(rep, sp, fp, remaining, minOne)
 		if err != nil {
 			fr.fail(snap, fp, name, err)
@@ -229,17 +235,17 @@ func (fr *fetchRead) fromConsumerWithMetadata() bool {
 // the client's current leader epoch against it (KIP-320): the leader, or,
 // for a consumer fetch that may be served by a follower, a follower —
 // one that follows a live leader, not a replica fenced after a restart
-// (partitions.go setRole). leading reports which.
-func (fr *fetchRead) replicaToRead(snap *controller.Snapshot, topic string, sp *sessionPartition) (rep *replica, leading bool, err error) {
+// (replica.Partition.setRole). leading reports which.
+func (fr *fetchRead) replicaToRead(snap *controller.Snapshot, topic string, sp *sessionPartition) (rep *replica.Partition, leading bool, err error) {
 	if !fr.fromConsumerWithMetadata() {
 		rep, _, err = fr.b.leaderWithEpoch(snap, topic, sp.key.partition, sp.currentLeaderEpoch)
 		return rep, err == nil, err
 	}
-	rep, err = fr.b.replicas.get(snap, topic, sp.key.partition)
+	rep, err = fr.b.replicas.Get(snap, topic, sp.key.partition)
 	if err != nil {
 		return nil, false, err
 	}
-	leader, epoch := rep.state()
+	leader, epoch := rep.State()
 	if leader < 0 {
 		return nil, false, kerr.NotLeaderForPartition
 	}
@@ -290,44 +296,37 @@ func (fr *fetchRead) fail(snap *controller.Snapshot, fp *fetchedPartition, topic
 	fr.brokers = append(fr.brokers, nb)
 }
 
-// readPartition reads one partition of the leader rep into fp.
-func (fr *fetchRead) readPartition(rep *replica, sp *sessionPartition, fp *fetchedPartition, remaining int64, minOne bool) (*storage.ReadResult, error) {
-	l := rep.log
+// readPartition reads one partition of rep into fp.
+func (fr *fetchRead) readPartition(rep *replica.Partition, sp *sessionPartition, fp *fetchedPartition, remaining int64, minOne bool) (*storage.ReadResult, error) {
+	o := replica.ReadOptions{
+		ReplicaID:        -1,
+		FetchOffset:      sp.fetchOffset,
+		LastFetchedEpoch: -1,
+		ReadCommitted:    fr.req.IsolationLevel == 1,
+		MaxBytes:         int32(min(min(int64(max(sp.maxBytes, 0)), remaining), 1<<31-1)),
+		MinOneBatch:      minOne,
+	}
 	if fr.follower {
-		rep.recordFollowerFetch(fr.b.id, fr.replicaID, sp.fetchOffset)
+		o.ReplicaID = fr.replicaID
 	}
-	hw, lso := l.HighWatermark(), l.LastStableOffset()
-	fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = hw, lso, l.LogStartOffset()
-
-	if sp.lastFetchedEpoch >= 0 && fr.req.Version >= 12 {
-		epoch, end := l.EndOffsetForEpoch(sp.lastFetchedEpoch)
-		if epoch < sp.lastFetchedEpoch || end < sp.fetchOffset {
-			fp.resp.DivergingEpoch.Epoch, fp.resp.DivergingEpoch.EndOffset = epoch, end
-			return nil, nil
-		}
+	if fr.req.Version >= 12 {
+		o.LastFetchedEpoch = sp.lastFetchedEpoch
 	}
-
-	bound := hw
-	committed := !fr.follower && fr.req.IsolationLevel == 1
-	switch {
-	case fr.follower:
-		bound = l.LogEndOffset()
-	case committed:
-		bound = lso
+	info, rr, err := rep.Read(o)
+	fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = info.HighWatermark, info.LastStableOffset, info.LogStartOffset
+	if info.Diverging {
+		fp.resp.DivergingEpoch.Epoch, fp.resp.DivergingEpoch.EndOffset = info.DivergingEpoch, info.DivergingEndOffset
+		return nil, nil
 	}
-	limit := min(int64(max(sp.maxBytes, 0)), remaining)
-	rr, err := l.Read(sp.fetchOffset, bound, int32(min(limit, 1<<31-1)), minOne)
 	if err != nil {
 		return nil, err
 	}
-	if committed {
+	if !fr.follower && o.ReadCommitted {
 		fp.resp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-		if rr.Size > 0 {
-			for _, a := range l.AbortedTransactions(sp.fetchOffset, bound) {
-				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
-				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
-				fp.resp.AbortedTransactions = append(fp.resp.AbortedTransactions, at)
-			}
+		for _, a := range info.Aborted {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			fp.resp.AbortedTransactions = append(fp.resp.AbortedTransactions, at)
 		}
 	}
 	return rr, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -303,22 +304,22 @@ func TestFetchSessionCacheFull(t *testing.T) {
 // read_committed: reads stop at the LSO while a transaction is open, and
 // after an abort the aborted transaction is listed so the client drops its
 // records (PITFALLS 7). Produce refuses transactions for now, so the
-// batches go to the log directly, as the coordinator will write markers.
+// batches go to the leader append path directly, as the coordinator
+// writes markers.
 func TestFetchReadCommitted(t *testing.T) {
 	tb := startTestBroker(t)
 	dataTopic(t, tb, "rc", 1, nil)
 	br := rawBroker(t, tb)
 	ctx := testCtx(t)
-	rep, err := tb.replicas.leaderFor(tb.ctrl.Snapshot(), "rc", 0)
+	rep, err := tb.replicas.LeaderFor(tb.ctrl.Snapshot(), "rc", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	appendDirect := func(batch []byte, control bool) {
 		t.Helper()
-		if _, err := rep.log.Append(batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: 0, AllowControl: control}); err != nil {
+		if _, _, err := rep.AppendAsLeader(batch, replica.LeaderAppend{AllowControl: control}); err != nil {
 			t.Fatal(err)
 		}
-		rep.maybeAdvanceHW(tb.ID())
 	}
 	appendDirect(testBatch("plain", 2, 1), false) // offsets 0-1
 	var txn storage.BatchBuilder

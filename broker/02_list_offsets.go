@@ -35,6 +35,8 @@ const (
 // consumer asking a leader whose HW has not yet reached the start of its
 // own leader epoch gets OFFSET_NOT_AVAILABLE (a new leader whose followers
 // have not caught up could otherwise answer an offset that goes back).
+const listOffsetsMaxVersion int16 = 11
+
 func (b *Broker) handleListOffsets(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -70,7 +72,7 @@ func (b *Broker) listOffset(snap *controller.Snapshot, r *kmsg.ListOffsetsReques
 	if err != nil {
 		return err
 	}
-	l := rep.log
+	l := rep.Log()
 	consumer := r.ReplicaID < 0
 	var fetchable int64
 	switch {

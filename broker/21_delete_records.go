@@ -18,6 +18,8 @@ import (
 // POLICY_VIOLATION, as in Kafka. The low watermark answered is the new log
 // start. Kafka waits for every replica's log start to follow; with
 // replication that wait joins the replica's change channel like acks=all.
+const deleteRecordsMaxVersion int16 = 2
+
 func (b *Broker) handleDeleteRecords(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
@@ -43,25 +45,24 @@ func (b *Broker) handleDeleteRecords(_ context.Context, _ *ConnContext, req *pro
 }
 
 func (b *Broker) deleteRecords(snap *controller.Snapshot, topic string, partition int32, offset int64) (int64, error) {
-	r, err := b.replicas.leaderFor(snap, topic, partition)
+	r, err := b.replicas.LeaderFor(snap, topic, partition)
 	if err != nil {
 		return -1, err
 	}
-	if !strings.Contains(r.log.Config().CleanupPolicy, "delete") {
+	if !strings.Contains(r.Log().Config().CleanupPolicy, "delete") {
 		return -1, fmt.Errorf("%w: records of %s-%d cannot be deleted under cleanup.policy=%s",
-			kerr.PolicyViolation, topic, partition, r.log.Config().CleanupPolicy)
+			kerr.PolicyViolation, topic, partition, r.Log().Config().CleanupPolicy)
 	}
-	hw := r.log.HighWatermark()
+	hw := r.Log().HighWatermark()
 	switch {
 	case offset == -1:
 		offset = hw
 	case offset < 0 || offset > hw:
 		return -1, kerr.OffsetOutOfRange
 	}
-	low, err := r.log.AdvanceLogStart(offset)
+	low, err := r.AdvanceLogStart(offset) // wakes fetch sessions, which report it
 	if err != nil {
 		return -1, err
 	}
-	r.wake() // the log start moved: fetch sessions report it
 	return low, nil
 }

@@ -18,6 +18,8 @@ import (
 // coordinator/txn): a new id gets a fresh producer id at epoch 0, a known
 // one its epoch bumped (fencing its previous producer), with KIP-360's
 // producer id and epoch checked when the client sends them.
+const initProducerIDMaxVersion int16 = 5
+
 func (b *Broker) handleInitProducerID(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)

@@ -14,6 +14,8 @@ import (
 // leader change (replica id >= 0, v3+); consumers (replica id -1) use it to
 // detect log truncation (KIP-320). The client's current leader epoch is
 // checked first (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
+const offsetForLeaderEpochMaxVersion int16 = 4
+
 func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
@@ -29,7 +31,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *ConnContext, r
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 			} else {
-				sp.LeaderEpoch, sp.EndOffset = rep.log.EndOffsetForEpoch(rp.LeaderEpoch)
+				sp.LeaderEpoch, sp.EndOffset = rep.Log().EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

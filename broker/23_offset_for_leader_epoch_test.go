@@ -57,7 +57,7 @@ func bumpLeaderEpoch(t *testing.T, tb *testBroker, topic string) {
 	if err := tb.ctrl.WaitRevision(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
-	tb.replicas.apply(tb.ctrl.Snapshot())
+	tb.replicas.Apply(tb.ctrl.Snapshot())
 }
 
 // Across a leader epoch change: OffsetForLeaderEpoch answers where the old

@@ -142,7 +142,7 @@ func TestTxnProtocolRaw(t *testing.T) {
 	}
 
 	// The LSO stays at the transaction's first offset.
-	if lso := tb.replicas.byTopic["t"][0].log.LastStableOffset(); lso != 0 {
+	if lso := localReplica(tb, "t", 0).log.LastStableOffset(); lso != 0 {
 		t.Fatalf("LSO %d while the transaction is open", lso)
 	}
 
@@ -161,7 +161,7 @@ func TestTxnProtocolRaw(t *testing.T) {
 	if err := txnProduce(t, br, &id, "t", 0, txnBatch(pid, epoch, 1)); err != kerr.InvalidProducerEpoch {
 		t.Fatal(err)
 	}
-	lg := tb.replicas.byTopic["t"][0].log
+	lg := localReplica(tb, "t", 0).log
 	if lso, leo := lg.LastStableOffset(), lg.LogEndOffset(); lso != leo || leo != 2 {
 		t.Fatalf("LSO %d LEO %d after the abort marker", lso, leo)
 	}
@@ -190,7 +190,7 @@ func TestTxnProtocolRaw(t *testing.T) {
 	if ps := wresp.Markers[0].Topics[0].Partitions; ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("%+v", ps)
 	}
-	if leo := tb.replicas.byTopic["t"][1].log.LogEndOffset(); leo != 1 {
+	if leo := localReplica(tb, "t", 1).log.LogEndOffset(); leo != 1 {
 		t.Fatalf("LEO %d after a marker", leo)
 	}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -41,21 +42,22 @@ func txnConsumeAll(t *testing.T, tb *testBroker, topic string, committed bool) [
 		iso = kgo.ReadCommitted()
 	}
 	adm := tb.admin(t)
-	var ends map[int32]int64
+	listed := func(list func(context.Context, ...string) (kadm.ListedOffsets, error)) map[int32]int64 {
+		lo, err := list(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]int64{}
+		lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+		return out
+	}
+	ends := listed(adm.ListEndOffsets)
 	if committed {
-		lo, err := adm.ListCommittedOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ends = map[int32]int64{}
-		lo.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-	} else {
-		lo, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ends = map[int32]int64{}
-		lo.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+		// EndTxn answers before the markers are written (as in Kafka):
+		// wait until every transaction is closed, the LSO at the log end.
+		waitFor(t, "the markers of every transaction", func() bool {
+			return maps.Equal(listed(adm.ListCommittedOffsets), ends)
+		})
 	}
 	cl := tb.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var out []string

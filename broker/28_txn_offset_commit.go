@@ -7,6 +7,7 @@ import (
 
 	"github.com/runnel/runnel/coordinator"
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,7 +30,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req 
 	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
 	write := func(ctx context.Context, recs []coordinator.Record) error {
 		snap := b.ctrl.Snapshot()
-		rep, err := b.replicas.leaderFor(snap, txnOffsetsTopic, b.offsetsPartitionFor(r.Group))
+		rep, err := b.replicas.LeaderFor(snap, txnOffsetsTopic, b.offsetsPartitionFor(r.Group))
 		if err != nil {
 			return err
 		}
@@ -37,7 +38,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req 
 			return err
 		}
 		seq := int32(0)
-		for _, p := range rep.log.Producers() {
+		for _, p := range rep.Log().Producers() {
 			if p.ProducerID == r.ProducerID && p.ProducerEpoch == r.ProducerEpoch && p.LastSequence >= 0 {
 				seq = p.LastSequence + 1
 			}
@@ -47,8 +48,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req 
 		for _, rec := range recs {
 			bb.Add(now, rec.Key, rec.Value)
 		}
-		_, epoch := rep.state()
-		return b.appendAndAwait(ctx, rep, bb.Build(), storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+		return appendAndAwait(ctx, rep, bb.Build(), replica.LeaderAppend{})
 	}
 	return Response{Msg: b.groups.coord.TxnOffsetCommit(ctx, r, write)}, nil
 }

@@ -20,8 +20,8 @@ const describeLogDirsMaxVersion int16 = 5
 // an offset lag of 0 (Runnel reports no lag here, as Kafka does for a
 // partition that is not a future replica), and from v4 the file system's
 // total and usable bytes. Partitions not hosted here are left out, as in
-// Kafka. A file system that cannot be read is KAFKA_STORAGE_ERROR on the
-// dir.
+// Kafka. A failed log dir (logdir_failure.go), or a file system that
+// cannot be read, is KAFKA_STORAGE_ERROR on the dir.
 func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
@@ -34,6 +34,14 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *p
 	dir.Dir = dirName
 	dir.TotalBytes, dir.UsableBytes = -1, -1
 	var st unix.Statfs_t
+	if b.LogDirError() != nil {
+		// An offline log dir: Kafka lists it with the error and no
+		// partitions.
+		dir.ErrorCode = kerr.KafkaStorageError.Code
+		dir.Topics = []kmsg.DescribeLogDirsResponseDirTopic{}
+		resp.Dirs = append(resp.Dirs, dir)
+		return Response{Msg: resp}, nil
+	}
 	if err := unix.Statfs(dirName, &st); err != nil {
 		dir.ErrorCode = kerr.KafkaStorageError.Code
 	} else {
@@ -57,13 +65,13 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *p
 	}
 
 	byTopic := map[string][]kmsg.DescribeLogDirsResponseDirTopicPartition{}
-	for _, rep := range b.replicas.all() {
-		if !want(rep.topic, rep.index) {
+	for _, rep := range b.replicas.All() {
+		if !want(rep.Topic(), rep.Index()) {
 			continue
 		}
 		p := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		p.Partition, p.Size, p.OffsetLag = rep.index, rep.log.Size(), 0
-		byTopic[rep.topic] = append(byTopic[rep.topic], p)
+		p.Partition, p.Size, p.OffsetLag = rep.Index(), rep.Log().Size(), 0
+		byTopic[rep.Topic()] = append(byTopic[rep.Topic()], p)
 	}
 	topics := make([]string, 0, len(byTopic))
 	for t := range byTopic {

@@ -22,7 +22,7 @@ const alterPartitionReassignmentsMaxVersion = 1
 // being removed, with Adding (target − current) and Removing (current −
 // target) listed beside it, and the ISR and leader unchanged. Brokers
 // named in Replicas create the log and start following at once (their
-// metadata watch feeds replicaSet.apply); the leader adds them to the ISR
+// metadata watch feeds replica.Manager.Apply); the leader adds them to the ISR
 // when they catch up; the controller loop then completes the reassignment
 // (controller.completeReassignment): Replicas = target, removed replicas
 // leave the ISR, a removed leader hands over to the first target replica

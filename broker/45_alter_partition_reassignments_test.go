@@ -109,7 +109,7 @@ func TestPartitionReassignment(t *testing.T) {
 
 	// The new replicas cannot fetch: the reassignment stays in progress.
 	for _, id := range target {
-		byID[id].fetchers.setPaused(true)
+		byID[id].replicas.PauseFetchers(true)
 	}
 	if r := alter("ra", 0, target, false); r.Err != nil {
 		t.Fatalf("reassign: %+v", r)
@@ -143,7 +143,7 @@ func TestPartitionReassignment(t *testing.T) {
 
 	// Again, with fetching allowed: it completes.
 	for _, id := range target {
-		byID[id].fetchers.setPaused(false)
+		byID[id].replicas.PauseFetchers(false)
 	}
 	if r := alter("ra", 0, target, false); r.Err != nil {
 		t.Fatalf("reassign: %+v", r)

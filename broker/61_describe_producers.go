@@ -24,13 +24,13 @@ func (b *Broker) handleDescribeProducers(_ context.Context, _ *ConnContext, req 
 		for _, p := range t.Partitions {
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition = p
-			rep, err := b.replicas.leaderFor(snap, t.Topic, p)
+			rep, err := b.replicas.LeaderFor(snap, t.Topic, p)
 			if err != nil {
 				rp.ErrorCode, rp.ErrorMessage = errorCode(err), errorMessage(err)
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			for _, pi := range rep.log.Producers() {
+			for _, pi := range rep.Log().Producers() {
 				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 				ap.ProducerID = pi.ProducerID
 				ap.ProducerEpoch = int32(pi.ProducerEpoch)

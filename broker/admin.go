@@ -29,7 +29,7 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "runnel", Name: "partitions", Help: "Partition replicas hosted by this broker.",
-	}, func() float64 { return float64(len(b.replicas.all())) }))
+	}, func() float64 { return float64(len(b.replicas.All())) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "runnel", Name: "is_controller", Help: "1 if this broker is the elected controller.",
 	}, func() float64 {
@@ -55,6 +55,10 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := b.LogDirError(); err != nil {
+			http.Error(w, "log dir failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
 			http.Error(w, "not registered", http.StatusServiceUnavailable)
 			return

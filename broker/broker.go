@@ -16,6 +16,8 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/network"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"go.uber.org/zap"
 )
@@ -24,6 +26,9 @@ import (
 type Options struct {
 	Config *config.Broker
 	Logger *zap.Logger
+	// FileOps replaces the operating system under the log dir's files
+	// (storage.FileOps); tests inject I/O errors with it. Nil: the OS.
+	FileOps storage.FileOps
 }
 
 // Broker is one Runnel broker: the connection Server, the partition logs of
@@ -35,7 +40,7 @@ type Broker struct {
 	log  *zap.Logger
 	ctrl *controller.Controller
 	logs *storage.Manager
-	srv  *Server
+	srv  *network.Server
 	// interTLS dials other brokers' inter-broker listener when it is SSL
 	// or SASL_SSL (tls.go); nil for plaintext.
 	interTLS *tls.Config
@@ -46,12 +51,9 @@ type Broker struct {
 	dirLock *os.File
 	dirID   string
 
-	replicas *replicaSet
-	// fetchers replicate the partitions this broker follows
-	// (replica_fetcher.go); isr keeps the ISRs of those it leads
-	// (replica_isr.go).
-	fetchers *replicaFetchers
-	isr      *isrManager
+	// replicas are this broker's partitions, with their follower
+	// fetchers and ISR checks (package replica).
+	replicas *replica.Manager
 	pids     *producerIDs
 	admin    *adminServer
 	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
@@ -70,6 +72,8 @@ type Broker struct {
 	stopLife  context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+	// failed is closed when the log dir fails (logdir_failure.go).
+	failed chan struct{}
 	// registered is set once the broker is in the cluster (controlled
 	// shutdown has something to do only then).
 	registered bool
@@ -128,7 +132,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		dirLock.Close()
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock, interTLS: interTLS}
+	b := &Broker{cfg: cfg, id: id, dirID: dirID, log: lg.With(zap.Int32("broker", id)), dirLock: dirLock, interTLS: interTLS, failed: make(chan struct{})}
 	b.life, b.stopLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -177,6 +181,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	}
 	b.logs, err = storage.OpenManager(storage.ManagerOptions{
 		Dir:                     logDir,
+		FileOps:                 o.FileOps,
 		Logger:                  b.log.Named("storage"),
 		RetentionCheckInterval:  time.Duration(cfg.LogRetentionCheckIntervalMs) * time.Millisecond,
 		CleanerDisabled:         !cfg.LogCleanerEnable,
@@ -190,18 +195,16 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage: %w", err)
 	}
-	b.isr = newISRManager(b)
-	b.replicas = newReplicaSet(id, cfg, b.logs, b.log.Named("replicas"))
-	b.replicas.kick = b.isr.poke
-	b.replicas.ownEpoch = b.ctrl.OwnEpoch
-	b.fetchers = newReplicaFetchers(b)
-	b.replicas.apply(b.ctrl.Snapshot())
+	b.watchLogDir() // logdir_failure.go
+	ro := replica.Options{ID: id, Config: cfg, Logs: b.logs, Metadata: b.ctrl, Logger: b.log, TLS: interTLS}
+	if ib := b.interBrokerSASL; ib != nil {
+		ro.SASL, ro.SASLUser = ib.franz(), ib.user
+	}
+	b.replicas = replica.NewManager(ro)
+	b.replicas.Start()
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
 		b.logs.SetProducerIDExpiration(producerIDExpiration(cfg, s, id))
-		b.replicas.apply(s)
-		b.fetchers.reconcile()
 	})
-	go b.isr.run(b.life)
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.txns = b.startTxns()
@@ -210,7 +213,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	for i := range listeners {
 		listeners[i].SASL = saslByListener[listeners[i].Name]
 	}
-	b.srv, err = NewServer(Config{
+	b.srv, err = network.NewServer(network.Config{
 		Listeners:      listeners,
 		MaxRequestSize: cfg.SocketRequestMaxBytes,
 		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
@@ -260,7 +263,7 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
 		if b.srv != nil && b.registered {
-			b.controlledShutdown()
+			b.replicas.ControlledShutdown()
 		}
 		b.stopLife()
 		if b.admin != nil {
@@ -272,11 +275,8 @@ func (b *Broker) Close() error {
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
-		if b.fetchers != nil {
-			b.fetchers.close()
-		}
-		if b.isr != nil {
-			<-b.isr.done
+		if b.replicas != nil {
+			b.replicas.Close()
 		}
 		b.groups.close()
 		b.txns.close()
@@ -360,6 +360,15 @@ func producerIDExpiration(cfg *config.Broker, snap *controller.Snapshot, id int3
 		}
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// dynamicConfigs are the broker configs stored in etcd that apply to this
+// broker: the cluster-wide defaults and its own.
+func dynamicConfigs(snap *controller.Snapshot, brokerID int32) config.Dynamic {
+	return config.Dynamic{
+		ClusterDefault: snap.BrokerConfigs[""],
+		PerBroker:      snap.BrokerConfigs[itoa(brokerID)],
+	}
 }
 
 func itoa(v int32) string { return strconv.Itoa(int(v)) }

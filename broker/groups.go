@@ -12,6 +12,7 @@ import (
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -106,16 +107,16 @@ func (gc *groupCoordinator) apply(snap *controller.Snapshot) {
 	if gc.closed {
 		return
 	}
-	gone, fresh := gc.b.internalLeadership(snap, offsetsTopicName, gc.loaded, gc.lg)
+	gone, fresh := gc.b.replicas.LeadershipChanges(snap, offsetsTopicName, gc.loaded, gc.lg)
 	for _, idx := range gone {
 		gc.coord.Unload(idx)
 		delete(gc.loaded, idx)
 	}
 	for _, p := range fresh {
-		gc.loaded[p.idx] = p.epoch
-		if err := gc.coord.Load(gc.b.life, p.idx, &offsetsLog{b: gc.b, r: p.r, coord: gc.coord}); err != nil {
-			gc.lg.Warn("loading group partition", zap.Int32("partition", p.idx), zap.Error(err))
-			delete(gc.loaded, p.idx)
+		gc.loaded[p.Index] = p.Epoch
+		if err := gc.coord.Load(gc.b.life, p.Index, &offsetsLog{b: gc.b, r: p.P, coord: gc.coord}); err != nil {
+			gc.lg.Warn("loading group partition", zap.Int32("partition", p.Index), zap.Error(err))
+			delete(gc.loaded, p.Index)
 		}
 	}
 }
@@ -190,15 +191,7 @@ func (gc *groupCoordinator) coordinatorFor(ctx context.Context, group, listener 
 type snapshotTopics struct{ b *Broker }
 
 func (s snapshotTopics) Topics() map[string]coordinator.TopicInfo {
-	snap := s.b.ctrl.Snapshot()
-	out := make(map[string]coordinator.TopicInfo, len(snap.Topics))
-	for name, t := range snap.Topics {
-		if t.Internal {
-			continue
-		}
-		out[name] = coordinator.TopicInfo{ID: t.ID, Partitions: int32(len(t.Partitions))}
-	}
-	return out
+	return topicInfos(s.b.ctrl.Snapshot()) // groups_848.go
 }
 
 // topicName and topicID translate for OffsetCommit/OffsetFetch v10.
@@ -220,7 +213,7 @@ func (b *Broker) groupTopicID(name string) [16]byte {
 // __consumer_offsets partition.
 type offsetsLog struct {
 	b *Broker
-	r *replica
+	r *replica.Partition
 	// coord gets the transactional batches and markers met on replay
 	// (28_txn_offset_commit.go).
 	coord *coordinator.Coordinator
@@ -229,14 +222,14 @@ type offsetsLog struct {
 // Append writes records as one batch and waits for acks=all
 // (internal_log.go), within offsets.commit.timeout.ms unless ctx says less.
 func (l *offsetsLog) Append(ctx context.Context, recs []coordinator.Record) error {
-	if leader, _ := l.r.state(); leader != l.b.id {
+	if !l.r.Leads() {
 		return kerr.NotLeaderForPartition
 	}
 	keys, values := make([][]byte, len(recs)), make([][]byte, len(recs))
 	for i, rec := range recs {
 		keys[i], values[i] = rec.Key, rec.Value
 	}
-	return l.b.appendKeyValues(ctx, l.r, keys, values, time.Duration(l.b.cfg.OffsetsCommitTimeoutMs)*time.Millisecond)
+	return appendKeyValues(ctx, l.r, keys, values, time.Duration(l.b.cfg.OffsetsCommitTimeoutMs)*time.Millisecond)
 }
 
 // Replay decodes every record from the log start to the log end
@@ -244,12 +237,12 @@ func (l *offsetsLog) Append(ctx context.Context, recs []coordinator.Record) erro
 // markers go to the coordinator's pending transactional offsets instead
 // (28_txn_offset_commit.go).
 func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
-	l.r.maybeAdvanceHW(l.b.id)
+	l.r.AdvanceHW()
 	dec := kgo.DefaultDecompressor()
 	const chunk = 5 << 20 // offsets.load.buffer.size's default
 	return replayBatches(ctx, l.r, chunk, func(raw []byte, h *storage.BatchHeader) error {
 		if h.IsControl() || h.IsTransactional() {
-			return replayTxnOffsets(l.coord, l.r.index, raw, h, dec)
+			return replayTxnOffsets(l.coord, l.r.Index(), raw, h, dec)
 		}
 		return eachBatchRecord(raw, dec, func(rec *kmsg.Record) error { return fn(rec.Key, rec.Value) })
 	})

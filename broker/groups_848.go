@@ -11,9 +11,12 @@ import (
 // must learn when the topic list changes — a topic created after a
 // consumer started may match its regex, a topic may be deleted or grow
 // partitions. start848 subscribes to metadata snapshots and tells the
-// coordinator whenever the non-internal topics (name, id, partition count)
-// differ from the last snapshot's; the coordinator then starts a new
-// epoch in each group whose subscribed topics changed.
+// coordinator whenever the topics (name, id, partition count) differ
+// from the last snapshot's; the coordinator then starts a new epoch in
+// each group whose subscribed topics changed. Internal topics are
+// included: Kafka 4's group coordinator resolves a subscription's regular
+// expression against every topic (then drops those the member may not
+// DESCRIBE), so a regex that matches __consumer_offsets is assigned it.
 
 // start848 is called once from startGroups; the subscription ends with
 // gc.unsubscribe.
@@ -38,9 +41,6 @@ func (gc *groupCoordinator) start848() {
 func topicInfos(snap *controller.Snapshot) map[string]coordinator.TopicInfo {
 	out := make(map[string]coordinator.TopicInfo, len(snap.Topics))
 	for name, t := range snap.Topics {
-		if t.Internal {
-			continue
-		}
 		out[name] = coordinator.TopicInfo{ID: t.ID, Partitions: int32(len(t.Partitions))}
 	}
 	return out

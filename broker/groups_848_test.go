@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -242,5 +243,65 @@ func TestKIP848RawTwoMembers(t *testing.T) {
 	}
 	if g := describe848(t, tb, cl, "graw"); g.State != "Empty" {
 		t.Fatalf("after leaving: %+v", g)
+	}
+}
+
+// TestKIP848RegexMatchesInternalTopic: as Kafka 4's group coordinator, a
+// KIP-848 regex is resolved against every topic, internal ones included,
+// so a member whose regex matches __consumer_offsets is assigned it.
+// franz-go's own consumer cannot show it (it never joins when its regex
+// matches only internal topics), so the heartbeats are franz-go's kmsg.
+func TestKIP848RegexMatchesInternalTopic(t *testing.T) {
+	tb := startTestBroker(t, overrides848...)
+	grpTopic(t, tb, "plain", 1)
+	cl := tb.client(t)
+	ctx := testCtx(t)
+	// A commit creates __consumer_offsets.
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "plain", Partition: 0, At: 1, LeaderEpoch: -1})
+	if _, err := tb.admin(t).CommitOffsets(ctx, "committer", commit); err != nil {
+		t.Fatal(err)
+	}
+	offsets := tb.ctrl.Snapshot().Topics["__consumer_offsets"]
+	if offsets == nil {
+		t.Fatal("no __consumer_offsets")
+	}
+	heartbeat := func(regex string) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberID, r.MemberEpoch = "regex-"+regex, "member-1", 0
+		r.RebalanceTimeoutMillis = 10000
+		r.SubscribedTopicRegex = &regex
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		var resp *kmsg.ConsumerGroupHeartbeatResponse
+		waitFor(t, "the coordinator", func() bool {
+			var err error
+			if resp, err = r.RequestWith(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+			return resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code && resp.ErrorCode != kerr.NotCoordinator.Code
+		})
+		if resp.ErrorCode != 0 || resp.Assignment == nil {
+			t.Fatalf("regex %q: %v %+v", regex, kerr.ErrorForCode(resp.ErrorCode), resp)
+		}
+		return resp
+	}
+	assigned := func(resp *kmsg.ConsumerGroupHeartbeatResponse, id [16]byte) int {
+		for _, at := range resp.Assignment.Topics {
+			if at.TopicID == id {
+				return len(at.Partitions)
+			}
+		}
+		return 0
+	}
+	// Quoted exactly, and through a wider pattern as franz-go writes it.
+	for _, re := range []string{"__consumer_offsets", ".*(?:(?:consumer_offsets)).*"} {
+		if n := assigned(heartbeat(re), offsets.ID); n != len(offsets.Partitions) {
+			t.Errorf("regex %q: %d __consumer_offsets partitions assigned, want %d", re, n, len(offsets.Partitions))
+		}
+	}
+	// The regex matches whole names only.
+	if n := assigned(heartbeat("consumer_offsets"), offsets.ID); n != 0 {
+		t.Errorf("a regex matching part of the name was assigned %d partitions", n)
 	}
 }

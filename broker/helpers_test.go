@@ -25,6 +25,13 @@ type testBroker struct {
 // plus the given key=value overrides; it is closed at the end of the test.
 func startTestBroker(t *testing.T, overrides ...string) *testBroker {
 	t.Helper()
+	return startTestBrokerWith(t, Options{}, overrides...)
+}
+
+// startTestBrokerWith is startTestBroker with Options beyond the
+// configuration (a FileOps, say); its Config and Logger are set here.
+func startTestBrokerWith(t *testing.T, o Options, overrides ...string) *testBroker {
+	t.Helper()
 	// Unix socket paths are limited to ~100 bytes: keep the data dir short.
 	dir, err := os.MkdirTemp("", "rb")
 	if err != nil {
@@ -43,13 +50,15 @@ func startTestBroker(t *testing.T, overrides ...string) *testBroker {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := New(ctx, Options{Config: cfg, Logger: zaptest.NewLogger(t)})
+	o.Config, o.Logger = cfg, zaptest.NewLogger(t)
+	b, err := New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tb := &testBroker{Broker: b, addr: b.Addrs()[0].String()}
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
+		// A broker whose log dir failed reports that failure on Close.
+		if err := b.Close(); err != nil && b.LogDirError() == nil {
 			t.Errorf("closing broker: %v", err)
 		}
 	})

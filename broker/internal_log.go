@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,17 +22,15 @@ import (
 // __transaction_state). Each sees a partition it leads as a log it appends
 // key/value records to and replays on load; these are the two halves,
 // shared by groups.go and transactions.go, with the creation of the topic
-// on first use and the diff of which partitions to load and unload.
+// on first use. Which partitions to load and unload is
+// replica.Manager.LeadershipChanges; every append is
+// replica.Partition.AppendAsLeader.
 
 // appendKeyValues writes records as one uncompressed batch on the leader
 // path of the local replica r and waits until the high watermark passes it
 // (acks=all, honouring min.insync.replicas), or until ctx's deadline, else
 // the timeout.
-func (b *Broker) appendKeyValues(ctx context.Context, r *replica, keys, values [][]byte, timeout time.Duration) error {
-	_, epoch := r.state()
-	if isr, minISR := r.isrState(); int32(isr) < minISR {
-		return kerr.NotEnoughReplicas
-	}
+func appendKeyValues(ctx context.Context, r *replica.Partition, keys, values [][]byte, timeout time.Duration) error {
 	var bb storage.BatchBuilder
 	now := time.Now().UnixMilli()
 	for i := range keys {
@@ -42,37 +41,18 @@ func (b *Broker) appendKeyValues(ctx context.Context, r *replica, keys, values [
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	return b.appendAndAwait(ctx, r, bb.Build(), storage.AppendOptions{AssignOffsets: true, LeaderEpoch: epoch})
+	return appendAndAwait(ctx, r, bb.Build(), replica.LeaderAppend{CheckMinISR: true})
 }
 
-// appendAndAwait appends batch to the local leader replica r and waits
-// until its high watermark passes it. Errors are *kerr.Error values.
-func (b *Broker) appendAndAwait(ctx context.Context, r *replica, batch []byte, opts storage.AppendOptions) error {
-	r.appendMu.Lock()
-	if leader, _ := r.state(); leader != b.id {
-		r.appendMu.Unlock()
-		return kerr.NotLeaderForPartition
-	}
-	res, err := r.log.Append(batch, opts)
-	if err == nil {
-		r.advanceHWLocked(b.id)
-	}
-	r.appendMu.Unlock()
+// appendAndAwait appends batch on the leader path of the local replica r
+// and waits until its high watermark passes it (HWWait.Await). Errors are
+// *kerr.Error values.
+func appendAndAwait(ctx context.Context, r *replica.Partition, batch []byte, o replica.LeaderAppend) error {
+	_, w, err := r.AppendAsLeader(batch, o)
 	if err != nil {
 		return err
 	}
-	var code int16
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(30 * time.Second)
-	}
-	if err := awaitHW(ctx, b.id, []hwWait{{r: r, need: res.LastOffset + 1, errCode: &code}}, deadline); err != nil {
-		return kerr.RequestTimedOut
-	}
-	if code != 0 {
-		return kerr.ErrorForCode(code)
-	}
-	return nil
+	return w.Await(ctx)
 }
 
 // replayBatches hands every batch of the local replica r, from the log
@@ -81,8 +61,8 @@ func (b *Broker) appendAndAwait(ctx context.Context, r *replica, batch []byte, o
 // coordinators do: a follower learns the HW one fetch late, so state the
 // old leader acknowledged can lie above it, and everything in the new
 // leader's log stays (followers truncate to it).
-func replayBatches(ctx context.Context, r *replica, chunk int32, fn func(raw []byte, h *storage.BatchHeader) error) error {
-	lg := r.log
+func replayBatches(ctx context.Context, r *replica.Partition, chunk int32, fn func(raw []byte, h *storage.BatchHeader) error) error {
+	lg := r.Log()
 	end := lg.LogEndOffset()
 	next := lg.LogStartOffset()
 	var buf bytes.Buffer
@@ -111,13 +91,13 @@ func replayBatches(ctx context.Context, r *replica, chunk int32, fn func(raw []b
 		for len(data) > 0 {
 			h, err := storage.ParseBatchHeader(data)
 			if err != nil || h.Size() > int64(len(data)) {
-				return fmt.Errorf("broker: replaying %s-%d at %d: bad batch", r.topic, r.index, next)
+				return fmt.Errorf("broker: replaying %s-%d at %d: bad batch", r.Topic(), r.Index(), next)
 			}
 			raw := data[:h.Size()]
 			data = data[h.Size():]
 			next = h.LastOffset() + 1
 			if err := fn(raw, &h); err != nil {
-				return fmt.Errorf("broker: replaying %s-%d: %w", r.topic, r.index, err)
+				return fmt.Errorf("broker: replaying %s-%d: %w", r.Topic(), r.Index(), err)
 			}
 		}
 	}
@@ -154,31 +134,6 @@ func eachBatchRecord(raw []byte, dec kgo.Decompressor, fn func(*kmsg.Record) err
 	return nil
 }
 
-// ledReplica is a partition of an internal topic this broker has come to
-// lead (or leads in a new epoch), with its local replica.
-type ledReplica struct {
-	idx, epoch int32
-	r          *replica
-}
-
-// internalLeadership compares the partitions of an internal topic a
-// coordinator has loaded (index → leader epoch) with those this broker
-// leads in snap: gone are to unload; fresh are to load, with their local
-// replicas (one without a local replica is logged and left out).
-func (b *Broker) internalLeadership(snap *controller.Snapshot, topic string, loaded map[int32]int32, lg *zap.Logger) (gone []int32, fresh []ledReplica) {
-	lead := ledPartitions(snap, topic, b.id, b.ctrl.OwnEpoch(snap))
-	gone, changed := leadershipDiff(loaded, lead)
-	for _, idx := range changed {
-		r, err := b.replicas.get(snap, topic, idx)
-		if err != nil {
-			lg.Warn("no local replica of a led "+topic+" partition", zap.Int32("partition", idx), zap.Error(err))
-			continue
-		}
-		fresh = append(fresh, ledReplica{idx: idx, epoch: lead[idx], r: r})
-	}
-	return gone, fresh
-}
-
 // ensureInternalTopic creates an internal topic once, under mu, unless it
 // exists: spec builds its TopicSpec from the current snapshot (or refuses,
 // say for too few brokers). Once the broker's metadata shows the topic,
@@ -206,7 +161,7 @@ func (b *Broker) ensureInternalTopic(ctx context.Context, mu *sync.Mutex, name s
 		if err := b.ctrl.WaitRevision(ctx, rev); err != nil {
 			return err
 		}
-		b.replicas.apply(b.ctrl.Snapshot())
+		b.replicas.Apply(b.ctrl.Snapshot())
 		loaded(b.ctrl.Snapshot())
 		lg.Info("created "+name, zap.Int32("partitions", ts.NumPartitions), zap.Int16("replication_factor", ts.ReplicationFactor))
 	}

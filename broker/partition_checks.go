@@ -2,6 +2,7 @@ package broker
 
 import (
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -27,12 +28,12 @@ func checkCurrentLeaderEpoch(requested, current int32) error {
 // leaderWithEpoch resolves the local leader of topic/partition and checks
 // the client's current leader epoch against it. It returns the replica and
 // the leader epoch it was checked against.
-func (b *Broker) leaderWithEpoch(snap *controller.Snapshot, topic string, partition, currentEpoch int32) (*replica, int32, error) {
-	r, err := b.replicas.leaderFor(snap, topic, partition)
+func (b *Broker) leaderWithEpoch(snap *controller.Snapshot, topic string, partition, currentEpoch int32) (*replica.Partition, int32, error) {
+	r, err := b.replicas.LeaderFor(snap, topic, partition)
 	if err != nil {
 		return nil, -1, err
 	}
-	_, epoch := r.state()
+	_, epoch := r.State()
 	if err := checkCurrentLeaderEpoch(currentEpoch, epoch); err != nil {
 		return nil, epoch, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -246,13 +247,13 @@ func TestReplicationThreeBrokers(t *testing.T) {
 			break
 		}
 	}
-	follower.fetchers.setPaused(true)
+	follower.replicas.PauseFetchers(true)
 	waitUntil(t, "ISR shrink", func() bool {
 		p := partitionState(leader, "rep", 0)
 		return len(p.ISR) == 2 && !containsID(p.ISR, follower.id)
 	})
 	produce(10, "b") // ISR of 2 still meets min.insync.replicas=2
-	follower.fetchers.setPaused(false)
+	follower.replicas.PauseFetchers(false)
 	waitUntil(t, "ISR expand", func() bool {
 		return len(partitionState(leader, "rep", 0).ISR) == 3
 	})
@@ -310,11 +311,19 @@ func TestReplicationThreeBrokers(t *testing.T) {
 	}
 }
 
+// localRep is a broker's replica of a partition with its log at hand.
+type localRep struct {
+	*replica.Partition
+	log *storage.Log
+}
+
 // localReplica is b's replica of topic/p, or nil.
-func localReplica(b *testBroker, topic string, p int32) *replica {
-	b.replicas.mu.RLock()
-	defer b.replicas.mu.RUnlock()
-	return b.replicas.byTopic[topic][p]
+func localReplica(b *testBroker, topic string, p int32) *localRep {
+	r := b.replicas.Local(topic, p)
+	if r == nil {
+		return nil
+	}
+	return &localRep{Partition: r, log: r.Log()}
 }
 
 func containsID(ids []int32, id int32) bool {
@@ -363,14 +372,13 @@ func TestFollowerTruncatesByEpoch(t *testing.T) {
 	// it had led briefly and its writes were never replicated) …
 	fr := localReplica(follower, "tr2", 0)
 	waitUntil(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
-	follower.fetchers.setPaused(true)
-	fr.appendMu.Lock()
-	raw := buildBatch(t, fr.log.LogEndOffset(), st.LeaderEpoch, 3)
-	if _, err := fr.log.Append(raw, appendOpts()); err != nil {
-		fr.appendMu.Unlock()
-		t.Fatal(err)
+	follower.replicas.PauseFetchers(true)
+	leo := fr.log.LogEndOffset()
+	raw := buildBatch(t, leo, st.LeaderEpoch, 3)
+	ok, err := fr.AppendAsFollower(replica.FollowerAppend{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, LogEnd: leo, Batches: raw, LeaderHW: -1, LeaderLogStart: -1}, nil)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
 	}
-	fr.appendMu.Unlock()
 	// … then a leader change to a new epoch on the same leader makes it
 	// truncate: the leader's epoch ends at 5, so offsets 5-7 go.
 	p := partitionState(leader, "tr2", 0)
@@ -388,7 +396,7 @@ func TestFollowerTruncatesByEpoch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	follower.fetchers.setPaused(false)
+	follower.replicas.PauseFetchers(false)
 	lr := localReplica(leader, "tr2", 0)
 	waitUntil(t, "follower equal to leader", func() bool {
 		return fr.log.LogEndOffset() == lr.log.LogEndOffset() && lr.log.LogEndOffset() >= 7

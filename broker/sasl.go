@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/security/sasl"
 	fsasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -22,8 +23,8 @@ import (
 // mechanism Runnel serves enabled, or PLAIN enabled without a JAAS entry
 // holding user_<name> passwords. SCRAM users come from etcd, read at each
 // authentication through snap.
-func saslListeners(cfg *config.Broker, snap func() *controller.Snapshot, lg *zap.Logger) (map[string]*SASLListener, error) {
-	out := map[string]*SASLListener{}
+func saslListeners(cfg *config.Broker, snap func() *controller.Snapshot, lg *zap.Logger) (map[string]*network.SASLListener, error) {
+	out := map[string]*network.SASLListener{}
 	for _, l := range cfg.Listeners {
 		if !config.IsSASL(l.SecurityProtocol) {
 			continue
@@ -37,7 +38,7 @@ func saslListeners(cfg *config.Broker, snap func() *controller.Snapshot, lg *zap
 	return out, nil
 }
 
-func saslListener(cfg *config.Broker, listener string, snap func() *controller.Snapshot, lg *zap.Logger) (*SASLListener, error) {
+func saslListener(cfg *config.Broker, listener string, snap func() *controller.Snapshot, lg *zap.Logger) (*network.SASLListener, error) {
 	var mechs, unsupported []string
 	for _, m := range cfg.SASLEnabledMechanisms(listener) {
 		switch {
@@ -57,7 +58,7 @@ func saslListener(cfg *config.Broker, listener string, snap func() *controller.S
 		return nil, fmt.Errorf("no supported SASL mechanism enabled (enabled: %s); set sasl.enabled.mechanisms or listener.name.%s.sasl.enabled.mechanisms to PLAIN, SCRAM-SHA-256 and/or SCRAM-SHA-512 (GSSAPI, Kafka's default, is not supported)",
 			strings.Join(unsupported, ","), strings.ToLower(listener))
 	}
-	sl := &SASLListener{
+	sl := &network.SASLListener{
 		Mechanisms:      mechs,
 		SessionLifetime: time.Duration(cfg.ConnectionsMaxReauthMs()) * time.Millisecond,
 		MaxReceiveSize:  cfg.SASLMaxReceiveSize(),
@@ -154,7 +155,7 @@ func (ib *interBrokerSASL) franz() fsasl.Mechanism {
 	return plain.Auth{User: ib.user, Pass: ib.pass}.AsMechanism()
 }
 
-func newInterBrokerSASL(cfg *config.Broker, listeners map[string]*SASLListener) (*interBrokerSASL, error) {
+func newInterBrokerSASL(cfg *config.Broker, listeners map[string]*network.SASLListener) (*interBrokerSASL, error) {
 	name := cfg.InterBrokerListenerName
 	var proto string
 	for _, l := range cfg.AdvertisedListeners {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/security/tlsconfig"
 )
 
@@ -17,10 +18,10 @@ func isTLS(protocol string) bool { return protocol == "SSL" || protocol == "SASL
 // SASL_SSL listener. A TLS listener whose key store is missing or
 // unreadable is an error: Kafka refuses to start in that case too, and
 // serving it in plaintext instead would be worse.
-func serverListeners(cfg *config.Broker) ([]Listener, error) {
-	out := make([]Listener, 0, len(cfg.Listeners))
+func serverListeners(cfg *config.Broker) ([]network.Listener, error) {
+	out := make([]network.Listener, 0, len(cfg.Listeners))
 	for _, l := range cfg.Listeners {
-		sl := Listener{Name: l.Name, Addr: l.Addr()}
+		sl := network.Listener{Name: l.Name, Addr: l.Addr()}
 		if isTLS(l.SecurityProtocol) {
 			keys := cfg.SSLKeys(l.Name)
 			// KIP-684: on SASL_SSL the client is authenticated by SASL, so

@@ -85,7 +85,7 @@ func (b *Broker) waitMetadata(ctx context.Context, rev int64) {
 	// run a little later; applying here (idempotent) makes the change
 	// reach this broker's partition logs — new logs, deleted logs, new
 	// storage configs — before the client hears of it.
-	b.replicas.apply(b.ctrl.Snapshot())
+	b.replicas.Apply(b.ctrl.Snapshot())
 }
 
 // endpointFor returns broker id's advertised endpoint on the named

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator/txn"
+	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -127,18 +128,18 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 	if tc.closed {
 		return
 	}
-	gone, fresh := tc.b.internalLeadership(snap, txnTopicName, tc.loaded, tc.lg)
+	gone, fresh := tc.b.replicas.LeadershipChanges(snap, txnTopicName, tc.loaded, tc.lg)
 	for _, idx := range gone {
 		tc.coord.Unload(idx)
 		delete(tc.loaded, idx)
 	}
 	for _, p := range fresh {
-		tc.loaded[p.idx] = p.epoch
+		tc.loaded[p.Index] = p.Epoch
 		// Loading replays the partition; it runs in the background so a
 		// metadata update is never held up by it. Requests meanwhile get
 		// COORDINATOR_LOAD_IN_PROGRESS.
 		tc.loaders.Add(1)
-		go func(idx, epoch int32, r *replica) {
+		go func(idx, epoch int32, r *replica.Partition) {
 			defer tc.loaders.Done()
 			err := tc.coord.Load(tc.b.life, idx, epoch, &txnStateLog{b: tc.b, r: r})
 			tc.mu.Lock()
@@ -154,7 +155,7 @@ func (tc *txnCoordinator) apply(snap *controller.Snapshot) {
 				// Leadership moved on while this load ran.
 				tc.coord.UnloadEpoch(idx, epoch)
 			}
-		}(p.idx, p.epoch, p.r)
+		}(p.Index, p.Epoch, p.P)
 	}
 }
 
@@ -218,20 +219,20 @@ func (b *Broker) txnCoordinatorFor(ctx context.Context, id, listener string) (no
 // __transaction_state partition.
 type txnStateLog struct {
 	b *Broker
-	r *replica
+	r *replica.Partition
 }
 
 // Append writes records as one batch and waits for acks=all
 // (internal_log.go).
 func (l *txnStateLog) Append(ctx context.Context, recs []txn.Record) error {
-	if leader, _ := l.r.state(); leader != l.b.id {
+	if !l.r.Leads() {
 		return kerr.NotLeaderForPartition
 	}
 	keys, values := make([][]byte, len(recs)), make([][]byte, len(recs))
 	for i, rec := range recs {
 		keys[i], values[i] = rec.Key, rec.Value
 	}
-	return l.b.appendKeyValues(ctx, l.r, keys, values, 30*time.Second)
+	return appendKeyValues(ctx, l.r, keys, values, 30*time.Second)
 }
 
 // Replay decodes every record from the log start to the log end
@@ -374,13 +375,12 @@ func (tc *txnCoordinator) brokerConn(id int32) (*kgo.Broker, error) {
 // __consumer_offsets partition also completes the producer's transactional
 // offset commits there (28_txn_offset_commit.go).
 func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot, topic string, partition int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
-	r, err := b.replicas.leaderFor(snap, topic, partition)
+	r, err := b.replicas.LeaderFor(snap, topic, partition)
 	if err != nil {
 		return err
 	}
-	_, leaderEpoch := r.state()
 	batch := storage.ControlBatch(pid, epoch, commit, coordEpoch, time.Now().UnixMilli())
-	if err := b.appendAndAwait(ctx, r, batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: leaderEpoch, AllowControl: true}); err != nil {
+	if err := appendAndAwait(ctx, r, batch, replica.LeaderAppend{AllowControl: true}); err != nil {
 		return err
 	}
 	if topic == txnOffsetsTopic && b.groups != nil {
@@ -394,14 +394,14 @@ func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot
 // part 1), unless the partition's producer state already shows that
 // transaction. The coordinator is asked directly when it is local, with
 // AddPartitionsToTxn v4 verifyOnly otherwise.
-func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica, pid int64, epoch int16) error {
+func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.Partition, pid int64, epoch int16) error {
 	if !b.cfg.TransactionPartitionVerify {
 		return nil
 	}
-	if e, ok := r.log.OngoingTransaction(pid); ok && e == epoch {
+	if e, ok := r.Log().OngoingTransaction(pid); ok && e == epoch {
 		return nil
 	}
-	tp := txn.TopicPartition{Topic: r.topic, Partition: r.index}
+	tp := txn.TopicPartition{Topic: r.Topic(), Partition: r.Index()}
 	res, err := b.txns.coord.Verify(txnID, pid, epoch, []txn.TopicPartition{tp})
 	if errors.Is(err, kerr.NotCoordinator) {
 		res, err = b.txns.verifyRemote(ctx, txnID, pid, epoch, tp)
@@ -416,7 +416,7 @@ func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica,
 		// it into NOT_ENOUGH_REPLICAS, which every client retries.
 		return fmt.Errorf("%w: verifying the transaction: %v", kerr.NotEnoughReplicas, err)
 	case !res[tp]:
-		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.InvalidTxnState, r.topic, r.index)
+		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.InvalidTxnState, r.Topic(), r.Index())
 	}
 	return nil
 }
@@ -493,7 +493,7 @@ func (b *Broker) initTransactionalProducerID(ctx context.Context, r *kmsg.InitPr
 // checkTxnProduce admits a Produce partition holding transactional
 // batches: the request must carry a transactional id, and the producer's
 // transaction must include the partition (verifyTxnProduce).
-func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica, records []byte) error {
+func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica.Partition, records []byte) error {
 	if txnID == nil {
 		return fmt.Errorf("%w: transactional batch in a produce request without a transactional id", kerr.InvalidRecord)
 	}

@@ -262,6 +262,36 @@ func betweenFloat(min, max float64) func(string) error {
 
 // oneOf accepts exactly one of the given strings (case-sensitive, as
 // Kafka's ValidString).
+// subsystemLevels checks runnel.log.levels: name=level pairs.
+func subsystemLevels(v string) error {
+	_, err := ParseSubsystemLevels(v)
+	return err
+}
+
+// ParseSubsystemLevels reads runnel.log.levels ("controller=debug,
+// etcd=warn") into logger name → level name.
+func ParseSubsystemLevels(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, level, ok := strings.Cut(pair, "=")
+		name, level = strings.TrimSpace(name), strings.TrimSpace(level)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q is not name=level", pair)
+		}
+		switch level {
+		case "debug", "info", "warn", "error":
+		default:
+			return nil, fmt.Errorf("%q: level must be debug, info, warn or error", pair)
+		}
+		out[name] = level
+	}
+	return out, nil
+}
+
 func oneOf(allowed ...string) func(string) error {
 	return func(v string) error {
 		for _, a := range allowed {

@@ -151,6 +151,11 @@ type Broker struct {
 	// ClusterIDRecover from runnel.cluster.id.recover: "" (refuse a
 	// metadata store of another or no cluster), "adopt" or "restore".
 	ClusterIDRecover string
+	// LogFormat, LogLevel and LogLevels (logger name → level) from
+	// runnel.log.format, runnel.log.level and runnel.log.levels.
+	LogFormat string
+	LogLevel  string
+	LogLevels map[string]string
 	// ClusterIDHint is the cluster id given by CLUSTER_ID,
 	// KAFKA_CLUSTER_ID, KAFKA_KRAFT_CLUSTER_ID or cluster.id; the
 	// controller uses it only when it creates a new cluster.
@@ -506,6 +511,9 @@ func (b *Broker) resolve(hostname string) error {
 	b.AdminPprofEnable = g.bool(AdminPprofEnable)
 	b.LogDurable = g.bool(LogDurable)
 	b.ClusterIDRecover = g.str(ClusterIDRecover)
+	b.LogFormat = g.str(LogFormat)
+	b.LogLevel = g.str(LogLevel)
+	b.LogLevels, _ = ParseSubsystemLevels(strings.Join(g.list(LogLevels), ",")) // validated with the key
 	return nil
 }
 

@@ -27,6 +27,10 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 		resp.ErrorCode = err.Code
 		return resp
 	}
+	// Kafka's order: the group id, then the session timeout.
+	if req.Group == "" {
+		return fail(kerr.InvalidGroupID)
+	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	if session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout {
 		return fail(kerr.InvalidSessionTimeout)

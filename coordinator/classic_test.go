@@ -379,6 +379,13 @@ func TestJoinValidation(t *testing.T) {
 	if r := e2.join(joinReq("", "", "", 9)); r.ErrorCode != kerr.InvalidGroupID.Code {
 		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
 	}
+	// An empty group id is reported before a bad session timeout, as
+	// Kafka does (kafka-go's tests rely on it).
+	emptyAndBad := joinReq("", "", "", 9)
+	emptyAndBad.SessionTimeoutMillis = 10
+	if r := e2.join(emptyAndBad); r.ErrorCode != kerr.InvalidGroupID.Code {
+		t.Fatalf("empty group id with a bad session timeout: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
 }
 
 func TestProtocolSelection(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"go.uber.org/zap"
 )
 
 // AppendOptions select the leader or the replication path.
@@ -62,6 +61,9 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	if err := l.checkHealthy(); err != nil {
+		return AppendResult{}, err
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -111,10 +113,19 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		p := &parsed[i]
 		if opts.AssignOffsets && !p.h.IsControl() {
 			if d, ok := l.producers.duplicate(&p.h); ok {
-				l.mu.Unlock()
+				// In durable mode a retry is acknowledged only once the
+				// first append is on disk: that append may have failed
+				// its fsync, or been written before the mode was set.
+				synced := !cfg.Durable || d.lastOffset < l.recoveryPoint
 				r := AppendResult{BaseOffset: d.firstOffset, LastOffset: d.lastOffset, LogAppendTime: -1, LogStartOffset: l.logStart, Duplicate: true}
+				l.mu.Unlock()
 				if cfg.logAppendTime() {
 					r.LogAppendTime = d.maxTs
+				}
+				if !synced {
+					if err := l.flush(); err != nil {
+						return AppendResult{}, l.fail("fsync before acknowledging a duplicate", err)
+					}
 				}
 				return r, nil
 			}
@@ -132,35 +143,42 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	if l.shouldRoll(act, int64(len(batches)), res.LastOffset, now, cfg) {
 		if act.size == 0 {
 			// An empty active segment is replaced rather than kept.
-			paths, _ := act.markDeleted()
+			paths, err := act.markDeleted()
 			l.deleter(paths, 0)
+			if err != nil {
+				l.mu.Unlock()
+				return AppendResult{}, l.fail("roll", err)
+			}
 			l.segs = l.segs[:len(l.segs)-1]
 		} else {
 			rolled = act
 			snap = l.producers.encodeSnapshot()
 		}
 		ns := l.newSegment(res.BaseOffset)
-		ns.active, ns.rollTs = true, now
+		ns.active, ns.rollTs, ns.fresh = true, now, true
 		l.segs = append(l.segs, ns)
 		act = ns
 	}
 
-	// Write.
+	// Write. From here on an I/O error fails the log dir, and the batches
+	// of this call are cut from the log end again (undoAppend): they are
+	// never acknowledged, and never visible once the error is known.
+	prevLeo, prevSize := l.leo, act.size
 	infos := make([]batchInfo, len(parsed))
 	for i, p := range parsed {
 		infos[i] = batchInfo{pos: p.pos, size: p.h.Size(), base: p.h.BaseOffset, last: p.h.LastOffset(), maxTs: p.h.MaxTimestamp}
 	}
 	if err := act.write(batches, infos, cfg.IndexIntervalBytes); err != nil {
 		l.mu.Unlock()
-		l.logger.Error("append failed", zap.String("dir", l.dir), zap.Error(err))
-		return AppendResult{}, kerr.KafkaStorageError
+		return AppendResult{}, l.fail("append", err)
 	}
 	l.leo = res.LastOffset + 1
 	aborted := pa.commit()
 	if len(aborted) > 0 {
 		act.txns = append(act.txns, aborted...)
-		if err := appendTxnIndex(act.path(".txnindex"), aborted); err != nil {
-			l.logger.Error("txnindex append failed", zap.String("dir", l.dir), zap.Error(err))
+		if err := act.appendTxns(aborted); err != nil {
+			l.mu.Unlock()
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "txnindex append", err)
 		}
 	}
 	epochChanged := false
@@ -171,7 +189,8 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	}
 	if epochChanged {
 		if err := l.epochs.persist(); err != nil {
-			l.logger.Error("leader-epoch-checkpoint write failed", zap.String("dir", l.dir), zap.Error(err))
+			l.mu.Unlock()
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "leader-epoch-checkpoint", err)
 		}
 	}
 	for _, p := range parsed {
@@ -185,10 +204,10 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	// Durability work happens outside mu so that readers are not blocked.
 	if rolled != nil {
 		if err := rolled.finish(true); err != nil {
-			l.logger.Error("finishing rolled segment failed", zap.String("dir", l.dir), zap.Error(err))
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "roll", err)
 		}
-		if err := writeFileAtomic(snapshotPath(l.dir, act.base), snap, l.noSync); err != nil {
-			l.logger.Error("producer snapshot failed", zap.String("dir", l.dir), zap.Error(err))
+		if err := writeFileAtomicFS(l.fs, snapshotPath(l.dir, act.base), snap, l.noSync); err != nil {
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "producer snapshot", err)
 		}
 		l.pruneSnapshots()
 		l.mu.Lock()
@@ -196,20 +215,42 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		err := l.writeCheckpoint()
 		l.mu.Unlock()
 		if err != nil {
-			l.logger.Error("checkpoint failed", zap.String("dir", l.dir), zap.Error(err))
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "partition checkpoint", err)
 		}
 	}
 	if flush {
-		if err := l.Flush(); err != nil {
-			return res, kerr.KafkaStorageError
+		if err := l.flush(); err != nil {
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "flush", err)
 		}
 	} else if cfg.Durable {
 		if err := act.sync(); err != nil {
-			return res, kerr.KafkaStorageError
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "fsync", err)
 		}
+		// Segments before the active one were synced when they rolled,
+		// so everything below the new log end is on disk. (appendMu is
+		// held: no truncation can have happened meanwhile.)
+		l.mu.Lock()
+		l.recoveryPoint = max(l.recoveryPoint, min(res.LastOffset+1, l.leo))
+		l.mu.Unlock()
 	}
 
 	return res, nil
+}
+
+// undoAppend handles an I/O error met after an Append wrote its batches
+// (under appendMu, without mu): the dir is failed and the batches are cut
+// from the log end — in memory (the LEO goes back, so no HW can pass them)
+// and, as far as the disk still lets us, from the file, so that a restart
+// keeps only what was acknowledged. It returns kerr.KafkaStorageError.
+func (l *Log) undoAppend(act *segment, prevSize, prevLeo int64, what string, cause error) error {
+	err := l.fail(what, cause)
+	l.mu.Lock()
+	l.leo = prevLeo
+	l.hw = min(l.hw, prevLeo)
+	l.recoveryPoint = min(l.recoveryPoint, prevLeo)
+	l.mu.Unlock()
+	act.cutTail(prevSize, prevLeo)
+	return err
 }
 
 // parseBatches splits and validates the batches of one Append; chk are the
@@ -295,8 +336,19 @@ func (l *Log) pruneSnapshots() {
 
 // Flush fsyncs everything appended so far and advances the recovery point,
 // then writes the partition checkpoint (recovery point, log start, HW).
-// Appends and reads go on while it syncs.
+// Appends and reads go on while it syncs. An error fails the log dir and
+// is kerr.KafkaStorageError.
 func (l *Log) Flush() error {
+	if err := l.checkHealthy(); err != nil {
+		return err
+	}
+	if err := l.flush(); err != nil {
+		return l.fail("flush", err)
+	}
+	return nil
+}
+
+func (l *Log) flush() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	l.mu.RLock()

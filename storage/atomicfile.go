@@ -10,42 +10,46 @@ import (
 // to <path>.tmp, which is fsynced, renamed over path, and the directory
 // fsynced. A crash at any point leaves either the old file or the new one
 // under path, never a mix, plus at most a stray <path>.tmp that the next
-// write truncates (partition directories drop *.tmp when they open).
+// write truncates (partition directories drop *.tmp when they open). A
+// failed write removes its .tmp: a full disk is the usual cause, and the
+// space is given back. Every step goes through the FileOps seam.
 
 // WriteFileAtomic replaces path with data as described above, for the
 // log-dir files other packages keep.
 func WriteFileAtomic(path string, data []byte) error {
-	return writeFileAtomic(path, data, false)
+	return writeFileAtomicFS(osFileOps{}, path, data, false)
 }
 
-// writeFileAtomic is WriteFileAtomic; noSync (tests and fuzzing only)
-// skips both fsyncs.
-func writeFileAtomic(path string, data []byte, noSync bool) error {
+// writeFileAtomicFS writes data to path atomically through fs; noSync
+// (tests and fuzzing only) skips both fsyncs.
+func writeFileAtomicFS(fs FileOps, path string, data []byte, noSync bool) error {
 	tmp := path + ".tmp"
-	if err := writeSynced(tmp, data, noSync); err != nil {
+	if err := writeSynced(fs, tmp, data, noSync); err != nil {
+		_ = fs.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fs.Rename(tmp, path); err != nil {
+		_ = fs.Remove(tmp)
 		return err
 	}
-	return syncDirUnless(filepath.Dir(path), noSync)
+	return syncDirUnlessFS(fs, filepath.Dir(path), noSync)
 }
 
 // writeSynced creates (or truncates) path, writes data and fsyncs it
-// (unless noSync). It is the first half of writeFileAtomic; the cleaner
+// (unless noSync). It is the first half of writeFileAtomicFS; the cleaner
 // uses it alone for .cleaned files, whose rename is its swap protocol's
 // commit step (cleaner_swap.go).
-func writeSynced(path string, data []byte, noSync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+func writeSynced(fs FileOps, path string, data []byte, noSync bool) error {
+	f, err := fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := fs.Write(f, data); err != nil {
 		f.Close()
 		return err
 	}
 	if !noSync {
-		if err := f.Sync(); err != nil {
+		if err := fs.Sync(f); err != nil {
 			f.Close()
 			return err
 		}
@@ -53,21 +57,20 @@ func writeSynced(path string, data []byte, noSync bool) error {
 	return f.Close()
 }
 
-// syncDir fsyncs a directory, making the renames and creations in it
-// durable.
-func syncDir(dir string) error {
+// syncDirFS fsyncs a directory (after a create, rename or remove in it).
+func syncDirFS(fs FileOps, dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = fs.Sync(d)
 	d.Close()
 	return err
 }
 
-func syncDirUnless(dir string, noSync bool) error {
+func syncDirUnlessFS(fs FileOps, dir string, noSync bool) error {
 	if noSync {
 		return nil
 	}
-	return syncDir(dir)
+	return syncDirFS(fs, dir)
 }

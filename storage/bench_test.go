@@ -178,8 +178,8 @@ func BenchmarkReadSendfile(b *testing.B) {
 // (1.3M entries).
 func BenchmarkIndexLookup(b *testing.B) {
 	dir := b.TempDir()
-	ix := mmIndex{path: filepath.Join(dir, "x.index"), entrySize: offsetEntrySize}
-	if err := ix.mapIndex(true, 10<<20); err != nil {
+	ix := mmIndex{path: filepath.Join(dir, "x.index"), entrySize: offsetEntrySize, fs: osFileOps{}}
+	if err := ix.open(true, 10<<20); err != nil {
 		b.Fatal(err)
 	}
 	defer ix.unmap()

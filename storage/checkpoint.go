@@ -30,7 +30,7 @@ import (
 //	                            crash: every log is recovered from its recovery
 //	                            point.
 //
-// All are written atomically by writeFileAtomic (atomicfile.go).
+// All are written atomically by writeFileAtomicFS (atomicfile.go).
 const (
 	partitionCheckpointFile = "partition-checkpoint"
 	epochCheckpointFile     = "leader-epoch-checkpoint"
@@ -42,8 +42,12 @@ type partitionCheckpoint struct {
 }
 
 func writePartitionCheckpoint(dir string, c partitionCheckpoint, noSync bool) error {
+	return writePartitionCheckpointFS(osFileOps{}, dir, c, noSync)
+}
+
+func writePartitionCheckpointFS(fs FileOps, dir string, c partitionCheckpoint, noSync bool) error {
 	s := fmt.Sprintf("0\n%d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark)
-	return writeFileAtomic(filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
+	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
 }
 
 func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {

@@ -130,6 +130,9 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 func (m *Manager) RunCleaner() int { return m.runCleaner(nil) }
 
 func (m *Manager) runCleaner(stop <-chan struct{}) int {
+	if m.health.failed() != nil {
+		return 0
+	}
 	now := m.opts.Clock()
 	type cand struct {
 		l     *Log
@@ -153,6 +156,10 @@ func (m *Manager) runCleaner(stop <-chan struct{}) int {
 		}
 		st, err := c.l.compact(now, budget, stop)
 		if err != nil {
+			if isIOError(err) {
+				_ = c.l.fail("log cleaner", err)
+				break
+			}
 			if err != errCleanAborted {
 				m.opts.Logger.Error("log cleaning failed", zap.String("dir", c.l.dir), zap.Error(err))
 			}
@@ -362,7 +369,7 @@ func (l *Log) compact(now time.Time, budget int64, stop <-chan struct{}) (Compac
 	if l.closed || l.truncations != p.gen {
 		return st, errCleanAborted
 	}
-	return st, writeCleanerCheckpoint(l.dir, end, l.noSync)
+	return st, writeCleanerCheckpoint(l.fs, l.dir, end, l.noSync)
 }
 
 // groupSegmentsBySize splits segments into runs whose .log sizes sum to at
@@ -605,16 +612,25 @@ type cleanedSeg struct {
 	mtime            time.Time
 	idxN, tidxN      int
 	haveTime, noSync bool
+	fs               FileOps
 }
+
+// fsWriter writes to f through fs (the cleaner's buffered .log writes).
+type fsWriter struct {
+	fs FileOps
+	f  *os.File
+}
+
+func (w fsWriter) Write(b []byte) (int, error) { return w.fs.Write(w.f, b) }
 
 func (c *cleanPass) cleanGroup(g []segSnap, end int64) (*cleanedSeg, error) {
 	l := c.l
 	base := g[0].base
-	f, err := os.OpenFile(swapPath(l.dir, base, ".log", ".cleaned"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.OpenFile(swapPath(l.dir, base, ".log", ".cleaned"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	w := &cleanedSeg{dir: l.dir, baseOff: base, end: end, f: f, w: bufio.NewWriterSize(f, 1<<20),
+	w := &cleanedSeg{dir: l.dir, baseOff: base, end: end, f: f, fs: l.fs, w: bufio.NewWriterSize(fsWriter{l.fs, f}, 1<<20),
 		maxTs: -1, maxTsOff: base, lastIdxTs: -1, next: base, firstBatchMaxTs: -1,
 		interval: c.p.cfg.IndexIntervalBytes, noSync: l.noSync}
 	fail := func(err error) (*cleanedSeg, error) {
@@ -906,7 +922,7 @@ func (w *cleanedSeg) finish() error {
 		return err
 	}
 	if !w.noSync {
-		if err := w.f.Sync(); err != nil {
+		if err := w.fs.Sync(w.f); err != nil {
 			return err
 		}
 	}
@@ -924,7 +940,7 @@ func (w *cleanedSeg) finish() error {
 		".range":     []byte(strconv.FormatInt(w.end, 10) + "\n"),
 	}
 	for ext, data := range files {
-		if err := writeSynced(swapPath(w.dir, w.baseOff, ext, ".cleaned"), data, w.noSync); err != nil {
+		if err := writeSynced(w.fs, swapPath(w.dir, w.baseOff, ext, ".cleaned"), data, w.noSync); err != nil {
 			return err
 		}
 	}
@@ -937,7 +953,7 @@ func (w *cleanedSeg) finish() error {
 func (w *cleanedSeg) remove() {
 	for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex", ".range"} {
 		for _, suf := range []string{".cleaned", ".swap"} {
-			_ = os.Remove(swapPath(w.dir, w.baseOff, ext, suf))
+			_ = w.fs.Remove(swapPath(w.dir, w.baseOff, ext, suf))
 		}
 	}
 }
@@ -981,7 +997,7 @@ func (l *Log) swapIn(g []segSnap, w *cleanedSeg, gen int64) error {
 	dir, base := l.dir, w.baseOff
 	// Step 2: .cleaned → .swap; the .log rename commits.
 	for _, ext := range swapIndexExts {
-		if err := os.Rename(swapPath(dir, base, ext, ".cleaned"), swapPath(dir, base, ext, ".swap")); err != nil {
+		if err := l.fs.Rename(swapPath(dir, base, ext, ".cleaned"), swapPath(dir, base, ext, ".swap")); err != nil {
 			w.remove()
 			return err
 		}
@@ -989,11 +1005,11 @@ func (l *Log) swapIn(g []segSnap, w *cleanedSeg, gen int64) error {
 	if crash("before-commit") {
 		return errSimulatedCrash
 	}
-	if err := os.Rename(swapPath(dir, base, ".log", ".cleaned"), swapPath(dir, base, ".log", ".swap")); err != nil {
+	if err := l.fs.Rename(swapPath(dir, base, ".log", ".cleaned"), swapPath(dir, base, ".log", ".swap")); err != nil {
 		w.remove()
 		return err
 	}
-	if err := syncDirUnless(dir, l.noSync); err != nil {
+	if err := syncDirUnlessFS(l.fs, dir, l.noSync); err != nil {
 		return err
 	}
 	if crash("committed") {
@@ -1011,7 +1027,7 @@ func (l *Log) swapIn(g []segSnap, w *cleanedSeg, gen int64) error {
 			return errSimulatedCrash
 		}
 	}
-	if err := syncDirUnless(dir, l.noSync); err != nil {
+	if err := syncDirUnlessFS(l.fs, dir, l.noSync); err != nil {
 		return err
 	}
 	if crash("deleted") {
@@ -1019,23 +1035,23 @@ func (l *Log) swapIn(g []segSnap, w *cleanedSeg, gen int64) error {
 	}
 	// Step 4: .swap → final names, the .log last.
 	for _, ext := range swapIndexExts[:3] {
-		if err := os.Rename(swapPath(dir, base, ext, ".swap"), swapPath(dir, base, ext, "")); err != nil {
+		if err := l.fs.Rename(swapPath(dir, base, ext, ".swap"), swapPath(dir, base, ext, "")); err != nil {
 			return err
 		}
 		if ext == ".index" && crash("index-renamed") {
 			return errSimulatedCrash
 		}
 	}
-	if err := os.Rename(swapPath(dir, base, ".log", ".swap"), swapPath(dir, base, ".log", "")); err != nil {
+	if err := l.fs.Rename(swapPath(dir, base, ".log", ".swap"), swapPath(dir, base, ".log", "")); err != nil {
 		return err
 	}
-	if err := syncDirUnless(dir, l.noSync); err != nil {
+	if err := syncDirUnlessFS(l.fs, dir, l.noSync); err != nil {
 		return err
 	}
 	if crash("renamed") {
 		return errSimulatedCrash
 	}
-	_ = os.Remove(swapPath(dir, base, ".range", ".swap"))
+	_ = l.fs.Remove(swapPath(dir, base, ".range", ".swap"))
 
 	ns := l.newSegment(base)
 	ns.size, ns.next = w.pos, w.next
@@ -1068,8 +1084,8 @@ func readCleanerCheckpoint(dir string) (int64, bool) {
 	return v, err == nil && v >= 0
 }
 
-func writeCleanerCheckpoint(dir string, off int64, noSync bool) error {
-	return writeFileAtomic(dir+string(os.PathSeparator)+cleanerCheckpointFile, []byte("0\n"+strconv.FormatInt(off, 10)+"\n"), noSync)
+func writeCleanerCheckpoint(fs FileOps, dir string, off int64, noSync bool) error {
+	return writeFileAtomicFS(fs, dir+string(os.PathSeparator)+cleanerCheckpointFile, []byte("0\n"+strconv.FormatInt(off, 10)+"\n"), noSync)
 }
 
 // cleanerTruncated lowers the cleaner checkpoint to the new log end after a
@@ -1077,7 +1093,7 @@ func writeCleanerCheckpoint(dir string, off int64, noSync bool) error {
 // treated as dirty. Called under l.mu.
 func (l *Log) cleanerTruncated(leo int64) {
 	if off, ok := readCleanerCheckpoint(l.dir); ok && off > leo {
-		if err := writeCleanerCheckpoint(l.dir, leo, l.noSync); err != nil {
+		if err := writeCleanerCheckpoint(l.fs, l.dir, leo, l.noSync); err != nil {
 			l.logger.Error("cleaner checkpoint write failed", zap.String("dir", l.dir), zap.Error(err))
 		}
 	}

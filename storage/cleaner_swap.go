@@ -45,7 +45,7 @@ func swapPath(dir string, base int64, ext, suffix string) string {
 }
 
 // completeSwaps finishes or rolls back interrupted segment swaps in dir.
-func completeSwaps(dir string, noSync bool) error {
+func completeSwaps(fs FileOps, dir string, noSync bool) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -55,7 +55,7 @@ func completeSwaps(dir string, noSync bool) error {
 	for _, e := range ents {
 		n := e.Name()
 		if strings.HasSuffix(n, ".cleaned") {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
+			if err := fs.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
 				return err
 			}
 			continue
@@ -71,7 +71,7 @@ func completeSwaps(dir string, noSync bool) error {
 	for _, e := range ents {
 		n := e.Name()
 		if strings.HasSuffix(n, ".swap") && !strings.HasSuffix(n, ".log.swap") && len(n) > 20 && !logSwap[n[:20]] {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
+			if err := fs.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
 				return err
 			}
 		}
@@ -92,27 +92,27 @@ func completeSwaps(dir string, noSync bool) error {
 			}
 			for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 				p := filepath.Join(dir, segmentName(ob)+ext)
-				if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				if err := fs.Remove(p); err != nil && !os.IsNotExist(err) {
 					return err
 				}
 			}
 		}
-		if err := syncDirUnless(dir, noSync); err != nil {
+		if err := syncDirUnlessFS(fs, dir, noSync); err != nil {
 			return err
 		}
 		for _, ext := range swapIndexExts[:3] {
 			sp := swapPath(dir, b, ext, ".swap")
-			if err := os.Rename(sp, swapPath(dir, b, ext, "")); err != nil && !os.IsNotExist(err) {
+			if err := fs.Rename(sp, swapPath(dir, b, ext, "")); err != nil && !os.IsNotExist(err) {
 				return err
 			}
 		}
-		if err := os.Rename(swapPath(dir, b, ".log", ".swap"), swapPath(dir, b, ".log", "")); err != nil {
+		if err := fs.Rename(swapPath(dir, b, ".log", ".swap"), swapPath(dir, b, ".log", "")); err != nil {
 			return err
 		}
-		if err := syncDirUnless(dir, noSync); err != nil {
+		if err := syncDirUnlessFS(fs, dir, noSync); err != nil {
 			return err
 		}
-		if err := os.Remove(swapPath(dir, b, ".range", ".swap")); err != nil && !os.IsNotExist(err) {
+		if err := fs.Remove(swapPath(dir, b, ".range", ".swap")); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}

@@ -31,8 +31,24 @@
 //   - Offsets within a log strictly increase; segments are sorted by base
 //     offset, every offset of a segment is in [base, base+MaxInt32] and
 //     every position fits 32 bits.
-//   - Only the last segment is written; its index files are preallocated to
-//     segment.index.bytes and trimmed when it rolls and at clean shutdown.
+//   - Only the last segment is written; its index entries live in memory
+//     (up to segment.index.bytes) and reach the files with pwrite at each
+//     sync and when it rolls or the log closes, where the files are trimmed
+//     and fsynced; no index is ever written through a shared map, so a
+//     full disk is ENOSPC from a write, never a SIGBUS (index.go).
+//   - Every change to the dir's files goes through the FileOps seam
+//     (fileops.go); the first I/O error fails the whole log dir: its logs
+//     answer KAFKA_STORAGE_ERROR, the batches of the failing Append are cut
+//     from the log end and never acknowledged, and nothing is written
+//     again until a new Manager recovers the dir (dirfailure.go). Opening
+//     a log writes nothing that needs space, so a broker starts on a full
+//     disk.
+//   - A .log is created only with its segment (roll, new or emptied log);
+//     an existing segment's file is opened without O_CREATE, so one deleted
+//     under the broker is a log-dir failure, not a silently empty range.
+//   - The .txnindex is fsynced with its segment's .log; a
+//     leader-epoch-checkpoint that does not parse is rebuilt from the
+//     batches' partitionLeaderEpoch.
 //   - logStart <= HW <= LEO; LSO = min(HW, first offset of the oldest
 //     ongoing transaction).
 //   - Every byte below the recovery point has been fsynced. After a crash

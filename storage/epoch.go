@@ -9,21 +9,23 @@ type epochCache struct {
 	path    string
 	entries []epochEntry
 	noSync  bool
+	fs      FileOps
 }
 
+// loadEpochCache reads leader-epoch-checkpoint (absent: an empty cache).
+// A file that does not parse comes back as an error beside an empty cache:
+// the caller rebuilds it from the batches (Log.rebuildEpochs).
 func loadEpochCache(dir string) (*epochCache, error) {
 	p := filepath.Join(dir, epochCheckpointFile)
 	es, err := readEpochs(p)
 	if err != nil {
-		// A damaged checkpoint is rebuilt from the batches' leader epochs
-		// by the caller; start empty.
-		es = nil
+		return &epochCache{path: p}, err
 	}
 	return &epochCache{path: p, entries: es}, nil
 }
 
 func (c *epochCache) persist() error {
-	return writeFileAtomic(c.path, encodeEpochs(c.entries), c.noSync)
+	return writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, encodeEpochs(c.entries), c.noSync)
 }
 
 func (c *epochCache) latest() (epochEntry, bool) {

@@ -24,11 +24,18 @@ import (
 //	            and once more when the segment becomes inactive; timestamps
 //	            strictly increase.
 //
-// The active segment's index files are preallocated (sparse) to
-// segment.index.bytes and written through a shared mmap; they are trimmed to
-// their entries on roll and on clean shutdown. After an unclean shutdown the
-// indexes of every segment past the recovery point are rebuilt from the log,
-// so only trimmed, synced indexes are ever trusted.
+// The active segment's entries live in memory (the authority while it is
+// active) and are written to the file with pwrite, never through a shared
+// writable map: a full disk must come back as ENOSPC from a write, not as a
+// SIGBUS on a store into a sparse, preallocated page (issue 11). Pending
+// entries are written when the segment is synced (Flush, durable appends)
+// and when it becomes inactive (roll, clean shutdown), where the file is
+// trimmed to its entries and fsynced; finished segments' indexes are mapped
+// read-only. After an unclean shutdown the indexes of every segment past
+// the recovery point are rebuilt from the log, so only trimmed, synced
+// indexes are ever trusted — which is also why the active index file may
+// lag its entries: opening a log writes nothing into it, and a log opens
+// on a full disk.
 const (
 	offsetEntrySize = 8
 	timeEntrySize   = 12
@@ -36,95 +43,150 @@ const (
 
 var errIndexCorrupt = errors.New("storage: index corrupt")
 
-// mmIndex is a file of fixed-size entries mapped into memory while its
-// segment is open. n (the number of valid entries) survives unmapping.
+// mmIndex is one index file's entries. While its segment is active they are
+// heap memory that survives the segment's handles being closed; while
+// inactive, a read-only map of the (trimmed) file while the segment is open.
+// n (the number of valid entries) survives unmapping.
 type mmIndex struct {
 	path      string
 	entrySize int
 	n         int
-	maxN      int    // capacity in entries when writable
-	mm        []byte // nil while unmapped or empty
-	writable  bool
+	maxN      int    // capacity in entries while active (segment.index.bytes)
+	mm        []byte // entries [0,n): heap (active), a read-only map, or nil
+	active    bool   // mm is heap memory and the authority
+	written   int    // active: entries [0,written) are in the file
+	fs        FileOps
 }
 
-// mapIndex maps the file. Writable maps preallocate the file to maxBytes
-// (rounded down to whole entries).
-func (ix *mmIndex) mapIndex(writable bool, maxBytes int) error {
-	if ix.mm != nil && ix.writable == writable && (!writable || maxBytes/ix.entrySize <= ix.maxN) {
-		return nil
-	}
-	ix.unmap()
-	flag := os.O_RDONLY
-	if writable {
-		flag = os.O_RDWR | os.O_CREATE
-	}
-	f, err := os.OpenFile(ix.path, flag, 0o644)
-	if err != nil {
-		if os.IsNotExist(err) && !writable && ix.n == 0 {
+// open makes the entries readable (and, if active, appendable with room for
+// maxBytes of entries). An inactive index is mapped read-only; an active
+// one is read into memory once and then kept there.
+func (ix *mmIndex) open(active bool, maxBytes int) error {
+	if active {
+		capN := max(maxBytes/ix.entrySize, ix.n)
+		if ix.active {
+			ix.maxN = max(ix.maxN, capN)
 			return nil
 		}
+		buf := make([]byte, ix.n*ix.entrySize)
+		if ix.n > 0 {
+			if ix.mm != nil {
+				copy(buf, ix.mm)
+			} else if err := ix.readInto(buf); err != nil {
+				return err
+			}
+		}
+		ix.unmap()
+		ix.mm, ix.active, ix.written, ix.maxN = buf, true, ix.n, capN
+		return nil
+	}
+	if ix.active {
+		return fmt.Errorf("storage: %s: mapping an active index read-only", ix.path)
+	}
+	if ix.mm != nil || ix.n == 0 {
+		return nil
+	}
+	f, err := os.Open(ix.path)
+	if err != nil {
 		return err
 	}
 	defer f.Close()
 	size := ix.n * ix.entrySize
-	prot := unix.PROT_READ
-	if writable {
-		size = maxBytes / ix.entrySize * ix.entrySize
-		if size < ix.n*ix.entrySize {
-			size = ix.n * ix.entrySize
-		}
-		if err := f.Truncate(int64(size)); err != nil {
-			return err
-		}
-		prot |= unix.PROT_WRITE
-		ix.maxN = size / ix.entrySize
-	} else {
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if st.Size() < int64(size) {
-			return fmt.Errorf("%w: %s shorter than its %d entries", errIndexCorrupt, ix.path, ix.n)
-		}
-	}
-	if size == 0 {
-		ix.writable = writable
-		return nil
-	}
-	mm, err := unix.Mmap(int(f.Fd()), 0, size, prot, unix.MAP_SHARED)
+	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	ix.mm, ix.writable = mm, writable
+	if st.Size() < int64(size) {
+		return fmt.Errorf("%w: %s shorter than its %d entries", errIndexCorrupt, ix.path, ix.n)
+	}
+	// A read-only map of a file whose first size bytes exist: no store
+	// ever faults, so a full disk cannot SIGBUS here.
+	mm, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	ix.mm = mm
 	return nil
 }
 
+func (ix *mmIndex) readInto(buf []byte) error {
+	f, err := os.Open(ix.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return fmt.Errorf("%w: %s: %v", errIndexCorrupt, ix.path, err)
+	}
+	return nil
+}
+
+// unmap releases a read-only map (the segment's handles are closing). An
+// active index keeps its memory: it is the only copy of unwritten entries.
 func (ix *mmIndex) unmap() {
-	if ix.mm != nil {
+	if ix.mm != nil && !ix.active {
 		_ = unix.Munmap(ix.mm)
 		ix.mm = nil
 	}
-	ix.writable = false
 }
 
-func (ix *mmIndex) sync() error {
-	if ix.mm != nil && ix.writable {
-		return unix.Msync(ix.mm, unix.MS_SYNC)
+// reset forgets every entry (recovery rebuilds them).
+func (ix *mmIndex) reset() {
+	ix.unmap()
+	ix.mm, ix.active, ix.n, ix.written, ix.maxN = nil, false, 0, 0, 0
+}
+
+// writePending writes the active entries not yet in the file with one
+// pwrite at their place. On error nothing is counted as written.
+func (ix *mmIndex) writePending() error {
+	if !ix.active || ix.written >= ix.n {
+		return nil
 	}
+	f, err := ix.fs.OpenFile(ix.path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = ix.fs.WriteAt(f, ix.mm[ix.written*ix.entrySize:ix.n*ix.entrySize], int64(ix.written*ix.entrySize))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	ix.written = ix.n
 	return nil
 }
 
-// trim cuts the file to its entries (unmapping first).
-func (ix *mmIndex) trim() error {
-	ix.unmap()
-	err := os.Truncate(ix.path, int64(ix.n*ix.entrySize))
-	if os.IsNotExist(err) && ix.n == 0 {
+// finish ends the active phase: pending entries written, the file cut to
+// its entries (dropping stale ones a truncation left) and, with sync,
+// fsynced. The memory is dropped only on success; the segment maps the
+// file read-only when it next needs it.
+func (ix *mmIndex) finish(sync bool) error {
+	if !ix.active {
 		return nil
 	}
-	return err
+	if err := ix.writePending(); err != nil {
+		return err
+	}
+	f, err := ix.fs.OpenFile(ix.path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	err = ix.fs.Truncate(f, int64(ix.n*ix.entrySize))
+	if err == nil && sync {
+		err = ix.fs.Sync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	ix.mm, ix.active, ix.written, ix.maxN = nil, false, 0, 0
+	return nil
 }
 
-func (ix *mmIndex) full() bool { return ix.writable && ix.n >= ix.maxN }
+func (ix *mmIndex) full() bool { return ix.active && ix.n >= ix.maxN }
 
 func (ix *mmIndex) entry(i int) []byte {
 	return ix.mm[i*ix.entrySize : (i+1)*ix.entrySize]
@@ -137,10 +199,10 @@ func (ix *mmIndex) offsetAt(i int) (rel uint32, pos uint32) {
 	return binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:])
 }
 
+// appendOffset adds an entry to an active index (in memory).
 func (ix *mmIndex) appendOffset(rel uint32, pos uint32) {
-	e := ix.mm[ix.n*offsetEntrySize:]
-	binary.BigEndian.PutUint32(e, rel)
-	binary.BigEndian.PutUint32(e[4:], pos)
+	ix.mm = binary.BigEndian.AppendUint32(ix.mm[:ix.n*offsetEntrySize], rel)
+	ix.mm = binary.BigEndian.AppendUint32(ix.mm, pos)
 	ix.n++
 }
 
@@ -179,6 +241,7 @@ func (ix *mmIndex) truncateOffsets(rel uint32) {
 		return
 	}
 	ix.n = sort.Search(ix.n, func(i int) bool { r, _ := ix.offsetAt(i); return r >= rel })
+	ix.written = min(ix.written, ix.n)
 }
 
 // checkOffsets is the sanity check of a trusted (clean-shutdown) index:
@@ -202,10 +265,10 @@ func (ix *mmIndex) timeAt(i int) (ts int64, rel uint32) {
 	return int64(binary.BigEndian.Uint64(e)), binary.BigEndian.Uint32(e[8:])
 }
 
+// appendTime adds an entry to an active index (in memory).
 func (ix *mmIndex) appendTime(ts int64, rel uint32) {
-	e := ix.mm[ix.n*timeEntrySize:]
-	binary.BigEndian.PutUint64(e, uint64(ts))
-	binary.BigEndian.PutUint32(e[8:], rel)
+	ix.mm = binary.BigEndian.AppendUint64(ix.mm[:ix.n*timeEntrySize], uint64(ts))
+	ix.mm = binary.BigEndian.AppendUint32(ix.mm, rel)
 	ix.n++
 }
 
@@ -238,6 +301,7 @@ func (ix *mmIndex) truncateTimes(rel uint32) {
 		return
 	}
 	ix.n = sort.Search(ix.n, func(i int) bool { _, r := ix.timeAt(i); return r >= rel })
+	ix.written = min(ix.written, ix.n)
 }
 
 func (ix *mmIndex) checkTimes() error {

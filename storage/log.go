@@ -35,6 +35,8 @@ type Log struct {
 	deleter   func(paths []string, delay time.Duration)
 	noSync    bool           // tests and fuzzing only: skip every fsync
 	codecs    *decompressors // the Manager's, shared by its logs (nil: one-off)
+	fs        FileOps        // every change to the dir's files goes through it (fileops.go)
+	health    *dirHealth     // the log dir's failure state, shared with its Manager (dirfailure.go)
 
 	appendMu sync.Mutex
 	flushMu  sync.Mutex // serializes Flush
@@ -77,6 +79,8 @@ type logOptions struct {
 	deleter   func([]string, time.Duration)
 	noSync    bool
 	codecs    *decompressors
+	fs        FileOps    // nil: the OS
+	health    *dirHealth // nil: a state of the log's own
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
@@ -91,6 +95,7 @@ func openLog(o logOptions) (*Log, error) {
 	l := &Log{
 		topic: o.topic, partition: o.partition, dir: o.dir,
 		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync, codecs: o.codecs,
+		fs: fileOpsOrOS(o.fs), health: o.health,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
 		producerExpirationMs: o.producerExpirationMs,
 	}
@@ -103,10 +108,13 @@ func openLog(o logOptions) (*Log, error) {
 	if l.logger == nil {
 		l.logger = zap.NewNop()
 	}
+	if l.health == nil {
+		l.health = newDirHealth(o.dir, l.logger)
+	}
 	if l.deleter == nil {
 		l.deleter = func(ps []string, _ time.Duration) {
 			for _, p := range ps {
-				_ = os.Remove(p)
+				_ = l.fs.Remove(p)
 			}
 		}
 	}
@@ -119,7 +127,7 @@ func openLog(o logOptions) (*Log, error) {
 }
 
 func (l *Log) newSegment(base int64) *segment {
-	s := newSegmentStruct(l.dir, base, l.cache, l.cfg.SegmentIndexBytes)
+	s := newSegmentStruct(l.fs, l.dir, base, l.cache, l.cfg.SegmentIndexBytes)
 	s.noSync = l.noSync
 	return s
 }
@@ -132,7 +140,7 @@ func (l *Log) newSegment(base int64) *segment {
 func (l *Log) load(clean bool) error {
 	// Hook for log compaction: finish or roll back a segment swap that a
 	// crash interrupted (cleaner_swap.go) before the segments are listed.
-	if err := completeSwaps(l.dir, l.noSync); err != nil {
+	if err := completeSwaps(l.fs, l.dir, l.noSync); err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(l.dir)
@@ -145,7 +153,7 @@ func (l *Log) load(clean bool) error {
 		n := e.Name()
 		switch {
 		case strings.HasSuffix(n, ".deleted"), strings.HasSuffix(n, ".tmp"), strings.HasSuffix(n, ".truncating"):
-			_ = os.Remove(filepath.Join(l.dir, n))
+			_ = l.fs.Remove(filepath.Join(l.dir, n))
 		case strings.HasSuffix(n, ".log"):
 			if b, ok := parseSegmentBase(n); ok {
 				bases = append(bases, b)
@@ -158,7 +166,7 @@ func (l *Log) load(clean bool) error {
 		n := e.Name()
 		for _, ext := range []string{".index", ".timeindex", ".txnindex"} {
 			if strings.HasSuffix(n, ext) && len(n) == 20+len(ext) && !logs[n[:20]] {
-				_ = os.Remove(filepath.Join(l.dir, n))
+				_ = l.fs.Remove(filepath.Join(l.dir, n))
 			}
 		}
 	}
@@ -173,7 +181,7 @@ func (l *Log) load(clean bool) error {
 	if len(bases) == 0 {
 		base := max(cp.logStart, 0)
 		s := l.newSegment(base)
-		s.active, s.rollTs = true, l.clock()
+		s.active, s.rollTs, s.fresh = true, l.clock(), true
 		s.mu.Lock()
 		err := s.openLocked()
 		s.mu.Unlock()
@@ -182,8 +190,13 @@ func (l *Log) load(clean bool) error {
 		}
 		l.segs = []*segment{s}
 		l.logStart, l.leo = base, base
-		l.epochs, _ = loadEpochCache(l.dir)
-		l.epochs.noSync = l.noSync
+		l.epochs, err = loadEpochCache(l.dir)
+		l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
+		if err != nil {
+			// Nothing to rebuild from: the log is empty (the next
+			// epoch assigned rewrites the file).
+			l.logger.Warn("damaged leader-epoch-checkpoint on an empty log; starting empty", zap.String("dir", l.dir), zap.Error(err))
+		}
 		l.epochs.truncateFromEnd(l.leo)
 		l.recoveryPoint, l.hw = base, base
 		return l.writeCheckpoint()
@@ -261,10 +274,10 @@ func (l *Log) load(clean bool) error {
 			return err
 		}
 		s.txns = aborted
-		if err := writeTxnIndex(s.path(".txnindex"), aborted); err != nil {
+		if err := s.writeTxns(aborted); err != nil {
 			return err
 		}
-		if err := s.sync(); err != nil {
+		if err := s.syncData(); err != nil {
 			return err
 		}
 		if truncated {
@@ -299,16 +312,69 @@ func (l *Log) load(clean bool) error {
 	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
 	l.recoveryPoint = l.leo
 	l.removeSnapshotsAbove(l.leo)
-	l.epochs, _ = loadEpochCache(l.dir)
-	l.epochs.noSync = l.noSync
-	ch := l.epochs.truncateFromEnd(l.leo)
-	if l.epochs.truncateFromStart(l.logStart) || ch {
-		if err := l.epochs.persist(); err != nil {
+	l.epochs, err = loadEpochCache(l.dir)
+	l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
+	rebuilt := false
+	if err != nil {
+		// Kafka would lose the epoch history here and answer
+		// OffsetForLeaderEpoch wrongly (followers truncating too much or
+		// too little); the batches carry every epoch, so rebuild.
+		l.logger.Warn("damaged leader-epoch-checkpoint; rebuilding it from the batches' leader epochs", zap.String("dir", l.dir), zap.Error(err))
+		if err := l.rebuildEpochs(); err != nil {
 			return err
+		}
+		rebuilt = true
+	}
+	ch := l.epochs.truncateFromEnd(l.leo)
+	if l.epochs.truncateFromStart(l.logStart) || ch || rebuilt {
+		if err := l.epochs.persist(); err != nil {
+			return l.spaceAtOpen("leader-epoch-checkpoint", err)
 		}
 	}
 	if !clean || firstRecover < len(l.segs) {
-		return l.writeCheckpoint()
+		return l.spaceAtOpen("partition checkpoint", l.writeCheckpoint())
+	}
+	return nil
+}
+
+// spaceAtOpen lets a log open on a full disk (issue 11): the checkpoints
+// that opening rewrites only record what the next open would work out
+// again (the recovery point moves up to data already synced, the epoch
+// cache and the HW are clamped to the log), so a write refused for want of
+// space is left for later with a warning. Any other error stands.
+func (l *Log) spaceAtOpen(what string, err error) error {
+	if isNoSpace(err) {
+		l.logger.Warn("no space to rewrite at open; the previous file stays valid", zap.String("dir", l.dir), zap.String("file", what), zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+// rebuildEpochs refills the epoch cache from the partitionLeaderEpoch of
+// every batch (one header read per batch), as the leader assigned them.
+func (l *Log) rebuildEpochs() error {
+	l.epochs.entries = nil
+	for _, s := range l.segs {
+		ref, pos, err := s.locate(s.base)
+		if err != nil {
+			return err
+		}
+		var eb [4]byte
+		var rerr error
+		err = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
+			if rerr = preadFull(ref.f, eb[:], e.pos+offLeaderEpoch); rerr != nil {
+				return true
+			}
+			l.epochs.assign(int32(binary.BigEndian.Uint32(eb[:])), e.base)
+			return false
+		})
+		ref.release()
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -330,7 +396,7 @@ func (l *Log) dropSegmentsAfter(i int) {
 	for _, s := range l.segs[i+1:] {
 		paths, _ := s.markDeleted()
 		for _, p := range paths {
-			_ = os.Remove(p)
+			_ = l.fs.Remove(p)
 		}
 	}
 	l.segs = l.segs[:i+1]
@@ -340,7 +406,7 @@ func (l *Log) removeSnapshotsAbove(off int64) {
 	snaps, _ := listSnapshots(l.dir)
 	for _, s := range snaps {
 		if s > off {
-			_ = os.Remove(snapshotPath(l.dir, s))
+			_ = l.fs.Remove(snapshotPath(l.dir, s))
 		}
 	}
 }
@@ -370,7 +436,7 @@ func (l *Log) rebuildProducers(upTo int64) error {
 			err = derr
 		}
 		l.logger.Warn("dropping unreadable producer snapshot", zap.String("dir", l.dir), zap.Int64("offset", snaps[i]), zap.Error(err))
-		_ = os.Remove(snapshotPath(l.dir, snaps[i]))
+		_ = l.fs.Remove(snapshotPath(l.dir, snaps[i]))
 	}
 	return l.replay(from, upTo, func(h *BatchHeader, batch []byte) {
 		pa := l.producers.begin()
@@ -460,7 +526,7 @@ func (s *segment) locate(offset int64) (*fileRef, int64, error) {
 }
 
 func (l *Log) writeCheckpoint() error {
-	return writePartitionCheckpoint(l.dir, partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}, l.noSync)
+	return writePartitionCheckpointFS(l.fs, l.dir, partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}, l.noSync)
 }
 
 // Topic is the log's topic.

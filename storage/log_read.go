@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
 )
 
 // Read returns whole batches starting with the batch that contains offset,
@@ -15,6 +16,9 @@ import (
 // maxOffset) gives an empty result. Record bytes are never copied: the
 // result names file regions; call Release after sending them.
 func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*ReadResult, error) {
+	if err := l.checkHealthy(); err != nil {
+		return nil, err
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -41,7 +45,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 		ref, pos, err := s.locate(offset)
 		if err != nil {
 			res.Release()
-			return nil, kerr.KafkaStorageError
+			return nil, l.readFailed(err)
 		}
 		start, end := int64(-1), int64(-1)
 		err = scanFrom(ref.f, pos, s.size, func(e scanEntry) bool {
@@ -70,7 +74,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 		if err != nil {
 			ref.release()
 			res.Release()
-			return nil, kerr.KafkaStorageError
+			return nil, l.readFailed(err)
 		}
 		if start >= 0 {
 			res.Regions = append(res.Regions, Region{File: ref.f, Offset: start, Length: end - start})
@@ -86,6 +90,18 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 	return res, nil
 }
 
+// readFailed turns a read error into KAFKA_STORAGE_ERROR; an I/O error
+// (a missing segment file among them) also fails the dir, while bad bytes
+// found by a check fail only this read, as Kafka fails a corrupt read
+// without taking the dir offline.
+func (l *Log) readFailed(err error) error {
+	if isIOError(err) {
+		return l.fail("read", err)
+	}
+	l.logger.Error("read failed", zap.String("dir", l.dir), zap.Error(err))
+	return kerr.KafkaStorageError
+}
+
 // Truncate drops every offset >= endOffset (followers after a leader
 // change). A batch that reaches endOffset or beyond is dropped whole, so the
 // new log end may be below endOffset. Truncating below the log start empties
@@ -93,11 +109,21 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32, minOneBatch bool) (*
 func (l *Log) Truncate(endOffset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	if err := l.checkHealthy(); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return errClosed
 	}
+	if err := l.truncateLocked(endOffset); err != nil {
+		return l.fail("truncate", err)
+	}
+	return nil
+}
+
+func (l *Log) truncateLocked(endOffset int64) error {
 	if endOffset >= l.leo {
 		return nil
 	}
@@ -106,8 +132,11 @@ func (l *Log) Truncate(endOffset int64) error {
 	}
 	i := l.segmentFor(endOffset)
 	for _, s := range l.segs[i+1:] {
-		paths, _ := s.markDeleted()
+		paths, err := s.markDeleted()
 		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
+		if err != nil {
+			return err
+		}
 	}
 	l.segs = l.segs[:i+1]
 	s := l.segs[i]
@@ -147,11 +176,14 @@ func (l *Log) Truncate(endOffset int64) error {
 // truncateFullyLocked deletes every segment and restarts the log at start.
 func (l *Log) truncateFullyLocked(start int64) error {
 	for _, s := range l.segs {
-		paths, _ := s.markDeleted()
+		paths, err := s.markDeleted()
 		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
+		if err != nil {
+			return err
+		}
 	}
 	ns := l.newSegment(start)
-	ns.active, ns.rollTs = true, l.clock()
+	ns.active, ns.rollTs, ns.fresh = true, l.clock(), true
 	l.segs = []*segment{ns}
 	l.logStart, l.leo = start, start
 	return l.afterTruncateLocked()
@@ -182,6 +214,9 @@ func (l *Log) afterTruncateLocked() error {
 func (l *Log) AdvanceLogStart(offset int64) (int64, error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	if err := l.checkHealthy(); err != nil {
+		return 0, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -194,32 +229,46 @@ func (l *Log) AdvanceLogStart(offset int64) (int64, error) {
 		return l.logStart, nil
 	}
 	l.logStart = offset
-	l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= offset })
-	l.afterLogStartLocked()
-	return l.logStart, l.writeCheckpoint()
+	_, err := l.deleteSegmentsLocked(func(s, next *segment) bool { return next.base <= offset })
+	if err == nil {
+		err = l.afterLogStartLocked()
+	}
+	if err == nil {
+		err = l.writeCheckpoint()
+	}
+	if err != nil {
+		return l.logStart, l.fail("advance log start", err)
+	}
+	return l.logStart, nil
 }
 
 // deleteSegmentsLocked deletes leading inactive segments while pred holds.
-func (l *Log) deleteSegmentsLocked(pred func(s, next *segment) bool) int {
+// A segment whose files cannot be renamed stops it with the error (the
+// segment is dropped from the log all the same: part of it may be gone).
+func (l *Log) deleteSegmentsLocked(pred func(s, next *segment) bool) (int, error) {
 	n := 0
 	for len(l.segs) > 1 && pred(l.segs[0], l.segs[1]) {
 		s := l.segs[0]
-		paths, _ := s.markDeleted()
+		paths, err := s.markDeleted()
 		l.deleter(paths, msDuration(l.cfg.FileDeleteDelayMs))
 		l.segs = l.segs[1:]
 		l.logStart = max(l.logStart, l.segs[0].base)
 		n++
+		if err != nil {
+			return n, err
+		}
 	}
-	return n
+	return n, nil
 }
 
-func (l *Log) afterLogStartLocked() {
+func (l *Log) afterLogStartLocked() error {
 	l.hw = min(max(l.hw, l.logStart), l.leo)
 	l.recoveryPoint = max(l.recoveryPoint, min(l.logStart, l.leo))
 	l.producers.evictBelow(l.logStart)
 	if l.epochs.truncateFromStart(l.logStart) {
-		_ = l.epochs.persist()
+		return l.epochs.persist()
 	}
+	return nil
 }
 
 // enforceRetention deletes whole inactive segments past retention.ms (by
@@ -228,6 +277,9 @@ func (l *Log) afterLogStartLocked() {
 func (l *Log) enforceRetention(now time.Time) int {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	if l.checkHealthy() != nil {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || !l.cfg.deletes() {
@@ -235,8 +287,9 @@ func (l *Log) enforceRetention(now time.Time) int {
 	}
 	cfg := l.cfg
 	n := 0
+	var err error
 	if cfg.RetentionMs >= 0 {
-		n += l.deleteSegmentsLocked(func(s, _ *segment) bool {
+		n, err = l.deleteSegmentsLocked(func(s, _ *segment) bool {
 			ts := s.maxTs
 			if ts < 0 {
 				ts = s.lastModified().UnixMilli()
@@ -244,22 +297,31 @@ func (l *Log) enforceRetention(now time.Time) int {
 			return now.UnixMilli()-ts > cfg.RetentionMs
 		})
 	}
-	if cfg.RetentionBytes >= 0 {
+	if cfg.RetentionBytes >= 0 && err == nil {
 		var total int64
 		for _, s := range l.segs {
 			total += s.size
 		}
-		n += l.deleteSegmentsLocked(func(s, _ *segment) bool {
+		var k int
+		k, err = l.deleteSegmentsLocked(func(s, _ *segment) bool {
 			if total-s.size >= cfg.RetentionBytes {
 				total -= s.size
 				return true
 			}
 			return false
 		})
+		n += k
 	}
 	if n > 0 {
-		l.afterLogStartLocked()
-		_ = l.writeCheckpoint()
+		if e := l.afterLogStartLocked(); err == nil {
+			err = e
+		}
+		if e := l.writeCheckpoint(); err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		_ = l.fail("retention", err)
 	}
 	return n
 }
@@ -408,10 +470,15 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 // AssignEpoch records that leader epoch starts at startOffset in the
 // leader-epoch cache (persisted to leader-epoch-checkpoint).
 func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
+	if err := l.checkHealthy(); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.epochs.assign(epoch, startOffset) {
-		return l.epochs.persist()
+		if err := l.epochs.persist(); err != nil {
+			return l.fail("leader-epoch-checkpoint", err)
+		}
 	}
 	return nil
 }
@@ -445,6 +512,12 @@ func (l *Log) close() error {
 		return nil
 	}
 	l.closed = true
+	if l.health.failed() != nil {
+		// A failed dir is left as the failure found it: the next open
+		// recovers from the recovery point (dirfailure.go).
+		l.closeHandles()
+		return nil
+	}
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {
@@ -454,8 +527,17 @@ func (l *Log) close() error {
 	for _, s := range l.segs {
 		keep(s.sync())
 	}
-	keep(l.segs[len(l.segs)-1].finish(true))
-	keep(l.producers.writeSnapshot(l.dir, l.leo, l.noSync))
+	// The last segment, and any other whose indexes a recovery on a full
+	// disk left in memory, get their indexes written, trimmed and synced.
+	for _, s := range l.segs {
+		s.mu.Lock()
+		active := s.active
+		s.mu.Unlock()
+		if active {
+			keep(s.finish(true))
+		}
+	}
+	keep(l.producers.writeSnapshot(l.fs, l.dir, l.leo, l.noSync))
 	l.recoveryPoint = l.leo
 	keep(l.writeCheckpoint())
 	keep(l.epochs.persist())

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
 
@@ -40,6 +41,10 @@ type ManagerOptions struct {
 	// default of 60 s; a negative value removes at once (the key set to 0).
 	DirDeleteDelay time.Duration
 
+	// FileOps is the seam for every change to the log dir's files
+	// (fileops.go); nil is the OS. Tests inject failures through it.
+	FileOps FileOps
+
 	noSync bool // tests and fuzzing only: skip every fsync
 }
 
@@ -48,8 +53,10 @@ type ManagerOptions struct {
 // background flush/retention/file-deletion/cleaner loop (the cleaner is in
 // cleaner.go).
 type Manager struct {
-	opts  ManagerOptions
-	cache *handleCache
+	opts   ManagerOptions
+	fs     FileOps    // opts.FileOps or the OS
+	health *dirHealth // the log dir's failure state, shared by its logs (dirfailure.go)
+	cache  *handleCache
 	// producerExpirationMs is the current producer.id.expiration.ms,
 	// given to logs as they open (SetProducerIDExpiration changes it).
 	producerExpirationMs atomic.Int64
@@ -116,7 +123,8 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, cache: newHandleCache(opts.MaxOpenFiles), logs: make(map[tp]*Log),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}),
+		fs: fileOpsOrOS(opts.FileOps), health: newDirHealth(opts.Dir, opts.Logger)}
 	m.producerExpirationMs.Store(opts.ProducerIDExpiration.Milliseconds())
 	marker := filepath.Join(opts.Dir, cleanShutdownFile)
 	_, err := os.Stat(marker)
@@ -145,11 +153,11 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		m.logs[tp{topic, part}] = l
 	}
 	if clean {
-		if err := os.Remove(marker); err != nil {
+		if err := m.fs.Remove(marker); err != nil {
 			m.closeAll()
 			return nil, err
 		}
-		if err := syncDirUnless(opts.Dir, opts.noSync); err != nil {
+		if err := syncDirUnlessFS(m.fs, opts.Dir, opts.noSync); err != nil {
 			m.closeAll()
 			return nil, err
 		}
@@ -181,6 +189,8 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 		logger:    m.opts.Logger.With(zap.String("topic", topic), zap.Int32("partition", part)),
 		clean:     clean,
 		noSync:    m.opts.noSync,
+		fs:        m.fs,
+		health:    m.health,
 		deleter:   m.scheduleDelete,
 		codecs:    &m.codecs,
 
@@ -198,6 +208,9 @@ func (m *Manager) GetOrCreate(topic string, partition int32, cfg Config) (*Log, 
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, errors.New("storage: manager closed")
+	}
+	if err := m.health.failed(); err != nil {
+		return nil, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
 	}
 	if l := m.logs[tp{topic, partition}]; l != nil {
 		l.SetConfig(cfg)
@@ -239,7 +252,7 @@ func (m *Manager) All() []*Log {
 func (m *Manager) scheduleDelete(paths []string, delay time.Duration) {
 	if delay <= 0 {
 		for _, p := range paths {
-			_ = os.Remove(p)
+			_ = m.fs.Remove(p)
 		}
 		return
 	}
@@ -271,7 +284,7 @@ func (m *Manager) runDeletes(all bool) {
 		if p.dir {
 			m.removeRetired(p.path)
 		} else {
-			_ = os.Remove(p.path)
+			_ = m.fs.Remove(p.path)
 		}
 	}
 }
@@ -291,6 +304,11 @@ func (m *Manager) loop() {
 		case <-t.C:
 		}
 		m.runDeletes(false)
+		if m.health.failed() != nil {
+			// A failed dir is not written to again (dirfailure.go);
+			// removing files already marked .deleted only frees space.
+			continue
+		}
 		m.checkFlush()
 		if time.Since(lastRetention) >= m.opts.RetentionCheckInterval {
 			lastRetention = time.Now()
@@ -403,7 +421,11 @@ func (m *Manager) Close() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(m.opts.Dir, cleanShutdownFile), nil, m.opts.noSync); err != nil {
+	if ferr := m.health.failed(); ferr != nil {
+		// No clean-shutdown marker: the next open recovers every log.
+		return ferr
+	}
+	if err := writeFileAtomicFS(m.fs, filepath.Join(m.opts.Dir, cleanShutdownFile), nil, m.opts.noSync); err != nil {
 		return err
 	}
 	return nil

@@ -375,6 +375,6 @@ func decodeSnapshot(b []byte) (*producerState, error) {
 
 // writeSnapshot writes the state as of offset atomically (temp file, fsync,
 // rename).
-func (ps *producerState) writeSnapshot(dir string, offset int64, noSync bool) error {
-	return writeFileAtomic(snapshotPath(dir, offset), ps.encodeSnapshot(), noSync)
+func (ps *producerState) writeSnapshot(fs FileOps, dir string, offset int64, noSync bool) error {
+	return writeFileAtomicFS(fs, snapshotPath(dir, offset), ps.encodeSnapshot(), noSync)
 }

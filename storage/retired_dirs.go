@@ -76,18 +76,19 @@ func (m *Manager) retire(topic string, partition int32, suffix string) (string, 
 		return "", nil
 	}
 	l.closeForDelete()
-	return retireDir(l.dir, suffix, m.opts.noSync)
+	return retireDir(m.fs, l.dir, suffix, m.opts.noSync)
 }
 
-// retireDir renames dir to dir.<id><suffix> and makes the rename durable.
-func retireDir(dir, suffix string, noSync bool) (string, error) {
+// retireDir renames dir to dir.<id><suffix> through fs and makes the
+// rename durable.
+func retireDir(fs FileOps, dir, suffix string, noSync bool) (string, error) {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	path := dir + "." + hex.EncodeToString(id[:]) + suffix
-	if err := os.Rename(dir, path); err != nil {
+	if err := fs.Rename(dir, path); err != nil {
 		return "", err
 	}
-	return path, syncDirUnless(filepath.Dir(dir), noSync)
+	return path, syncDirUnlessFS(fs, filepath.Dir(dir), noSync)
 }
 
 // RenameStrayDir renames partition p's directory in logDir to
@@ -96,7 +97,7 @@ func retireDir(dir, suffix string, noSync bool) (string, error) {
 // so that nothing that runs later can take them for deletable logs. It
 // returns the new path.
 func RenameStrayDir(logDir string, p PartitionDir) (string, error) {
-	return retireDir(filepath.Join(logDir, fmt.Sprintf("%s-%d", p.Topic, p.Partition)), "-stray", false)
+	return retireDir(osFileOps{}, filepath.Join(logDir, fmt.Sprintf("%s-%d", p.Topic, p.Partition)), "-stray", false)
 }
 
 // dirDeleteDelay is DirDeleteDelay with its default applied.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"container/list"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +41,15 @@ type segment struct {
 	active          bool // indexes writable and preallocated
 	indexBytes      int
 	noSync          bool
+	fs              FileOps
+	// fresh: the segment is being created (roll, new or emptied log), so
+	// its .log may be created on first open. Every other segment's .log
+	// must exist: one missing under a running broker is a log-dir failure,
+	// never re-created empty (which would hide a lost offset range).
+	fresh bool
+	// txnDirty: the .txnindex was written since the segment's last sync;
+	// the next sync fsyncs it with the .log.
+	txnDirty atomic.Bool
 
 	cache *handleCache
 
@@ -55,12 +66,16 @@ func (s *segment) path(ext string) string {
 	return filepath.Join(s.dir, segmentName(s.base)+ext)
 }
 
-func newSegmentStruct(dir string, base int64, cache *handleCache, indexBytes int) *segment {
-	s := &segment{dir: dir, base: base, next: base, maxTs: -1, maxTsOffset: base, cache: cache, indexBytes: indexBytes}
-	s.idx = mmIndex{path: s.path(".index"), entrySize: offsetEntrySize}
-	s.tidx = mmIndex{path: s.path(".timeindex"), entrySize: timeEntrySize}
+func newSegmentStruct(fs FileOps, dir string, base int64, cache *handleCache, indexBytes int) *segment {
+	fs = fileOpsOrOS(fs)
+	s := &segment{dir: dir, base: base, next: base, maxTs: -1, maxTsOffset: base, cache: cache, indexBytes: indexBytes, fs: fs}
+	s.idx = mmIndex{path: s.path(".index"), entrySize: offsetEntrySize, fs: fs}
+	s.tidx = mmIndex{path: s.path(".timeindex"), entrySize: timeEntrySize, fs: fs}
 	return s
 }
+
+// errSegmentMissing wraps the error of opening a segment whose .log is gone.
+var errSegmentMissing = errors.New("storage: segment file missing")
 
 // parseSegmentBase returns the base offset of a "<20 digits>.log" name.
 func parseSegmentBase(name string) (int64, bool) {
@@ -80,15 +95,23 @@ func (s *segment) openLocked() error {
 		}
 		return nil
 	}
-	f, err := os.OpenFile(s.path(".log"), os.O_RDWR|os.O_CREATE, 0o644)
+	flag := os.O_RDWR
+	if s.fresh {
+		flag |= os.O_CREATE
+	}
+	f, err := s.fs.OpenFile(s.path(".log"), flag, 0o644)
 	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Errorf("%w: %w", errSegmentMissing, err)
+		}
 		return err
 	}
-	if err := s.idx.mapIndex(s.active, s.indexBytes); err != nil {
+	s.fresh = false
+	if err := s.idx.open(s.active, s.indexBytes); err != nil {
 		f.Close()
 		return err
 	}
-	if err := s.tidx.mapIndex(s.active, s.indexBytes); err != nil {
+	if err := s.tidx.open(s.active, s.indexBytes); err != nil {
 		s.idx.unmap()
 		f.Close()
 		return err
@@ -146,9 +169,11 @@ func (s *segment) write(buf []byte, infos []batchInfo, interval int) error {
 	if err := s.openLocked(); err != nil {
 		return err
 	}
-	if _, err := s.file.f.WriteAt(buf, s.size); err != nil {
-		// Leave no partial batch behind.
-		_ = s.file.f.Truncate(s.size)
+	if _, err := s.fs.WriteAt(s.file.f, buf, s.size); err != nil {
+		// Leave no partial batch behind (if this fails too, recovery
+		// cuts the torn tail: the dir is failed and nothing after s.size
+		// was acknowledged).
+		_ = s.fs.Truncate(s.file.f, s.size)
 		return err
 	}
 	for _, b := range infos {
@@ -207,26 +232,25 @@ func (s *segment) finishLocked(sync bool) error {
 		err = s.syncLocked()
 	}
 	if s.active {
-		s.active = false
-		if e := s.idx.trim(); err == nil {
+		// The index files become what a clean open trusts: written,
+		// trimmed and (with sync) fsynced. A segment whose indexes could
+		// not be finished stays active in memory (the dir is failed).
+		fsync := sync && !s.noSync
+		if e := s.idx.finish(fsync); err == nil {
 			err = e
 		}
-		if e := s.tidx.trim(); err == nil {
+		if e := s.tidx.finish(fsync); err == nil {
 			err = e
 		}
-		if sync && !s.noSync {
-			for _, p := range []string{s.idx.path, s.tidx.path} {
-				if e := syncPath(p); err == nil {
+		if !s.idx.active && !s.tidx.active {
+			s.active = false
+			if s.file != nil {
+				if e := s.idx.open(false, 0); err == nil {
 					err = e
 				}
-			}
-		}
-		if s.file != nil {
-			if e := s.idx.mapIndex(false, 0); err == nil {
-				err = e
-			}
-			if e := s.tidx.mapIndex(false, 0); err == nil {
-				err = e
+				if e := s.tidx.open(false, 0); err == nil {
+					err = e
+				}
 			}
 		}
 	}
@@ -243,29 +267,65 @@ func (s *segment) makeActive() error {
 	}
 	s.active = true
 	if s.file == nil {
-		return nil // mapped writable on next open
+		return nil // read into memory on next open
 	}
-	if err := s.idx.mapIndex(true, s.indexBytes); err != nil {
+	if err := s.idx.open(true, s.indexBytes); err != nil {
 		return err
 	}
-	return s.tidx.mapIndex(true, s.indexBytes)
+	return s.tidx.open(true, s.indexBytes)
 }
 
+// syncLocked writes the active indexes' pending entries and fsyncs the .log
+// and, if it changed, the .txnindex. The active index files are not
+// fsynced here: only a finished segment's indexes are trusted (index.go).
 func (s *segment) syncLocked() error {
+	if err := s.idx.writePending(); err != nil {
+		return err
+	}
+	if err := s.tidx.writePending(); err != nil {
+		return err
+	}
+	return s.syncDataLocked()
+}
+
+// syncData fsyncs the .log and a changed .txnindex without writing index
+// entries: recovery's sync, which must not need disk space (index.go).
+func (s *segment) syncData() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncDataLocked()
+}
+
+func (s *segment) syncDataLocked() error {
 	if s.noSync {
 		return nil
 	}
 	if s.file != nil {
-		if err := s.file.f.Sync(); err != nil {
+		if err := s.fs.Sync(s.file.f); err != nil {
 			return err
 		}
-	} else if err := syncPath(s.path(".log")); err != nil {
-		return err
+	} else {
+		f, err := s.fs.OpenFile(s.path(".log"), os.O_RDONLY, 0)
+		if err != nil {
+			if os.IsNotExist(err) {
+				return fmt.Errorf("%w: %w", errSegmentMissing, err)
+			}
+			return err
+		}
+		err = s.fs.Sync(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
 	}
-	if err := s.idx.sync(); err != nil {
-		return err
+	if s.txnDirty.Load() {
+		s.txnDirty.Store(false)
+		if err := syncFile(s.fs, s.path(".txnindex")); err != nil {
+			s.txnDirty.Store(true)
+			return err
+		}
 	}
-	return s.tidx.sync()
+	return nil
 }
 
 func (s *segment) sync() error {
@@ -274,17 +334,23 @@ func (s *segment) sync() error {
 	return s.syncLocked()
 }
 
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
+// appendTxns appends aborted transactions to the .txnindex; the next sync
+// fsyncs it.
+func (s *segment) appendTxns(ts []abortedTxn) error {
+	if err := appendTxnIndex(s.fs, s.path(".txnindex"), ts); err != nil {
 		return err
 	}
-	err = f.Sync()
-	f.Close()
-	return err
+	s.txnDirty.Store(true)
+	return nil
+}
+
+// writeTxns rewrites the .txnindex; the next sync fsyncs it.
+func (s *segment) writeTxns(ts []abortedTxn) error {
+	if err := writeTxnIndex(s.fs, s.path(".txnindex"), ts); err != nil {
+		return err
+	}
+	s.txnDirty.Store(true)
+	return nil
 }
 
 // readAt reads exactly len(b) bytes at off from f.
@@ -347,10 +413,12 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 	if s.cache != nil {
 		s.cache.closed(s)
 	}
-	// Fresh indexes.
-	s.idx.n, s.tidx.n = 0, 0
+	// Fresh indexes, rebuilt in memory (index.go): nothing is written
+	// here, so a log recovers on a full disk.
+	s.idx.reset()
+	s.tidx.reset()
 	for _, p := range []string{s.idx.path, s.tidx.path} {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		if err := removeIfExists(s.fs, p); err != nil {
 			return false, err
 		}
 	}
@@ -397,10 +465,10 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 			// The segment was written with a larger segment.index.bytes
 			// than the config it is recovered with: grow, never drop data.
 			s.indexBytes *= 2
-			if err := s.idx.mapIndex(true, s.indexBytes); err != nil {
+			if err := s.idx.open(true, s.indexBytes); err != nil {
 				return false, err
 			}
-			if err := s.tidx.mapIndex(true, s.indexBytes); err != nil {
+			if err := s.tidx.open(true, s.indexBytes); err != nil {
 				return false, err
 			}
 		}
@@ -410,7 +478,7 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 	}
 	s.size = pos
 	if pos < fileSize {
-		if err := f.Truncate(pos); err != nil {
+		if err := s.fs.Truncate(f, pos); err != nil {
 			return false, err
 		}
 		truncated = true
@@ -423,7 +491,12 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 		}
 	}
 	if !active {
-		err = s.finishLocked(false)
+		// On a full disk the rebuilt indexes stay in memory (the segment
+		// stays active for its indexes) and are written when the log
+		// closes: a log must open on a full disk (index.go).
+		if err = s.finishLocked(false); isNoSpace(err) {
+			err = nil
+		}
 	}
 	return truncated, err
 }
@@ -538,7 +611,7 @@ func (s *segment) truncateTo(pos int64, nextOffset int64) error {
 		if err := s.replaceFileLocked(pos); err != nil {
 			return err
 		}
-	} else if err := s.file.f.Truncate(pos); err != nil {
+	} else if err := s.fs.Truncate(s.file.f, pos); err != nil {
 		return err
 	}
 	rel := uint32(0)
@@ -565,9 +638,40 @@ func (s *segment) truncateTo(pos int64, nextOffset int64) error {
 	}
 	if len(keep) != len(s.txns) {
 		s.txns = keep
-		return writeTxnIndex(s.path(".txnindex"), keep)
+		if err := writeTxnIndex(s.fs, s.path(".txnindex"), keep); err != nil {
+			return err
+		}
+		s.txnDirty.Store(true)
 	}
 	return nil
+}
+
+// cutTail drops what an Append wrote from position pos (offset next) on,
+// after an I/O error failed the dir: best effort on disk (the file is
+// truncated if the disk lets us; recovery cuts torn batches anyway),
+// exact in memory. It is truncated in place: a reader that already got a
+// region of these batches (a follower reading up to the LEO) finds the file
+// ending early and fails its send, as every read of a failed dir fails.
+func (s *segment) cutTail(pos, next int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.size <= pos {
+		return
+	}
+	if s.file != nil {
+		_ = s.fs.Truncate(s.file.f, pos)
+	}
+	rel := uint32(0)
+	if next > s.base {
+		rel = uint32(next - s.base)
+	}
+	s.idx.truncateOffsets(rel)
+	s.tidx.truncateTimes(rel)
+	s.size = pos
+	s.next = max(next, s.base)
+	if pos == 0 {
+		s.next = s.base
+	}
 }
 
 func (s *segment) recomputeMaxTsLocked() error {
@@ -590,7 +694,7 @@ func (s *segment) recomputeMaxTsLocked() error {
 // takes its name; the old inode lives on for readers that reference it.
 func (s *segment) replaceFileLocked(pos int64) error {
 	tmp := s.path(".log.truncating")
-	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	nf, err := s.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -614,7 +718,7 @@ func (s *segment) replaceFileLocked(pos int64) error {
 			break
 		}
 	}
-	if err := os.Rename(tmp, s.path(".log")); err != nil {
+	if err := s.fs.Rename(tmp, s.path(".log")); err != nil {
 		nf.Close()
 		return err
 	}
@@ -632,7 +736,7 @@ func (s *segment) markDeleted() ([]string, error) {
 	var first error
 	for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 		p := s.path(ext)
-		if err := os.Rename(p, p+".deleted"); err != nil {
+		if err := s.fs.Rename(p, p+".deleted"); err != nil {
 			if !os.IsNotExist(err) && first == nil {
 				first = err
 			}

@@ -61,8 +61,11 @@ func loadTxnIndex(path string) ([]abortedTxn, error) {
 	return out, nil
 }
 
-func appendTxnIndex(path string, ts []abortedTxn) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+// appendTxnIndex appends entries to the file (created if absent). It is
+// fsynced with its segment (segment.syncLocked), never on its own: an
+// abort is durable exactly when the marker batch that caused it is.
+func appendTxnIndex(fs FileOps, path string, ts []abortedTxn) error {
+	f, err := fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -70,24 +73,30 @@ func appendTxnIndex(path string, ts []abortedTxn) error {
 	for _, t := range ts {
 		buf = encodeTxn(buf, t)
 	}
-	_, err = f.Write(buf)
+	_, err = fs.Write(f, buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-func writeTxnIndex(path string, ts []abortedTxn) error {
+// writeTxnIndex replaces the file's entries (removing it when there are
+// none). Like appendTxnIndex it is fsynced with its segment.
+func writeTxnIndex(fs FileOps, path string, ts []abortedTxn) error {
 	if len(ts) == 0 {
-		err := os.Remove(path)
-		if os.IsNotExist(err) {
-			return nil
-		}
-		return err
+		return removeIfExists(fs, path)
 	}
 	var buf []byte
 	for _, t := range ts {
 		buf = encodeTxn(buf, t)
 	}
-	return os.WriteFile(path, buf, 0o644)
+	f, err := fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fs.Write(f, buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/runnel/runnel/broker"
 	"github.com/runnel/runnel/config"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // stringList is a repeatable flag.
@@ -28,7 +27,7 @@ func serve(args []string) error {
 	configFile := fs.String("config", "", "a Kafka server.properties file")
 	var overrides stringList
 	fs.Var(&overrides, "override", "key=value, overriding the file and the environment (repeatable)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides runnel.log.level)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,16 +36,19 @@ func serve(args []string) error {
 		*configFile = fs.Arg(0)
 	}
 
-	lg, err := newLogger(*logLevel)
-	if err != nil {
-		return err
-	}
-	defer lg.Sync()
-
 	cfg, warnings, err := config.Load(*configFile, os.Environ(), overrides)
 	if err != nil {
 		return err
 	}
+	level := cfg.LogLevel
+	if *logLevel != "" {
+		level = *logLevel
+	}
+	lg, err := newLogger(cfg.LogFormat, level, cfg.LogLevels)
+	if err != nil {
+		return err
+	}
+	defer lg.Sync()
 	for _, w := range warnings {
 		lg.Warn(w)
 	}
@@ -66,25 +68,19 @@ func serve(args []string) error {
 		}
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-b.Failed():
+		// The log dir failed: hand leadership over and exit non-zero, as
+		// Kafka halts when its only log dir fails.
+		lg.Error("shutting down: log dir failed", zap.Error(b.LogDirError()))
+		b.Close()
+		return fmt.Errorf("log dir failed: %w", b.LogDirError())
+	}
 	lg.Info("shutting down")
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	lg.Info("stopped")
 	return nil
-}
-
-func newLogger(level string) (*zap.Logger, error) {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.Encoding = "console"
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	zc.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
-	zc.Sampling = nil
-	return zc.Build()
 }

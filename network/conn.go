@@ -1,4 +1,4 @@
-package broker
+package network
 
 import (
 	"context"
@@ -32,10 +32,10 @@ type ConnContext struct {
 	softwareName    string
 	softwareVersion string
 	values          map[any]any
-	principal       string // Principal (sasl_conn.go)
+	principal       string // Principal (sasl.go)
 
 	// sasl is the authentication state on a SASL listener, nil elsewhere
-	// (sasl_conn.go).
+	// (sasl.go).
 	sasl *saslConn
 }
 
@@ -90,7 +90,7 @@ type conn struct {
 // inbound is one decoded request, or the error that ended reading (req nil).
 // frame is the buffer req was decoded from. A raw item is a bare SASL token
 // (after SaslHandshake v0), not a request. When lockstep is set the reader
-// waits on conn.stepped until the item is handled (sasl_conn.go).
+// waits on conn.stepped until the item is handled (sasl.go).
 type inbound struct {
 	req      *protocol.Request
 	frame    []byte
@@ -190,7 +190,7 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		frame, err := protocol.ReadPooledFrame(c.nc, maxSize, &c.s.frames)
 		var req *protocol.Request
 		if err == nil && !raw {
-			req, err = c.s.parse(frame)
+			req, err = c.parse(frame, lockstep)
 		}
 		select {
 		case in <- inbound{req: req, frame: frame, err: err, raw: raw && err == nil, lockstep: lockstep}:
@@ -208,6 +208,23 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 			}
 		}
 	}
+}
+
+// parse decodes a request frame. Before SASL authentication (lockstep,
+// so the stage cannot change under it) the SASL gate is asked from the
+// header alone: a request the stage does not allow closes the connection
+// without its body being decoded, as Kafka's SaslServerAuthenticator
+// refuses it from the header. The frame itself was already capped at
+// sasl.server.max.receive.size before it was read (saslConn.maxFrame).
+func (c *conn) parse(frame []byte, lockstep bool) (*protocol.Request, error) {
+	if lockstep {
+		if key, _, _, ok := protocol.PeekHeader(frame); ok {
+			if err := c.sasl.gate(key); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c.s.parse(frame)
 }
 
 // process handles requests in order. It returns nil when the peer went away
@@ -264,6 +281,32 @@ func (c *conn) quiet(ctx context.Context, err error) error {
 
 // write sends one encoded response frame.
 func (c *conn) write(p []byte) error {
+	c.startWrite()
 	_, err := c.nc.Write(p)
+	if err == nil {
+		c.wrote()
+	}
 	return err
+}
+
+// startWrite bounds the response write about to begin by the idle
+// timeout: a client that stops reading its responses fills the socket
+// buffers, and without a deadline the write, and with it the connection
+// and its goroutines, would wait forever. A whole response must go out
+// within connections.max.idle.ms.
+func (c *conn) startWrite() {
+	if c.s.cfg.IdleTimeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Write
+	}
+}
+
+// wrote counts a written response as activity: the idle timeout runs from
+// the last traffic either way, as Kafka's idle expiry does, so a client
+// that waits for a slow response before sending again is not cut off by
+// the read deadline the reader set when it began to wait. Moving a read
+// deadline while a Read waits on it is allowed (net.Conn).
+func (c *conn) wrote() {
+	if c.s.cfg.IdleTimeout > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Read
+	}
 }

@@ -1,10 +1,12 @@
-package broker
+package network
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -383,6 +386,93 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	c := dialRaw(t, s.Addrs()[0].String())
 	expectClosed(t, c)
+}
+
+// A client that sends requests and never reads the responses is
+// disconnected once a response write cannot complete within the idle
+// timeout (connections.max.idle.ms), for sendfile'd Frames and encoded
+// responses alike, over TCP and TLS; without the write deadline the connection would hang
+// until Close.
+func TestWriteDeadline(t *testing.T) {
+	const big = 16 << 20 // more than loopback's socket buffers hold
+	path := filepath.Join(t.TempDir(), "seg.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, big); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	md := kmsg.NewPtrMetadataResponse()
+	for i := range 4096 {
+		topic := kmsg.NewMetadataResponseTopic()
+		topic.Topic = strp(fmt.Sprintf("%04d-%s", i, strings.Repeat("t", 4090)))
+		md.Topics = append(md.Topics, topic)
+	}
+	tf := tlsFiles(t)
+	srvTLS, err := tlsconfig.Server(tlsconfig.Keys(tf.ServerKeys("PEM")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, err := NewServer(Config{
+		// SSL copies Frames through the TLS conn instead of sendfile.
+		Listeners:   []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}, {Name: "SSL", Addr: "127.0.0.1:0", TLS: srvTLS}},
+		IdleTimeout: 500 * time.Millisecond,
+		Logger:      zap.New(core),
+	}, map[int16]Handler{
+		1: {MaxVersion: 13, Handle: func(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+			resp := kmsg.NewPtrFetchResponse()
+			topic := kmsg.NewFetchResponseTopic()
+			topic.Partitions = append(topic.Partitions, kmsg.NewFetchResponseTopicPartition())
+			resp.Topics = append(resp.Topics, topic)
+			return Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp,
+				[][][]protocol.Region{{{{File: f, Offset: 0, Length: big}}}})}, nil
+		}},
+		3: {MaxVersion: 12, Handle: func(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+			return Response{Msg: md}, nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for l, addr := range s.Addrs() {
+		for _, r := range []kmsg.Request{kmsg.NewPtrFetchRequest(), kmsg.NewPtrMetadataRequest()} {
+			name := kmsg.NameForKey(r.Key())
+			t.Run([]string{"PLAINTEXT", "SSL"}[l]+" "+name, func(t *testing.T) {
+				before := logs.FilterMessage("closing connection").Len()
+				var c net.Conn
+				if l == 0 {
+					c = dialRaw(t, addr.String())
+				} else {
+					tc, err := tls.Dial("tcp", addr.String(), clientTLS(t, tf))
+					if err != nil {
+						t.Fatal(err)
+					}
+					tc.SetDeadline(time.Now().Add(guard))
+					t.Cleanup(func() { tc.Close() })
+					c = tc
+				}
+				r.SetVersion(12)
+				for corr := range int32(4) {
+					sendRequest(t, c, r, corr) // and never read
+				}
+				waitUntil(t, "the stalled connection closed", func() bool { return logs.FilterMessage("closing connection").Len() > before })
+				reason := logs.FilterMessage("closing connection").All()[before].ContextMap()["error"].(string)
+				if !strings.Contains(reason, "writing "+name) || !strings.Contains(reason, "timeout") {
+					t.Fatalf("closed because %q", reason)
+				}
+			})
+		}
+	}
 }
 
 func noResponse(context.Context, *ConnContext, *protocol.Request) (Response, error) {

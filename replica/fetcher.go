@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"context"
@@ -27,8 +27,8 @@ import (
 // of its leader. Each fetcher owns one connection to the leader's
 // inter-broker listener and sends one request at a time.
 //
-// Lifecycle follows the metadata: after every snapshot replicaSet.apply
-// has recorded the roles, replicaFetchers.reconcile moves each follower
+// Lifecycle follows the metadata: after every snapshot Manager.Apply
+// has recorded the roles, fetchers.reconcile moves each follower
 // partition to the fetcher of its leader (a new leader or a new leader
 // epoch is a new fetch state that starts with truncation), and removes
 // partitions this broker now leads, that have no leader, or that were
@@ -56,20 +56,21 @@ import (
 //     leader-epoch cache. Then it takes the leader's high watermark, capped
 //     at its own log end, and the leader's log start offset.
 //
-// Every append and truncation happens under the replica's appendMu after
-// checking that the replica still follows the same leader and epoch, so a
-// fetch that was in flight when the role changed can never write into a
-// log that now leads.
+// Every append and truncation goes through Partition.AppendAsFollower or
+// TruncateAsFollower, which hold the partition's appendMu and check that
+// it still follows the same leader and epoch (and that the fetch state is
+// still current), so a fetch that was in flight when the role changed can
+// never write into a log that now leads.
 
-// replicaFetchers is the set of fetchers of one broker.
-type replicaFetchers struct {
-	b *Broker
+// fetchers is the set of fetchers of one broker.
+type fetchers struct {
+	m *Manager
 
 	mu       sync.Mutex
 	closed   bool
 	paused   bool // tests: replicate nothing until resumed
 	fetchers map[fetcherKey]*fetcher
-	assigned map[*replica]fetcherKey
+	assigned map[*Partition]fetcherKey
 }
 
 type fetcherKey struct {
@@ -77,22 +78,22 @@ type fetcherKey struct {
 	index  int
 }
 
-func newReplicaFetchers(b *Broker) *replicaFetchers {
-	return &replicaFetchers{b: b, fetchers: map[fetcherKey]*fetcher{}, assigned: map[*replica]fetcherKey{}}
+func newFetchers(m *Manager) *fetchers {
+	return &fetchers{m: m, fetchers: map[fetcherKey]*fetcher{}, assigned: map[*Partition]fetcherKey{}}
 }
 
 // reconcile brings the fetchers in line with the replicas' roles.
-func (m *replicaFetchers) reconcile() {
+func (m *fetchers) reconcile() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed || m.paused {
 		return
 	}
-	n := max(int(m.b.cfg.NumReplicaFetchers), 1)
-	self := m.b.id
-	seen := map[*replica]bool{}
-	for _, r := range m.b.replicas.all() {
-		leader, epoch := r.state()
+	n := max(int(m.m.cfg.NumReplicaFetchers), 1)
+	self := m.m.brokerID
+	seen := map[*Partition]bool{}
+	for _, r := range m.m.All() {
+		leader, epoch := r.State()
 		old, had := m.assigned[r]
 		if leader < 0 || leader == self {
 			if had {
@@ -108,7 +109,7 @@ func (m *replicaFetchers) reconcile() {
 		}
 		f := m.fetchers[key]
 		if f == nil {
-			f = newFetcher(m.b, leader)
+			f = newFetcher(m.m, leader)
 			m.fetchers[key] = f
 		}
 		f.set(r, epoch)
@@ -130,13 +131,13 @@ func (m *replicaFetchers) reconcile() {
 
 // setPaused stops every fetcher (true) or resumes replication (false);
 // tests use it to make a follower fall behind.
-func (m *replicaFetchers) setPaused(p bool) {
+func (m *fetchers) setPaused(p bool) {
 	m.mu.Lock()
 	m.paused = p
 	fs := m.fetchers
 	if p {
 		m.fetchers = map[fetcherKey]*fetcher{}
-		m.assigned = map[*replica]fetcherKey{}
+		m.assigned = map[*Partition]fetcherKey{}
 	}
 	m.mu.Unlock()
 	if p {
@@ -149,12 +150,12 @@ func (m *replicaFetchers) setPaused(p bool) {
 }
 
 // close stops every fetcher and waits for them.
-func (m *replicaFetchers) close() {
+func (m *fetchers) close() {
 	m.mu.Lock()
 	m.closed = true
 	fs := m.fetchers
 	m.fetchers = map[fetcherKey]*fetcher{}
-	m.assigned = map[*replica]fetcherKey{}
+	m.assigned = map[*Partition]fetcherKey{}
 	m.mu.Unlock()
 	for _, f := range fs {
 		f.stop()
@@ -189,12 +190,12 @@ type fetchPart struct {
 
 // fetcher replicates the partitions it holds from one leader broker.
 type fetcher struct {
-	b      *Broker
+	m      *Manager
 	leader int32
 	log    *zap.Logger
 
 	mu    sync.Mutex
-	parts map[*replica]*fetchPart
+	parts map[*Partition]*fetchPart
 	wake  chan struct{}
 
 	ctx    context.Context
@@ -205,23 +206,23 @@ type fetcher struct {
 	conn   *replicaConn
 }
 
-func newFetcher(b *Broker, leader int32) *fetcher {
+func newFetcher(m *Manager, leader int32) *fetcher {
 	f := &fetcher{
-		b:      b,
+		m:      m,
 		leader: leader,
-		log:    b.log.Named("fetcher").With(zap.Int32("leader", leader)),
-		parts:  map[*replica]*fetchPart{},
+		log:    m.base.Named("fetcher").With(zap.Int32("leader", leader)),
+		parts:  map[*Partition]*fetchPart{},
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	f.ctx, f.cancel = context.WithCancel(b.life)
+	f.ctx, f.cancel = context.WithCancel(m.life)
 	go f.run()
 	return f
 }
 
 // set makes the fetcher follow r under leader epoch epoch (no-op when it
 // already does).
-func (f *fetcher) set(r *replica, epoch int32) {
+func (f *fetcher) set(r *Partition, epoch int32) {
 	f.mu.Lock()
 	if fp := f.parts[r]; fp != nil && fp.epoch == epoch {
 		f.mu.Unlock()
@@ -232,7 +233,7 @@ func (f *fetcher) set(r *replica, epoch int32) {
 	f.poke()
 }
 
-func (f *fetcher) remove(r *replica) {
+func (f *fetcher) remove(r *Partition) {
 	f.mu.Lock()
 	delete(f.parts, r)
 	f.mu.Unlock()
@@ -263,10 +264,10 @@ func (f *fetcher) stop() {
 }
 
 // current returns the partitions and their states.
-func (f *fetcher) current() map[*replica]*fetchPart {
+func (f *fetcher) current() map[*Partition]*fetchPart {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[*replica]*fetchPart, len(f.parts))
+	out := make(map[*Partition]*fetchPart, len(f.parts))
 	for r, fp := range f.parts {
 		out[r] = fp
 	}
@@ -274,14 +275,14 @@ func (f *fetcher) current() map[*replica]*fetchPart {
 }
 
 // still reports whether fp is r's current state.
-func (f *fetcher) still(r *replica, fp *fetchPart) bool {
+func (f *fetcher) still(r *Partition, fp *fetchPart) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.parts[r] == fp
 }
 
 func (f *fetcher) backoff() time.Duration {
-	d := time.Duration(f.b.cfg.ReplicaFetchBackoffMs) * time.Millisecond
+	d := time.Duration(f.m.cfg.ReplicaFetchBackoffMs) * time.Millisecond
 	if d <= 0 {
 		d = 100 * time.Millisecond
 	}
@@ -347,15 +348,15 @@ func (f *fetcher) connect() (*replicaConn, error) {
 	if rc != nil {
 		return rc, nil
 	}
-	addr, err := f.b.interBrokerAddr(f.b.ctrl.Snapshot(), f.leader)
+	addr, err := f.m.interBrokerAddr(f.m.md.Snapshot(), f.leader)
 	if err != nil {
 		return nil, err
 	}
-	timeout := time.Duration(f.b.cfg.ReplicaSocketTimeoutMs) * time.Millisecond
+	timeout := time.Duration(f.m.cfg.ReplicaSocketTimeoutMs) * time.Millisecond
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	rc, err = dialReplica(f.ctx, addr, "runnel-replica-"+itoa(f.b.id), timeout, f.b.interTLS, f.b.interBrokerSASL)
+	rc, err = dialReplica(f.ctx, addr, "runnel-replica-"+strconv.Itoa(int(f.m.brokerID)), timeout, f.m.tls, f.m.sasl, f.m.saslUser)
 	if err != nil {
 		return nil, err
 	}
@@ -380,14 +381,14 @@ func (f *fetcher) dropConn() {
 
 // interBrokerAddr is the host:port of broker id's inter-broker listener
 // (inter.broker.listener.name), or its first endpoint.
-func (b *Broker) interBrokerAddr(snap *controller.Snapshot, id int32) (string, error) {
+func (m *Manager) interBrokerAddr(snap *controller.Snapshot, id int32) (string, error) {
 	bi, ok := snap.Brokers[id]
 	if !ok || len(bi.Endpoints) == 0 {
 		return "", fmt.Errorf("broker %d is not registered", id)
 	}
 	ep := bi.Endpoints[0]
 	for _, e := range bi.Endpoints {
-		if e.Listener == b.cfg.InterBrokerListenerName {
+		if e.Listener == m.cfg.InterBrokerListenerName {
 			ep = e
 			break
 		}
@@ -408,9 +409,9 @@ func netJoin(host string, port int32) string {
 
 // round does one step: truncation for partitions that need it, then one
 // fetch for the partitions ready to fetch. An error is a connection error.
-func (f *fetcher) round(rc *replicaConn, parts map[*replica]*fetchPart) error {
+func (f *fetcher) round(rc *replicaConn, parts map[*Partition]*fetchPart) error {
 	now := time.Now()
-	var trunc, ready []*replica
+	var trunc, ready []*Partition
 	var next time.Time
 	for r, fp := range parts {
 		if now.Before(fp.retryAt) {
@@ -440,12 +441,12 @@ func (f *fetcher) round(rc *replicaConn, parts map[*replica]*fetchPart) error {
 }
 
 // truncate runs one OffsetForLeaderEpoch round for rs (step 1).
-func (f *fetcher) truncate(rc *replicaConn, rs []*replica, parts map[*replica]*fetchPart) error {
+func (f *fetcher) truncate(rc *replicaConn, rs []*Partition, parts map[*Partition]*fetchPart) error {
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.Version = 4
-	req.ReplicaID = f.b.id
+	req.ReplicaID = f.m.brokerID
 	type ask struct {
-		r     *replica
+		r     *Partition
 		fp    *fetchPart
 		epoch int32
 	}
@@ -502,7 +503,7 @@ func (f *fetcher) truncate(rc *replicaConn, rs []*replica, parts map[*replica]*f
 
 // resolveTruncation applies the leader's OffsetForLeaderEpoch answer
 // (leaderEpoch, leaderEnd) to a question about asked.
-func (f *fetcher) resolveTruncation(r *replica, fp *fetchPart, asked, leaderEpoch int32, leaderEnd int64) {
+func (f *fetcher) resolveTruncation(r *Partition, fp *fetchPart, asked, leaderEpoch int32, leaderEnd int64) {
 	l := r.log
 	leo := l.LogEndOffset()
 	if leaderEpoch < 0 || leaderEnd < 0 {
@@ -534,7 +535,7 @@ func (f *fetcher) resolveTruncation(r *replica, fp *fetchPart, asked, leaderEpoc
 
 // finishTruncation truncates r to end (-1: nothing to do) and marks the
 // state ready to fetch.
-func (f *fetcher) finishTruncation(r *replica, fp *fetchPart, end int64, why string) {
+func (f *fetcher) finishTruncation(r *Partition, fp *fetchPart, end int64, why string) {
 	if end >= 0 && !f.truncateTo(r, fp, end) {
 		return
 	}
@@ -550,33 +551,25 @@ func (f *fetcher) finishTruncation(r *replica, fp *fetchPart, end int64, why str
 
 // truncateTo truncates r's log to end if r still follows this fetcher's
 // leader in fp's epoch; it reports whether the state is still current.
-func (f *fetcher) truncateTo(r *replica, fp *fetchPart, end int64) bool {
-	r.appendMu.Lock()
-	defer r.appendMu.Unlock()
-	if !f.follows(r, fp) {
+func (f *fetcher) truncateTo(r *Partition, fp *fetchPart, end int64) bool {
+	from, err := r.TruncateAsFollower(f.leader, fp.epoch, end, func() bool { return f.still(r, fp) })
+	switch {
+	case errors.Is(err, errNotFollowing):
+		return false
+	case err != nil:
+		f.log.Error("truncating follower log", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
+		f.pause(r, fp)
 		return false
 	}
-	if leo := r.log.LogEndOffset(); end < leo {
+	if end < from {
 		f.log.Info("truncating follower log", zap.String("topic", r.topic), zap.Int32("partition", r.index),
-			zap.Int64("from", leo), zap.Int64("to", end), zap.Int32("leader_epoch", fp.epoch))
-		if err := r.log.Truncate(end); err != nil {
-			f.log.Error("truncating follower log", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
-			f.pause(r, fp)
-			return false
-		}
+			zap.Int64("from", from), zap.Int64("to", end), zap.Int32("leader_epoch", fp.epoch))
 	}
 	return true
 }
 
-// follows reports, with r.appendMu held, whether r still follows this
-// fetcher's leader under fp's epoch and fp is still current.
-func (f *fetcher) follows(r *replica, fp *fetchPart) bool {
-	leader, epoch := r.state()
-	return leader == f.leader && epoch == fp.epoch && f.still(r, fp)
-}
-
 // pause makes fp wait a backoff before its next step.
-func (f *fetcher) pause(r *replica, fp *fetchPart) {
+func (f *fetcher) pause(r *Partition, fp *fetchPart) {
 	f.mu.Lock()
 	if f.parts[r] == fp {
 		fp.retryAt = time.Now().Add(f.backoff())
@@ -585,7 +578,7 @@ func (f *fetcher) pause(r *replica, fp *fetchPart) {
 }
 
 // partitionError handles an error the leader returned for one partition.
-func (f *fetcher) partitionError(r *replica, fp *fetchPart, err error) {
+func (f *fetcher) partitionError(r *Partition, fp *fetchPart, err error) {
 	switch {
 	case errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.UnknownLeaderEpoch),
 		errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.UnknownTopicOrPartition):
@@ -599,11 +592,11 @@ func (f *fetcher) partitionError(r *replica, fp *fetchPart, err error) {
 }
 
 // fetch sends one Fetch for rs and applies the response (steps 2 and 3).
-func (f *fetcher) fetch(rc *replicaConn, rs []*replica, parts map[*replica]*fetchPart) error {
-	cfg := f.b.cfg
+func (f *fetcher) fetch(rc *replicaConn, rs []*Partition, parts map[*Partition]*fetchPart) error {
+	cfg := f.m.cfg
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
-	req.ReplicaID = f.b.id
+	req.ReplicaID = f.m.brokerID
 	req.MaxWaitMillis = max(cfg.ReplicaFetchWaitMaxMs, 0)
 	req.MinBytes = max(cfg.ReplicaFetchMinBytes, 1)
 	req.MaxBytes = cfg.ReplicaFetchResponseMax
@@ -612,7 +605,7 @@ func (f *fetcher) fetch(rc *replicaConn, rs []*replica, parts map[*replica]*fetc
 	}
 	req.SessionID, req.SessionEpoch = 0, -1 // full fetches, no session
 	type sent struct {
-		r      *replica
+		r      *Partition
 		fp     *fetchPart
 		offset int64
 		leo    int64
@@ -666,7 +659,7 @@ func (f *fetcher) fetch(rc *replicaConn, rs []*replica, parts map[*replica]*fetc
 }
 
 // applyFetched applies one partition of a fetch response.
-func (f *fetcher) applyFetched(r *replica, fp *fetchPart, offset, leo int64, p *kmsg.FetchResponseTopicPartition) {
+func (f *fetcher) applyFetched(r *Partition, fp *fetchPart, offset, leo int64, p *kmsg.FetchResponseTopicPartition) {
 	err := kerr.ErrorForCode(p.ErrorCode)
 	switch {
 	case errors.Is(err, kerr.OffsetOutOfRange):
@@ -686,56 +679,39 @@ func (f *fetcher) applyFetched(r *replica, fp *fetchPart, offset, leo int64, p *
 		return
 	}
 	batches := wholeBatches(p.RecordBatches)
-	r.appendMu.Lock()
-	if !f.follows(r, fp) || r.log.LogEndOffset() != leo {
-		r.appendMu.Unlock()
+	ok, err := r.AppendAsFollower(FollowerAppend{
+		Leader: f.leader, LeaderEpoch: fp.epoch, LogEnd: leo, Batches: batches,
+		LeaderHW: p.HighWatermark, LeaderLogStart: p.LogStartOffset,
+	}, func() bool { return f.still(r, fp) })
+	if err != nil {
+		f.log.Warn("appending replicated batches", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Int64("offset", offset), zap.Error(err))
+		f.pause(r, fp)
 		return
 	}
-	if len(batches) > 0 {
-		if _, err := r.log.Append(batches, storage.AppendOptions{AssignOffsets: false}); err != nil {
-			r.appendMu.Unlock()
-			f.log.Warn("appending replicated batches", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Int64("offset", offset), zap.Error(err))
-			f.pause(r, fp)
-			return
-		}
+	if ok && len(batches) > 0 {
 		f.mu.Lock()
 		fp.startAt = -1
 		f.mu.Unlock()
-	}
-	if p.LogStartOffset > r.log.LogStartOffset() && p.LogStartOffset <= r.log.LogEndOffset() {
-		if _, err := r.log.AdvanceLogStart(p.LogStartOffset); err != nil {
-			f.log.Warn("advancing follower log start", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
-		}
-	}
-	moved := false
-	if hw := min(p.HighWatermark, r.log.LogEndOffset()); hw > r.log.HighWatermark() {
-		r.log.SetHighWatermark(hw)
-		moved = true
-	}
-	r.appendMu.Unlock()
-	if moved || len(batches) > 0 {
-		r.wake()
 	}
 }
 
 // outOfRange handles OFFSET_OUT_OF_RANGE: below the leader's log start the
 // follower starts over at it; otherwise its log end is past the leader's,
 // which only epochs can settle, so it truncates again.
-func (f *fetcher) outOfRange(r *replica, fp *fetchPart, offset int64, p *kmsg.FetchResponseTopicPartition) {
+func (f *fetcher) outOfRange(r *Partition, fp *fetchPart, offset int64, p *kmsg.FetchResponseTopicPartition) {
 	if p.LogStartOffset >= 0 && offset < p.LogStartOffset {
-		r.appendMu.Lock()
-		if f.follows(r, fp) {
+		_, err := r.TruncateAsFollower(f.leader, fp.epoch, -1, func() bool { return f.still(r, fp) })
+		switch {
+		case errors.Is(err, errNotFollowing):
+		case err != nil:
+			f.log.Error("restarting follower log", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
+		default:
 			f.log.Info("follower behind the leader's log start; starting over", zap.String("topic", r.topic), zap.Int32("partition", r.index),
 				zap.Int64("offset", offset), zap.Int64("leader_log_start", p.LogStartOffset))
-			if err := r.log.Truncate(-1); err != nil {
-				f.log.Error("restarting follower log", zap.String("topic", r.topic), zap.Int32("partition", r.index), zap.Error(err))
-			} else {
-				f.mu.Lock()
-				fp.startAt = p.LogStartOffset
-				f.mu.Unlock()
-			}
+			f.mu.Lock()
+			fp.startAt = p.LogStartOffset
+			f.mu.Unlock()
 		}
-		r.appendMu.Unlock()
 		return
 	}
 	f.mu.Lock()
@@ -750,9 +726,9 @@ func (f *fetcher) outOfRange(r *replica, fp *fetchPart, offset int64, p *kmsg.Fe
 // at its byte limit) and returns the complete batches.
 func wholeBatches(b []byte) []byte {
 	n := 0
-	for len(b)-n >= batchFixedPrefix {
-		size := int64(int32(binary.BigEndian.Uint32(b[n+batchLengthAt:]))) + batchFixedPrefix
-		if size <= batchFixedPrefix || int64(len(b)-n) < size {
+	for len(b)-n >= storage.BatchLogOverhead {
+		size := int64(int32(binary.BigEndian.Uint32(b[n+storage.BatchLengthAt:]))) + storage.BatchLogOverhead
+		if size <= storage.BatchLogOverhead || int64(len(b)-n) < size {
 			break
 		}
 		n += int(size)

@@ -1,4 +1,4 @@
-package broker
+package network
 
 import (
 	"encoding/binary"
@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/sasl"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -92,10 +91,12 @@ func (sc *saslConn) setStage(s saslStage) { sc.stage.Store(int32(s)) }
 // at this point (Kafka: IllegalSaslStateException, connection closed).
 var errSASLState = errors.New("illegal SASL state")
 
-// gate decides whether req may be handled on this connection now. An error
-// closes the connection without a response, as Kafka does.
-func (sc *saslConn) gate(req *protocol.Request) error {
-	key := req.Key
+// gate decides whether a request of API key may be handled on this
+// connection now; it needs the key alone, so before authentication the
+// reader asks it from the frame's header and never decodes the body of a
+// request it refuses (conn.read). An error closes the connection without a
+// response, as Kafka does.
+func (sc *saslConn) gate(key int16) error {
 	switch sc.getStage() {
 	case saslAwaitHandshake:
 		if key == apiVersionsKey || key == int16(kmsg.SASLHandshake) {

@@ -1,4 +1,4 @@
-package broker
+package network
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type Listener struct {
 	// principal (ssl.principal.mapping.rules); nil is DEFAULT.
 	PrincipalRules *tlsconfig.MappingRules
 	// SASL, when set, requires SASL authentication before any request
-	// but ApiVersions and SaslHandshake (sasl_conn.go).
+	// but ApiVersions and SaslHandshake (sasl.go).
 	SASL *SASLListener
 }
 
@@ -38,8 +38,10 @@ type Config struct {
 	Listeners []Listener
 	// MaxRequestSize is socket.request.max.bytes; 0 means 100 MiB.
 	MaxRequestSize int32
-	// IdleTimeout closes a connection that sends nothing for this long
-	// (connections.max.idle.ms); 0 disables it.
+	// IdleTimeout is connections.max.idle.ms; 0 disables it. A connection
+	// with no traffic either way for this long is closed, and so is one
+	// whose response cannot be written within it (a client that stopped
+	// reading its responses), as is a TLS handshake that takes longer.
 	IdleTimeout time.Duration
 	// Logger; nil means no logging.
 	Logger *zap.Logger
@@ -84,7 +86,7 @@ type boundListener struct {
 // the handlers imply, so an entry for key 18 is ignored.
 func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	if len(cfg.Listeners) == 0 {
-		return nil, errors.New("broker: no listeners configured")
+		return nil, errors.New("network: no listeners configured")
 	}
 	if cfg.MaxRequestSize <= 0 {
 		cfg.MaxRequestSize = protocol.DefaultMaxRequestSize
@@ -107,7 +109,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 			continue
 		}
 		if h.Handle == nil {
-			return nil, fmt.Errorf("broker: handler for key %d (%s) has no function", key, kmsg.NameForKey(key))
+			return nil, fmt.Errorf("network: handler for key %d (%s) has no function", key, kmsg.NameForKey(key))
 		}
 		s.handlers[key] = h
 		implemented[key] = h.MaxVersion
@@ -127,7 +129,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 			for _, b := range s.listeners {
 				b.ln.Close()
 			}
-			return nil, fmt.Errorf("broker: listener %s on %s: %w", l.Name, l.Addr, err)
+			return nil, fmt.Errorf("network: listener %s on %s: %w", l.Name, l.Addr, err)
 		}
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
@@ -155,10 +157,10 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("broker: server closed")
+		return errors.New("network: server closed")
 	}
 	if s.started {
-		return errors.New("broker: server already started")
+		return errors.New("network: server already started")
 	}
 	s.started = true
 	for _, l := range s.listeners {

@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"context"
@@ -54,7 +54,7 @@ type isrTracking struct {
 	adding       map[int32]bool  // additions sent and not yet seen in the ISR
 	retryAt      time.Time       // pause after a failed ISR write
 	frozen       bool            // controlled shutdown under way: no more ISR writes
-	wokenLEO     int64           // log end at the last wake for followers (replica_hw.go)
+	wokenLEO     int64           // log end at the last wake for followers (hw.go)
 }
 
 // update follows a partition state from the metadata. becameLeader is a
@@ -116,34 +116,34 @@ func (t *isrTracking) maximal(isr []int32) []int32 {
 
 // isrManager runs the ISR checks of one broker.
 type isrManager struct {
-	b    *Broker
+	m    *Manager
 	kick chan struct{}
 	done chan struct{}
 }
 
-func newISRManager(b *Broker) *isrManager {
-	return &isrManager{b: b, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func newISRManager(m *Manager) *isrManager {
+	return &isrManager{m: m, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // poke asks for a check soon; it never blocks.
-func (m *isrManager) poke() {
+func (im *isrManager) poke() {
 	select {
-	case m.kick <- struct{}{}:
+	case im.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (m *isrManager) lagMax() time.Duration {
-	d := time.Duration(m.b.cfg.ReplicaLagTimeMaxMs) * time.Millisecond
+func (im *isrManager) lagMax() time.Duration {
+	d := time.Duration(im.m.cfg.ReplicaLagTimeMaxMs) * time.Millisecond
 	if d <= 0 {
 		d = 30 * time.Second
 	}
 	return d
 }
 
-func (m *isrManager) run(ctx context.Context) {
-	defer close(m.done)
-	interval := min(max(m.lagMax()/2, 50*time.Millisecond), 15*time.Second)
+func (im *isrManager) run(ctx context.Context) {
+	defer close(im.done)
+	interval := min(max(im.lagMax()/2, 50*time.Millisecond), 15*time.Second)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -151,32 +151,32 @@ func (m *isrManager) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-m.kick:
+		case <-im.kick:
 		}
-		m.check(ctx)
+		im.check(ctx)
 	}
 }
 
 // check looks at every partition this broker leads once.
-func (m *isrManager) check(ctx context.Context) {
-	b := m.b
-	snap := b.ctrl.Snapshot()
+func (im *isrManager) check(ctx context.Context) {
+	m := im.m
+	snap := m.md.Snapshot()
 	now := time.Now()
-	lag := m.lagMax()
-	for _, r := range b.replicas.all() {
+	lag := im.lagMax()
+	for _, r := range m.All() {
 		if ctx.Err() != nil {
 			return
 		}
 		var add, remove []int32
 		r.mu.Lock()
 		t := &r.isrTrack
-		if r.leader != b.id || now.Before(t.retryAt) || t.frozen {
+		if r.leader != m.brokerID || now.Before(t.retryAt) || t.frozen {
 			r.mu.Unlock()
 			continue
 		}
 		hw := r.log.HighWatermark()
 		for _, id := range r.isr {
-			if id == b.id {
+			if id == m.brokerID {
 				continue
 			}
 			if now.Sub(t.lastCaughtUp[id]) > lag {
@@ -184,7 +184,7 @@ func (m *isrManager) check(ctx context.Context) {
 			}
 		}
 		for _, id := range r.replicas {
-			if id == b.id || hosts(r.isr, id) {
+			if id == m.brokerID || hosts(r.isr, id) {
 				continue
 			}
 			leo, ok := r.followerLEO[id]
@@ -205,8 +205,8 @@ func (m *isrManager) check(ctx context.Context) {
 		if len(add) == 0 && len(remove) == 0 {
 			continue
 		}
-		if err := b.alterISR(ctx, r, add, remove); err != nil {
-			b.log.Warn("ISR change not written; the ISR stays as it was and will be retried",
+		if err := m.alterISR(ctx, r, add, remove); err != nil {
+			m.base.Warn("ISR change not written; the ISR stays as it was and will be retried",
 				zap.String("topic", r.topic), zap.Int32("partition", r.index),
 				zap.Int32s("add", add), zap.Int32s("remove", remove), zap.Error(err))
 			r.mu.Lock()
@@ -218,22 +218,22 @@ func (m *isrManager) check(ctx context.Context) {
 
 // errNotLeader means the partition's leadership moved while an ISR change
 // was being written.
-var errNotLeader = errors.New("broker: no longer the leader")
+var errNotLeader = errors.New("replica: no longer the leader")
 
 // alterISR writes ISR + add - remove for partition r, which this broker
 // leads, by compare-and-swap from the metadata snapshot.
-func (b *Broker) alterISR(ctx context.Context, r *replica, add, remove []int32) error {
+func (m *Manager) alterISR(ctx context.Context, r *Partition, add, remove []int32) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		snap := b.ctrl.Snapshot()
+		snap := m.md.Snapshot()
 		t := snap.Topics[r.topic]
 		if t == nil || t.ID != r.topicID {
 			return errNotLeader
 		}
 		p := t.Partition(r.index)
-		leader, epoch := r.state()
-		if p == nil || p.Leader != b.id || leader != b.id || p.LeaderEpoch != epoch {
+		leader, epoch := r.State()
+		if p == nil || p.Leader != m.brokerID || leader != m.brokerID || p.LeaderEpoch != epoch {
 			return errNotLeader
 		}
 		np := *p
@@ -251,12 +251,12 @@ func (b *Broker) alterISR(ctx context.Context, r *replica, add, remove []int32) 
 		if slices.Equal(np.ISR, p.ISR) {
 			return nil
 		}
-		rev, err := b.ctrl.UpdatePartition(ctx, r.topic, np)
+		rev, err := m.md.UpdatePartition(ctx, r.topic, np)
 		if err == nil {
-			b.log.Info("ISR changed", zap.String("topic", r.topic), zap.Int32("partition", r.index),
+			m.base.Info("ISR changed", zap.String("topic", r.topic), zap.Int32("partition", r.index),
 				zap.Int32s("from", p.ISR), zap.Int32s("to", np.ISR), zap.Int32("leader_epoch", np.LeaderEpoch),
 				zap.Int32("partition_epoch", np.PartitionEpoch+1))
-			_ = b.ctrl.WaitRevision(ctx, rev)
+			_ = m.md.WaitRevision(ctx, rev)
 			return nil
 		}
 		if !errors.Is(err, controller.ErrStalePartition) || attempt >= 5 {
@@ -264,7 +264,7 @@ func (b *Broker) alterISR(ctx context.Context, r *replica, add, remove []int32) 
 		}
 		// Someone else (the controller) wrote first: catch up and
 		// decide again from the newer state.
-		if err := b.ctrl.WaitRevision(ctx, snap.Revision+1); err != nil {
+		if err := m.md.WaitRevision(ctx, snap.Revision+1); err != nil {
 			return err
 		}
 	}

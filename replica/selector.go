@@ -1,10 +1,10 @@
-package broker
+package replica
 
 import (
 	"github.com/runnel/runnel/controller"
 )
 
-// preferredReadReplica is the replica a leader points a consumer to instead
+// PreferredReadReplica is the replica a leader points a consumer to instead
 // of answering its fetch (KIP-392, Kafka's RackAwareReplicaSelector), or
 // -1 to serve the fetch here. It is only ever a follower in the consumer's
 // rack, and only when replica.selector.class asks for rack-aware selection
@@ -16,10 +16,10 @@ import (
 //
 // The leader then answers the partition with no records and the preferred
 // replica, and the follower serves the consumer up to its own high
-// watermark (01_fetch.go). A consumer whose preferred replica fails or
+// watermark (broker/01_fetch.go). A consumer whose preferred replica fails or
 // answers OFFSET_OUT_OF_RANGE goes back to the leader, which chooses again.
-func (b *Broker) preferredReadReplica(snap *controller.Snapshot, r *replica, fetchOffset int64, rack, listener string) int32 {
-	if !b.cfg.RackAwareReplicaSelection || rack == "" || snap.Brokers[b.id].Rack == rack {
+func (m *Manager) PreferredReadReplica(snap *controller.Snapshot, r *Partition, fetchOffset int64, rack, listener string) int32 {
+	if !m.cfg.RackAwareReplicaSelection || rack == "" || snap.Brokers[m.brokerID].Rack == rack {
 		return -1
 	}
 	r.mu.Lock()
@@ -28,7 +28,7 @@ func (b *Broker) preferredReadReplica(snap *controller.Snapshot, r *replica, fet
 	for _, id := range r.isr {
 		leo, fetched := r.followerLEO[id]
 		bi, live := snap.Brokers[id]
-		if id == b.id || !fetched || leo < fetchOffset || !live || bi.Rack != rack || !hasListener(bi, listener) {
+		if id == m.brokerID || !fetched || leo < fetchOffset || !live || bi.Rack != rack || !hasListener(bi, listener) {
 			continue
 		}
 		if leo > bestLEO || (leo == bestLEO && r.isrTrack.lastCaughtUp[id].After(r.isrTrack.lastCaughtUp[best])) {

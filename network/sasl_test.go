@@ -1,4 +1,4 @@
-package broker
+package network
 
 import (
 	"context"
@@ -112,6 +112,14 @@ func (ts *saslTestServer) lastPrincipal() string {
 		return ""
 	}
 	return ts.principals[len(ts.principals)-1]
+}
+
+// closeReason waits for the "closing connection" line after the first
+// before ones and returns its error.
+func (ts *saslTestServer) closeReason(t *testing.T, before int) string {
+	t.Helper()
+	waitUntil(t, "closing connection logged", func() bool { return ts.logs.FilterMessage("closing connection").Len() > before })
+	return ts.logs.FilterMessage("closing connection").All()[before].ContextMap()["error"].(string)
 }
 
 func handshake(t *testing.T, c net.Conn, version int16, mech string, corr int32) *kmsg.SASLHandshakeResponse {
@@ -252,11 +260,40 @@ func TestSASLGate(t *testing.T) {
 		expectClosed(t, c)
 	})
 	t.Run("oversized request before authentication closes", func(t *testing.T) {
+		// Only the size is sent: the connection closes without waiting
+		// for (or allocating) the body.
+		before := ts.logs.FilterMessage("closing connection").Len()
 		c := dialRaw(t, ts.saslAddr)
 		if _, err := c.Write(binary.BigEndian.AppendUint32(nil, 8192)); err != nil {
 			t.Fatal(err)
 		}
 		expectClosed(t, c)
+		if reason := ts.closeReason(t, before); !strings.Contains(reason, "frame size") {
+			t.Fatalf("closed because %q", reason)
+		}
+	})
+	t.Run("refused from the header, body never decoded", func(t *testing.T) {
+		// A Metadata header followed by bytes no decoder accepts: the gate
+		// refuses it from the header, so the reason is the SASL state,
+		// not a malformed body.
+		for _, stage := range []string{"before handshake", "after handshake"} {
+			before := ts.logs.FilterMessage("closing connection").Len()
+			c := dialRaw(t, ts.saslAddr)
+			if stage == "after handshake" {
+				handshake(t, c, 1, "PLAIN", 1)
+			}
+			hdr := binary.BigEndian.AppendUint16(nil, 3) // Metadata
+			hdr = binary.BigEndian.AppendUint16(hdr, 12)
+			hdr = binary.BigEndian.AppendUint32(hdr, 2)
+			hdr = append(hdr, 0xff, 0xff, 0 /* tags */, 0x7f, 0xff, 0xff, 0xff /* garbage */)
+			if _, err := c.Write(sized(hdr)); err != nil {
+				t.Fatal(err)
+			}
+			expectClosed(t, c)
+			if reason := ts.closeReason(t, before); !strings.Contains(reason, "illegal SASL state") || strings.Contains(reason, "malformed") {
+				t.Fatalf("%s: closed because %q", stage, reason)
+			}
+		}
 	})
 	t.Run("PLAINTEXT listener", func(t *testing.T) {
 		c := dialRaw(t, ts.plainAddr)

@@ -2,78 +2,13 @@ package broker
 
 import (
 	"maps"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/zap/zaptest"
 )
-
-// A topic deleted while the broker was down leaves a stray log on disk;
-// the broker removes it when it starts and sees the metadata.
-func TestStrayPartitionLogsAreDeletedAtStart(t *testing.T) {
-	dir, err := os.MkdirTemp("", "rb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	logDir := filepath.Join(dir, "logs")
-	cfg, _, err := config.Load("", nil, []string{"broker.id=1", "listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + logDir, "runnel.admin.listener="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := func() *Broker {
-		b, err := New(testCtx(t), Options{Config: cfg, Logger: zaptest.NewLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-
-	b := open()
-	for _, name := range []string{"keep", "stray"} {
-		if _, rev, err := b.ctrl.CreateTopic(testCtx(t), controller.TopicSpec{Name: name, NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-			t.Fatal(err)
-		} else if err := b.ctrl.WaitRevision(testCtx(t), rev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b.replicas.apply(b.ctrl.Snapshot())
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"keep-0", "stray-0"} {
-		if _, err := os.Stat(filepath.Join(logDir, d)); err != nil {
-			t.Fatalf("%s should exist before the deletion: %v", d, err)
-		}
-	}
-
-	// Delete "stray" with only the metadata store running, as another
-	// broker would while this one is down.
-	ctrl, err := controller.Open(testCtx(t), controller.Options{DataDir: filepath.Join(logDir, etcdDirName), BrokerID: 2, Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ctrl.DeleteTopic(testCtx(t), "stray"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	b = open()
-	defer b.Close()
-	if _, err := os.Stat(filepath.Join(logDir, "keep-0")); err != nil {
-		t.Fatalf("keep-0 was removed: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(logDir, "stray-0")); !os.IsNotExist(err) {
-		t.Fatalf("stray-0 still there (%v)", err)
-	}
-}
 
 // A broker leads a partition only while the partition state records its
 // current broker epoch as the leader's: state written for a previous
@@ -139,34 +74,34 @@ func TestStateFromBeforeRestartIsNotLed(t *testing.T) {
 	}
 	stale := p0
 	stale.LeaderBrokerEpoch = own - 1
-	tb.replicas.apply(with(snap.Revision+1_000_000, stale))
+	tb.replicas.Apply(with(snap.Revision+1_000_000, stale))
 	if p := produce("b"); kerr.ErrorForCode(p.ErrorCode) != kerr.NotLeaderForPartition {
 		t.Fatalf("produce on state from before the restart: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 	if p := fetch(); kerr.ErrorForCode(p.ErrorCode) != kerr.NotLeaderForPartition {
 		t.Fatalf("fetch on state from before the restart: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
-	if lead := ledPartitions(with(0, stale), "fence", tb.ID(), own); len(lead) != 0 {
+	if lead := replica.LedPartitions(with(0, stale), "fence", tb.ID(), own); len(lead) != 0 {
 		t.Fatalf("coordinators would load %v", lead)
 	}
 	old := stale
 	old.LeaderBrokerEpoch = 0 // state written by an older Runnel
-	if lead := ledPartitions(with(0, old), "fence", tb.ID(), own); len(lead) != 0 {
+	if lead := replica.LedPartitions(with(0, old), "fence", tb.ID(), own); len(lead) != 0 {
 		t.Fatalf("coordinators would load %v", lead)
 	}
 
 	// The controller elects it again under its epoch.
 	again := p0
 	again.LeaderEpoch++
-	tb.replicas.apply(with(snap.Revision+1_000_001, again))
+	tb.replicas.Apply(with(snap.Revision+1_000_001, again))
 	if p := produce("c"); p.ErrorCode != 0 || p.BaseOffset != 1 {
 		t.Fatalf("produce after the new election: %v at %d", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
-	r, err := tb.replicas.get(snap, "fence", 0)
+	r, err := tb.replicas.Get(snap, "fence", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := r.log.LatestEpoch(); e != again.LeaderEpoch {
+	if e := r.Log().LatestEpoch(); e != again.LeaderEpoch {
 		t.Fatalf("latest epoch in the log %d, want %d", e, again.LeaderEpoch)
 	}
 }

@@ -1,7 +1,8 @@
-package broker
+package replica
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,10 +10,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// testBatch is one uncompressed batch of n records.
+func testBatch(prefix string, n int, ts int64) []byte {
+	var bb storage.BatchBuilder
+	for i := range n {
+		bb.Add(ts+int64(i), nil, fmt.Appendf(nil, "%s-%d", prefix, i))
+	}
+	return bb.Build()
+}
+
 // hwReplica is a leader replica (broker 1) of a fresh log whose ISR also
-// holds broker 2 — a state the metadata cannot produce until replication
-// exists, so it is built by hand.
-func hwReplica(t *testing.T) *replica {
+// holds broker 2, built by hand: no manager, no metadata.
+func hwReplica(t *testing.T) *Partition {
 	t.Helper()
 	m, err := storage.OpenManager(storage.ManagerOptions{Dir: t.TempDir()})
 	if err != nil {
@@ -23,22 +38,21 @@ func hwReplica(t *testing.T) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &replica{
-		topic: "hw", log: l, leader: 1, leaderEpoch: 0,
+	return &Partition{
+		self: 1, topic: "hw", log: l, leader: 1, leaderEpoch: 0,
 		replicas: []int32{1, 2}, isr: []int32{1, 2}, minInsync: 1,
 		visible: make(chan struct{}),
 	}
 }
 
-func appendTo(t *testing.T, r *replica, n int) int64 {
+// appendTo appends n records on the leader path and returns the last
+// offset.
+func appendTo(t *testing.T, r *Partition, n int) int64 {
 	t.Helper()
-	r.appendMu.Lock()
-	defer r.appendMu.Unlock()
-	res, err := r.log.Append(testBatch("x", n, 1), storage.AppendOptions{AssignOffsets: true})
+	res, _, err := r.AppendAsLeader(testBatch("x", n, 1), LeaderAppend{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.advanceHWLocked(1)
 	return res.LastOffset
 }
 
@@ -49,12 +63,12 @@ func TestHighWatermarkFollowsISR(t *testing.T) {
 	if hw := r.log.HighWatermark(); hw != 0 {
 		t.Fatalf("HW %d with the follower at an unknown offset", hw)
 	}
-	r.recordFollowerFetch(1, 3, 3) // broker 3 holds no replica: ignored
+	r.recordFollowerFetch(3, 3) // broker 3 holds no replica: ignored
 	if hw := r.log.HighWatermark(); hw != 0 {
 		t.Fatalf("HW %d after a non-replica's fetch", hw)
 	}
-	ch := r.changed()
-	r.recordFollowerFetch(1, 2, 2)
+	ch := r.Changed()
+	r.recordFollowerFetch(2, 2)
 	if hw := r.log.HighWatermark(); hw != 2 {
 		t.Fatalf("HW %d, want the follower's 2", hw)
 	}
@@ -63,7 +77,7 @@ func TestHighWatermarkFollowsISR(t *testing.T) {
 	default:
 		t.Fatal("an HW advance did not wake waiters")
 	}
-	r.recordFollowerFetch(1, 2, 1) // a stale position never moves it back
+	r.recordFollowerFetch(2, 1) // a stale position never moves it back
 	if hw := r.log.HighWatermark(); hw != 2 {
 		t.Fatalf("HW %d went back", hw)
 	}
@@ -71,15 +85,17 @@ func TestHighWatermarkFollowsISR(t *testing.T) {
 	r.mu.Lock()
 	r.isr = []int32{1}
 	r.mu.Unlock()
-	r.maybeAdvanceHW(1)
+	r.AdvanceHW()
 	if hw := r.log.HighWatermark(); hw != 3 {
 		t.Fatalf("HW %d with a single-member ISR, want the log end 3", hw)
 	}
-	// Not the leader: nothing moves.
+	// Not the leader: the leader path refuses, nothing moves.
 	r.mu.Lock()
 	r.leader = 2
 	r.mu.Unlock()
-	appendTo(t, r, 1)
+	if _, _, err := r.AppendAsLeader(testBatch("x", 1, 1), LeaderAppend{}); err != kerr.NotLeaderForPartition {
+		t.Fatalf("append on a follower: %v", err)
+	}
 	if hw := r.log.HighWatermark(); hw != 3 {
 		t.Fatalf("HW %d on a follower", hw)
 	}
@@ -95,31 +111,30 @@ func TestAwaitHW(t *testing.T) {
 	var code int16
 	far := time.Now().Add(time.Hour)
 	done := make(chan error, 1)
-	go func() { done <- awaitHW(ctx, 1, []hwWait{{r: r, need: last + 1, errCode: &code}}, far) }()
-	r.recordFollowerFetch(1, 2, last+1)
+	go func() { done <- AwaitHW(ctx, []HWWait{{P: r, Need: last + 1, ErrCode: &code}}, far) }()
+	r.recordFollowerFetch(2, last+1)
 	if err := <-done; err != nil || code != 0 {
 		t.Fatalf("after the follower caught up: %v, %v", err, kerr.ErrorForCode(code))
 	}
 
 	last = appendTo(t, r, 1)
 	code = 0
-	if err := awaitHW(ctx, 1, []hwWait{{r: r, need: last + 1, errCode: &code}}, time.Now().Add(20*time.Millisecond)); err != nil || kerr.ErrorForCode(code) != kerr.RequestTimedOut {
+	if err := AwaitHW(ctx, []HWWait{{P: r, Need: last + 1, ErrCode: &code}}, time.Now().Add(20*time.Millisecond)); err != nil || kerr.ErrorForCode(code) != kerr.RequestTimedOut {
 		t.Fatalf("without the follower: %v, %v", err, kerr.ErrorForCode(code))
 	}
 
 	// min.insync.replicas raised while waiting.
-	r.mu.Lock()
-	r.minInsync = 3
-	r.mu.Unlock()
+	r.setMinInsync(3)
 	code = 0
-	r.recordFollowerFetch(1, 2, last+1)
-	if err := awaitHW(ctx, 1, []hwWait{{r: r, need: last + 1, errCode: &code}}, far); err != nil || kerr.ErrorForCode(code) != kerr.NotEnoughReplicasAfterAppend {
+	r.recordFollowerFetch(2, last+1)
+	if err := AwaitHW(ctx, []HWWait{{P: r, Need: last + 1, ErrCode: &code}}, far); err != nil || kerr.ErrorForCode(code) != kerr.NotEnoughReplicasAfterAppend {
 		t.Fatalf("ISR below min.insync.replicas: %v, %v", err, kerr.ErrorForCode(code))
 	}
+	r.setMinInsync(1)
 
 	last = appendTo(t, r, 1)
 	code = 0
-	go func() { done <- awaitHW(ctx, 1, []hwWait{{r: r, need: last + 1, errCode: &code}}, far) }()
+	go func() { done <- AwaitHW(ctx, []HWWait{{P: r, Need: last + 1, ErrCode: &code}}, far) }()
 	r.mu.Lock()
 	r.leader = 2
 	r.mu.Unlock()
@@ -129,8 +144,11 @@ func TestAwaitHW(t *testing.T) {
 	}
 
 	// A closing server ends the wait.
+	r.mu.Lock()
+	r.leader = 1
+	r.mu.Unlock()
 	cctx, cancel := context.WithCancel(ctx)
-	go func() { done <- awaitHW(cctx, 2, []hwWait{{r: r, need: 1 << 40, errCode: &code}}, far) }()
+	go func() { done <- AwaitHW(cctx, []HWWait{{P: r, Need: 1 << 40, ErrCode: &code}}, far) }()
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("no error after ctx ended")

@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"context"
@@ -32,15 +32,13 @@ import (
 
 const controlledShutdownWait = 10 * time.Second
 
-// controlledShutdown moves leadership away from this broker.
-func (b *Broker) controlledShutdown() {
-	if v, ok := b.cfg.Get("controlled.shutdown.enable"); ok && v == "false" {
+// ControlledShutdown moves leadership away from this broker; the broker
+// calls it before it stops serving, when it is registered.
+func (m *Manager) ControlledShutdown() {
+	if v, ok := m.cfg.Get("controlled.shutdown.enable"); ok && v == "false" {
 		return
 	}
-	if b.ctrl == nil || b.replicas == nil {
-		return
-	}
-	for _, r := range b.replicas.all() {
+	for _, r := range m.All() {
 		r.mu.Lock()
 		r.isrTrack.frozen = true
 		r.mu.Unlock()
@@ -50,32 +48,32 @@ func (b *Broker) controlledShutdown() {
 	start := time.Now()
 	moved := 0
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		snap := b.ctrl.Snapshot()
+		snap := m.md.Snapshot()
 		pending, failed := 0, 0
 		var lastRev int64
 		for _, t := range snap.Topics {
 			for _, p := range t.Partitions {
-				np, ok := shutdownMove(p, b.id, snap)
+				np, ok := shutdownMove(p, m.brokerID, snap)
 				if !ok {
 					continue
 				}
 				pending++
 				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-				rev, err := b.ctrl.UpdatePartition(wctx, t.Name, np)
+				rev, err := m.md.UpdatePartition(wctx, t.Name, np)
 				wcancel()
 				if err != nil {
 					failed++
-					b.log.Debug("controlled shutdown: leadership not moved yet", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
+					m.base.Debug("controlled shutdown: leadership not moved yet", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
 					continue
 				}
 				moved++
 				lastRev = max(lastRev, rev)
-				b.log.Info("controlled shutdown: moved leadership", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
+				m.base.Info("controlled shutdown: moved leadership", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
 					zap.Int32("to", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch), zap.Int32s("isr", np.ISR))
 			}
 		}
 		if lastRev > 0 {
-			_ = b.ctrl.WaitRevision(ctx, lastRev)
+			_ = m.md.WaitRevision(ctx, lastRev)
 		}
 		if pending == 0 {
 			break
@@ -89,10 +87,10 @@ func (b *Broker) controlledShutdown() {
 		}
 	}
 	if ctx.Err() != nil {
-		b.log.Warn("controlled shutdown incomplete; the controller moves the remaining leaders when this broker's session ends", zap.Int("moved", moved))
+		m.base.Warn("controlled shutdown incomplete; the controller moves the remaining leaders when this broker's session ends", zap.Int("moved", moved))
 		return
 	}
-	b.log.Info("controlled shutdown done", zap.Int("moved", moved), zap.Duration("took", time.Since(start)))
+	m.base.Info("controlled shutdown done", zap.Int("moved", moved), zap.Duration("took", time.Since(start)))
 }
 
 // shutdownMove is the state p should get so that self stops leading it,

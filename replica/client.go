@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	fsasl "github.com/twmb/franz-go/pkg/sasl"
 )
 
 // replicaConn is a follower's connection to one leader broker: a minimal
@@ -43,11 +44,11 @@ type replicaConn struct {
 }
 
 // dialReplica connects to addr, over TLS when tlsCfg is set (an SSL or
-// SASL_SSL inter-broker listener), and with auth set (SASL_PLAINTEXT or
+// SASL_SSL inter-broker listener), and with mech set (SASL_PLAINTEXT or
 // SASL_SSL) authenticates first. timeout bounds the dial (with the
 // handshake) and every request/response round trip
 // (replica.socket.timeout.ms).
-func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration, tlsCfg *tls.Config, auth *interBrokerSASL) (*replicaConn, error) {
+func dialReplica(ctx context.Context, addr, clientID string, timeout time.Duration, tlsCfg *tls.Config, mech fsasl.Mechanism, user string) (*replicaConn, error) {
 	d := net.Dialer{Timeout: min(timeout, 10*time.Second)}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -70,8 +71,8 @@ func dialReplica(ctx context.Context, addr, clientID string, timeout time.Durati
 		fmt:     kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
 		timeout: timeout,
 	}
-	if auth != nil {
-		if err := rc.authenticate(ctx, auth, addr); err != nil {
+	if mech != nil {
+		if err := rc.authenticate(ctx, mech, user, addr); err != nil {
 			rc.close()
 			return nil, err
 		}
@@ -81,8 +82,7 @@ func dialReplica(ctx context.Context, addr, clientID string, timeout time.Durati
 
 // authenticate runs SaslHandshake v1 and SaslAuthenticate v1 with the
 // inter-broker mechanism (franz-go's client side of it).
-func (rc *replicaConn) authenticate(ctx context.Context, auth *interBrokerSASL, addr string) error {
-	mech := auth.franz()
+func (rc *replicaConn) authenticate(ctx context.Context, mech fsasl.Mechanism, user, addr string) error {
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.Version, hs.Mechanism = 1, mech.Name()
 	hsResp := kmsg.NewPtrSASLHandshakeResponse()
@@ -109,7 +109,7 @@ func (rc *replicaConn) authenticate(ctx context.Context, auth *interBrokerSASL, 
 			if resp.ErrorMessage != nil {
 				detail = ": " + *resp.ErrorMessage
 			}
-			return fmt.Errorf("replica client: SASL %s authentication as %s: %w%s", mech.Name(), auth.user, err, detail)
+			return fmt.Errorf("replica client: SASL %s authentication as %s: %w%s", mech.Name(), user, err, detail)
 		}
 		done, next, err := session.Challenge(resp.SASLAuthBytes)
 		if err != nil {

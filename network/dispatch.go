@@ -1,4 +1,4 @@
-package broker
+package network
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 		return fmt.Errorf("unsupported version %d of %s", req.Version, kmsg.NameForKey(req.Key))
 	}
 	if c.sasl != nil {
-		if err := c.sasl.gate(req); err != nil { // sasl_conn.go
+		if err := c.sasl.gate(req.Key); err != nil { // sasl.go
 			return err
 		}
 	}
@@ -75,7 +75,10 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 	}
 	switch {
 	case resp.Frame != nil:
-		_, err = resp.Frame.WriteTo(c.nc)
+		c.startWrite()
+		if _, err = resp.Frame.WriteTo(c.nc); err == nil {
+			c.wrote()
+		}
 	case resp.Msg != nil:
 		if resp.Msg.Key() != req.Key {
 			return fmt.Errorf("%s handler returned a %s response", kmsg.NameForKey(req.Key), kmsg.NameForKey(resp.Msg.Key()))
@@ -86,10 +89,10 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 			c.wbuf = nil
 		}
 	}
-	if err == nil && resp.CloseAfter != nil {
-		err = resp.CloseAfter
+	if err != nil {
+		return fmt.Errorf("writing %s v%d response: %w", kmsg.NameForKey(req.Key), req.Version, err)
 	}
-	return err
+	return resp.CloseAfter
 }
 
 // call runs a handler, turning a panic into an error that closes only this
