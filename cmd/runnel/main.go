@@ -1,6 +1,8 @@
 // Command runnel is the Runnel broker and its admin verbs.
 //
 //	runnel serve [--config server.properties] [--override key=value ...]
+//	runnel bench [--brokers host:port] [--mode produce|consume|fetch|e2e|all]
+//	runnel topic|group|produce|consume|cluster|user|txn|acl|quota ... (package cli)
 //
 // Configuration speaks Kafka: server.properties keys, KAFKA_* environment
 // variables (KAFKA_ADVERTISED_LISTENERS → advertised.listeners) and
@@ -9,8 +11,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/runnel/runnel/cli"
 )
 
 func main() {
@@ -28,6 +35,9 @@ func main() {
 		usage()
 		return
 	default:
+		if cli.IsCommand(os.Args[1]) {
+			os.Exit(runCLI(os.Args[1:]))
+		}
 		fmt.Fprintf(os.Stderr, "runnel: unknown command %q\n", os.Args[1])
 		usage()
 		os.Exit(2)
@@ -38,11 +48,26 @@ func main() {
 	}
 }
 
+// runCLI runs an admin verb. The first SIGINT ends a consume (or any verb)
+// cleanly; a second one, after stop, kills the process as usual, since
+// produce may be blocked reading a terminal.
+func runCLI(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return cli.Run(ctx, args, cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+}
+
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: runnel <command> [flags]
 
 commands:
   serve    run a broker (--config FILE, --override key=value, KAFKA_* environment)
   bench    load generator (--brokers, --mode produce|consume|e2e|all, --records, --size, --rate, --duration)
+
 `)
+	cli.Usage(os.Stderr)
 }
