@@ -38,6 +38,9 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 		}
 		return 0
 	}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "runnel", Name: "log_dir_stray_partitions", Help: "Partition directories kept in the log dir as <topic>-<partition>.<id>-stray because the metadata does not place them on this broker; each needs an operator's look.",
+	}, func() float64 { return float64(b.logs.Strays()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "runnel", Name: "fetch_follower_reads_total", Help: "Consumer fetches answered with records by a follower replica (fetch from follower, KIP-392).",
 	}, func() float64 { return float64(b.followerReads.Load()) }))
@@ -58,6 +61,10 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 		}
 		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
 			http.Error(w, "not registered", http.StatusServiceUnavailable)
+			return
+		}
+		if err := b.ctrl.MetadataFault(); err != nil {
+			http.Error(w, "metadata store refused: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -44,8 +44,8 @@ type Broker struct {
 	// interTLS dials other brokers' inter-broker listener when it is SSL
 	// or SASL_SSL (tls.go); nil for plaintext.
 	interTLS *tls.Config
-	// dirLock holds the log dir's lock (logdir_lock.go) until Close;
-	// dirID is the log dir's directory.id (meta.go), which the broker
+	// dirLock holds the log dir's lock (storage.LockLogDir) until Close;
+	// dirID is the log dir's directory.id (logdir.go), which the broker
 	// registers with: holding the lock, it may take over a registration
 	// its dead predecessor on this log dir left behind.
 	dirLock *os.File
@@ -106,20 +106,21 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	}
 	// The lock comes first: meta.properties, the embedded etcd and the
 	// partition logs all live in this directory.
-	dirLock, err := lockLogDir(logDir)
+	dirLock, err := storage.LockLogDir(logDir)
 	if err != nil {
 		return nil, err
 	}
-	id, err := brokerID(cfg, logDir)
-	if err != nil {
-		dirLock.Close()
-		return nil, err
-	}
-	dirID, err := logDirID(logDir)
+	meta, err := storage.ReadMetaProperties(logDir)
 	if err != nil {
 		dirLock.Close()
 		return nil, err
 	}
+	id, err := brokerID(cfg, logDir, meta)
+	if err != nil {
+		dirLock.Close()
+		return nil, err
+	}
+	dirID := logDirID(meta)
 	// TLS settings fail the start before anything is opened (tls.go).
 	listeners, err := serverListeners(cfg)
 	if err != nil {
@@ -139,17 +140,31 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		}
 	}()
 
-	b.ctrl, err = controller.Open(ctx, controller.Options{
+	// The log dir's cluster is checked against the store's before
+	// anything is written to either (cluster_id.go).
+	ident, err := inspectLogDir(cfg, logDir, meta)
+	if err != nil {
+		return nil, err
+	}
+	copts := controller.Options{
 		Endpoints:  cfg.EtcdEndpoints,
 		DataDir:    filepath.Join(logDir, etcdDirName),
 		BrokerID:   id,
 		Logger:     lg.Named("controller"),
 		SessionTTL: 9 * time.Second,
-	})
+	}
+	ident.controllerOptions(&copts, cfg.ClusterIDHint)
+	b.ctrl, err = controller.Open(ctx, copts)
+	if errors.Is(err, controller.ErrNoCluster) {
+		return nil, ident.noClusterError()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata store: %w", err)
 	}
-	if err := writeMetaProperties(logDir, b.ctrl.ClusterID(), id, dirID); err != nil {
+	if err := b.checkClusterID(ctx, ident); err != nil {
+		return nil, err
+	}
+	if err := b.writeMetaProperties(logDir, meta); err != nil {
 		return nil, err
 	}
 	// SASL listeners and inter-broker authentication (sasl.go), settled
@@ -172,6 +187,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		CleanerDisabled:         !cfg.LogCleanerEnable,
 		CleanerBackoff:          time.Duration(cfg.LogCleanerBackoffMs) * time.Millisecond,
 		CleanerDedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
+		DirDeleteDelay:          dirDeleteDelay(cfg),
 
 		ProducerIDExpiration:              producerIDExpiration(cfg, b.ctrl.Snapshot(), id),
 		ProducerIDExpirationCheckInterval: time.Duration(cfg.ProducerIDExpirationCheckMs) * time.Millisecond,
@@ -286,7 +302,7 @@ func (b *Broker) Close() error {
 // Kafka broker by its session timeout, so a duplicate id is retried until
 // then.
 func (b *Broker) register(ctx context.Context) error {
-	info := controller.BrokerInfo{ID: b.id, Rack: b.cfg.BrokerRack, Endpoints: b.advertised(), DirectoryID: b.dirID}
+	info := b.registration(b.advertised())
 	for {
 		err := b.ctrl.RegisterBroker(ctx, info)
 		if err == nil {
@@ -327,27 +343,6 @@ func (b *Broker) advertised() []controller.Endpoint {
 		})
 	}
 	return out
-}
-
-// brokerID is broker.id, checked against the id recorded in the log dir's
-// meta.properties (Kafka refuses to start a log dir under another id). An
-// unset id takes the recorded one, or 1 on a new log dir.
-func brokerID(cfg *config.Broker, logDir string) (int32, error) {
-	m, err := readMetaProperties(logDir)
-	if err != nil {
-		return 0, err
-	}
-	recorded, ok := m.brokerID, m.hasBrokerID
-	switch {
-	case cfg.BrokerID >= 0 && ok && recorded != cfg.BrokerID:
-		return 0, fmt.Errorf("broker: configured broker.id %d does not match %d stored in %s", cfg.BrokerID, recorded, filepath.Join(logDir, metaPropertiesFile))
-	case cfg.BrokerID >= 0:
-		return cfg.BrokerID, nil
-	case ok:
-		return recorded, nil
-	default:
-		return 1, nil
-	}
 }
 
 // producerIDExpiration is producer.id.expiration.ms as this broker sees

@@ -16,6 +16,7 @@ const (
 	AdminListener    = "runnel.admin.listener"
 	AdminPprofEnable = "runnel.admin.pprof.enable"
 	LogDurable       = "runnel.log.durable"
+	ClusterIDRecover = "runnel.cluster.id.recover"
 	LogFormat        = "runnel.log.format"
 	LogLevel         = "runnel.log.level"
 	LogLevels        = "runnel.log.levels"
@@ -178,6 +179,7 @@ var brokerDefs = []Def{
 	{Name: EtcdEndpoints, Type: List, Default: "", Doc: `Runnel: comma-separated etcd client URLs holding cluster metadata (Runnel's replacement for zookeeper.connect). Empty runs an embedded single-member etcd in the first log dir.`},
 	{Name: AdminListener, Type: String, Default: DefaultAdminListener, Doc: `Runnel: host:port of the HTTP admin server (Prometheus /metrics, /healthz, /readyz). Empty disables it.`},
 	{Name: AdminPprofEnable, Type: Boolean, Default: "false", Doc: `Runnel: serve Go's profiler (/debug/pprof) on the admin listener. Off by default: a profile exposes memory contents and costs CPU, and the admin listener has no authentication.`},
+	{Name: ClusterIDRecover, Type: String, Default: "", Validate: oneOf("", "adopt", "restore"), Doc: `Runnel: what to do when the log dir's meta.properties records a cluster id that the metadata store does not hold (Kafka's InconsistentClusterIdException, where the broker refuses to start; so does Runnel when this is empty). restore: the metadata store is empty (lost or replaced): write the log dir's cluster id into it and re-create every topic found in the log dir (its partitions, replication factor 1 on this broker), so clients read all the data again. adopt: join the cluster the metadata store holds (or a new one in an empty store); partition directories its metadata does not place on this broker are kept, renamed <topic>-<partition>.<id>-stray. Set it for one start, then remove it.`},
 	{Name: LogFormat, Type: String, Default: "console", Validate: oneOf("console", "json"), Doc: `Runnel: how the broker writes its log on standard error: console (one human-readable line per entry) or json (one JSON object per line, for log shippers).`},
 	{Name: LogLevel, Type: String, Default: "info", Validate: oneOf("debug", "info", "warn", "error"), Doc: `Runnel: the least severe level logged (debug, info, warn, error); serve's --log-level flag overrides it.`},
 	{Name: LogLevels, Type: List, Default: "", Validate: subsystemLevels, Doc: `Runnel: levels for single subsystems, overriding runnel.log.level for them: comma-separated name=level pairs, where a name is a logger name or its prefix as it appears in the log (controller, storage, server, replica, groups, txns, etcd…), e.g. controller=debug,etcd=warn.`},

@@ -148,6 +148,9 @@ type Broker struct {
 	AdminPprofEnable bool
 	// LogDurable from runnel.log.durable: fsync before acknowledging.
 	LogDurable bool
+	// ClusterIDRecover from runnel.cluster.id.recover: "" (refuse a
+	// metadata store of another or no cluster), "adopt" or "restore".
+	ClusterIDRecover string
 	// LogFormat, LogLevel and LogLevels (logger name → level) from
 	// runnel.log.format, runnel.log.level and runnel.log.levels.
 	LogFormat string
@@ -507,6 +510,7 @@ func (b *Broker) resolve(hostname string) error {
 	b.AdminListener = g.str(AdminListener)
 	b.AdminPprofEnable = g.bool(AdminPprofEnable)
 	b.LogDurable = g.bool(LogDurable)
+	b.ClusterIDRecover = g.str(ClusterIDRecover)
 	b.LogFormat = g.str(LogFormat)
 	b.LogLevel = g.str(LogLevel)
 	b.LogLevels, _ = ParseSubsystemLevels(strings.Join(g.list(LogLevels), ",")) // validated with the key

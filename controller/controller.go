@@ -41,7 +41,20 @@ type Options struct {
 	DefaultReplicationFactor int16
 	// DialTimeout bounds Open's first contact with etcd; default 10s.
 	DialTimeout time.Duration
+	// What Open does when etcd holds no cluster id yet (ensureClusterID).
+	// By default it creates a fresh one: a new cluster. NoNewCluster makes
+	// Open fail with ErrNoCluster instead, writing nothing: the broker
+	// asks for it when its log dir already belongs to a cluster, whose
+	// metadata an empty store has lost. NewClusterID, if set, is the id
+	// to create instead of a fresh one (restoring a lost store under the
+	// id the log dirs record).
+	NoNewCluster bool
+	NewClusterID string
 }
+
+// ErrNoCluster is Open's error when etcd holds no cluster id and
+// Options.NoNewCluster forbids creating one.
+var ErrNoCluster = errors.New("controller: the metadata store holds no cluster id")
 
 // Controller is one broker's connection to the cluster metadata in etcd.
 // All methods are safe for concurrent use.
@@ -52,6 +65,11 @@ type Controller struct {
 	cli       *clientv3.Client
 	emb       *embedded
 	clusterID string
+	// createdCluster: this Open created the cluster id (etcd held none).
+	createdCluster bool
+	// fault is the reason the metadata view is refused, or nil
+	// (view_guard.go).
+	fault atomic.Pointer[error]
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -64,6 +82,9 @@ type Controller struct {
 	notify   chan struct{}
 	subs     map[*subscriber]struct{}
 	watchCtx context.Context
+	// watchCancel ends the current watch (the view guard forces a reload
+	// with it).
+	watchCancel context.CancelFunc
 
 	smu           sync.Mutex // guards session-related fields
 	sessStarted   bool
@@ -150,17 +171,33 @@ func Open(ctx context.Context, o Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: load metadata: %w", err)
 	}
 	c.snap.Store(st.snapshot(nil, rev))
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.watchLoop(st, rev)
+	go c.guardView()
 	return c, nil
 }
 
 // ensureClusterID creates the cluster id if absent (one transaction, so
-// concurrent first starts agree) and reads it.
+// concurrent first starts agree) and reads it. With NoNewCluster it only
+// reads it, and fails with ErrNoCluster if there is none.
 func (c *Controller) ensureClusterID(ctx context.Context) error {
-	id := newUUID()
-	fresh := base64.RawURLEncoding.EncodeToString(id[:])
 	key := c.k.clusterID()
+	if c.o.NoNewCluster {
+		resp, err := c.cli.Get(ctx, key)
+		if err != nil {
+			return fmt.Errorf("controller: cluster id: %w", err)
+		}
+		if len(resp.Kvs) == 0 {
+			return ErrNoCluster
+		}
+		c.clusterID = string(resp.Kvs[0].Value)
+		return nil
+	}
+	fresh := c.o.NewClusterID
+	if fresh == "" {
+		id := newUUID()
+		fresh = base64.RawURLEncoding.EncodeToString(id[:])
+	}
 	resp, err := c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, fresh)).
@@ -170,7 +207,7 @@ func (c *Controller) ensureClusterID(ctx context.Context) error {
 		return fmt.Errorf("controller: cluster id: %w", err)
 	}
 	if resp.Succeeded {
-		c.clusterID = fresh
+		c.clusterID, c.createdCluster = fresh, true
 		c.log.Info("created cluster id", zap.String("cluster_id", fresh))
 		return nil
 	}
@@ -181,6 +218,10 @@ func (c *Controller) ensureClusterID(ctx context.Context) error {
 	c.clusterID = string(kvs[0].Value)
 	return nil
 }
+
+// CreatedCluster reports whether Open created the cluster id: etcd held
+// none, so this is a new cluster (or a lost one being restored).
+func (c *Controller) CreatedCluster() bool { return c.createdCluster }
 
 // ClusterID is the cluster's id: 22 characters of unpadded base64url of a
 // random UUID, created by the first Open against an empty etcd prefix.

@@ -159,7 +159,12 @@ func (c *Controller) reregister(sess *concurrency.Session, b BrokerInfo) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		_, err := c.putBroker(ctx, sess, b)
+		err := c.probeStore(ctx) // view_guard.go
+		if err != nil {
+			c.viewFailed(err)
+		} else {
+			_, err = c.putBroker(ctx, sess, b)
+		}
 		cancel()
 		if err == nil {
 			c.smu.Lock()

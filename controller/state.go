@@ -70,6 +70,9 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 	}
 	switch pk.kind {
 	case kindClusterID:
+		// A deleted cluster id is recorded as "": the watch loop then
+		// refuses the view (view_guard.go).
+		s.clusterID = ""
 		if !deleted {
 			s.clusterID = string(kv.Value)
 		}
@@ -272,7 +275,7 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 	for c.ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(c.ctx))
 		c.mu.Lock()
-		c.watchCtx = wctx
+		c.watchCtx, c.watchCancel = wctx, cancel
 		c.mu.Unlock()
 		wch := c.cli.Watch(wctx, c.k.root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 		reload := false
@@ -288,6 +291,11 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 				break
 			}
 			if resp.IsProgressNotify() {
+				if err := c.checkView(st.clusterID, resp.Header.Revision, rev); err != nil {
+					c.viewFailed(err)
+					reload = true
+					break
+				}
 				if resp.Header.Revision > rev {
 					rev = resp.Header.Revision
 					c.publishProgress(rev)
@@ -296,6 +304,13 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 			}
 			for _, ev := range resp.Events {
 				st.apply(c.log, ev.Kv, ev.Type == clientv3.EventTypeDelete)
+			}
+			if err := c.checkView(st.clusterID, resp.Header.Revision, rev); err != nil {
+				// Not published: the broker keeps its last good view, and
+				// the reload below accepts only a good one.
+				c.viewFailed(err)
+				reload = true
+				break
 			}
 			if resp.Header.Revision > rev {
 				rev = resp.Header.Revision
@@ -315,7 +330,7 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 			select {
 			case <-c.ctx.Done():
 				return
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(c.reloadPause()):
 			}
 			lctx, lcancel := context.WithTimeout(c.ctx, 5*time.Second)
 			ns, nrev, err := c.load(lctx)
@@ -324,6 +339,11 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 				c.log.Warn("metadata reload failed", zap.Error(err))
 				continue
 			}
+			if err := c.checkView(ns.clusterID, nrev, rev); err != nil {
+				c.viewFailed(err)
+				continue
+			}
+			c.viewRecovered()
 			st, rev, reload = ns, nrev, false
 			c.publish(st.snapshot(c.snap.Load(), rev))
 		}

@@ -35,6 +35,14 @@ import (
 // dead process held is open at once. A registration with another
 // directory.id (or none) may belong to a live broker with the same id
 // elsewhere: it is never taken over.
+//
+// The lock proves a writer dead only within one kernel: a log dir copied
+// (or restored from a backup, or a cloned VM disk) to another machine
+// carries the same directory.id while the original may still run. So the
+// registration also records the host name and the kernel's boot id, and
+// is taken over only when both match ours: the same machine, not rebooted
+// since (a reboot ends every process anyway, and its lease expires). A
+// registration without them (an older Runnel) is waited out.
 
 // NewDirectoryID returns a fresh log dir id in Kafka's form (a random Uuid,
 // 22 characters of unpadded base64url), for meta.properties' directory.id.
@@ -43,11 +51,16 @@ func NewDirectoryID() string { return newUUID().String() }
 // takeOver removes kv, a registration of b's broker id under another
 // lease, if it carries b's DirectoryID, and reports whether it did.
 func (c *Controller) takeOver(ctx context.Context, b BrokerInfo, kv *mvccpb.KeyValue) (bool, error) {
-	if b.DirectoryID == "" {
+	if b.DirectoryID == "" || b.Host == "" || b.BootID == "" {
 		return false, nil
 	}
 	var old BrokerInfo
 	if err := json.Unmarshal(kv.Value, &old); err != nil || old.DirectoryID != b.DirectoryID {
+		return false, nil
+	}
+	if old.Host != b.Host || old.BootID != b.BootID {
+		c.log.Info("the registration of this broker id carries this log dir's id but another host or boot (a copied log dir?): waiting for its lease to expire",
+			zap.Int32("broker", b.ID), zap.String("host", old.Host), zap.String("boot_id", old.BootID))
 		return false, nil
 	}
 	lease := clientv3.LeaseID(kv.Lease)
@@ -72,7 +85,7 @@ func (c *Controller) takeOver(ctx context.Context, b BrokerInfo, kv *mvccpb.KeyV
 		return false, fmt.Errorf("controller: revoking the lease of broker %d's previous process: %w", b.ID, err)
 	}
 	c.log.Info("took over the registration of this log dir's previous process, which is gone (its lease revoked)",
-		zap.Int32("broker", b.ID), zap.String("directory_id", b.DirectoryID),
+		zap.Int32("broker", b.ID), zap.String("directory_id", b.DirectoryID), zap.String("host", b.Host),
 		zap.Int64("previous_epoch", kv.CreateRevision), zap.Int64("previous_lease", kv.Lease))
 	return true, nil
 }

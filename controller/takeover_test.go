@@ -14,7 +14,7 @@ import (
 const longTTL = 120 * time.Second
 
 func brokerInfo(id int32, dir string) BrokerInfo {
-	return BrokerInfo{ID: id, DirectoryID: dir, Endpoints: []Endpoint{
+	return BrokerInfo{ID: id, DirectoryID: dir, Host: "host-1", BootID: "boot-1", Endpoints: []Endpoint{
 		{Listener: "PLAINTEXT", Host: "127.0.0.1", Port: 9092 + id, SecurityProtocol: "PLAINTEXT"},
 	}}
 }
@@ -163,5 +163,46 @@ func TestTakeoverIsABounceAndNeedsTheSameDirectory(t *testing.T) {
 	}
 	if !leaseAlive(t, c1.Client(), now.Lease) {
 		t.Fatal("the live broker's lease was revoked")
+	}
+}
+
+// The same log dir id from another host or another boot (a copied or
+// restored log dir) is not proof that the registration's owner is dead:
+// it waits for the lease. Neither is a registration without host and boot
+// (an older Runnel). The same host and boot takes over.
+func TestTakeoverNeedsTheSameHostAndBoot(t *testing.T) {
+	url := externalEtcd(t)
+	ctx := testCtx(t)
+	b1 := openExternal(t, url, 1, longTTL)
+	if err := b1.RegisterBroker(ctx, brokerInfo(1, "dir-1")); err != nil {
+		t.Fatal(err)
+	}
+	old := b1.Snapshot().Brokers[1]
+	if old.Host != "host-1" || old.BootID != "boot-1" {
+		t.Fatalf("registration %+v", old)
+	}
+	crash(b1)
+
+	for _, change := range []func(*BrokerInfo){
+		func(b *BrokerInfo) { b.Host = "host-2" },
+		func(b *BrokerInfo) { b.BootID = "boot-2" },
+		func(b *BrokerInfo) { b.Host, b.BootID = "", "" },
+	} {
+		c := openExternal(t, url, 1, longTTL)
+		info := brokerInfo(1, "dir-1")
+		change(&info)
+		if err := c.RegisterBroker(ctx, info); !errors.Is(err, ErrBrokerIDInUse) {
+			c.Close()
+			t.Fatalf("%+v registered over a dead registration from another host or boot: %v", info, err)
+		}
+		c.Close()
+	}
+	c := openExternal(t, url, 1, longTTL)
+	defer c.Close()
+	if !leaseAlive(t, c.Client(), old.Lease) {
+		t.Fatal("the dead process's lease was revoked")
+	}
+	if err := c.RegisterBroker(ctx, brokerInfo(1, "dir-1")); err != nil {
+		t.Fatalf("the same host and boot did not take over: %v", err)
 	}
 }

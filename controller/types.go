@@ -69,8 +69,15 @@ type BrokerInfo struct {
 	Rack        string     `json:"rack,omitempty"`
 	Endpoints   []Endpoint `json:"endpoints"`
 	DirectoryID string     `json:"directory_id,omitempty"`
-	Epoch       int64      `json:"-"`
-	Lease       int64      `json:"-"`
+	// Host and BootID name the machine and the boot of the kernel the
+	// registering process ran under (hostname, and Linux's
+	// /proc/sys/kernel/random/boot_id): a registration is taken over only
+	// from the same log dir on the same host in the same boot, where the
+	// log dir's flock proves its writer dead (takeover.go).
+	Host   string `json:"host,omitempty"`
+	BootID string `json:"boot_id,omitempty"`
+	Epoch  int64  `json:"-"`
+	Lease  int64  `json:"-"`
 }
 
 // Partition is one partition's replica assignment and state. Leader is -1

@@ -10,9 +10,10 @@
 //   - Manager owns the partitions of one broker. It follows the metadata
 //     (Apply, from a Metadata subscription started by Start): it opens
 //     the logs of partitions assigned here, applies topic configs, records
-//     roles and leader epochs, deletes the logs of deleted topics (and, at
-//     the first snapshot, stray logs: partitions deleted or moved away
-//     while the broker was down), and moves follower partitions to the
+//     roles and leader epochs, deletes the logs of deleted topics (a
+//     delayed -delete rename in storage), sets aside (renames -stray, never
+//     deletes) at the first snapshot the logs of partitions deleted or
+//     moved away while the broker was down, and moves follower partitions to the
 //     fetcher of their leader. Get and LeaderFor resolve a request's
 //     partition; LeadershipChanges is the one loader of internal-topic
 //     partitions the coordinators use; ControlledShutdown moves leadership

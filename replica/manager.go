@@ -233,22 +233,27 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 		}
 	}
 	if first {
-		m.deleteStrays()
+		m.setAsideStrays()
 	}
 }
 
-// deleteStrays removes logs found on disk that the metadata does not place
-// on this broker: partitions of topics deleted, or moved away, while the
-// broker was down (Kafka's stray partitions).
-func (m *Manager) deleteStrays() {
+// setAsideStrays renames logs found on disk that the metadata does not
+// place on this broker — partitions of topics deleted, or moved away,
+// while the broker was down (Kafka's stray partitions) — to
+// <topic>-<partition>.<id>-stray and keeps them: data is never deleted
+// because metadata does not mention it (the broker's start also sets
+// aside what it finds before the logs open; this catches the rest).
+func (m *Manager) setAsideStrays() {
 	for _, l := range m.logs.All() {
 		if m.byTopic[l.Topic()][l.Partition()] != nil {
 			continue
 		}
-		m.log.Info("deleting stray partition log", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()))
-		if err := m.logs.Delete(l.Topic(), l.Partition()); err != nil {
-			m.log.Warn("deleting stray partition log", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.Error(err))
+		path, err := m.logs.RenameStray(l.Topic(), l.Partition())
+		if err != nil {
+			m.log.Warn("setting aside a stray partition log", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.Error(err))
+			continue
 		}
+		m.log.Warn("stray partition log set aside, not deleted: the metadata does not place it on this broker", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.String("kept_as", path))
 	}
 }
 

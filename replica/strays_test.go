@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/runnel/runnel/config"
@@ -10,9 +11,10 @@ import (
 )
 
 // A topic deleted while the broker was down leaves a stray log on disk;
-// the manager removes it when it applies its first snapshot, and keeps
-// the logs the metadata places on this broker.
-func TestStrayPartitionLogsAreDeletedAtStart(t *testing.T) {
+// the manager sets it aside (renamed -stray, its bytes kept) when it
+// applies its first snapshot, and keeps the logs the metadata places on
+// this broker.
+func TestStrayPartitionLogsAreSetAsideAtStart(t *testing.T) {
 	cfg, _, err := config.Load("", nil, []string{"broker.id=1", "listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -42,5 +44,12 @@ func TestStrayPartitionLogsAreDeletedAtStart(t *testing.T) {
 	}
 	if m.Local("keep", 0) == nil {
 		t.Fatal("no replica of keep-0")
+	}
+	kept, err := filepath.Glob(filepath.Join(cfg.LogDirs[0], "stray-0.*-stray"))
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("stray-0 set aside as %v (%v), want one -stray dir", kept, err)
+	}
+	if logs.Strays() != 1 {
+		t.Errorf("Strays() = %d, want 1", logs.Strays())
 	}
 }

@@ -30,64 +30,12 @@ import (
 //	                            crash: every log is recovered from its recovery
 //	                            point.
 //
-// All are written atomically: temp file, fsync, rename, fsync of the
-// directory.
+// All are written atomically by writeFileAtomicFS (atomicfile.go).
 const (
 	partitionCheckpointFile = "partition-checkpoint"
 	epochCheckpointFile     = "leader-epoch-checkpoint"
 	cleanShutdownFile       = ".runnel_cleanshutdown"
 )
-
-// writeFileAtomic is writeFileAtomicFS on the OS.
-func writeFileAtomic(path string, data []byte, noSync bool) error {
-	return writeFileAtomicFS(osFileOps{}, path, data, noSync)
-}
-
-// writeFileAtomicFS writes data to path atomically through fs: temp file,
-// fsync, rename, fsync of the directory.
-func writeFileAtomicFS(fs FileOps, path string, data []byte, noSync bool) error {
-	tmp := path + ".tmp"
-	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fs.Write(f, data); err != nil {
-		f.Close()
-		_ = fs.Remove(tmp) // give back the space: a full disk is the usual cause
-		return err
-	}
-	if !noSync {
-		if err := fs.Sync(f); err != nil {
-			f.Close()
-			_ = fs.Remove(tmp)
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := fs.Rename(tmp, path); err != nil {
-		_ = fs.Remove(tmp)
-		return err
-	}
-	if noSync {
-		return nil
-	}
-	return syncDirFS(fs, filepath.Dir(path))
-}
-
-func syncDir(dir string) error { return syncDirFS(osFileOps{}, dir) }
-
-// syncDirFS fsyncs a directory (after a create, rename or remove in it).
-func syncDirFS(fs FileOps, dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = fs.Sync(d)
-	d.Close()
-	return err
-}
 
 type partitionCheckpoint struct {
 	recoveryPoint, logStart, highWatermark int64
@@ -180,15 +128,4 @@ func readEpochs(path string) ([]epochEntry, error) {
 		out = append(out, epochEntry{int32(e), o})
 	}
 	return out, nil
-}
-
-func syncDirUnless(dir string, noSync bool) error {
-	return syncDirUnlessFS(osFileOps{}, dir, noSync)
-}
-
-func syncDirUnlessFS(fs FileOps, dir string, noSync bool) error {
-	if noSync {
-		return nil
-	}
-	return syncDirFS(fs, dir)
 }

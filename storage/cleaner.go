@@ -958,24 +958,6 @@ func (w *cleanedSeg) remove() {
 	}
 }
 
-func writeSynced(fs FileOps, path string, data []byte, noSync bool) error {
-	f, err := fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fs.Write(f, data); err != nil {
-		f.Close()
-		return err
-	}
-	if !noSync {
-		if err := fs.Sync(f); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
-}
-
 // errSimulatedCrash is returned when cleanerState.crashAt stops a swap.
 var errSimulatedCrash = fmt.Errorf("storage: simulated crash")
 

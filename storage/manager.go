@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +34,12 @@ type ManagerOptions struct {
 	// a tick, so no more often than once a second).
 	ProducerIDExpiration              time.Duration // producer.id.expiration.ms (default 1 day)
 	ProducerIDExpirationCheckInterval time.Duration // producer.id.expiration.check.interval.ms (default 10 min)
+	// DirDeleteDelay is how long a deleted partition's <dir>.<id>-delete
+	// directory is kept before it is removed (retired_dirs.go): the broker's
+	// log.segment.delete.delay.ms, Kafka's default for file.delete.delay.ms,
+	// which Kafka's LogManager applies to deleted logs. 0 means Kafka's
+	// default of 60 s; a negative value removes at once (the key set to 0).
+	DirDeleteDelay time.Duration
 
 	// FileOps is the seam for every change to the log dir's files
 	// (fileops.go); nil is the OS. Tests inject failures through it.
@@ -65,6 +69,9 @@ type Manager struct {
 
 	delMu   sync.Mutex
 	pending []pendingDelete
+	// strays counts the <dir>.<id>-stray directories in the log dir
+	// (retired_dirs.go).
+	strays atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -78,6 +85,10 @@ type tp struct {
 type pendingDelete struct {
 	path string
 	due  time.Time
+	// dir marks a retired partition directory (retired_dirs.go): removed
+	// whole, and left for the next start's delay when the Manager closes
+	// before it is due.
+	dir bool
 }
 
 // OpenManager loads and recovers every log found in opts.Dir (with the
@@ -127,8 +138,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 			continue
 		}
 		name := e.Name()
-		if strings.HasSuffix(name, "-delete") {
-			_ = os.RemoveAll(filepath.Join(opts.Dir, name))
+		if m.foundRetired(name) {
 			continue
 		}
 		topic, part, ok := parsePartitionDir(name)
@@ -238,28 +248,6 @@ func (m *Manager) All() []*Log {
 	return out
 }
 
-// Delete closes the partition's log and removes its directory: renamed to
-// <dir>.<random>-delete first (so a crash mid-removal leaves a name that the
-// next open removes), then removed. Open ReadResults stay readable.
-func (m *Manager) Delete(topic string, partition int32) error {
-	m.mu.Lock()
-	l := m.logs[tp{topic, partition}]
-	delete(m.logs, tp{topic, partition})
-	m.mu.Unlock()
-	if l == nil {
-		return nil
-	}
-	l.closeForDelete()
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	gone := l.dir + "." + hex.EncodeToString(rnd[:]) + "-delete"
-	if err := os.Rename(l.dir, gone); err != nil {
-		return err
-	}
-	_ = syncDirUnless(m.opts.Dir, m.opts.noSync)
-	return os.RemoveAll(gone)
-}
-
 // scheduleDelete removes files after a delay (file.delete.delay.ms).
 func (m *Manager) scheduleDelete(paths []string, delay time.Duration) {
 	if delay <= 0 {
@@ -271,19 +259,21 @@ func (m *Manager) scheduleDelete(paths []string, delay time.Duration) {
 	due := m.opts.Clock().Add(delay)
 	m.delMu.Lock()
 	for _, p := range paths {
-		m.pending = append(m.pending, pendingDelete{p, due})
+		m.pending = append(m.pending, pendingDelete{path: p, due: due})
 	}
 	m.delMu.Unlock()
 }
 
+// runDeletes removes the files and directories that are due; all (at
+// Close) removes every pending segment file too, but never a retired
+// directory before its time: the next start finds it and waits again.
 func (m *Manager) runDeletes(all bool) {
 	now := m.opts.Clock()
 	m.delMu.Lock()
-	var keep []pendingDelete
-	var do []string
+	var keep, do []pendingDelete
 	for _, p := range m.pending {
-		if all || !now.Before(p.due) {
-			do = append(do, p.path)
+		if !now.Before(p.due) || (all && !p.dir) {
+			do = append(do, p)
 		} else {
 			keep = append(keep, p)
 		}
@@ -291,7 +281,11 @@ func (m *Manager) runDeletes(all bool) {
 	m.pending = keep
 	m.delMu.Unlock()
 	for _, p := range do {
-		_ = m.fs.Remove(p)
+		if p.dir {
+			m.removeRetired(p.path)
+		} else {
+			_ = m.fs.Remove(p.path)
+		}
 	}
 }
 

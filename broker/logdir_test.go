@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/storage"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -46,5 +47,39 @@ func TestLogDirIsLocked(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A broker registers with its log dir's directory.id, and keeps it across
+// restarts.
+func TestBrokerRegistersWithItsDirectoryID(t *testing.T) {
+	tb := startTestBroker(t)
+	logDir := tb.cfg.LogDirs[0]
+	m, err := storage.ReadMetaProperties(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.DirectoryID == "" || tb.ctrl.Snapshot().Brokers[1].DirectoryID != m.DirectoryID {
+		t.Fatalf("registration %+v, meta.properties %+v", tb.ctrl.Snapshot().Brokers[1], m)
+	}
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load("", nil, []string{"broker.id=1", "listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + logDir, "runnel.admin.listener="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := New(ctx, Options{Config: cfg, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := b.ctrl.Snapshot().Brokers[1].DirectoryID; got != m.DirectoryID {
+		t.Fatalf("after a restart the broker registered with directory id %q, was %q", got, m.DirectoryID)
+	}
+	if reg := b.ctrl.Snapshot().Brokers[1]; reg.Host == "" || reg.BootID != bootID() || bootID() == "" {
+		t.Fatalf("registration without host and boot id: %+v", reg)
 	}
 }
