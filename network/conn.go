@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/protocol"
@@ -85,6 +87,14 @@ type conn struct {
 	// go on after a lockstep item was handled.
 	sasl    *saslConn
 	stepped chan struct{}
+
+	// ip is the address the connection is counted under (quotas.go).
+	// lastActive (UnixNano of the last frame read) picks the connection
+	// to close when the inter-broker listener needs a slot; closing marks
+	// one already chosen.
+	ip         netip.Addr
+	lastActive atomic.Int64
+	closing    atomic.Bool
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
@@ -114,6 +124,7 @@ func newConn(s *Server, nc net.Conn, l Listener, id uint64) *conn {
 	} else {
 		c.cc.principal = AnonymousPrincipal
 	}
+	c.lastActive.Store(time.Now().UnixNano())
 	return c
 }
 
@@ -188,6 +199,9 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 			maxSize, lockstep, raw = c.sasl.maxFrame(maxSize), c.sasl.lockstep(), c.sasl.getStage() == saslRawTokens
 		}
 		frame, err := protocol.ReadPooledFrame(c.nc, maxSize, &c.s.frames)
+		if c.s.quotas.maxTotal > 0 {
+			c.lastActive.Store(time.Now().UnixNano())
+		}
 		var req *protocol.Request
 		if err == nil && !raw {
 			req, err = c.parse(frame, lockstep)
