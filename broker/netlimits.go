@@ -39,6 +39,9 @@ func connectionLimits(ctx context.Context, cfg *config.Broker, nc *network.Confi
 		return fmt.Errorf("broker: %w", err)
 	}
 	nc.InterBrokerListener = cfg.InterBrokerListenerName
+	// queued.max.request.bytes: -1 (Kafka's default) and 0 are no pool.
+	nc.QueuedMaxRequestBytes = cfg.QueuedMaxRequestBytes
+	nc.QueuedMaxRequests = int(cfg.QueuedMaxRequests)
 	for i := range nc.Listeners {
 		l := &nc.Listeners[i]
 		if l.MaxConnections, err = limit("listener.name."+l.Name+".max.connections", cfg.ListenerConnectionLimit(l.Name, "max.connections")); err != nil {

@@ -107,6 +107,9 @@ type inbound struct {
 	err      error
 	raw      bool
 	lockstep bool
+	// slot and mem are what the item holds of the request queue and the
+	// memory pool (mempool.go), given back by Server.done.
+	slot, mem int64
 }
 
 // maxKeptWriteBuf is the largest response buffer kept between responses.
@@ -152,6 +155,9 @@ func (c *conn) serve() {
 	cancel()
 	c.nc.Close()
 	<-readerDone
+	for item := range in { // decoded ahead and never handled
+		c.s.done(&item)
+	}
 	if reason != nil {
 		c.cc.Log.Info("closing connection", zap.Error(reason))
 	} else {
@@ -198,17 +204,29 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		if c.sasl != nil {
 			maxSize, lockstep, raw = c.sasl.maxFrame(maxSize), c.sasl.lockstep(), c.sasl.getStage() == saslRawTokens
 		}
-		frame, err := protocol.ReadPooledFrame(c.nc, maxSize, &c.s.frames)
+		item := inbound{raw: raw, lockstep: lockstep}
+		// The request's charge is taken once its size is known and before
+		// its body is allocated (mempool.go); waiting for it leaves the
+		// connection unread, as Kafka mutes it.
+		var head [4]byte
+		size, n, err := protocol.ReadFrameHead(c.nc, maxSize, head[:])
+		if err == nil {
+			if err = c.s.reserve(ctx, &item, size); err != nil {
+				return // the server is closing
+			}
+			item.frame, err = protocol.ReadPooledFrameRest(c.nc, size, head[:n], &c.s.frames)
+		}
 		if c.s.quotas.maxTotal > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
 		}
-		var req *protocol.Request
 		if err == nil && !raw {
-			req, err = c.parse(frame, lockstep)
+			item.req, err = c.parse(item.frame, lockstep)
 		}
+		item.err, item.raw = err, raw && err == nil
 		select {
-		case in <- inbound{req: req, frame: frame, err: err, raw: raw && err == nil, lockstep: lockstep}:
+		case in <- item:
 		case <-ctx.Done():
+			c.s.done(&item)
 			return
 		}
 		if err != nil && !isAPIVersionsUnsupported(err) {
@@ -245,7 +263,9 @@ func (c *conn) parse(frame []byte, lockstep bool) (*protocol.Request, error) {
 // or the server is closing, else the reason to close the connection.
 func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 	for item := range in {
+		c.s.startHandling(&item)
 		err := c.handle(ctx, item)
+		c.s.done(&item)
 		if item.lockstep {
 			// The reader waits for this item to be handled before it reads
 			// the next frame; the channel's buffer of one never blocks.

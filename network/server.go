@@ -71,6 +71,12 @@ type Config struct {
 	// connections per second over all listeners but the inter-broker one.
 	MaxConnectionCreationRate int
 
+	// QueuedMaxRequestBytes is queued.max.request.bytes, the request
+	// memory pool; QueuedMaxRequests is queued.max.requests, requests read
+	// and not yet being handled (mempool.go). 0 or less is no limit.
+	QueuedMaxRequestBytes int64
+	QueuedMaxRequests     int
+
 	// Features reported by ApiVersions v3+ (KIP-584). Empty is valid.
 	SupportedFeatures      []kmsg.ApiVersionsResponseSupportedFeature
 	FinalizedFeatures      []kmsg.ApiVersionsResponseFinalizedFeature
@@ -99,6 +105,8 @@ type Server struct {
 
 	frames protocol.FramePool // request frames, recycled for Produce
 	quotas *connQuotas
+	pool   *budget // queued.max.request.bytes; nil: no limit
+	queue  *budget // queued.max.requests; nil: no limit
 }
 
 type boundListener struct {
@@ -130,6 +138,8 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 		handlers: make(map[int16]Handler, len(handlers)+1),
 		conns:    make(map[*conn]struct{}),
 		quotas:   newConnQuotas(cfg),
+		pool:     newBudget(cfg.QueuedMaxRequestBytes),
+		queue:    newBudget(int64(cfg.QueuedMaxRequests)),
 	}
 	implemented := make(map[int16]int16, len(handlers)+1)
 	for key, h := range handlers {
