@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/network"
 )
 
-// connectionLimits sets the connection limits of the Server's
+// connectionLimits sets the connection and request-memory limits and the
+// failed-authentication delay of the Server's
 // configuration and of each listener from the broker's keys
 // (network/quotas.go has Kafka's semantics). Kafka's default,
 // 2147483647, is "no limit", which network spells 0. A limit of 0 — no
@@ -42,6 +44,7 @@ func connectionLimits(ctx context.Context, cfg *config.Broker, nc *network.Confi
 	// queued.max.request.bytes: -1 (Kafka's default) and 0 are no pool.
 	nc.QueuedMaxRequestBytes = cfg.QueuedMaxRequestBytes
 	nc.QueuedMaxRequests = int(cfg.QueuedMaxRequests)
+	nc.FailedAuthenticationDelay = time.Duration(cfg.FailedAuthenticationDelayMs) * time.Millisecond
 	for i := range nc.Listeners {
 		l := &nc.Listeners[i]
 		if l.MaxConnections, err = limit("listener.name."+l.Name+".max.connections", cfg.ListenerConnectionLimit(l.Name, "max.connections")); err != nil {

@@ -208,13 +208,15 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		// The request's charge is taken once its size is known and before
 		// its body is allocated (mempool.go); waiting for it leaves the
 		// connection unread, as Kafka mutes it.
-		var head [4]byte
-		size, n, err := protocol.ReadFrameHead(c.nc, maxSize, head[:])
+		// No bytes of the header are read ahead of the charge: the decode
+		// budget depends on the frame size alone (protocol.DecodeBudget),
+		// and one more read per request would cost a system call.
+		size, _, err := protocol.ReadFrameHead(c.nc, maxSize, nil)
 		if err == nil {
 			if err = c.s.reserve(ctx, &item, size); err != nil {
 				return // the server is closing
 			}
-			item.frame, err = protocol.ReadPooledFrameRest(c.nc, size, head[:n], &c.s.frames)
+			item.frame, err = protocol.ReadPooledFrameRest(c.nc, size, nil, &c.s.frames)
 		}
 		if c.s.quotas.maxTotal > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
@@ -281,7 +283,11 @@ func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 // handle serves one inbound item; an error closes the connection.
 func (c *conn) handle(ctx context.Context, item inbound) error {
 	if item.raw {
-		return c.handleRawToken(item.frame)
+		err := c.handleRawToken(item.frame)
+		if isAuthFailure(err) {
+			c.delayAuthFailure(ctx)
+		}
+		return err
 	}
 	if item.err != nil {
 		if isAPIVersionsUnsupported(item.err) {

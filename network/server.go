@@ -77,6 +77,12 @@ type Config struct {
 	QueuedMaxRequestBytes int64
 	QueuedMaxRequests     int
 
+	// FailedAuthenticationDelay is
+	// connection.failed.authentication.delay.ms: a failed SASL
+	// authentication is answered, and its connection closed, only after
+	// it (sasl.go); 0 answers at once.
+	FailedAuthenticationDelay time.Duration
+
 	// Features reported by ApiVersions v3+ (KIP-584). Empty is valid.
 	SupportedFeatures      []kmsg.ApiVersionsResponseSupportedFeature
 	FinalizedFeatures      []kmsg.ApiVersionsResponseFinalizedFeature
