@@ -29,9 +29,10 @@ import (
 type budget struct {
 	capacity int64
 
-	mu    sync.Mutex
-	used  int64
-	freed chan struct{} // closed and replaced whenever a charge is given back
+	mu      sync.Mutex
+	used    int64
+	waiting int           // callers of take waiting on freed
+	freed   chan struct{} // closed and replaced when a charge is given back while some wait
 }
 
 func newBudget(capacity int64) *budget {
@@ -51,13 +52,20 @@ func (b *budget) take(ctx context.Context, n int64) (int64, error) {
 	b.mu.Lock()
 	for b.used+n > b.capacity {
 		freed := b.freed
+		b.waiting++
 		b.mu.Unlock()
+		var err error
 		select {
 		case <-freed:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			err = ctx.Err()
 		}
 		b.mu.Lock()
+		b.waiting--
+		if err != nil {
+			b.mu.Unlock()
+			return 0, err
+		}
 	}
 	b.used += n
 	b.mu.Unlock()
@@ -71,8 +79,10 @@ func (b *budget) give(n int64) {
 	}
 	b.mu.Lock()
 	b.used -= n
-	close(b.freed)
-	b.freed = make(chan struct{})
+	if b.waiting > 0 { // no allocation per request while nothing waits
+		close(b.freed)
+		b.freed = make(chan struct{})
+	}
 	b.mu.Unlock()
 }
 
