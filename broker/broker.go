@@ -208,6 +208,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.ctrl.Subscribe(b.watchConnectionLimits(cfg)) // dynamic limits (netlimits.go); ends with ctrl
 	// The listeners are bound (so a port 0 listener knows its port) but
 	// accept nothing until the broker is registered: a client must never be
 	// told metadata that lacks the broker it is talking to.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/network"
+	"go.uber.org/zap"
 )
 
 // connectionLimits sets the connection and request-memory limits and the
@@ -55,4 +58,68 @@ func connectionLimits(ctx context.Context, cfg *config.Broker, nc *network.Confi
 		}
 	}
 	return nil
+}
+
+// connectionLimitKeys are the broker-wide limits AlterConfigs may change
+// at run time (dynamic broker configs, as in Kafka).
+var connectionLimitKeys = [...]string{"max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connection.creation.rate"}
+
+// watchConnectionLimits returns a snapshot subscriber that gives the
+// Server the broker-wide connection limits whenever their dynamic values
+// (this broker's, else the cluster default, else the static ones)
+// change. A dynamic value Runnel cannot apply (0, an unresolvable
+// override) is logged and the previous limits stay.
+func (b *Broker) watchConnectionLimits(cfg *config.Broker) func(*controller.Snapshot) {
+	var last [len(connectionLimitKeys)]string
+	for i, k := range connectionLimitKeys {
+		last[i], _ = cfg.Get(k)
+	}
+	return func(s *controller.Snapshot) {
+		var now [len(connectionLimitKeys)]string
+		own, def := s.BrokerConfigs[itoa(b.id)], s.BrokerConfigs[""]
+		for i, k := range connectionLimitKeys {
+			v, ok := own[k]
+			if !ok {
+				v, ok = def[k]
+			}
+			if !ok {
+				v, _ = cfg.Get(k)
+			}
+			now[i] = v
+		}
+		if now == last {
+			return
+		}
+		dyn := *cfg
+		var err error
+		for i, p := range []*int32{&dyn.MaxConnections, &dyn.MaxConnectionsPerIP, nil, &dyn.MaxConnectionCreationRate} {
+			if p == nil {
+				continue
+			}
+			n, perr := strconv.ParseInt(now[i], 10, 32)
+			if perr != nil {
+				err = fmt.Errorf("%s=%q: %w", connectionLimitKeys[i], now[i], perr)
+			}
+			*p = int32(n)
+		}
+		dyn.MaxConnectionsPerIPOverrides = now[2]
+		var nc network.Config
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = connectionLimits(ctx, &dyn, &nc)
+			cancel()
+		}
+		if err != nil {
+			b.log.Warn("dynamic connection limits not applied; the previous limits stay", zap.Error(err))
+			return
+		}
+		last = now
+		b.srv.SetConnectionLimits(network.ConnectionLimits{
+			MaxConnections:               nc.MaxConnections,
+			MaxConnectionsPerIP:          nc.MaxConnectionsPerIP,
+			MaxConnectionsPerIPOverrides: nc.MaxConnectionsPerIPOverrides,
+			MaxConnectionCreationRate:    nc.MaxConnectionCreationRate,
+		})
+		b.log.Info("connection limits changed", zap.Strings("keys", connectionLimitKeys[:]), zap.Strings("values", now[:]))
+	}
 }

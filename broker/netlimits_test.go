@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -47,5 +48,36 @@ func TestConnectionLimitStartupRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error containing %q", c.ov, err, c.want)
 		}
+	}
+}
+
+// TestDynamicConnectionLimits: max.connections.per.ip set at run time
+// through IncrementalAlterConfigs reaches the connection layer: new
+// connections from 127.0.0.1 are then refused (the admin client's own
+// connections count too).
+func TestDynamicConnectionLimits(t *testing.T) {
+	tb := startTestBroker(t)
+	ctx := testCtx(t)
+	one := "1"
+	resps, err := tb.admin(t).AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.connections.per.ip", Value: &one}}, tb.ID())
+	if err != nil || len(resps) != 1 || resps[0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, resps)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := dialRaw(t, tb.addr)
+		r := kmsg.NewPtrApiVersionsRequest()
+		r.SetVersion(3)
+		r.ClientSoftwareName, r.ClientSoftwareVersion = "raw", "1"
+		sendRequest(t, c, r, 1)
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := protocol.ReadFrame(c, 1<<20, nil); err != nil {
+			return // refused: the dynamic limit holds
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("connections still served after max.connections.per.ip=1")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -218,9 +218,7 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 			}
 			item.frame, err = protocol.ReadPooledFrameRest(c.nc, size, nil, &c.s.frames)
 		}
-		if c.s.quotas.maxTotal > 0 {
-			c.lastActive.Store(time.Now().UnixNano())
-		}
+		c.lastActive.Store(time.Now().UnixNano()) // for closeIdlest (quotas.go)
 		if err == nil && !raw {
 			item.req, err = c.parse(item.frame, lockstep)
 		}

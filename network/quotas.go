@@ -36,37 +36,70 @@ import (
 // Its invariant: total, byListener and byIP count exactly the connections
 // admitted by admit and not yet released.
 type connQuotas struct {
+	interBroker string // exempt from maxTotal and brokerRate; "" none
+
+	mu sync.Mutex
+	// The broker-wide limits, which SetConnectionLimits changes at run
+	// time (dynamic broker configs).
 	maxTotal       int
-	interBroker    string // exempt from maxTotal and brokerRate; "" none
 	perIP          int
 	perIPOverrides map[netip.Addr]int
 	brokerRate     *rateLimiter // nil: no limit
+	rateValue      int          // brokerRate's rate, to keep its state when unchanged
 
-	mu         sync.Mutex
 	total      int
 	byListener map[string]int
 	byIP       map[netip.Addr]int
-	freed      chan struct{} // closed and replaced whenever a slot frees
+	freed      chan struct{} // closed and replaced whenever a slot frees or the limits change
 }
 
 func newConnQuotas(cfg Config) *connQuotas {
 	q := &connQuotas{
-		maxTotal:       cfg.MaxConnections,
-		perIP:          cfg.MaxConnectionsPerIP,
-		perIPOverrides: cfg.MaxConnectionsPerIPOverrides,
-		byListener:     make(map[string]int),
-		byIP:           make(map[netip.Addr]int),
-		freed:          make(chan struct{}),
+		byListener: make(map[string]int),
+		byIP:       make(map[netip.Addr]int),
 	}
 	// Kafka protects the inter-broker listener only when another listener
 	// exists: with one listener there is nothing to protect it from.
 	if len(cfg.Listeners) > 1 {
 		q.interBroker = cfg.InterBrokerListener
 	}
-	if cfg.MaxConnectionCreationRate > 0 {
-		q.brokerRate = newRateLimiter(cfg.MaxConnectionCreationRate)
-	}
+	q.set(ConnectionLimits{
+		MaxConnections:               cfg.MaxConnections,
+		MaxConnectionsPerIP:          cfg.MaxConnectionsPerIP,
+		MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		MaxConnectionCreationRate:    cfg.MaxConnectionCreationRate,
+	})
 	return q
+}
+
+// ConnectionLimits are the broker-wide connection limits, which Kafka
+// lets AlterConfigs change at run time; 0 is no limit, as in Config.
+type ConnectionLimits struct {
+	MaxConnections               int
+	MaxConnectionsPerIP          int
+	MaxConnectionsPerIPOverrides map[netip.Addr]int
+	MaxConnectionCreationRate    int
+}
+
+// SetConnectionLimits changes the broker-wide limits. Connections already
+// open stay open, as in Kafka; a raised limit lets a waiting accept loop
+// go on at once.
+func (s *Server) SetConnectionLimits(l ConnectionLimits) { s.quotas.set(l) }
+
+func (q *connQuotas) set(l ConnectionLimits) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.maxTotal, q.perIP, q.perIPOverrides = l.MaxConnections, l.MaxConnectionsPerIP, l.MaxConnectionsPerIPOverrides
+	if l.MaxConnectionCreationRate != q.rateValue {
+		q.rateValue, q.brokerRate = l.MaxConnectionCreationRate, nil
+		if l.MaxConnectionCreationRate > 0 {
+			q.brokerRate = newRateLimiter(l.MaxConnectionCreationRate)
+		}
+	}
+	if q.freed != nil {
+		close(q.freed)
+	}
+	q.freed = make(chan struct{})
 }
 
 // errTooManyFromIP refuses a connection over its address's limit.
@@ -99,8 +132,11 @@ func (q *connQuotas) throttle(ctx context.Context, l *boundListener) error {
 			return err
 		}
 	}
-	if q.brokerRate != nil && l.Name != q.interBroker {
-		return q.brokerRate.wait(ctx)
+	q.mu.Lock()
+	rate := q.brokerRate
+	q.mu.Unlock()
+	if rate != nil && l.Name != q.interBroker {
+		return rate.wait(ctx)
 	}
 	return nil
 }

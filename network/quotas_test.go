@@ -217,3 +217,33 @@ func TestMaxConnectionCreationRate(t *testing.T) {
 		}
 	}
 }
+
+// TestSetConnectionLimits: limits changed at run time (dynamic broker
+// configs) apply to the next connection, and a raised max.connections
+// lets a held connection in at once.
+func TestSetConnectionLimits(t *testing.T) {
+	s, err := NewServer(Config{
+		Listeners:           []Listener{{Name: "A", Addr: "127.0.0.1:0"}},
+		MaxConnections:      1,
+		MaxConnectionsPerIP: 1,
+		Logger:              zap.NewNop(),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := s.Addrs()[0].String()
+	served(t, addr)
+	held := dialRaw(t, addr) // waits for a broker-wide slot
+	sendAPIVersions(t, held, 7)
+	unanswered(t, held)
+	s.SetConnectionLimits(ConnectionLimits{MaxConnections: 10, MaxConnectionsPerIP: 1})
+	expectClosed(t, held) // now admitted to the per-address check, and over it
+	s.SetConnectionLimits(ConnectionLimits{MaxConnections: 10, MaxConnectionsPerIP: 3})
+	served(t, addr)
+	served(t, addr)
+	expectClosed(t, dialRaw(t, addr))
+}
