@@ -220,7 +220,9 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		}
 		c.lastActive.Store(time.Now().UnixNano()) // for closeIdlest (quotas.go)
 		if err == nil && !raw {
-			item.req, err = c.parse(item.frame, lockstep)
+			if item.req, err = c.parse(item.frame, lockstep); err == nil {
+				c.s.decoded(&item)
+			}
 		}
 		item.err, item.raw = err, raw && err == nil
 		select {

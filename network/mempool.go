@@ -16,8 +16,10 @@ import (
 // A request is charged, after its header's first bytes are read and before
 // the buffer for its body is allocated, its frame size plus the most that
 // decoding it may allocate (protocol.DecodeBudget), and keeps the charge
-// until its response is written; so the frames and decoded requests held
-// by all connections together stay within the pool. A charge larger than
+// until its response is written (a Produce request keeps only its frame
+// and what its decoded value holds, protocol.DecodedSize, once decoded);
+// so the frames and decoded requests held by all connections together stay
+// within the pool. A charge larger than
 // the whole pool is cut to the pool: such a request waits until nothing
 // else is charged and then runs alone, as Kafka's non-strict pool lets
 // one oversized request through. A request takes one queue slot from when
@@ -114,4 +116,19 @@ func (s *Server) done(item *inbound) {
 	s.startHandling(item)
 	s.pool.give(item.mem)
 	item.mem = 0
+}
+
+// decoded cuts a decoded Produce request's charge from the worst case
+// (protocol.DecodeBudget) to what it holds until answered
+// (protocol.DecodedSize): its frame, and little else but record bytes.
+func (s *Server) decoded(item *inbound) {
+	if s.pool == nil || item.req == nil {
+		return
+	}
+	if n, ok := protocol.DecodedSize(item.req); ok {
+		if keep := int64(len(item.frame)) + n; keep < item.mem {
+			s.pool.give(item.mem - keep)
+			item.mem = keep
+		}
+	}
 }

@@ -143,3 +143,54 @@ func TestMemoryPoolServes(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestMemoryPoolProduceCharge: a Produce request holds, while it is
+// handled, its frame and its DecodedSize, not the worst-case DecodeBudget
+// it was charged while being decoded.
+func TestMemoryPoolProduceCharge(t *testing.T) {
+	var s *Server
+	used := make(chan int64, 1)
+	s, err := NewServer(Config{
+		Listeners:             []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		MaxRequestSize:        1 << 20,
+		QueuedMaxRequestBytes: 1 << 30,
+		Logger:                zap.NewNop(),
+	}, map[int16]Handler{0: {MaxVersion: 12, Handle: func(context.Context, *ConnContext, *protocol.Request) (Response, error) {
+		s.pool.mu.Lock()
+		used <- s.pool.used
+		s.pool.mu.Unlock()
+		return Response{}, nil // acks=0: no response
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := kmsg.NewPtrProduceRequest()
+	r.SetVersion(12)
+	r.Acks = 0
+	for i := range 3 {
+		topic := kmsg.ProduceRequestTopic{Topic: fmt.Sprintf("t%d", i)}
+		for p := range int32(4) {
+			topic.Partitions = append(topic.Partitions, kmsg.ProduceRequestTopicPartition{Partition: p, Records: make([]byte, 32<<10)})
+		}
+		r.Topics = append(r.Topics, topic)
+	}
+	frame := encodeRequest(r, 1, strp("p"))
+	c := dialRaw(t, s.Addrs()[0].String())
+	if _, err := c.Write(sized(frame)); err != nil {
+		t.Fatal(err)
+	}
+	got := <-used
+	req, err := protocol.ParseRequest(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, _ := protocol.DecodedSize(req)
+	if want := int64(len(frame)) + est; got != want || got >= protocol.DecodeBudget(len(frame)) {
+		t.Fatalf("pool holds %d while the Produce request is handled, want %d (frame %d + decoded %d; budget %d)",
+			got, want, len(frame), est, protocol.DecodeBudget(len(frame)))
+	}
+}
