@@ -213,15 +213,20 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	for i := range listeners {
 		listeners[i].SASL = saslByListener[listeners[i].Name]
 	}
-	b.srv, err = network.NewServer(network.Config{
+	netCfg := network.Config{
 		Listeners:      listeners,
 		MaxRequestSize: cfg.SocketRequestMaxBytes,
 		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		Logger:         b.log.Named("server"),
-	}, b.handlers())
+	}
+	if err := connectionLimits(ctx, cfg, &netCfg); err != nil { // netlimits.go
+		return nil, err
+	}
+	b.srv, err = network.NewServer(netCfg, b.handlers())
 	if err != nil {
 		return nil, err
 	}
+	b.ctrl.Subscribe(b.watchConnectionLimits(cfg)) // dynamic limits (netlimits.go); ends with ctrl
 	// The listeners are bound (so a port 0 listener knows its port) but
 	// accept nothing until the broker is registered: a client must never be
 	// told metadata that lacks the broker it is talking to.

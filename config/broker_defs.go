@@ -59,6 +59,7 @@ var brokerDefs = []Def{
 	{Name: "max.connection.creation.rate", Type: Int, Default: "2147483647", Validate: atLeast(0), Dynamic: true, Doc: `Most new connections accepted per second.`},
 	{Name: "connections.max.idle.ms", Type: Long, Default: "600000", Doc: `Close a client connection idle for this long.`},
 	{Name: "queued.max.requests", Type: Int, Default: "500", Validate: atLeast(1), Doc: `Most requests read from one connection and not yet answered before the broker stops reading it.`},
+	{Name: "connection.failed.authentication.delay.ms", Type: Int, Default: "100", Validate: atLeast(0), Doc: `How long the broker waits before answering a failed authentication and closing the connection (fewer password guesses per second); 0 answers at once. Must be below connections.max.idle.ms.`},
 	{Name: "queued.max.request.bytes", Type: Long, Default: "-1", Doc: `Most request bytes held in memory before the broker stops reading; -1 means no limit.`},
 	{Name: "request.timeout.ms", Type: Int, Default: "30000", Doc: `How long the broker waits for a reply when it is the client (for example to another broker).`},
 	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Validate: atLeast(1024), Doc: `Most bytes a broker returns in one Fetch response, whatever the request asks.`},

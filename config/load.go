@@ -170,6 +170,12 @@ type Broker struct {
 	// Notes are info-level remarks: keys that Runnel accepts but does
 	// not need, and choices Load made (a derived advertised host).
 	Notes []string
+
+	// Connection and request-memory limits (network/quotas.go).
+	QueuedMaxRequestBytes        int64
+	MaxConnectionCreationRate    int32
+	MaxConnectionsPerIPOverrides string
+	FailedAuthenticationDelayMs  int32
 }
 
 // Load builds a Broker's configuration: Kafka's defaults, then the
@@ -268,6 +274,12 @@ func (b *Broker) classify() (warnings []string, errs []error) {
 		if _, d, ok := listenerSSLKey(k); ok { // listener.name.<l>.ssl.* (ssl.go)
 			if err := d.Check(v); err != nil {
 				errs = append(errs, fmt.Errorf("config (%s): %s: %w", origin, k, err))
+			}
+			continue
+		}
+		if listenerLimitDef(k) != nil { // connlimits.go
+			if err := checkListenerLimitKey(k, v); err != nil {
+				errs = append(errs, fmt.Errorf("config (%s): %w", origin, err))
 			}
 			continue
 		}
@@ -456,6 +468,10 @@ func (b *Broker) resolve(hostname string) error {
 	b.MaxConnections = g.i32("max.connections")
 	b.MaxConnectionsPerIP = g.i32("max.connections.per.ip")
 	b.QueuedMaxRequests = g.i32("queued.max.requests")
+	b.QueuedMaxRequestBytes = g.i64("queued.max.request.bytes")
+	b.MaxConnectionCreationRate = g.i32("max.connection.creation.rate")
+	b.MaxConnectionsPerIPOverrides = g.str("max.connections.per.ip.overrides")
+	b.FailedAuthenticationDelayMs = g.i32("connection.failed.authentication.delay.ms")
 	b.FetchMaxBytes = g.i32("fetch.max.bytes")
 	b.FetchSessionCacheSlots = g.i32("max.incremental.fetch.session.cache.slots")
 	b.NumNetworkThreads = g.i32("num.network.threads")

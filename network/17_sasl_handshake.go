@@ -41,7 +41,7 @@ func (s *Server) handleSASLHandshake(_ context.Context, cc *ConnContext, req *pr
 		}
 		if r.Mechanism != sc.mech {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-			return Response{Msg: resp, CloseAfter: fmt.Errorf("re-authentication with %q, not the session's mechanism %s", r.Mechanism, sc.mech)}, nil
+			return Response{Msg: resp, CloseAfter: authFailure{fmt.Errorf("re-authentication with %q, not the session's mechanism %s", r.Mechanism, sc.mech)}}, nil
 		}
 		reauth = true
 	default:
@@ -50,7 +50,7 @@ func (s *Server) handleSASLHandshake(_ context.Context, cc *ConnContext, req *pr
 	session, ok := sc.cfg.NewSession(r.Mechanism)
 	if !ok {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-		return Response{Msg: resp, CloseAfter: fmt.Errorf("client asked for SASL mechanism %q, not enabled on listener %s", r.Mechanism, cc.Listener)}, nil
+		return Response{Msg: resp, CloseAfter: authFailure{fmt.Errorf("client asked for SASL mechanism %q, not enabled on listener %s", r.Mechanism, cc.Listener)}}, nil
 	}
 	sc.mech, sc.session = r.Mechanism, session
 	switch {

@@ -42,7 +42,7 @@ func (s *Server) handleSASLAuthenticate(_ context.Context, cc *ConnContext, req 
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := err.Error()
 		resp.ErrorMessage = &msg
-		return Response{Msg: resp, CloseAfter: fmt.Errorf("SASL %s authentication failed: %w", sc.mech, err)}, nil
+		return Response{Msg: resp, CloseAfter: authFailure{fmt.Errorf("SASL %s authentication failed: %w", sc.mech, err)}}, nil
 	}
 	resp.SASLAuthBytes = reply
 	if sc.getStage() == saslAuthenticated {

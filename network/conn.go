@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/protocol"
@@ -85,6 +87,14 @@ type conn struct {
 	// go on after a lockstep item was handled.
 	sasl    *saslConn
 	stepped chan struct{}
+
+	// ip is the address the connection is counted under (quotas.go).
+	// lastActive (UnixNano of the last frame read) picks the connection
+	// to close when the inter-broker listener needs a slot; closing marks
+	// one already chosen.
+	ip         netip.Addr
+	lastActive atomic.Int64
+	closing    atomic.Bool
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
@@ -97,6 +107,9 @@ type inbound struct {
 	err      error
 	raw      bool
 	lockstep bool
+	// slot and mem are what the item holds of the request queue and the
+	// memory pool (mempool.go), given back by Server.done.
+	slot, mem int64
 }
 
 // maxKeptWriteBuf is the largest response buffer kept between responses.
@@ -114,6 +127,7 @@ func newConn(s *Server, nc net.Conn, l Listener, id uint64) *conn {
 	} else {
 		c.cc.principal = AnonymousPrincipal
 	}
+	c.lastActive.Store(time.Now().UnixNano())
 	return c
 }
 
@@ -141,6 +155,9 @@ func (c *conn) serve() {
 	cancel()
 	c.nc.Close()
 	<-readerDone
+	for item := range in { // decoded ahead and never handled
+		c.s.done(&item)
+	}
 	if reason != nil {
 		c.cc.Log.Info("closing connection", zap.Error(reason))
 	} else {
@@ -187,14 +204,31 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 		if c.sasl != nil {
 			maxSize, lockstep, raw = c.sasl.maxFrame(maxSize), c.sasl.lockstep(), c.sasl.getStage() == saslRawTokens
 		}
-		frame, err := protocol.ReadPooledFrame(c.nc, maxSize, &c.s.frames)
-		var req *protocol.Request
-		if err == nil && !raw {
-			req, err = c.parse(frame, lockstep)
+		item := inbound{raw: raw, lockstep: lockstep}
+		// The request's charge is taken once its size is known and before
+		// its body is allocated (mempool.go); waiting for it leaves the
+		// connection unread, as Kafka mutes it.
+		// No bytes of the header are read ahead of the charge: the decode
+		// budget depends on the frame size alone (protocol.DecodeBudget),
+		// and one more read per request would cost a system call.
+		size, _, err := protocol.ReadFrameHead(c.nc, maxSize, nil)
+		if err == nil {
+			if err = c.s.reserve(ctx, &item, size); err != nil {
+				return // the server is closing
+			}
+			item.frame, err = protocol.ReadPooledFrameRest(c.nc, size, nil, &c.s.frames)
 		}
+		c.lastActive.Store(time.Now().UnixNano()) // for closeIdlest (quotas.go)
+		if err == nil && !raw {
+			if item.req, err = c.parse(item.frame, lockstep); err == nil {
+				c.s.decoded(&item)
+			}
+		}
+		item.err, item.raw = err, raw && err == nil
 		select {
-		case in <- inbound{req: req, frame: frame, err: err, raw: raw && err == nil, lockstep: lockstep}:
+		case in <- item:
 		case <-ctx.Done():
+			c.s.done(&item)
 			return
 		}
 		if err != nil && !isAPIVersionsUnsupported(err) {
@@ -231,7 +265,9 @@ func (c *conn) parse(frame []byte, lockstep bool) (*protocol.Request, error) {
 // or the server is closing, else the reason to close the connection.
 func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 	for item := range in {
+		c.s.startHandling(&item)
 		err := c.handle(ctx, item)
+		c.s.done(&item)
 		if item.lockstep {
 			// The reader waits for this item to be handled before it reads
 			// the next frame; the channel's buffer of one never blocks.
@@ -247,7 +283,11 @@ func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 // handle serves one inbound item; an error closes the connection.
 func (c *conn) handle(ctx context.Context, item inbound) error {
 	if item.raw {
-		return c.handleRawToken(item.frame)
+		err := c.handleRawToken(item.frame)
+		if isAuthFailure(err) {
+			c.delayAuthFailure(ctx)
+		}
+		return err
 	}
 	if item.err != nil {
 		if isAPIVersionsUnsupported(item.err) {

@@ -73,6 +73,9 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 	if err != nil {
 		return fmt.Errorf("%s v%d handler: %w", kmsg.NameForKey(req.Key), req.Version, err)
 	}
+	if isAuthFailure(resp.CloseAfter) {
+		c.delayAuthFailure(ctx)
+	}
 	switch {
 	case resp.Frame != nil:
 		c.startWrite()

@@ -85,6 +85,20 @@
 // SASL runs over whatever net.Conn the listener gives, so SASL_SSL is
 // SASL over the TLS connection unchanged.
 //
+// # Limits
+//
+// As Kafka's SocketServer (quotas.go, mempool.go): max.connections
+// broker-wide and per listener stall the accept loop until a connection
+// closes (the inter-broker listener is exempt from the broker-wide limit,
+// KIP-402, and makes room by closing the idlest client connection);
+// max.connections.per.ip and its overrides close the new connection at
+// once; max.connection.creation.rate (KIP-612) delays accepting. A request
+// is charged its frame size and its decode budget against
+// queued.max.request.bytes, and takes one of queued.max.requests, before
+// the buffer for its body is allocated; a connection whose request does not
+// fit is not read until others are done. A failed SASL authentication is
+// answered and closed only after connection.failed.authentication.delay.ms.
+//
 // # Who closes what
 //
 // The Server closes its listeners (in Close) and each connection (its

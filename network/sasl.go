@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -182,9 +183,42 @@ func (sc *saslConn) sessionLifetimeMs() int64 {
 func (c *conn) handleRawToken(token []byte) error {
 	reply, err := c.sasl.step(c.cc, token)
 	if err != nil {
-		return fmt.Errorf("SASL %s authentication failed: %w", c.sasl.mech, err)
+		return authFailure{fmt.Errorf("SASL %s authentication failed: %w", c.sasl.mech, err)}
 	}
 	c.wbuf = binary.BigEndian.AppendUint32(c.wbuf[:0], uint32(len(reply)))
 	c.wbuf = append(c.wbuf, reply...)
 	return c.write(c.wbuf)
+}
+
+// authFailure marks the reason a connection closes after a failed
+// authentication (a wrong password, an unknown mechanism, a changed
+// principal on re-authentication): Kafka's AuthenticationException, whose
+// answer waits for connection.failed.authentication.delay.ms.
+type authFailure struct{ error }
+
+func (e authFailure) Unwrap() error { return e.error }
+
+func isAuthFailure(err error) bool {
+	var af authFailure
+	return errors.As(err, &af)
+}
+
+// delayAuthFailure waits connection.failed.authentication.delay.ms (or
+// until the server closes) before a failed authentication is answered and
+// the connection closed, as Kafka's Selector delays the close — and with
+// it the failure response it sends then — of a channel whose
+// authentication failed. A client guessing passwords gets one guess per
+// delay per connection, and the connection stays unread meanwhile, since
+// its one serve goroutine waits here.
+func (c *conn) delayAuthFailure(ctx context.Context) {
+	d := c.s.cfg.FailedAuthenticationDelay
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

@@ -38,6 +38,13 @@ type saslTestServer struct {
 
 func startSASLServer(t *testing.T, lifetime time.Duration, maxReceive int32) *saslTestServer {
 	t.Helper()
+	return startSASLServerDelay(t, lifetime, maxReceive, 0)
+}
+
+// startSASLServerDelay is startSASLServer with
+// connection.failed.authentication.delay.ms.
+func startSASLServerDelay(t *testing.T, lifetime time.Duration, maxReceive int32, authDelay time.Duration) *saslTestServer {
+	t.Helper()
 	bobCred, err := sasl.NewScramCredential(sasl.ScramSHA256, "bob-secret", 4096)
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +80,9 @@ func startSASLServer(t *testing.T, lifetime time.Duration, maxReceive int32) *sa
 			{Name: "SASL_PLAINTEXT", Addr: "127.0.0.1:0", SASL: sl},
 			{Name: "PLAINTEXT", Addr: "127.0.0.1:0"},
 		},
-		MaxRequestSize: 1 << 20,
-		Logger:         zap.New(core),
+		MaxRequestSize:            1 << 20,
+		Logger:                    zap.New(core),
+		FailedAuthenticationDelay: authDelay,
 	}, map[int16]Handler{3: {MaxVersion: 12, Handle: metadata}})
 	if err != nil {
 		t.Fatal(err)
@@ -386,4 +394,56 @@ func TestSASLSessionExpiry(t *testing.T) {
 	r.Version = 1
 	sendRequest(t, c, r, 3)
 	expectClosed(t, c)
+}
+
+// TestFailedAuthenticationDelay: a failed authentication is answered, and
+// its connection closed, no sooner than
+// connection.failed.authentication.delay.ms (a lower bound, which cannot
+// fail on a slow machine), for a wrong password, a raw-token failure and
+// an unknown mechanism; a successful one is not delayed.
+func TestFailedAuthenticationDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	ts := startSASLServerDelay(t, 0, 0, delay)
+
+	c := dialRaw(t, ts.saslAddr)
+	handshake(t, c, 1, "PLAIN", 1)
+	start := time.Now()
+	resp := authenticate(t, c, []byte("\x00alice\x00wrong"), 2)
+	if took := time.Since(start); took < delay {
+		t.Fatalf("failure answered after %v, before the %v delay", took, delay)
+	}
+	if resp.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("code %d", resp.ErrorCode)
+	}
+	expectClosed(t, c)
+
+	c = dialRaw(t, ts.saslAddr)
+	handshake(t, c, 0, "PLAIN", 1)
+	start = time.Now()
+	if _, err := c.Write(sized([]byte("\x00alice\x00wrong"))); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c)
+	if took := time.Since(start); took < delay {
+		t.Fatalf("raw-token failure closed after %v, before the %v delay", took, delay)
+	}
+
+	c = dialRaw(t, ts.saslAddr)
+	r := kmsg.NewPtrSASLHandshakeRequest()
+	r.SetVersion(1)
+	r.Mechanism = "NOPE"
+	start = time.Now()
+	sendRequest(t, c, r, 1)
+	readResponse(t, c)
+	if took := time.Since(start); took < delay {
+		t.Fatalf("unknown mechanism answered after %v, before the %v delay", took, delay)
+	}
+	expectClosed(t, c)
+
+	c = dialRaw(t, ts.saslAddr)
+	handshake(t, c, 1, "PLAIN", 1)
+	if resp := authenticate(t, c, []byte("\x00alice\x00alice-secret"), 2); resp.ErrorCode != 0 {
+		t.Fatalf("code %d", resp.ErrorCode)
+	}
+	metadataOK(t, c, 3)
 }

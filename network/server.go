@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -31,6 +32,14 @@ type Listener struct {
 	// SASL, when set, requires SASL authentication before any request
 	// but ApiVersions and SaslHandshake (sasl.go).
 	SASL *SASLListener
+	// MaxConnections is listener.name.<l>.max.connections; 0 is no limit.
+	// At the limit the accept loop waits for a connection to close
+	// (quotas.go).
+	MaxConnections int
+	// MaxConnectionCreationRate is
+	// listener.name.<l>.max.connection.creation.rate, new connections per
+	// second (KIP-612); 0 is no limit.
+	MaxConnectionCreationRate int
 }
 
 // Config is the connection layer's configuration.
@@ -45,6 +54,34 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger; nil means no logging.
 	Logger *zap.Logger
+
+	// Connection limits (quotas.go); 0 is no limit.
+	//
+	// MaxConnections is max.connections, broker-wide: at the limit the
+	// accept loops wait. InterBrokerListener names the listener exempt
+	// from it and from MaxConnectionCreationRate (KIP-402, KIP-612).
+	MaxConnections      int
+	InterBrokerListener string
+	// MaxConnectionsPerIP is max.connections.per.ip; a connection over it
+	// (or over its address's override, where 0 is allowed and refuses
+	// every connection) is closed at once.
+	MaxConnectionsPerIP          int
+	MaxConnectionsPerIPOverrides map[netip.Addr]int
+	// MaxConnectionCreationRate is max.connection.creation.rate, new
+	// connections per second over all listeners but the inter-broker one.
+	MaxConnectionCreationRate int
+
+	// QueuedMaxRequestBytes is queued.max.request.bytes, the request
+	// memory pool; QueuedMaxRequests is queued.max.requests, requests read
+	// and not yet being handled (mempool.go). 0 or less is no limit.
+	QueuedMaxRequestBytes int64
+	QueuedMaxRequests     int
+
+	// FailedAuthenticationDelay is
+	// connection.failed.authentication.delay.ms: a failed SASL
+	// authentication is answered, and its connection closed, only after
+	// it (sasl.go); 0 answers at once.
+	FailedAuthenticationDelay time.Duration
 
 	// Features reported by ApiVersions v3+ (KIP-584). Empty is valid.
 	SupportedFeatures      []kmsg.ApiVersionsResponseSupportedFeature
@@ -73,11 +110,15 @@ type Server struct {
 	nextID    uint64
 
 	frames protocol.FramePool // request frames, recycled for Produce
+	quotas *connQuotas
+	pool   *budget // queued.max.request.bytes; nil: no limit
+	queue  *budget // queued.max.requests; nil: no limit
 }
 
 type boundListener struct {
 	Listener
-	ln net.Listener
+	ln   net.Listener
+	rate *rateLimiter // listener creation rate; nil: no limit
 }
 
 // NewServer binds every listener in cfg and returns a Server that serves the
@@ -102,6 +143,9 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 		log:      cfg.Logger,
 		handlers: make(map[int16]Handler, len(handlers)+1),
 		conns:    make(map[*conn]struct{}),
+		quotas:   newConnQuotas(cfg),
+		pool:     newBudget(cfg.QueuedMaxRequestBytes),
+		queue:    newBudget(int64(cfg.QueuedMaxRequests)),
 	}
 	implemented := make(map[int16]int16, len(handlers)+1)
 	for key, h := range handlers {
@@ -134,7 +178,11 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
 		}
-		s.listeners = append(s.listeners, boundListener{Listener: l, ln: ln})
+		b := boundListener{Listener: l, ln: ln}
+		if l.MaxConnectionCreationRate > 0 {
+			b.rate = newRateLimiter(l.MaxConnectionCreationRate)
+		}
+		s.listeners = append(s.listeners, b)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -163,9 +211,9 @@ func (s *Server) Start() error {
 		return errors.New("network: server already started")
 	}
 	s.started = true
-	for _, l := range s.listeners {
+	for i := range s.listeners {
 		s.wg.Add(1)
-		go s.accept(l)
+		go s.accept(&s.listeners[i])
 	}
 	return nil
 }
@@ -195,7 +243,7 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) accept(l boundListener) {
+func (s *Server) accept(l *boundListener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
@@ -215,18 +263,60 @@ func (s *Server) accept(l boundListener) {
 			continue
 		}
 		backoff = 0
+		// The limits stall this loop (rate, listener and broker-wide
+		// slots) or refuse this connection (per address), as Kafka's
+		// acceptor does; quotas.go.
+		if err := s.quotas.throttle(s.ctx, l); err != nil {
+			nc.Close()
+			return
+		}
+		ip := remoteIP(nc.RemoteAddr())
+		overTotal, err := s.quotas.admit(s.ctx, l, ip)
+		if err != nil {
+			nc.Close()
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.log.Info("connection refused", zap.String("listener", l.Name), zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+			continue
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
+			s.quotas.release(l.Name, ip)
 			return
 		}
 		s.nextID++
 		c := newConn(s, nc, l.Listener, s.nextID)
+		c.ip = ip
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
+		if overTotal {
+			s.closeIdlest(l.Name)
+		}
 		s.mu.Unlock()
 		go c.serve()
+	}
+}
+
+// closeIdlest closes the connection idle longest on a listener other than
+// the inter-broker one, to bring the total back to max.connections after
+// the exempt inter-broker listener went over it (KIP-402). s.mu is held.
+func (s *Server) closeIdlest(interBroker string) {
+	var victim *conn
+	for c := range s.conns {
+		if c.cc.Listener == interBroker || c.closing.Load() {
+			continue
+		}
+		if victim == nil || c.lastActive.Load() < victim.lastActive.Load() {
+			victim = c
+		}
+	}
+	if victim != nil {
+		victim.closing.Store(true)
+		victim.cc.Log.Info("closing connection: max.connections reached and an inter-broker connection needs its slot")
+		victim.nc.Close()
 	}
 }
 
@@ -234,4 +324,5 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.quotas.release(c.cc.Listener, c.ip)
 }

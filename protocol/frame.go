@@ -68,16 +68,23 @@ func readFrameSize(r io.Reader, maxSize int32) (int, error) {
 // readFrameBody reads a frame's n payload bytes, into buf when it is large
 // enough.
 func readFrameBody(r io.Reader, n int, buf []byte) ([]byte, error) {
+	return readFrameBodyAfter(r, n, buf, nil)
+}
+
+// readFrameBodyAfter is readFrameBody for a frame whose first bytes, head,
+// were already read.
+func readFrameBodyAfter(r io.Reader, n int, buf, head []byte) ([]byte, error) {
 	if cap(buf) >= n {
 		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
+		copy(buf, head)
+		if _, err := io.ReadFull(r, buf[len(head):]); err != nil {
 			return nil, noEOF(err)
 		}
 		return buf, nil
 	}
 	// Allocate up to one step now; grow only once those bytes have arrived.
-	buf = make([]byte, min(n, frameGrowStep))
-	read := 0
+	buf = make([]byte, max(min(n, frameGrowStep), len(head)))
+	read := copy(buf, head)
 	for {
 		m, err := io.ReadFull(r, buf[read:])
 		read += m

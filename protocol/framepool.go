@@ -74,3 +74,36 @@ func ReadPooledFrame(r io.Reader, maxSize int32, pool *FramePool) ([]byte, error
 	}
 	return buf, nil
 }
+
+// ReadFrameHead reads a frame's size prefix, checks it against maxSize as
+// ReadFrame does, and then the first len(head) bytes of the payload (fewer
+// when the frame is shorter; n says how many): enough of a request header
+// to learn its API key and version before any memory is committed to the
+// body. ReadPooledFrameRest reads the rest.
+func ReadFrameHead(r io.Reader, maxSize int32, head []byte) (size, n int, err error) {
+	size, err = readFrameSize(r, maxSize)
+	if err != nil {
+		return 0, 0, err
+	}
+	n = min(size, len(head))
+	if _, err := io.ReadFull(r, head[:n]); err != nil {
+		return 0, 0, noEOF(err)
+	}
+	return size, n, nil
+}
+
+// ReadPooledFrameRest completes a frame of size bytes whose first bytes,
+// head, ReadFrameHead read; as ReadPooledFrame, the buffer comes from pool
+// when its size class has one.
+func ReadPooledFrameRest(r io.Reader, size int, head []byte, pool *FramePool) ([]byte, error) {
+	buf := pool.get(size)
+	if buf == nil {
+		return readFrameBodyAfter(r, size, nil, head)
+	}
+	copy(buf, head)
+	if _, err := io.ReadFull(r, buf[len(head):]); err != nil {
+		pool.Put(buf)
+		return nil, noEOF(err)
+	}
+	return buf, nil
+}
