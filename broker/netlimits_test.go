@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,11 +22,11 @@ func TestConnectionLimitsWired(t *testing.T) {
 		"connection.failed.authentication.delay.ms=100")
 	served := 0
 	for range perIP + 2 {
-		c := dialRaw(t, tb.addr)
+		c := wiretest.Dial(t, tb.addr)
 		r := kmsg.NewPtrApiVersionsRequest()
 		r.SetVersion(3)
 		r.ClientSoftwareName, r.ClientSoftwareVersion = "raw", "1"
-		sendRequest(t, c, r, 1)
+		wiretest.Send(t, c, r, 1)
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		if _, err := protocol.ReadFrame(c, 1<<20, nil); err == nil {
 			served++
@@ -65,11 +67,11 @@ func TestDynamicConnectionLimits(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c := dialRaw(t, tb.addr)
+		c := wiretest.Dial(t, tb.addr)
 		r := kmsg.NewPtrApiVersionsRequest()
 		r.SetVersion(3)
 		r.ClientSoftwareName, r.ClientSoftwareVersion = "raw", "1"
-		sendRequest(t, c, r, 1)
+		wiretest.Send(t, c, r, 1)
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		if _, err := protocol.ReadFrame(c, 1<<20, nil); err != nil {
 			return // refused: the dynamic limit holds
