@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -39,7 +41,7 @@ func BenchmarkServerRoundTrip(b *testing.B) {
 			defer c.Close()
 			r := kmsg.NewPtrMetadataRequest()
 			r.SetVersion(12)
-			req := sized(encodeRequest(r, 1, strp("bench")))
+			req := wiretest.Sized(wiretest.EncodeRequest(r, 1, wiretest.Str("bench")))
 			buf := make([]byte, 0, 256)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -115,7 +117,7 @@ func benchRoundTrip(b *testing.B, r kmsg.Request, limited bool) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	req := sized(encodeRequest(r, 1, strp("bench")))
+	req := wiretest.Sized(wiretest.EncodeRequest(r, 1, wiretest.Str("bench")))
 	buf := make([]byte, 0, 256)
 	b.SetBytes(int64(len(req)))
 	b.ReportAllocs()

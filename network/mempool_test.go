@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -116,13 +118,13 @@ func TestMemoryPoolServes(t *testing.T) {
 	for i := range 1000 {
 		big.Topics = append(big.Topics, kmsg.MetadataRequestTopic{Topic: kmsg.StringPtr(fmt.Sprintf("topic-%04d", i))})
 	}
-	frame := sized(encodeRequest(big, 0, strp("pool")))
+	frame := wiretest.Sized(wiretest.EncodeRequest(big, 0, wiretest.Str("pool")))
 	if protocol.DecodeBudget(len(frame)) < 64<<10 {
 		t.Fatal("request charge fits the pool; the test needs a larger one")
 	}
 	var wg sync.WaitGroup
 	for range 10 {
-		c := dialRaw(t, s.Addrs()[0].String())
+		c := wiretest.Dial(t, s.Addrs()[0].String())
 		frame := append([]byte(nil), frame...)
 		wg.Go(func() {
 			for i := range int32(5) {
@@ -178,9 +180,9 @@ func TestMemoryPoolProduceCharge(t *testing.T) {
 		}
 		r.Topics = append(r.Topics, topic)
 	}
-	frame := encodeRequest(r, 1, strp("p"))
-	c := dialRaw(t, s.Addrs()[0].String())
-	if _, err := c.Write(sized(frame)); err != nil {
+	frame := wiretest.EncodeRequest(r, 1, wiretest.Str("p"))
+	c := wiretest.Dial(t, s.Addrs()[0].String())
+	if _, err := c.Write(wiretest.Sized(frame)); err != nil {
 		t.Fatal(err)
 	}
 	got := <-used

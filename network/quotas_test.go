@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 )
@@ -38,7 +40,7 @@ func startLimited(t *testing.T, cfg Config) []string {
 // served dials addr and completes one ApiVersions.
 func served(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c := dialRaw(t, addr)
+	c := wiretest.Dial(t, addr)
 	apiVersions(t, c, 3, 1)
 	return c
 }
@@ -64,7 +66,7 @@ func sendAPIVersions(t *testing.T, c net.Conn, corr int32) {
 	r := kmsg.NewPtrApiVersionsRequest()
 	r.SetVersion(3)
 	r.ClientSoftwareName, r.ClientSoftwareVersion = "raw", "1"
-	sendRequest(t, c, r, corr)
+	wiretest.Send(t, c, r, corr)
 }
 
 // servedEventually dials until a connection is served: the server learns
@@ -104,7 +106,7 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 		open = append(open, served(t, addrs[i%2]))
 	}
 	for _, a := range addrs {
-		c := dialRaw(t, a)
+		c := wiretest.Dial(t, a)
 		expectClosed(t, c) // limit+1: refused at once, on either listener
 	}
 	open[0].Close()
@@ -130,7 +132,7 @@ func TestMaxConnectionsPerIPOverrides(t *testing.T) {
 		MaxConnectionsPerIPOverrides: map[netip.Addr]int{netip.MustParseAddr("127.0.0.1"): 1},
 	})
 	served(t, addrs[0])
-	expectClosed(t, dialRaw(t, addrs[0]))
+	expectClosed(t, wiretest.Dial(t, addrs[0]))
 }
 
 func TestMaxConnectionsPerListener(t *testing.T) {
@@ -140,14 +142,14 @@ func TestMaxConnectionsPerListener(t *testing.T) {
 	a1 := served(t, addrs[0])
 	served(t, addrs[0])
 	// limit+1 on A waits, unserved, while B serves.
-	held := dialRaw(t, addrs[0])
+	held := wiretest.Dial(t, addrs[0])
 	sendAPIVersions(t, held, 7)
 	unanswered(t, held)
 	served(t, addrs[1])
 	served(t, addrs[1])
 	// A slot on A frees: the held connection is served.
 	a1.Close()
-	if corr, _ := readResponse(t, held); corr != 7 {
+	if corr, _ := wiretest.ReadResponse(t, held); corr != 7 {
 		t.Fatalf("corr %d", corr)
 	}
 }
@@ -160,7 +162,7 @@ func TestMaxConnectionsBrokerWide(t *testing.T) {
 	})
 	c1 := served(t, addrs[0])
 	c2 := served(t, addrs[0])
-	held := dialRaw(t, addrs[0])
+	held := wiretest.Dial(t, addrs[0])
 	sendAPIVersions(t, held, 7)
 	unanswered(t, held)
 
@@ -196,7 +198,7 @@ func TestMaxConnectionCreationRate(t *testing.T) {
 		var answered atomic.Int32
 		var wg sync.WaitGroup
 		for range dials {
-			c := dialRaw(t, addrs[0])
+			c := wiretest.Dial(t, addrs[0])
 			wg.Go(func() {
 				c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 				sendAPIVersions(t, c, 1)
@@ -237,7 +239,7 @@ func TestSetConnectionLimits(t *testing.T) {
 	defer s.Close()
 	addr := s.Addrs()[0].String()
 	served(t, addr)
-	held := dialRaw(t, addr) // waits for a broker-wide slot
+	held := wiretest.Dial(t, addr) // waits for a broker-wide slot
 	sendAPIVersions(t, held, 7)
 	unanswered(t, held)
 	s.SetConnectionLimits(ConnectionLimits{MaxConnections: 10, MaxConnectionsPerIP: 1})
@@ -245,5 +247,5 @@ func TestSetConnectionLimits(t *testing.T) {
 	s.SetConnectionLimits(ConnectionLimits{MaxConnections: 10, MaxConnectionsPerIP: 3})
 	served(t, addr)
 	served(t, addr)
-	expectClosed(t, dialRaw(t, addr))
+	expectClosed(t, wiretest.Dial(t, addr))
 }

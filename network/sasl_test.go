@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/sasl"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -134,8 +136,8 @@ func handshake(t *testing.T, c net.Conn, version int16, mech string, corr int32)
 	t.Helper()
 	r := kmsg.NewPtrSASLHandshakeRequest()
 	r.Version, r.Mechanism = version, mech
-	sendRequest(t, c, r, corr)
-	got, body := readResponse(t, c)
+	wiretest.Send(t, c, r, corr)
+	got, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrSASLHandshakeResponse()
 	resp.Version = version
 	if err := resp.ReadFrom(body); err != nil || got != corr {
@@ -148,8 +150,8 @@ func authenticate(t *testing.T, c net.Conn, token []byte, corr int32) *kmsg.SASL
 	t.Helper()
 	r := kmsg.NewPtrSASLAuthenticateRequest()
 	r.Version, r.SASLAuthBytes = 1, token
-	sendRequest(t, c, r, corr)
-	got, body := readResponse(t, c)
+	wiretest.Send(t, c, r, corr)
+	got, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrSASLAuthenticateResponse()
 	resp.Version = 1
 	if err := resp.ReadFrom(body); err != nil || got != corr {
@@ -162,8 +164,8 @@ func metadataOK(t *testing.T, c net.Conn, corr int32) {
 	t.Helper()
 	r := kmsg.NewPtrMetadataRequest()
 	r.Version = 1
-	sendRequest(t, c, r, corr)
-	if got, _ := readResponse(t, c); got != corr {
+	wiretest.Send(t, c, r, corr)
+	if got, _ := wiretest.ReadResponse(t, c); got != corr {
 		t.Fatalf("Metadata corr %d, want %d", got, corr)
 	}
 }
@@ -172,25 +174,25 @@ func TestSASLGate(t *testing.T) {
 	ts := startSASLServer(t, 0, 4096)
 
 	t.Run("request before authentication closes", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		apiVersions(t, c, 3, 1) // allowed before authentication
 		r := kmsg.NewPtrMetadataRequest()
 		r.Version = 1
-		sendRequest(t, c, r, 2)
+		wiretest.Send(t, c, r, 2)
 		expectClosed(t, c)
 	})
 	t.Run("request between handshake and authenticate closes", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		if resp := handshake(t, c, 1, "PLAIN", 1); resp.ErrorCode != 0 {
 			t.Fatalf("handshake: %d", resp.ErrorCode)
 		}
 		r := kmsg.NewPtrMetadataRequest()
 		r.Version = 1
-		sendRequest(t, c, r, 2)
+		wiretest.Send(t, c, r, 2)
 		expectClosed(t, c)
 	})
 	t.Run("unknown mechanism", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		resp := handshake(t, c, 1, "GSSAPI", 1)
 		if resp.ErrorCode != kerr.UnsupportedSaslMechanism.Code || strings.Join(resp.SupportedMechanisms, ",") != "PLAIN,SCRAM-SHA-256" {
 			t.Fatalf("got %d %v", resp.ErrorCode, resp.SupportedMechanisms)
@@ -198,7 +200,7 @@ func TestSASLGate(t *testing.T) {
 		expectClosed(t, c)
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		handshake(t, c, 1, "PLAIN", 1)
 		resp := authenticate(t, c, []byte("\x00alice\x00wrong"), 2)
 		if resp.ErrorCode != kerr.SaslAuthenticationFailed.Code || resp.ErrorMessage == nil || !strings.Contains(*resp.ErrorMessage, "Invalid username or password") {
@@ -207,7 +209,7 @@ func TestSASLGate(t *testing.T) {
 		expectClosed(t, c)
 	})
 	t.Run("handshake v1 then authenticate", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		handshake(t, c, 1, "PLAIN", 1)
 		resp := authenticate(t, c, []byte("\x00alice\x00alice-secret"), 2)
 		if resp.ErrorCode != 0 || resp.SessionLifetimeMillis != 0 {
@@ -233,7 +235,7 @@ func TestSASLGate(t *testing.T) {
 	})
 	t.Run("re-authentication cannot change the mechanism", func(t *testing.T) {
 		ts2 := startSASLServer(t, 0, 0)
-		c := dialRaw(t, ts2.saslAddr)
+		c := wiretest.Dial(t, ts2.saslAddr)
 		handshake(t, c, 1, "PLAIN", 1)
 		authenticate(t, c, []byte("\x00alice\x00alice-secret"), 2)
 		resp := handshake(t, c, 1, "SCRAM-SHA-256", 3)
@@ -243,11 +245,11 @@ func TestSASLGate(t *testing.T) {
 		expectClosed(t, c)
 	})
 	t.Run("handshake v0 and raw tokens (kafka-python)", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		if resp := handshake(t, c, 0, "PLAIN", 1); resp.ErrorCode != 0 {
 			t.Fatalf("handshake v0: %d", resp.ErrorCode)
 		}
-		if _, err := c.Write(sized([]byte("alice\x00alice\x00alice-secret"))); err != nil {
+		if _, err := c.Write(wiretest.Sized([]byte("alice\x00alice\x00alice-secret"))); err != nil {
 			t.Fatal(err)
 		}
 		var reply [4]byte
@@ -260,9 +262,9 @@ func TestSASLGate(t *testing.T) {
 		}
 	})
 	t.Run("raw token with wrong password closes", func(t *testing.T) {
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		handshake(t, c, 0, "PLAIN", 1)
-		if _, err := c.Write(sized([]byte("\x00alice\x00nope"))); err != nil {
+		if _, err := c.Write(wiretest.Sized([]byte("\x00alice\x00nope"))); err != nil {
 			t.Fatal(err)
 		}
 		expectClosed(t, c)
@@ -271,7 +273,7 @@ func TestSASLGate(t *testing.T) {
 		// Only the size is sent: the connection closes without waiting
 		// for (or allocating) the body.
 		before := ts.logs.FilterMessage("closing connection").Len()
-		c := dialRaw(t, ts.saslAddr)
+		c := wiretest.Dial(t, ts.saslAddr)
 		if _, err := c.Write(binary.BigEndian.AppendUint32(nil, 8192)); err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +288,7 @@ func TestSASLGate(t *testing.T) {
 		// not a malformed body.
 		for _, stage := range []string{"before handshake", "after handshake"} {
 			before := ts.logs.FilterMessage("closing connection").Len()
-			c := dialRaw(t, ts.saslAddr)
+			c := wiretest.Dial(t, ts.saslAddr)
 			if stage == "after handshake" {
 				handshake(t, c, 1, "PLAIN", 1)
 			}
@@ -294,7 +296,7 @@ func TestSASLGate(t *testing.T) {
 			hdr = binary.BigEndian.AppendUint16(hdr, 12)
 			hdr = binary.BigEndian.AppendUint32(hdr, 2)
 			hdr = append(hdr, 0xff, 0xff, 0 /* tags */, 0x7f, 0xff, 0xff, 0xff /* garbage */)
-			if _, err := c.Write(sized(hdr)); err != nil {
+			if _, err := c.Write(wiretest.Sized(hdr)); err != nil {
 				t.Fatal(err)
 			}
 			expectClosed(t, c)
@@ -304,7 +306,7 @@ func TestSASLGate(t *testing.T) {
 		}
 	})
 	t.Run("PLAINTEXT listener", func(t *testing.T) {
-		c := dialRaw(t, ts.plainAddr)
+		c := wiretest.Dial(t, ts.plainAddr)
 		if resp := handshake(t, c, 1, "PLAIN", 1); resp.ErrorCode != kerr.IllegalSaslState.Code {
 			t.Fatalf("handshake on PLAINTEXT: %d", resp.ErrorCode)
 		}
@@ -383,7 +385,7 @@ func TestSASLReauthenticationFranz(t *testing.T) {
 // request after the session expired.
 func TestSASLSessionExpiry(t *testing.T) {
 	ts := startSASLServer(t, 50*time.Millisecond, 0)
-	c := dialRaw(t, ts.saslAddr)
+	c := wiretest.Dial(t, ts.saslAddr)
 	handshake(t, c, 1, "PLAIN", 1)
 	resp := authenticate(t, c, []byte("\x00alice\x00alice-secret"), 2)
 	if resp.ErrorCode != 0 || resp.SessionLifetimeMillis <= 0 || resp.SessionLifetimeMillis > 50 {
@@ -392,7 +394,7 @@ func TestSASLSessionExpiry(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // past the session's end
 	r := kmsg.NewPtrMetadataRequest()
 	r.Version = 1
-	sendRequest(t, c, r, 3)
+	wiretest.Send(t, c, r, 3)
 	expectClosed(t, c)
 }
 
@@ -405,7 +407,7 @@ func TestFailedAuthenticationDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	ts := startSASLServerDelay(t, 0, 0, delay)
 
-	c := dialRaw(t, ts.saslAddr)
+	c := wiretest.Dial(t, ts.saslAddr)
 	handshake(t, c, 1, "PLAIN", 1)
 	start := time.Now()
 	resp := authenticate(t, c, []byte("\x00alice\x00wrong"), 2)
@@ -417,10 +419,10 @@ func TestFailedAuthenticationDelay(t *testing.T) {
 	}
 	expectClosed(t, c)
 
-	c = dialRaw(t, ts.saslAddr)
+	c = wiretest.Dial(t, ts.saslAddr)
 	handshake(t, c, 0, "PLAIN", 1)
 	start = time.Now()
-	if _, err := c.Write(sized([]byte("\x00alice\x00wrong"))); err != nil {
+	if _, err := c.Write(wiretest.Sized([]byte("\x00alice\x00wrong"))); err != nil {
 		t.Fatal(err)
 	}
 	expectClosed(t, c)
@@ -428,19 +430,19 @@ func TestFailedAuthenticationDelay(t *testing.T) {
 		t.Fatalf("raw-token failure closed after %v, before the %v delay", took, delay)
 	}
 
-	c = dialRaw(t, ts.saslAddr)
+	c = wiretest.Dial(t, ts.saslAddr)
 	r := kmsg.NewPtrSASLHandshakeRequest()
 	r.SetVersion(1)
 	r.Mechanism = "NOPE"
 	start = time.Now()
-	sendRequest(t, c, r, 1)
-	readResponse(t, c)
+	wiretest.Send(t, c, r, 1)
+	wiretest.ReadResponse(t, c)
 	if took := time.Since(start); took < delay {
 		t.Fatalf("unknown mechanism answered after %v, before the %v delay", took, delay)
 	}
 	expectClosed(t, c)
 
-	c = dialRaw(t, ts.saslAddr)
+	c = wiretest.Dial(t, ts.saslAddr)
 	handshake(t, c, 1, "PLAIN", 1)
 	if resp := authenticate(t, c, []byte("\x00alice\x00alice-secret"), 2); resp.ErrorCode != 0 {
 		t.Fatalf("code %d", resp.ErrorCode)

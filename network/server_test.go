@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -102,7 +104,7 @@ func TestAPIVersionsTable(t *testing.T) {
 		0: {MaxVersion: 11, Handle: noResponse},
 		1: {MaxVersion: 100, Handle: noResponse},
 	})
-	c := dialRaw(t, ts.addr)
+	c := wiretest.Dial(t, ts.addr)
 	resp := apiVersions(t, c, 3, 1)
 	want := map[int16][2]int16{0: {0, 11}, 1: {4, protocol.MaxKnown(1)}, 17: {0, 1}, 18: {0, 4}, 36: {0, 2}}
 	if len(resp.ApiKeys) != len(want) {
@@ -116,7 +118,7 @@ func TestAPIVersionsTable(t *testing.T) {
 	// Produce v2 is advertised but refused: the connection closes.
 	p := kmsg.NewPtrProduceRequest()
 	p.SetVersion(2)
-	sendRequest(t, c, p, 2)
+	wiretest.Send(t, c, p, 2)
 	expectClosed(t, c)
 	// The client can see the close before the server has written its log
 	// line about it.
@@ -131,12 +133,12 @@ func TestAPIVersionsTable(t *testing.T) {
 
 func TestAPIVersionsInvalidSoftwareName(t *testing.T) {
 	ts := startServer(t, nil)
-	c := dialRaw(t, ts.addr)
+	c := wiretest.Dial(t, ts.addr)
 	r := kmsg.NewPtrApiVersionsRequest()
 	r.SetVersion(3)
 	r.ClientSoftwareName, r.ClientSoftwareVersion = "bad name!", "1"
-	sendRequest(t, c, r, 9)
-	corr, body := readResponse(t, c)
+	wiretest.Send(t, c, r, 9)
+	corr, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(3)
 	if err := resp.ReadFrom(body); err != nil || corr != 9 || resp.ErrorCode != kerr.InvalidRequest.Code {
@@ -166,7 +168,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			return Response{}, errors.New("boom")
 		}},
 	})
-	healthy := dialRaw(t, ts.addr)
+	healthy := wiretest.Dial(t, ts.addr)
 	apiVersions(t, healthy, 4, 1)
 
 	header := func(key, version int16, corr int32) []byte {
@@ -189,17 +191,17 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"oversized frame", binary.BigEndian.AppendUint32(nil, 200<<20), "frame size"},
 		{"negative size", binary.BigEndian.AppendUint32(nil, 0x80000000), "frame size"},
 		{"http garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "frame size"},
-		{"garbage frame", sized([]byte{1, 2, 3, 4, 5}), "malformed"},
-		{"unknown API key", sized(header(9999, 0, 3)), "unknown API key"},
-		{"key not served", sized(encodeRequest(lo, 3, nil)), "not served"},
-		{"fetch v3 below floor", sized(header(1, 3, 3)), "unsupported API version"},
-		{"truncated body", sized(header(3, 12, 3)), "malformed"},
-		{"handler panic", sized(encodeRequest(md, 3, nil)), "panic"},
-		{"handler error", sized(encodeRequest(of, 3, nil)), "boom"},
+		{"garbage frame", wiretest.Sized([]byte{1, 2, 3, 4, 5}), "malformed"},
+		{"unknown API key", wiretest.Sized(header(9999, 0, 3)), "unknown API key"},
+		{"key not served", wiretest.Sized(wiretest.EncodeRequest(lo, 3, nil)), "not served"},
+		{"fetch v3 below floor", wiretest.Sized(header(1, 3, 3)), "unsupported API version"},
+		{"truncated body", wiretest.Sized(header(3, 12, 3)), "malformed"},
+		{"handler panic", wiretest.Sized(wiretest.EncodeRequest(md, 3, nil)), "panic"},
+		{"handler error", wiretest.Sized(wiretest.EncodeRequest(of, 3, nil)), "boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := ts.logs.FilterMessage("closing connection").Len()
-			c := dialRaw(t, ts.addr)
+			c := wiretest.Dial(t, ts.addr)
 			if _, err := c.Write(tc.send); err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +216,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	}
 
 	t.Run("truncated frame", func(t *testing.T) {
-		c := dialRaw(t, ts.addr)
+		c := wiretest.Dial(t, ts.addr)
 		if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, 100), 0, 18, 0, 3)); err != nil {
 			t.Fatal(err)
 		}
@@ -235,16 +237,16 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 // (header v0) with UNSUPPORTED_VERSION and the table; the connection stays.
 func TestUnsupportedAPIVersionsVersion(t *testing.T) {
 	ts := startServer(t, nil)
-	c := dialRaw(t, ts.addr)
+	c := wiretest.Dial(t, ts.addr)
 	for _, v := range []int16{5, 99} { // 5: kmsg decodes it, 99: nobody does
 		hdr := binary.BigEndian.AppendUint16(nil, 18)
 		hdr = binary.BigEndian.AppendUint16(hdr, uint16(v))
 		hdr = binary.BigEndian.AppendUint32(hdr, 4242)
 		hdr = append(hdr, 0, 3, 'c', 'l', 'i', 0 /* tags */, 1, 1, 0 /* a v3+-like body */)
-		if _, err := c.Write(sized(hdr)); err != nil {
+		if _, err := c.Write(wiretest.Sized(hdr)); err != nil {
 			t.Fatal(err)
 		}
-		corr, body := readResponse(t, c)
+		corr, body := wiretest.ReadResponse(t, c)
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.SetVersion(0)
 		if err := resp.ReadFrom(body); err != nil {
@@ -267,7 +269,7 @@ func TestPipelinedOrder(t *testing.T) {
 			return Response{}, nil
 		}},
 	})
-	c := dialRaw(t, ts.addr)
+	c := wiretest.Dial(t, ts.addr)
 	var batch []byte
 	for i := range 51 { // ends with an ApiVersions, so every produce was handled by then
 		var r kmsg.Request
@@ -281,7 +283,7 @@ func TestPipelinedOrder(t *testing.T) {
 			a.SetVersion(int16(i % 4))
 			r = a
 		}
-		batch = append(batch, sized(encodeRequest(r, int32(i), strp("pipe")))...)
+		batch = append(batch, wiretest.Sized(wiretest.EncodeRequest(r, int32(i), wiretest.Str("pipe")))...)
 	}
 	if _, err := c.Write(batch); err != nil {
 		t.Fatal(err)
@@ -290,7 +292,7 @@ func TestPipelinedOrder(t *testing.T) {
 		if i%5 == 4 {
 			continue
 		}
-		corr, body := readResponse(t, c)
+		corr, body := wiretest.ReadResponse(t, c)
 		if corr != int32(i) {
 			t.Fatalf("response %d has correlation id %d", i, corr)
 		}
@@ -329,11 +331,11 @@ func TestFrameResponse(t *testing.T) {
 			return Response{Frame: frame, Done: func() { done.Store(true) }}, nil
 		}},
 	})
-	c := dialRaw(t, ts.addr)
+	c := wiretest.Dial(t, ts.addr)
 	fr := kmsg.NewPtrFetchRequest()
 	fr.SetVersion(13)
-	sendRequest(t, c, fr, 11)
-	corr, body := readResponse(t, c)
+	wiretest.Send(t, c, fr, 11)
+	corr, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(13)
 	if err := resp.ReadFrom(body[1:]); err != nil { // skip header v1 tags
@@ -359,11 +361,11 @@ func TestCloseWithOpenConnections(t *testing.T) {
 			return Response{}, ctx.Err()
 		}},
 	})
-	idle := dialRaw(t, ts.addr)
-	busy := dialRaw(t, ts.addr)
+	idle := wiretest.Dial(t, ts.addr)
+	busy := wiretest.Dial(t, ts.addr)
 	fr := kmsg.NewPtrFetchRequest()
 	fr.SetVersion(12)
-	sendRequest(t, busy, fr, 1)
+	wiretest.Send(t, busy, fr, 1)
 	<-started
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
@@ -384,7 +386,7 @@ func TestIdleTimeout(t *testing.T) {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := dialRaw(t, s.Addrs()[0].String())
+	c := wiretest.Dial(t, s.Addrs()[0].String())
 	expectClosed(t, c)
 }
 
@@ -410,7 +412,7 @@ func TestWriteDeadline(t *testing.T) {
 	md := kmsg.NewPtrMetadataResponse()
 	for i := range 4096 {
 		topic := kmsg.NewMetadataResponseTopic()
-		topic.Topic = strp(fmt.Sprintf("%04d-%s", i, strings.Repeat("t", 4090)))
+		topic.Topic = wiretest.Str(fmt.Sprintf("%04d-%s", i, strings.Repeat("t", 4090)))
 		md.Topics = append(md.Topics, topic)
 	}
 	tf := tlsFiles(t)
@@ -451,7 +453,7 @@ func TestWriteDeadline(t *testing.T) {
 				before := logs.FilterMessage("closing connection").Len()
 				var c net.Conn
 				if l == 0 {
-					c = dialRaw(t, addr.String())
+					c = wiretest.Dial(t, addr.String())
 				} else {
 					tc, err := tls.Dial("tcp", addr.String(), clientTLS(t, tf))
 					if err != nil {
@@ -463,7 +465,7 @@ func TestWriteDeadline(t *testing.T) {
 				}
 				r.SetVersion(12)
 				for corr := range int32(4) {
-					sendRequest(t, c, r, corr) // and never read
+					wiretest.Send(t, c, r, corr) // and never read
 				}
 				waitUntil(t, "the stalled connection closed", func() bool { return logs.FilterMessage("closing connection").Len() > before })
 				reason := logs.FilterMessage("closing connection").All()[before].ContextMap()["error"].(string)
@@ -479,69 +481,13 @@ func noResponse(context.Context, *ConnContext, *protocol.Request) (Response, err
 	return Response{}, nil
 }
 
-// --- raw client helpers ---
-
-func dialRaw(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(guard))
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func encodeRequest(r kmsg.Request, corr int32, clientID *string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, uint16(r.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(r.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	if clientID == nil {
-		b = binary.BigEndian.AppendUint16(b, 0xffff)
-	} else {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(*clientID)))
-		b = append(b, *clientID...)
-	}
-	if r.IsFlexible() {
-		b = append(b, 0)
-	}
-	return r.AppendTo(b)
-}
-
-func sized(p []byte) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
-}
-
-func strp(s string) *string { return &s }
-
-func sendRequest(t *testing.T, c net.Conn, r kmsg.Request, corr int32) {
-	t.Helper()
-	if _, err := c.Write(sized(encodeRequest(r, corr, strp("raw")))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readResponse reads one response frame and returns its correlation id and
-// what follows it (the body, plus header tags for header v1).
-func readResponse(t *testing.T, c net.Conn) (int32, []byte) {
-	t.Helper()
-	frame, err := protocol.ReadFrame(c, 64<<20, nil)
-	if err != nil {
-		t.Fatalf("reading response: %v", err)
-	}
-	if len(frame) < 4 {
-		t.Fatalf("response of %d bytes", len(frame))
-	}
-	return int32(binary.BigEndian.Uint32(frame)), frame[4:]
-}
-
 func apiVersions(t *testing.T, c net.Conn, version int16, corr int32) *kmsg.ApiVersionsResponse {
 	t.Helper()
 	r := kmsg.NewPtrApiVersionsRequest()
 	r.SetVersion(version)
 	r.ClientSoftwareName, r.ClientSoftwareVersion = "raw", "1"
-	sendRequest(t, c, r, corr)
-	gotCorr, body := readResponse(t, c)
+	wiretest.Send(t, c, r, corr)
+	gotCorr, body := wiretest.ReadResponse(t, c)
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(version)
 	if err := resp.ReadFrom(body); err != nil || gotCorr != corr || resp.ErrorCode != 0 {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/runnel/runnel/security/tlsconfig/tlstest"
@@ -126,8 +128,8 @@ func TestTLSServerPrincipal(t *testing.T) {
 
 	// A plaintext Kafka request on the TLS port: the broker closes the
 	// connection (the client reads EOF or an alert, never a response).
-	c := dialRaw(t, tlsAddr)
-	sendRequest(t, c, kmsg.NewPtrApiVersionsRequest(), 1)
+	c := wiretest.Dial(t, tlsAddr)
+	wiretest.Send(t, c, kmsg.NewPtrApiVersionsRequest(), 1)
 	buf := make([]byte, 4096)
 	for {
 		if _, err := c.Read(buf); err != nil {

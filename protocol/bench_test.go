@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -45,7 +47,7 @@ func BenchmarkParseRequest(b *testing.B) {
 		name string
 		r    kmsg.Request
 	}{{"Produce-v11-32x16KiB", produce}, {"Fetch-v13-32p", fetch}, {"Metadata-v12", md}, {"ApiVersions-v4", av}} {
-		frame := encodeRequest(tc.r, 1, strp("bench-client"))
+		frame := wiretest.EncodeRequest(tc.r, 1, wiretest.Str("bench-client"))
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(frame)))

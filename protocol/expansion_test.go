@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -34,7 +36,7 @@ func expansionFrames(key, version int16, n int) [][]byte {
 			r := kmsg.RequestForKey(key)
 			r.SetVersion(version)
 			fill(reflect.ValueOf(r).Elem(), p, n)
-			out = append(out, encodeRequest(r, 1, nil))
+			out = append(out, wiretest.EncodeRequest(r, 1, nil))
 			if f.Type.Elem().Kind() == reflect.Struct {
 				walk(p, f.Type.Elem(), depth+1)
 			}
@@ -50,7 +52,7 @@ func expansionFrames(key, version int16, n int) [][]byte {
 		for i := range n {
 			tags.Set(uint32(1000+i), nil)
 		}
-		out = append(out, encodeRequest(r, 1, nil))
+		out = append(out, wiretest.EncodeRequest(r, 1, nil))
 	}
 	return out
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -114,7 +116,7 @@ func randomFetch(rng *rand.Rand, v int16, f *os.File, data []byte) (*kmsg.FetchR
 			b := kmsg.NewFetchResponseBroker()
 			b.NodeID, b.Host, b.Port = int32(i), fmt.Sprintf("broker-%d.example", i), 9092+int32(i)
 			if rng.IntN(2) == 0 {
-				b.Rack = strp("rack-a")
+				b.Rack = wiretest.Str("rack-a")
 			}
 			resp.Brokers = append(resp.Brokers, b)
 		}

@@ -6,24 +6,26 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/runnel/runnel/internal/wiretest"
 )
 
 func TestReadFrame(t *testing.T) {
 	payload := []byte("hello, kafka")
-	got, err := ReadFrame(bytes.NewReader(sized(payload)), 100, nil)
+	got, err := ReadFrame(bytes.NewReader(wiretest.Sized(payload)), 100, nil)
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("ReadFrame = %q, %v", got, err)
 	}
 
 	// Reuses a big-enough buffer.
 	buf := make([]byte, 0, 64)
-	got, err = ReadFrame(bytes.NewReader(sized(payload)), 100, buf)
+	got, err = ReadFrame(bytes.NewReader(wiretest.Sized(payload)), 100, buf)
 	if err != nil || &got[0] != &buf[:1][0] {
 		t.Fatalf("buffer not reused: %v", err)
 	}
 
 	// Zero-length frame is a frame (ParseRequest rejects it later).
-	got, err = ReadFrame(bytes.NewReader(sized(nil)), 100, nil)
+	got, err = ReadFrame(bytes.NewReader(wiretest.Sized(nil)), 100, nil)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("empty frame = %q, %v", got, err)
 	}
@@ -74,7 +76,7 @@ func TestReadFrameLarge(t *testing.T) {
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
-	r := io.MultiReader(bytes.NewReader(sized(payload)[:1000]), iotestHalf(bytes.NewReader(sized(payload)[1000:])))
+	r := io.MultiReader(bytes.NewReader(wiretest.Sized(payload)[:1000]), iotestHalf(bytes.NewReader(wiretest.Sized(payload)[1000:])))
 	got, err := ReadFrame(r, DefaultMaxRequestSize, nil)
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("large frame mismatch: %v", err)

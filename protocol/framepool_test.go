@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/runnel/runnel/internal/wiretest"
 )
 
 func TestFramePoolClasses(t *testing.T) {
@@ -28,7 +30,7 @@ func TestFramePoolClasses(t *testing.T) {
 func TestReadPooledFrameReusesBuffers(t *testing.T) {
 	var pool FramePool
 	payload := bytes.Repeat([]byte("k"), 700<<10)
-	first, err := ReadPooledFrame(bytes.NewReader(sized(payload)), DefaultMaxRequestSize, &pool)
+	first, err := ReadPooledFrame(bytes.NewReader(wiretest.Sized(payload)), DefaultMaxRequestSize, &pool)
 	if err != nil || !bytes.Equal(first, payload) || cap(first) != 1<<20 {
 		t.Fatalf("first read: len %d cap %d err %v", len(first), cap(first), err)
 	}
@@ -36,7 +38,7 @@ func TestReadPooledFrameReusesBuffers(t *testing.T) {
 	// The pool may drop buffers at any GC, so reuse is likely, not
 	// certain; what must hold is that a reused buffer reads correctly.
 	other := bytes.Repeat([]byte("v"), 900<<10)
-	second, err := ReadPooledFrame(bytes.NewReader(sized(other)), DefaultMaxRequestSize, &pool)
+	second, err := ReadPooledFrame(bytes.NewReader(wiretest.Sized(other)), DefaultMaxRequestSize, &pool)
 	if err != nil || !bytes.Equal(second, other) {
 		t.Fatalf("second read: len %d err %v", len(second), err)
 	}
@@ -46,7 +48,7 @@ func TestReadPooledFrameReusesBuffers(t *testing.T) {
 	pool.Put(nil)
 
 	small := []byte("small frame")
-	got, err := ReadPooledFrame(bytes.NewReader(sized(small)), DefaultMaxRequestSize, &pool)
+	got, err := ReadPooledFrame(bytes.NewReader(wiretest.Sized(small)), DefaultMaxRequestSize, &pool)
 	if err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("small read: %q %v", got, err)
 	}
@@ -57,10 +59,10 @@ func TestReadPooledFrameErrors(t *testing.T) {
 	if _, err := ReadPooledFrame(bytes.NewReader(nil), 100, &pool); err != io.EOF {
 		t.Errorf("empty stream: %v, want io.EOF", err)
 	}
-	if _, err := ReadPooledFrame(bytes.NewReader(sized(make([]byte, 200))), 100, &pool); !errors.Is(err, ErrFrameSize) {
+	if _, err := ReadPooledFrame(bytes.NewReader(wiretest.Sized(make([]byte, 200))), 100, &pool); !errors.Is(err, ErrFrameSize) {
 		t.Errorf("oversized: %v", err)
 	}
-	cut := sized(make([]byte, 100<<10))[:50<<10]
+	cut := wiretest.Sized(make([]byte, 100<<10))[:50<<10]
 	if _, err := ReadPooledFrame(bytes.NewReader(cut), DefaultMaxRequestSize, &pool); err != io.ErrUnexpectedEOF {
 		t.Errorf("cut frame: %v, want io.ErrUnexpectedEOF", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -104,7 +106,7 @@ func seedRequests() [][]byte {
 		}
 		for _, v := range []int16{Floor(key), r.MaxVersion()} {
 			r.SetVersion(v)
-			out = append(out, encodeRequest(r, 1, strp("seed")))
+			out = append(out, wiretest.EncodeRequest(r, 1, wiretest.Str("seed")))
 		}
 	}
 	// Frames of minimal elements, the worst decode expansion kmsg has
@@ -177,11 +179,11 @@ type frameSeed struct {
 
 func seedFrames() []frameSeed {
 	return []frameSeed{
-		{sized([]byte("abc")), 100},
+		{wiretest.Sized([]byte("abc")), 100},
 		{binary.BigEndian.AppendUint32(nil, 0xffffffff), 100},
 		{binary.BigEndian.AppendUint32(nil, 200), 100},
 		{[]byte{0, 0}, 10},
-		{sized(make([]byte, 50)), 50},
-		{sized(make([]byte, 50))[:30], DefaultMaxRequestSize},
+		{wiretest.Sized(make([]byte, 50)), 50},
+		{wiretest.Sized(make([]byte, 50))[:30], DefaultMaxRequestSize},
 	}
 }

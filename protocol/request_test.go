@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/runnel/runnel/internal/wiretest"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,7 +23,7 @@ func TestParseRequestAllKeysAllVersions(t *testing.T) {
 		for v := Floor(key); v <= proto.MaxVersion(); v++ {
 			r := kmsg.RequestForKey(key)
 			r.SetVersion(v)
-			frame := encodeRequest(r, int32(key)*1000+int32(v), strp("runnel-test"))
+			frame := wiretest.EncodeRequest(r, int32(key)*1000+int32(v), wiretest.Str("runnel-test"))
 			req, err := ParseRequest(frame)
 			if err != nil {
 				t.Fatalf("%s v%d: %v", kmsg.NameForKey(key), v, err)
@@ -59,7 +61,7 @@ func TestParseRequestProduceBody(t *testing.T) {
 	pp.Records = []byte("not really a batch")
 	tp.Partitions = append(tp.Partitions, pp)
 	r.Topics = append(r.Topics, tp)
-	req, err := ParseRequest(encodeRequest(r, 7, nil))
+	req, err := ParseRequest(wiretest.EncodeRequest(r, 7, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestParseRequestErrors(t *testing.T) {
 	}
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(12)
-	mdFrame := encodeRequest(md, 9, strp("c"))
+	mdFrame := wiretest.EncodeRequest(md, 9, wiretest.Str("c"))
 
 	for _, tc := range []struct {
 		name      string
@@ -121,7 +123,7 @@ func TestParseRequestErrors(t *testing.T) {
 func TestParseRequestHeaderTags(t *testing.T) {
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(12)
-	full := encodeRequest(md, 9, strp("c"))
+	full := wiretest.EncodeRequest(md, 9, wiretest.Str("c"))
 	// header: 8 fixed + 2+1 client id, then the tag count byte (0).
 	at := 8 + 3
 	if full[at] != 0 {
