@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/coordinator/placement"
+
 	"github.com/runnel/runnel/coordinator/txn"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,5 +32,5 @@ func (b *Broker) offsetsPartitionFor(group string) int32 {
 	if t := b.ctrl.Snapshot().Topics[txnOffsetsTopic]; t != nil && len(t.Partitions) > 0 {
 		n = int32(len(t.Partitions))
 	}
-	return txn.PartitionFor(group, n)
+	return placement.Partition(group, n)
 }

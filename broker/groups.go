@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/coordinator/placement"
+
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator"
@@ -170,7 +172,7 @@ func (gc *groupCoordinator) coordinatorFor(ctx context.Context, group, listener 
 	if t == nil {
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
-	p := t.Partition(coordinator.PartitionFor(group, int32(len(t.Partitions))))
+	p := t.Partition(placement.Partition(group, int32(len(t.Partitions))))
 	if p == nil || p.Leader < 0 {
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/coordinator/placement"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator/txn"
 	"github.com/runnel/runnel/replica"
@@ -199,7 +201,7 @@ func (b *Broker) txnCoordinatorFor(ctx context.Context, id, listener string) (no
 	if t == nil {
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
-	p := t.Partition(txn.PartitionFor(id, int32(len(t.Partitions))))
+	p := t.Partition(placement.Partition(id, int32(len(t.Partitions))))
 	if p == nil || p.Leader < 0 {
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
@@ -428,7 +430,7 @@ func (tc *txnCoordinator) verifyRemote(ctx context.Context, txnID string, pid in
 	if t == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	p := t.Partition(txn.PartitionFor(txnID, int32(len(t.Partitions))))
+	p := t.Partition(placement.Partition(txnID, int32(len(t.Partitions))))
 	if p == nil || p.Leader < 0 || p.Leader == tc.b.id {
 		return nil, kerr.CoordinatorNotAvailable
 	}

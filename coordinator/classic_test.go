@@ -54,26 +54,6 @@ func (e *env) syncing(group string, n int) {
 	e.t.Fatalf("%d members never waited in SyncGroup", n)
 }
 
-func TestPartitionForMatchesJava(t *testing.T) {
-	// "polygenelubricants".hashCode() is Integer.MIN_VALUE; Utils.abs maps it to 0.
-	if p := PartitionFor("polygenelubricants", 50); p != 0 {
-		t.Fatalf("got %d", p)
-	}
-	// "hello".hashCode() == 99162322.
-	if p := PartitionFor("hello", 50); p != 99162322%50 {
-		t.Fatalf("got %d", p)
-	}
-	// "Aa" and "BB" collide in Java.
-	if PartitionFor("Aa", 50) != PartitionFor("BB", 50) {
-		t.Fatal("Aa/BB")
-	}
-	// A supplementary character hashes as its UTF-16 surrogate pair:
-	// "😀".hashCode() == 0xD83D*31 + 0xDE00 == 1772899.
-	if p := PartitionFor("😀", 1<<30); p != 1772899 {
-		t.Fatalf("got %d", p)
-	}
-}
-
 // formGroup brings n dynamic members into a Stable group and returns
 // their ids (leader first) and the generation.
 func (e *env) formGroup(group string, n int) ([]string, int32) {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/coordinator/placement"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
@@ -142,31 +144,10 @@ func (c *Coordinator) Close() {
 	}
 }
 
-// PartitionFor is the __consumer_offsets partition of a group:
-// abs(String.hashCode(groupID)) % n, as Kafka computes it (Utils.abs maps
-// MinInt32 to 0).
-func PartitionFor(groupID string, n int32) int32 {
-	var h int32
-	for _, r := range groupID {
-		if r >= 0x10000 { // Java strings are UTF-16: a surrogate pair
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	if h == -1<<31 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % n
-}
-
-// PartitionFor is the package function with the configured partition count.
+// PartitionFor is the group's __consumer_offsets partition (package placement)
+// with the configured partition count.
 func (c *Coordinator) PartitionFor(groupID string) int32 {
-	return PartitionFor(groupID, c.cfg.NumPartitions)
+	return placement.Partition(groupID, c.cfg.NumPartitions)
 }
 
 // Owns reports whether the coordinator has loaded (or is loading) the

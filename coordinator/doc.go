@@ -8,7 +8,7 @@
 // # Ownership and persistence
 //
 // Groups are spread over the partitions of the internal topic
-// __consumer_offsets by PartitionFor (Kafka's abs(String.hashCode) modulo
+// __consumer_offsets by placement.Partition (Kafka's abs(String.hashCode) modulo
 // the partition count). The coordinator serves the groups of a partition
 // only between Load (the broker became its leader; the partition's Log is
 // replayed to rebuild every group and offset) and Unload (leadership moved).

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/coordinator/placement"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
@@ -167,30 +169,11 @@ func (c *Coordinator) Close() {
 	c.wg.Wait()
 }
 
-// PartitionFor is the __transaction_state partition of a transactional id:
-// abs(Java String.hashCode(id)) % n, as Kafka computes it (Utils.abs maps
-// MinInt32 to 0).
-func PartitionFor(id string, n int32) int32 {
-	var h int32
-	for _, r := range id {
-		if r >= 0x10000 { // Java strings are UTF-16: a surrogate pair
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	if h == -1<<31 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % n
+// PartitionFor is the id's __transaction_state partition (package
+// placement) with the configured count.
+func (c *Coordinator) PartitionFor(id string) int32 {
+	return placement.Partition(id, c.cfg.NumPartitions)
 }
-
-// PartitionFor is the package function with the configured count.
-func (c *Coordinator) PartitionFor(id string) int32 { return PartitionFor(id, c.cfg.NumPartitions) }
 
 // Load makes the coordinator the owner of partition idx at coordinator
 // epoch coordEpoch (its leader epoch): it replays log, then completes the

@@ -322,13 +322,6 @@ func TestRemoveExpired(t *testing.T) {
 	}
 }
 
-func TestPartitionForMatchesJava(t *testing.T) {
-	// "my-txn".hashCode() = -1061187895 → abs % 50 = 45.
-	if p := PartitionFor("my-txn", 50); p != 45 {
-		t.Fatal(p)
-	}
-}
-
 func TestLoadOrderByEpoch(t *testing.T) {
 	f := newFixture(t) // loaded at coordinator epoch 7
 	if _, err := f.c.InitProducerID(ctx, "a", 60000, none()); err != nil {
