@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel/runnel/internal/testenv"
 )
 
 // TestACLAPIsWithoutAuthorizer: admin tools that list or create ACLs get
@@ -25,7 +27,7 @@ func TestACLAPIsWithoutAuthorizer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	withAuthorizer := exec.CommandContext(ctx, runnelBinary, "serve",
-		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", freePort(t)),
+		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", testenv.FreePort(t)),
 		"--override", "log.dirs="+filepath.Join(t.TempDir(), "logs"),
 		"--override", "runnel.admin.listener=",
 	)

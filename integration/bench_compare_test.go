@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/runnel/runnel/bench"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -462,7 +464,7 @@ func startProc(t *testing.T, name, bin string, args ...string) *benchProc {
 // free port and waits until it serves Metadata.
 func startRunnelProc(t *testing.T, bin string) *benchProc {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	logs := filepath.Join(t.TempDir(), "logs")
 	p := startProc(t, targetRunnel, bin, "serve",
 		"--override", "broker.id=1",

@@ -5,20 +5,17 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // cluster is a real etcd and several runnel processes pointed at it. Each
@@ -42,71 +39,15 @@ type clusterNode struct {
 	adminAddr string
 }
 
-// startEtcdProcess starts /usr/bin/etcd on free ports; killed at cleanup.
-func startEtcdProcess(t *testing.T) string {
-	t.Helper()
-	bin := "/usr/bin/etcd"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("no /usr/bin/etcd")
-	}
-	dir := t.TempDir()
-	for attempt := 0; attempt < 3; attempt++ {
-		curl := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-		purl := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-		cmd := exec.Command(bin,
-			"--name", "t", "--data-dir", filepath.Join(dir, fmt.Sprint("data", attempt)),
-			"--listen-client-urls", curl, "--advertise-client-urls", curl,
-			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-			"--initial-cluster", "t="+purl, "--log-level", "error", "--logger", "zap")
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() { cmd.Process.Kill(); <-exited }
-		if etcdReady(curl, exited) {
-			t.Cleanup(stop)
-			return curl
-		}
-		stop()
-	}
-	t.Fatal("etcd did not start")
-	return ""
-}
-
-func etcdReady(url string, exited <-chan struct{}) bool {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		return false
-	}
-	defer cli.Close()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := cli.Get(ctx, "health")
-		cancel()
-		if err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // startCluster starts etcd and n brokers (ids 1..n) with extra overrides;
 // "{id}" in an override stands for each broker's id.
 func startCluster(t *testing.T, n int, overrides ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, etcdURL: startEtcdProcess(t)}
+	c := &cluster{t: t, etcdURL: testenv.StartEtcd(t)}
 	etcdHostPort := strings.TrimPrefix(c.etcdURL, "http://")
 	for i := 1; i <= n; i++ {
-		nd := &clusterNode{id: int32(i), adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-		b := &broker{t: t, dataDir: t.TempDir(), port: freePort(t)}
+		nd := &clusterNode{id: int32(i), adminAddr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
+		b := &broker{t: t, dataDir: t.TempDir(), port: testenv.FreePort(t)}
 		nd.front = newTCPProxy(t, b.addr())
 		nd.etcdPx = newTCPProxy(t, etcdHostPort)
 		b.args = append(b.args,

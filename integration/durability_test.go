@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -61,7 +63,7 @@ func TestKill9DuringAcksAllProduce(t *testing.T) {
 			}
 		}
 	}()
-	waitUntil(t, 30*time.Second, "1000 acknowledged records", func() bool {
+	testenv.EventuallyWithin(t, 30*time.Second, "1000 acknowledged records", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked[0])+len(acked[1]) >= 1000
@@ -99,17 +101,6 @@ func TestKill9DuringAcksAllProduce(t *testing.T) {
 				t.Fatalf("partition %d: offsets not dense: %d after %d", p, have[i].offset, have[i-1].offset)
 			}
 		}
-	}
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -176,7 +178,7 @@ func eosSoak(t *testing.T, b *broker, name string, duration time.Duration, proto
 
 	// Let the members finish the input, then stop them.
 	adm := kadm.NewClient(b.franz(t))
-	waitUntil(t, 2*time.Minute, "members to commit every input offset", func() bool {
+	testenv.EventuallyWithin(t, 2*time.Minute, "members to commit every input offset", func() bool {
 		offs, err := adm.FetchOffsets(ctx, group)
 		if err != nil {
 			return false

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -81,7 +83,7 @@ func withEnv(key, value string) brokerOption {
 // port under a temporary data directory and waits until it serves Metadata.
 func startBroker(t *testing.T, opts ...brokerOption) *broker {
 	t.Helper()
-	b := &broker{t: t, dataDir: t.TempDir(), port: freePort(t)}
+	b := &broker{t: t, dataDir: t.TempDir(), port: testenv.FreePort(t)}
 	for _, o := range opts {
 		o(b)
 	}
@@ -244,16 +246,6 @@ func (b *broker) createTopic(t *testing.T, name string, partitions int32, config
 	if resp.Err != nil {
 		t.Fatalf("create topic %s: %v", name, resp.Err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // python runs a script from testdata under Debian's /usr/bin/python3 (the

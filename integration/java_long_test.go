@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -149,7 +151,7 @@ value.converter=org.apache.kafka.connect.storage.StringConverter
 offset.storage.file.filename=%s
 offset.flush.interval.ms=1000
 listeners=http://127.0.0.1:%d
-`, b.addr(), filepath.Join(dir, "offsets"), freePort(t)))
+`, b.addr(), filepath.Join(dir, "offsets"), testenv.FreePort(t)))
 	source := write("source.properties", fmt.Sprintf(`name=file-source
 connector.class=org.apache.kafka.connect.file.FileStreamSourceConnector
 tasks.max=1

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -23,7 +25,7 @@ func TestSecondBrokerOnALogDirInUse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	second := exec.CommandContext(ctx, runnelBinary, "serve",
-		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", freePort(t)),
+		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", testenv.FreePort(t)),
 		"--override", "log.dirs="+filepath.Join(b.dataDir, "logs"),
 		"--override", "broker.id=2",
 		"--override", "runnel.admin.listener=",

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -75,7 +77,7 @@ func TestProducerIDExpiration(t *testing.T) {
 		t.Fatalf("DescribeProducers after the first writes: %v, want two producers", ids)
 	}
 	t.Logf("active producers %v", ids)
-	waitFor(ctx, t, "the idle producers to expire", func() bool { return len(activeProducers(ctx, t, adm)) == 0 })
+	testenv.Eventually(t, "the idle producers to expire", func() bool { return len(activeProducers(ctx, t, adm)) == 0 })
 
 	// A clean restart with the default expiration (one day) does not
 	// bring them back from snapshots or the log.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,7 +25,7 @@ import (
 // and writes nothing; a client that skips TLS gets nowhere.
 func TestSASLOverTLS(t *testing.T) {
 	f := testTLSFiles(t)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	jaas := fmt.Sprintf(`org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="%s" user_admin="%s" user_alice="%s";`,
 		adminPassword, adminPassword, alicePassword)

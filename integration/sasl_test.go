@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,7 +40,7 @@ const (
 
 func startSASLBroker(t *testing.T) *saslBroker {
 	t.Helper()
-	saslPort := freePort(t)
+	saslPort := testenv.FreePort(t)
 	jaas := fmt.Sprintf(`org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="%s" user_admin="%s" user_alice="%s";`,
 		adminPassword, adminPassword, alicePassword)
 	b := startBroker(t,

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -158,7 +160,7 @@ func TestProduceTimestampValidation(t *testing.T) {
 	}
 	// Topic configs reach the partition through the metadata watch: wait
 	// for them rather than assume.
-	waitFor(ctx, t, "the loosened strict topic to accept", func() bool {
+	testenv.Eventually(t, "the loosened strict topic to accept", func() bool {
 		return produce("ts-strict", time.Now().Add(2*hour), "later") == nil
 	})
 	if err := ssend("ts-strict", time.Now().Add(-5*hour)); err != nil {
@@ -203,17 +205,4 @@ func describeTopicConfigs(ctx context.Context, t *testing.T, cl *kgo.Client, top
 		}
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or ctx ends (generous waits, never a
-// timing assertion).
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

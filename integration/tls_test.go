@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/runnel/runnel/security/tlsconfig/tlstest"
@@ -23,7 +25,7 @@ import (
 // It returns the broker and the SSL listener's address.
 func tlsBroker(t *testing.T, f *tlstest.Files, typ string, asOverrides bool, opts ...brokerOption) (*broker, string) {
 	t.Helper()
-	sslPort := freePort(t)
+	sslPort := testenv.FreePort(t)
 	all := []brokerOption{func(b *broker) {
 		b.args = append(b.args, "--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d", b.port, sslPort))
 	}}
