@@ -23,6 +23,17 @@ func kerrf(e *kerr.Error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s", e, fmt.Sprintf(format, args...))
 }
 
+// MaxPartitionsPerRequest is Kafka's bound on the partitions one
+// CreateTopics request (all its topics together) or one CreatePartitions
+// change may add (ReplicationControlManager's MAX_PARTITIONS_PER_BATCH):
+// larger requests are refused before anything is planned or allocated, so
+// a count near 2^31 cannot exhaust memory.
+const MaxPartitionsPerRequest = 10_000
+
+// ErrTooManyPartitions is the POLICY_VIOLATION Kafka answers a request
+// over MaxPartitionsPerRequest with; the text is Kafka's message.
+var ErrTooManyPartitions = fmt.Errorf("%w: Excessively large number of partitions per request.", kerr.PolicyViolation)
+
 // CreateTopic creates a topic, its partitions and its config overrides in
 // one etcd transaction that fails if the topic exists. It returns the
 // topic as created and the revision of the write (pass it to WaitRevision
@@ -89,6 +100,11 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 // planTopic validates a spec against the snapshot and returns the replica
 // assignment, partition by partition.
 func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
+	// The cap comes before anything sized by the request is allocated.
+	if len(s.Assignments) > MaxPartitionsPerRequest || (len(s.Assignments) == 0 && s.NumPartitions > MaxPartitionsPerRequest) ||
+		(len(s.Assignments) == 0 && s.NumPartitions == -1 && c.o.DefaultPartitions > MaxPartitionsPerRequest) {
+		return nil, ErrTooManyPartitions
+	}
 	if len(s.Assignments) > 0 {
 		if s.NumPartitions > 0 || s.ReplicationFactor > 0 {
 			return nil, kerrf(kerr.InvalidRequest, "both replica assignments and partition count or replication factor given")
@@ -214,6 +230,9 @@ func (c *Controller) createPartitions(ctx context.Context, topic string, count i
 	}
 	if count == cur {
 		return 0, false, kerrf(kerr.InvalidPartitions, "topic %q already has %d partitions", topic, cur)
+	}
+	if int64(count)-int64(cur) > MaxPartitionsPerRequest {
+		return 0, false, ErrTooManyPartitions
 	}
 	add := int(count - cur)
 	rf := 1
