@@ -72,7 +72,14 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *ConnContext, req *pr
 		rt.Configs = b.createdTopicConfigs(created.Configs)
 		resp.Topics = append(resp.Topics, rt)
 	}
-	b.waitMetadata(ctx, rev)
+	if err := b.waitVisible(ctx, rev); err != nil && !r.ValidateOnly {
+		b.log.Warn("created topics not visible in time", zap.Int64("revision", rev), zap.Error(err))
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = timeoutError("topic creation", err)
+			}
+		}
+	}
 	return Response{Msg: resp}, nil
 }
 

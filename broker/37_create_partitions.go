@@ -85,6 +85,13 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req
 		rt.ErrorCode, rt.ErrorMessage = adminError(err)
 		resp.Topics = append(resp.Topics, rt)
 	}
-	b.waitMetadata(ctx, rev)
+	if err := b.waitVisible(ctx, rev); err != nil && !r.ValidateOnly {
+		b.log.Warn("created partitions not visible in time", zap.Int64("revision", rev), zap.Error(err))
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = timeoutError("partition creation", err)
+			}
+		}
+	}
 	return Response{Msg: resp}, nil
 }
