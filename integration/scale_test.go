@@ -99,14 +99,14 @@ func TestScaleConfluentExternalEtcd(t *testing.T) {
 	p := pollMetadata(t, b.addr(), map[string]map[int]bool{
 		"big":  {10_000: true},
 		"grow": {1: true, 5000: true},
-		"loop": {150: true},
+		"loop": {3: true},
 	})
 	start := time.Now()
 	t.Logf("create 10000: %v", confluentScale(t, b.addr(), "create", "big", "10000"))
 	t.Logf("cap: %v", confluentScale(t, b.addr(), "cap", "big2", "10001"))
 	confluentScale(t, b.addr(), "create", "grow", "1")
 	t.Logf("grow to 5000: %v", confluentScale(t, b.addr(), "grow", "grow", "5000"))
-	t.Logf("loop: %v", confluentScale(t, b.addr(), "loop", "loop", "150", "100"))
+	t.Logf("loop: %v", confluentScale(t, b.addr(), "loop", "loop", "3", "100"))
 	t.Logf("all in %v", time.Since(start))
 	p.check(t)
 
