@@ -145,6 +145,8 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		BrokerID:   id,
 		Logger:     lg.Named("controller"),
 		SessionTTL: 9 * time.Second,
+		// Bounded below MaxInt32 by config validation.
+		MaxBrokerPartitions: int(cfg.MaxBrokerPartitions),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata store: %w", err)

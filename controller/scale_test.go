@@ -362,3 +362,35 @@ func TestBigScramBatchExternalEtcd(t *testing.T) {
 		t.Fatalf("%d users after deleting all", len(got))
 	}
 }
+
+// max.broker.partitions (MaxBrokerPartitions) bounds the replicas per
+// broker for creations and extensions, validate-only too.
+func TestMaxBrokerPartitions(t *testing.T) {
+	dir := shortTempDir(t)
+	c, err := Open(testCtx(t), Options{DataDir: dir, BrokerID: 1, Logger: testLogger(t), MaxBrokerPartitions: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	register(t, c, "")
+	ctx := testCtx(t)
+	if _, _, err := c.CreateTopic(ctx, TopicSpec{Name: "a", NumPartitions: 11, ReplicationFactor: 1}, true); !errors.Is(err, kerr.PolicyViolation) {
+		t.Fatalf("11 on a 10-limit broker: %v", err)
+	}
+	_, rev, err := c.CreateTopic(ctx, TopicSpec{Name: "a", NumPartitions: 6, ReplicationFactor: 1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.CreateTopic(ctx, TopicSpec{Name: "b", NumPartitions: -1, ReplicationFactor: -1, Assignments: map[int32][]int32{0: {1}, 1: {1}, 2: {1}, 3: {1}, 4: {1}}}, false); !errors.Is(err, kerr.PolicyViolation) {
+		t.Fatalf("explicit assignment over the limit: %v", err)
+	}
+	if _, err := c.CreatePartitions(ctx, "a", 11, nil, true); !errors.Is(err, kerr.PolicyViolation) {
+		t.Fatalf("growing over the limit: %v", err)
+	}
+	if _, err := c.CreatePartitions(ctx, "a", 10, nil, false); err != nil {
+		t.Fatalf("growing to the limit: %v", err)
+	}
+}

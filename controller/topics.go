@@ -56,6 +56,9 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := c.checkBrokerPartitions(snap, assignment); err != nil {
+		return nil, 0, err
+	}
 	t := &Topic{Name: s.Name, ID: newUUID(), Internal: s.Internal, Configs: map[string]string{}}
 	maps.Copy(t.Configs, s.Configs)
 	for i, r := range assignment {
@@ -139,6 +142,9 @@ func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
 	if rf == -1 {
 		rf = int(c.o.DefaultReplicationFactor)
 	}
+	if err := c.checkClusterPartitions(snap, int64(np)*int64(max(rf, 0))); err != nil {
+		return nil, err
+	}
 	if np < 1 {
 		return nil, kerrf(kerr.InvalidPartitions, "number of partitions must be larger than 0, got %d", s.NumPartitions)
 	}
@@ -146,6 +152,57 @@ func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
 		return nil, kerrf(kerr.InvalidReplicationFactor, "replication factor must be larger than 0, got %d", s.ReplicationFactor)
 	}
 	return newAssigner(snap.Brokers).assign(int(np), rf, 0, -1, nil)
+}
+
+// checkClusterPartitions refuses, before any assignment is computed, to
+// add replicas beyond what MaxBrokerPartitions allows over all registered
+// brokers together.
+func (c *Controller) checkClusterPartitions(snap *Snapshot, adding int64) error {
+	limit := int64(c.o.MaxBrokerPartitions)
+	if limit <= 0 {
+		return nil
+	}
+	var total int64
+	for _, t := range snap.Topics {
+		for i := range t.Partitions {
+			total += int64(len(t.Partitions[i].Replicas))
+		}
+	}
+	if total+adding > limit*int64(len(snap.Brokers)) {
+		return kerrf(kerr.PolicyViolation, "Cannot add %d partition replicas: the %d registered broker(s) hold %d and max.broker.partitions is %d.",
+			adding, len(snap.Brokers), total, limit)
+	}
+	return nil
+}
+
+// checkBrokerPartitions refuses new replica lists that would put more
+// than MaxBrokerPartitions replicas on any one broker.
+func (c *Controller) checkBrokerPartitions(snap *Snapshot, lists [][]int32) error {
+	limit := c.o.MaxBrokerPartitions
+	if limit <= 0 {
+		return nil
+	}
+	count := map[int32]int{}
+	for _, r := range lists {
+		for _, b := range r {
+			count[b]++
+		}
+	}
+	for _, t := range snap.Topics {
+		for i := range t.Partitions {
+			for _, b := range t.Partitions[i].Replicas {
+				if _, ok := count[b]; ok {
+					count[b]++
+				}
+			}
+		}
+	}
+	for b, n := range count {
+		if n > limit {
+			return kerrf(kerr.PolicyViolation, "Broker %d would hold %d partition replicas, more than max.broker.partitions (%d).", b, n, limit)
+		}
+	}
+	return nil
 }
 
 // checkReplicas validates explicit replica lists: non-empty, all of size rf,
@@ -296,10 +353,16 @@ func (c *Controller) createPartitions(ctx context.Context, topic string, count i
 		if len(first) > 0 {
 			start = slices.Index(a.ids, first[0])
 		}
+		if err := c.checkClusterPartitions(snap, int64(add)*int64(rf)); err != nil {
+			return 0, false, err
+		}
 		lists, err = a.assign(add, rf, int(cur), start, nil)
 		if err != nil {
 			return 0, false, err
 		}
+	}
+	if err := c.checkBrokerPartitions(snap, lists); err != nil {
+		return 0, false, err
 	}
 	if validateOnly {
 		return 0, false, nil
