@@ -17,8 +17,8 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 bootstrap, mode, topic, parts = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 # A 10,000-partition CreateTopics is answered once the broker has made its
-# 10,000 local logs: allow it more than librdkafka's 60 s socket timeout.
-admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 600000})
+# 10,000 local logs: allow it up to librdkafka's largest socket timeout (300 s).
+admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 300000})
 
 
 def partitions_of(name):
@@ -44,12 +44,12 @@ def fail(msg):
 out = {"mode": mode}
 start = time.time()
 if mode == "create":
-    wait(admin.create_topics([NewTopic(topic, parts, 1)], operation_timeout=60, request_timeout=600))
+    wait(admin.create_topics([NewTopic(topic, parts, 1)], operation_timeout=60, request_timeout=300))
     out["partitions"] = partitions_of(topic)
     if out["partitions"] != parts:
         fail("created %s with %d partitions, metadata shows %s" % (topic, parts, out["partitions"]))
 elif mode == "grow":
-    wait(admin.create_partitions([NewPartitions(topic, parts)], operation_timeout=60, request_timeout=600))
+    wait(admin.create_partitions([NewPartitions(topic, parts)], operation_timeout=60, request_timeout=300))
     out["partitions"] = partitions_of(topic)
     if out["partitions"] != parts:
         fail("grew %s to %d partitions, metadata shows %s" % (topic, parts, out["partitions"]))
