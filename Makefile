@@ -97,3 +97,10 @@ bench-cluster:
 
 clean:
 	rm -rf bin data
+
+# Metadata at scale: one broker on an external etcd creates N partitions
+# (RUNNEL_BENCH_SCALE_PARTITIONS, default 20000) and prints create rate,
+# RSS, etcd db size and all-topics Metadata latency as it goes.
+.PHONY: bench-scale
+bench-scale:
+	RUNNEL_BENCH_SCALE=1 $(GO) test -run TestBenchScale -v -timeout 60m ./integration/

@@ -38,10 +38,19 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *ConnContext, req *pr
 	for _, t := range r.Topics {
 		count[t.Topic]++
 	}
+	// Kafka refuses the whole request, every topic with the same policy
+	// error, when its topics together would add more than 10,000
+	// partitions; checked before anything sized by the counts is allocated.
+	tooMany := requestedPartitions(r, b.cfg.NumPartitions) > controller.MaxPartitionsPerRequest
 	var rev int64
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
+		if tooMany {
+			rt.ErrorCode, rt.ErrorMessage = adminError(controller.ErrTooManyPartitions)
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
 		if count[t.Topic] > 1 {
 			rt.ErrorCode, rt.ErrorMessage = codeMsg(kerr.InvalidRequest, "Duplicate topic name.")
 			resp.Topics = append(resp.Topics, rt)
@@ -63,8 +72,34 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *ConnContext, req *pr
 		rt.Configs = b.createdTopicConfigs(created.Configs)
 		resp.Topics = append(resp.Topics, rt)
 	}
-	b.waitMetadata(ctx, rev)
+	if err := b.waitVisible(ctx, rev); err != nil && !r.ValidateOnly {
+		b.log.Warn("created topics not visible in time", zap.Int64("revision", rev), zap.Error(err))
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = timeoutError("topic creation", err)
+			}
+		}
+	}
 	return Response{Msg: resp}, nil
+}
+
+// requestedPartitions is the number of partitions a CreateTopics request
+// asks for, counted as Kafka counts it for its per-request cap: an
+// explicit assignment's length, else the count (the broker default for
+// -1); invalid counts add nothing (they fail on their own).
+func requestedPartitions(r *kmsg.CreateTopicsRequest, defaultPartitions int32) int64 {
+	var n int64
+	for _, t := range r.Topics {
+		switch {
+		case len(t.ReplicaAssignment) > 0:
+			n += int64(len(t.ReplicaAssignment))
+		case t.NumPartitions == -1:
+			n += int64(defaultPartitions)
+		case t.NumPartitions > 0:
+			n += int64(t.NumPartitions)
+		}
+	}
+	return n
 }
 
 // createTopic validates one requested topic and creates it (or, with

@@ -68,7 +68,14 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, _ *ConnContext, req *pr
 		rt.ErrorCode, rt.ErrorMessage = b.deleteOne(ctx, snap, req.Version, t.name, t.id, names, ids, deleting, &rt, &rev)
 		resp.Topics = append(resp.Topics, rt)
 	}
-	b.waitMetadata(ctx, rev)
+	if err := b.waitVisible(ctx, rev); err != nil {
+		b.log.Warn("deleted topics not gone in time", zap.Int64("revision", rev), zap.Error(err))
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = timeoutError("topic deletion", err)
+			}
+		}
+	}
 	return Response{Msg: resp}, nil
 }
 

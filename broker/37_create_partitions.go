@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,12 +41,26 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req
 			break
 		}
 	}
+	// As for CreateTopics, one request adds at most 10,000 partitions over
+	// all its topics; over that every topic fails with Kafka's policy error
+	// before anything is planned.
+	var adding int64
+	for _, t := range r.Topics {
+		cur := int64(0)
+		if st := snap.Topics[t.Topic]; st != nil {
+			cur = int64(len(st.Partitions))
+		}
+		adding += max(0, int64(t.Count)-cur)
+	}
+	tooMany := adding > controller.MaxPartitionsPerRequest
 	var rev int64
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
 		var err error
 		switch {
+		case tooMany:
+			err = controller.ErrTooManyPartitions
 		case count[t.Topic] > 1:
 			err = fmt.Errorf("%w: Duplicate topic in request.", kerr.InvalidRequest)
 		case snap.Topics[t.Topic] == nil:
@@ -70,6 +85,13 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req
 		rt.ErrorCode, rt.ErrorMessage = adminError(err)
 		resp.Topics = append(resp.Topics, rt)
 	}
-	b.waitMetadata(ctx, rev)
+	if err := b.waitVisible(ctx, rev); err != nil && !r.ValidateOnly {
+		b.log.Warn("created partitions not visible in time", zap.Int64("revision", rev), zap.Error(err))
+		for i := range resp.Topics {
+			if resp.Topics[i].ErrorCode == 0 {
+				resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = timeoutError("partition creation", err)
+			}
+		}
+	}
 	return Response{Msg: resp}, nil
 }

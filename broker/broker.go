@@ -152,6 +152,8 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		BrokerID:   id,
 		Logger:     lg.Named("controller"),
 		SessionTTL: 9 * time.Second,
+		// Bounded below MaxInt32 by config validation.
+		MaxBrokerPartitions: int(cfg.MaxBrokerPartitions),
 	}
 	ident.controllerOptions(&copts, cfg.ClusterIDHint)
 	b.ctrl, err = controller.Open(ctx, copts)

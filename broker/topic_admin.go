@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -72,20 +73,38 @@ func codeMsg(e *kerr.Error, msg string) (int16, *string) { return e.Code, &msg }
 // the change just made. A failure is logged, not returned: the change is
 // made, and the snapshot catches up on its own.
 func (b *Broker) waitMetadata(ctx context.Context, rev int64) {
+	if err := b.waitVisible(ctx, rev); err != nil {
+		b.log.Warn("waiting for metadata revision", zap.Int64("revision", rev), zap.Error(err))
+	}
+}
+
+// waitVisible waits, within ctx and at most metadataWaitTimeout, until
+// the local snapshot includes revision rev; CreateTopics, DeleteTopics and
+// CreatePartitions answer only then, as Kafka answers once the change is
+// visible, and answer REQUEST_TIMED_OUT (timeoutError) when it is not
+// visible within the request's timeout.
+func (b *Broker) waitVisible(ctx context.Context, rev int64) error {
 	if rev <= 0 {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, metadataWaitTimeout)
 	defer cancel()
 	if err := b.ctrl.WaitRevision(ctx, rev); err != nil {
-		b.log.Warn("waiting for metadata revision", zap.Int64("revision", rev), zap.Error(err))
-		return
+		return err
 	}
 	// The replica set follows snapshots through a subscription that may
 	// run a little later; applying here (idempotent) makes the change
 	// reach this broker's partition logs — new logs, deleted logs, new
 	// storage configs — before the client hears of it.
 	b.replicas.Apply(b.ctrl.Snapshot())
+	return nil
+}
+
+// timeoutError is the answer for a change made in etcd that this broker's
+// metadata did not show within the request's timeout: Kafka's
+// REQUEST_TIMED_OUT; the change itself stands and shows up later.
+func timeoutError(what string, err error) (int16, *string) {
+	return codeMsg(kerr.RequestTimedOut, fmt.Sprintf("The %s was made but did not become visible within the request timeout: %v", what, err))
 }
 
 // endpointFor returns broker id's advertised endpoint on the named

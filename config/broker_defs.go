@@ -69,6 +69,7 @@ var brokerDefs = []Def{
 	// ---- topics ----
 	{Name: "auto.create.topics.enable", Type: Boolean, Default: "true", Doc: `Create a topic with default settings when a client asks for metadata of, or produces to, a topic that does not exist.`},
 	{Name: "delete.topic.enable", Type: Boolean, Default: "true", Doc: `Allow DeleteTopics; when false, deletion requests fail.`},
+	{Name: "max.broker.partitions", Type: Int, Default: "2147483647", Validate: atLeast(1), Doc: `Most partition replicas one broker may hold (KIP-578); CreateTopics and CreatePartitions that would exceed it on any broker fail with POLICY_VIOLATION.`},
 	{Name: "num.partitions", Type: Int, Default: "1", Validate: atLeast(1), Doc: `Partitions of an automatically created topic, and of a created topic that does not say.`},
 	{Name: "default.replication.factor", Type: Int, Default: "1", Doc: `Replication factor of an automatically created topic, and of a created topic that does not say.`},
 	{Name: "min.insync.replicas", Type: Int, Default: "1", Validate: atLeast(1), Dynamic: true, Doc: `Default for the topic key min.insync.replicas: fewest in-sync replicas an acks=all write needs.`},

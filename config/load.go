@@ -41,6 +41,7 @@ type Broker struct {
 	DefaultReplicationFactor    int32
 	AutoCreateTopicsEnable      bool
 	DeleteTopicEnable           bool
+	MaxBrokerPartitions         int32
 	AutoLeaderRebalanceEnable   bool
 	UncleanLeaderElectionEnable bool
 	MinInsyncReplicas           int32
@@ -417,6 +418,7 @@ func (b *Broker) resolve(hostname string) error {
 	b.DefaultReplicationFactor = g.i32("default.replication.factor")
 	b.AutoCreateTopicsEnable = g.bool("auto.create.topics.enable")
 	b.DeleteTopicEnable = g.bool("delete.topic.enable")
+	b.MaxBrokerPartitions = g.i32("max.broker.partitions")
 	b.AutoLeaderRebalanceEnable = g.bool("auto.leader.rebalance.enable")
 	b.UncleanLeaderElectionEnable = g.bool("unclean.leader.election.enable")
 	b.MinInsyncReplicas = g.i32("min.insync.replicas")

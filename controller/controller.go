@@ -39,6 +39,10 @@ type Options struct {
 	// default 1 each.
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
+	// MaxBrokerPartitions bounds the partition replicas one broker may
+	// hold (KIP-578's max.broker.partitions): a creation or extension that
+	// would put more on any broker is refused; 0 means no bound.
+	MaxBrokerPartitions int
 	// DialTimeout bounds Open's first contact with etcd; default 10s.
 	DialTimeout time.Duration
 	// What Open does when etcd holds no cluster id yet (ensureClusterID).

@@ -16,8 +16,10 @@
 //     concurrency.Election; the elected broker runs the controller loop that
 //     moves leadership away from dead brokers and back to preferred leaders
 //     (ctrlloop.go);
-//   - creates and deletes topics and partitions, each in one transaction
-//     (CreateTopic, DeleteTopic, CreatePartitions), assigning replicas with
+//   - creates and deletes topics and partitions (CreateTopic, DeleteTopic,
+//     CreatePartitions) so that every watcher sees a topic appear or vanish
+//     whole in one revision, in transactions that fit etcd's default
+//     limits whatever the topic's size (chunks.go), assigning replicas with
 //     Kafka's rack-aware round robin (assign.go);
 //   - changes partition state only by compare-and-swap on the partition
 //     key's mod revision, Kafka's zkVersion (UpdatePartition);
@@ -42,7 +44,9 @@
 //	                                      create revision = broker epoch
 //	/runnel/controller/<lease>            concurrency.Election keys, value = broker id;
 //	                                      the lowest create revision is the controller
-//	/runnel/topics/<name>                 JSON {id, internal, partitions: [[replicas]…]}
+//	/runnel/topics/<name>                 JSON {id, internal, partition_count}, written last: the
+//	                                      commit record of a create or extension; {…, creating}
+//	                                      is a creation claim under a lease (no topic yet)
 //	/runnel/partitions/<name>/<p>         JSON {replicas, isr, leader, leader_epoch,
 //	                                      partition_epoch, offline}; CAS by mod revision
 //	/runnel/configs/topics/<name>         JSON object of topic config overrides

@@ -116,12 +116,32 @@ func (k keys) parse(key string) parsedKey {
 
 // Values stored in etcd (JSON).
 
-// topicRecord is the value of topics/<name>: identity and the replica
-// assignment the topic was created (or last extended) with.
+// topicRecord is the value of topics/<name>: identity and partition
+// count. It is written last when a topic is created or extended, and its
+// count is the commit: every partition key below Count exists at an
+// earlier (or the same) revision, so a watcher that shows the partitions
+// below the count shows all of them (docs/etcd-keys.md).
 type topicRecord struct {
-	ID         string    `json:"id"`
-	Internal   bool      `json:"internal,omitempty"`
-	Partitions [][]int32 `json:"partitions"`
+	ID       string `json:"id"`
+	Internal bool   `json:"internal,omitempty"`
+	// Count is the number of partitions.
+	Count int32 `json:"partition_count,omitempty"`
+	// Partitions is the replica assignment Runnel wrote before it wrote
+	// Count (its length is the count then); read, never written, and
+	// dropped when the record is next rewritten.
+	Partitions [][]int32 `json:"partitions,omitempty"`
+	// Creating marks a creation claim: the partition keys are still being
+	// written (the key is under the creator's lease). Such a topic does
+	// not exist for readers.
+	Creating bool `json:"creating,omitempty"`
+}
+
+// count is the topic's partition count, from either format.
+func (r topicRecord) count() int32 {
+	if r.Count > 0 {
+		return r.Count
+	}
+	return int32(len(r.Partitions))
 }
 
 // partitionRecord is the value of partitions/<name>/<p>: the current

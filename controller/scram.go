@@ -37,26 +37,48 @@ func (c *Controller) ScramCredentialExists(ctx context.Context, user, mechanism 
 	return resp.Count > 0, nil
 }
 
-// AlterScramCredentials applies the changes in one etcd transaction and
-// returns its revision. Validation (mechanism, iterations, duplicates) is
-// the caller's: Kafka reports it per user.
+// AlterScramCredentials applies the changes and returns the revision of
+// the last write. Validation (mechanism, iterations, duplicates) is the
+// caller's: Kafka reports it per user. Up to 100 changes (and 512 KiB)
+// go in one etcd transaction; a bigger batch is written in several, in
+// order, so that an etcd with its default limits (128 operations, 1.5 MiB
+// per request) accepts any batch. Each change is one key, so a reader
+// never sees a half-written credential; it may see the first part of a
+// big batch applied before the rest, as Kafka's clients may.
 func (c *Controller) AlterScramCredentials(ctx context.Context, changes []ScramChange) (int64, error) {
-	ops := make([]clientv3.Op, 0, len(changes))
+	var rev int64
+	ops := make([]clientv3.Op, 0, min(len(changes), chunkOps))
+	size := 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		resp, err := c.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return fmt.Errorf("controller: alter SCRAM credentials: %w", err)
+		}
+		rev, ops, size = resp.Header.Revision, ops[:0], 0
+		return nil
+	}
 	for _, ch := range changes {
 		key := c.k.scram(ch.Mechanism, ch.User)
-		if ch.Credential == nil {
-			ops = append(ops, clientv3.OpDelete(key))
-			continue
+		op, n := clientv3.OpDelete(key), len(key)
+		if ch.Credential != nil {
+			v, err := json.Marshal(ch.Credential)
+			if err != nil {
+				return 0, err
+			}
+			op, n = clientv3.OpPut(key, string(v)), len(key)+len(v)
 		}
-		v, err := json.Marshal(ch.Credential)
-		if err != nil {
-			return 0, err
+		if len(ops) == chunkOps || (len(ops) > 0 && size+n > chunkBytes) {
+			if err := flush(); err != nil {
+				return 0, err
+			}
 		}
-		ops = append(ops, clientv3.OpPut(key, string(v)))
+		ops, size = append(ops, op), size+n
 	}
-	resp, err := c.cli.Txn(ctx).Then(ops...).Commit()
-	if err != nil {
-		return 0, fmt.Errorf("controller: alter SCRAM credentials: %w", err)
+	if err := flush(); err != nil {
+		return 0, err
 	}
-	return resp.Header.Revision, nil
+	return rev, nil
 }

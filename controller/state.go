@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"slices"
 	"strconv"
 	"time"
 
@@ -107,6 +106,9 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 				bad(err)
 				return
 			}
+			if r.Creating {
+				return // a creation claim: the topic does not exist yet
+			}
 			id, err := ParseTopicID(r.ID)
 			if err != nil {
 				bad(err)
@@ -185,12 +187,17 @@ func (s *state) buildTopic(name string) *Topic {
 	}
 	t := &Topic{Name: name, ID: te.id, Internal: te.rec.Internal, Configs: map[string]string{}}
 	maps.Copy(t.Configs, s.topicConfigs[name])
+	// Only partitions below the record's count exist: keys above it are
+	// an extension not yet committed (or one that lost its race). The
+	// write path guarantees every key below the count is present.
 	pm := s.parts[name]
-	t.Partitions = make([]Partition, 0, len(pm))
-	for _, p := range pm {
-		t.Partitions = append(t.Partitions, p)
+	n := te.rec.count()
+	t.Partitions = make([]Partition, 0, n)
+	for i := range n {
+		if p, ok := pm[i]; ok {
+			t.Partitions = append(t.Partitions, p)
+		}
 	}
-	slices.SortFunc(t.Partitions, func(a, b Partition) int { return int(a.Index - b.Index) })
 	return t
 }
 

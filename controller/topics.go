@@ -23,6 +23,17 @@ func kerrf(e *kerr.Error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s", e, fmt.Sprintf(format, args...))
 }
 
+// MaxPartitionsPerRequest is Kafka's bound on the partitions one
+// CreateTopics request (all its topics together) or one CreatePartitions
+// change may add (ReplicationControlManager's MAX_PARTITIONS_PER_BATCH):
+// larger requests are refused before anything is planned or allocated, so
+// a count near 2^31 cannot exhaust memory.
+const MaxPartitionsPerRequest = 10_000
+
+// ErrTooManyPartitions is the POLICY_VIOLATION Kafka answers a request
+// over MaxPartitionsPerRequest with; the text is Kafka's message.
+var ErrTooManyPartitions = fmt.Errorf("%w: Excessively large number of partitions per request.", kerr.PolicyViolation)
+
 // CreateTopic creates a topic, its partitions and its config overrides in
 // one etcd transaction that fails if the topic exists. It returns the
 // topic as created and the revision of the write (pass it to WaitRevision
@@ -45,6 +56,9 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := c.checkBrokerPartitions(snap, assignment); err != nil {
+		return nil, 0, err
+	}
 	t := &Topic{Name: s.Name, ID: newUUID(), Internal: s.Internal, Configs: map[string]string{}}
 	maps.Copy(t.Configs, s.Configs)
 	for i, r := range assignment {
@@ -57,18 +71,28 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 		return t, 0, nil
 	}
 
-	rec := topicRecord{ID: t.ID.String(), Internal: s.Internal, Partitions: assignment}
-	tv, _ := json.Marshal(rec)
-	cv, _ := json.Marshal(t.Configs)
+	rec := topicRecord{ID: t.ID.String(), Internal: s.Internal, Count: int32(len(t.Partitions))}
+	tv := marshal(rec)
+	cv := marshal(t.Configs)
 	tkey := c.k.topic(s.Name)
-	ops := []clientv3.Op{
+	parts := make([]kv, len(t.Partitions))
+	for i, p := range t.Partitions {
+		parts[i] = kv{c.k.partition(s.Name, p.Index), string(marshal(recordOf(p)))}
+	}
+	if !fitsOneTxn(parts, 2, len(tkey)+len(tv)+len(cv)) {
+		rec.Creating = true
+		partRevs, rev, err := c.createTopicChunked(ctx, s.Name, tv, marshal(rec), cv, parts)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := range t.Partitions {
+			t.Partitions[i].ModRevision = partRevs[i]
+		}
+		return t, rev, nil
+	}
+	ops := append(putOps(parts),
 		clientv3.OpPut(tkey, string(tv)),
-		clientv3.OpPut(c.k.topicConfig(s.Name), string(cv)),
-	}
-	for _, p := range t.Partitions {
-		pv, _ := json.Marshal(recordOf(p))
-		ops = append(ops, clientv3.OpPut(c.k.partition(s.Name, p.Index), string(pv)))
-	}
+		clientv3.OpPut(c.k.topicConfig(s.Name), string(cv)))
 	resp, err := c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(tkey), "=", 0)).
 		Then(ops...).
@@ -89,6 +113,11 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 // planTopic validates a spec against the snapshot and returns the replica
 // assignment, partition by partition.
 func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
+	// The cap comes before anything sized by the request is allocated.
+	if len(s.Assignments) > MaxPartitionsPerRequest || (len(s.Assignments) == 0 && s.NumPartitions > MaxPartitionsPerRequest) ||
+		(len(s.Assignments) == 0 && s.NumPartitions == -1 && c.o.DefaultPartitions > MaxPartitionsPerRequest) {
+		return nil, ErrTooManyPartitions
+	}
 	if len(s.Assignments) > 0 {
 		if s.NumPartitions > 0 || s.ReplicationFactor > 0 {
 			return nil, kerrf(kerr.InvalidRequest, "both replica assignments and partition count or replication factor given")
@@ -113,6 +142,9 @@ func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
 	if rf == -1 {
 		rf = int(c.o.DefaultReplicationFactor)
 	}
+	if err := c.checkClusterPartitions(snap, int64(np)*int64(max(rf, 0))); err != nil {
+		return nil, err
+	}
 	if np < 1 {
 		return nil, kerrf(kerr.InvalidPartitions, "number of partitions must be larger than 0, got %d", s.NumPartitions)
 	}
@@ -120,6 +152,57 @@ func (c *Controller) planTopic(snap *Snapshot, s TopicSpec) ([][]int32, error) {
 		return nil, kerrf(kerr.InvalidReplicationFactor, "replication factor must be larger than 0, got %d", s.ReplicationFactor)
 	}
 	return newAssigner(snap.Brokers).assign(int(np), rf, 0, -1, nil)
+}
+
+// checkClusterPartitions refuses, before any assignment is computed, to
+// add replicas beyond what MaxBrokerPartitions allows over all registered
+// brokers together.
+func (c *Controller) checkClusterPartitions(snap *Snapshot, adding int64) error {
+	limit := int64(c.o.MaxBrokerPartitions)
+	if limit <= 0 {
+		return nil
+	}
+	var total int64
+	for _, t := range snap.Topics {
+		for i := range t.Partitions {
+			total += int64(len(t.Partitions[i].Replicas))
+		}
+	}
+	if total+adding > limit*int64(len(snap.Brokers)) {
+		return kerrf(kerr.PolicyViolation, "Cannot add %d partition replicas: the %d registered broker(s) hold %d and max.broker.partitions is %d.",
+			adding, len(snap.Brokers), total, limit)
+	}
+	return nil
+}
+
+// checkBrokerPartitions refuses new replica lists that would put more
+// than MaxBrokerPartitions replicas on any one broker.
+func (c *Controller) checkBrokerPartitions(snap *Snapshot, lists [][]int32) error {
+	limit := c.o.MaxBrokerPartitions
+	if limit <= 0 {
+		return nil
+	}
+	count := map[int32]int{}
+	for _, r := range lists {
+		for _, b := range r {
+			count[b]++
+		}
+	}
+	for _, t := range snap.Topics {
+		for i := range t.Partitions {
+			for _, b := range t.Partitions[i].Replicas {
+				if _, ok := count[b]; ok {
+					count[b]++
+				}
+			}
+		}
+	}
+	for b, n := range count {
+		if n > limit {
+			return kerrf(kerr.PolicyViolation, "Broker %d would hold %d partition replicas, more than max.broker.partitions (%d).", b, n, limit)
+		}
+	}
+	return nil
 }
 
 // checkReplicas validates explicit replica lists: non-empty, all of size rf,
@@ -171,20 +254,34 @@ func (c *Controller) DeleteTopic(ctx context.Context, name string) (int64, error
 	return resp.Header.Revision, nil
 }
 
-// getTopic reads a topic record and its mod revision straight from etcd.
-func (c *Controller) getTopic(ctx context.Context, name string) (topicRecord, int64, error) {
-	resp, err := c.cli.Get(ctx, c.k.topic(name))
+// getTopic reads a committed topic record, its mod revision and the
+// state of its partition 0 straight from etcd, in one read.
+func (c *Controller) getTopic(ctx context.Context, name string) (topicRecord, int64, *partitionRecord, error) {
+	resp, err := c.cli.Txn(ctx).Then(
+		clientv3.OpGet(c.k.topic(name)),
+		clientv3.OpGet(c.k.partition(name, 0)),
+	).Commit()
 	if err != nil {
-		return topicRecord{}, 0, fmt.Errorf("controller: read topic %q: %w", name, err)
+		return topicRecord{}, 0, nil, fmt.Errorf("controller: read topic %q: %w", name, err)
 	}
-	if len(resp.Kvs) == 0 {
-		return topicRecord{}, 0, kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
-	}
+	tkvs, pkvs := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
 	var r topicRecord
-	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
-		return r, 0, fmt.Errorf("controller: topic %q: %w", name, err)
+	if len(tkvs) == 1 {
+		if err := json.Unmarshal(tkvs[0].Value, &r); err != nil {
+			return r, 0, nil, fmt.Errorf("controller: topic %q: %w", name, err)
+		}
 	}
-	return r, resp.Kvs[0].ModRevision, nil
+	if len(tkvs) == 0 || r.Creating {
+		return topicRecord{}, 0, nil, kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	var p0 *partitionRecord
+	if len(pkvs) == 1 {
+		p0 = new(partitionRecord)
+		if err := json.Unmarshal(pkvs[0].Value, p0); err != nil {
+			return r, 0, nil, fmt.Errorf("controller: partition %s-0: %w", name, err)
+		}
+	}
+	return r, tkvs[0].ModRevision, p0, nil
 }
 
 // CreatePartitions grows a topic to count partitions in total (Kafka's
@@ -203,22 +300,39 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, count i
 	}
 }
 
+// createPartitions makes one attempt. The new partition keys are written
+// first (in chunks when they do not fit one transaction), every write
+// guarded by the topic key's mod revision as read; the topic record with
+// the new count comes last, so watchers see every new partition at once.
+// Keys left above the count by an attempt that lost the race are never
+// shown and are overwritten by the next extension or removed with the
+// topic.
 func (c *Controller) createPartitions(ctx context.Context, topic string, count int32, assignments [][]int32, validateOnly bool) (_ int64, retry bool, _ error) {
-	rec, modRev, err := c.getTopic(ctx, topic)
+	rec, modRev, p0, err := c.getTopic(ctx, topic)
 	if err != nil {
 		return 0, false, err
 	}
-	cur := int32(len(rec.Partitions))
+	cur := rec.count()
 	if count < cur {
 		return 0, false, kerrf(kerr.InvalidPartitions, "topic %q has %d partitions, which is more than the requested %d", topic, cur, count)
 	}
 	if count == cur {
 		return 0, false, kerrf(kerr.InvalidPartitions, "topic %q already has %d partitions", topic, cur)
 	}
+	if int64(count)-int64(cur) > MaxPartitionsPerRequest {
+		return 0, false, ErrTooManyPartitions
+	}
 	add := int(count - cur)
+	// New partitions get partition 0's current replication factor, and
+	// their leaders continue the round robin from its first replica.
 	rf := 1
-	if cur > 0 {
-		rf = len(rec.Partitions[0])
+	var first []int32
+	if p0 != nil && len(p0.Replicas) > 0 {
+		first = p0.Replicas[:len(p0.Replicas)-len(p0.Removing)]
+		rf = len(first)
+	} else if len(rec.Partitions) > 0 && len(rec.Partitions[0]) > 0 {
+		first = rec.Partitions[0]
+		rf = len(first)
 	}
 	snap := c.Snapshot()
 	var lists [][]int32
@@ -236,29 +350,47 @@ func (c *Controller) createPartitions(ctx context.Context, topic string, count i
 	} else {
 		a := newAssigner(snap.Brokers)
 		start := -1
-		if cur > 0 && len(rec.Partitions[0]) > 0 {
-			start = slices.Index(a.ids, rec.Partitions[0][0])
+		if len(first) > 0 {
+			start = slices.Index(a.ids, first[0])
+		}
+		if err := c.checkClusterPartitions(snap, int64(add)*int64(rf)); err != nil {
+			return 0, false, err
 		}
 		lists, err = a.assign(add, rf, int(cur), start, nil)
 		if err != nil {
 			return 0, false, err
 		}
 	}
+	if err := c.checkBrokerPartitions(snap, lists); err != nil {
+		return 0, false, err
+	}
 	if validateOnly {
 		return 0, false, nil
 	}
-	rec.Partitions = append(rec.Partitions, lists...)
-	tv, _ := json.Marshal(rec)
+	rec.Count, rec.Partitions = count, nil
+	tv := marshal(rec)
 	tkey := c.k.topic(topic)
-	ops := []clientv3.Op{clientv3.OpPut(tkey, string(tv))}
+	parts := make([]kv, len(lists))
 	for i, r := range lists {
-		pv, _ := json.Marshal(partitionRecord{Replicas: r, ISR: slices.Clone(r), Leader: r[0], LeaderBrokerEpoch: snap.BrokerEpoch(r[0])})
-		ops = append(ops, clientv3.OpPut(c.k.partition(topic, cur+int32(i)), string(pv)))
+		pv := marshal(partitionRecord{Replicas: r, ISR: slices.Clone(r), Leader: r[0], LeaderBrokerEpoch: snap.BrokerEpoch(r[0])})
+		parts[i] = kv{c.k.partition(topic, cur+int32(i)), string(pv)}
 	}
-	resp, err := c.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(tkey), "=", modRev)).
-		Then(ops...).
-		Commit()
+	guard := clientv3.Compare(clientv3.ModRevision(tkey), "=", modRev)
+	if fitsOneTxn(parts, 1, len(tkey)+len(tv)) {
+		parts = append(parts, kv{tkey, string(tv)})
+	} else {
+		for _, ch := range chunked(parts) {
+			resp, err := c.cli.Txn(ctx).If(guard).Then(putOps(ch)...).Commit()
+			if err != nil {
+				return 0, false, fmt.Errorf("controller: create partitions of %q: %w", topic, err)
+			}
+			if !resp.Succeeded {
+				return 0, true, fmt.Errorf("controller: topic %q kept changing during CreatePartitions", topic)
+			}
+		}
+		parts = []kv{{tkey, string(tv)}}
+	}
+	resp, err := c.cli.Txn(ctx).If(guard).Then(putOps(parts)...).Commit()
 	if err != nil {
 		return 0, false, fmt.Errorf("controller: create partitions of %q: %w", topic, err)
 	}
