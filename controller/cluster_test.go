@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func TestTwoControllersOneEtcd(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	a := openExternal(t, url, 1, 0)
 	defer a.Close()
 	b := openExternal(t, url, 2, 0)
@@ -23,7 +25,7 @@ func TestTwoControllersOneEtcd(t *testing.T) {
 	}
 	register(t, a, "")
 	register(t, b, "")
-	eventually(t, "both brokers in both snapshots", func() bool {
+	testenv.Eventually(t, "both brokers in both snapshots", func() bool {
 		return len(a.Snapshot().Brokers) == 2 && len(b.Snapshot().Brokers) == 2
 	})
 	bi := b.Snapshot().Brokers[1]
@@ -107,7 +109,7 @@ func TestTwoControllersOneEtcd(t *testing.T) {
 }
 
 func TestSubscribeCancel(t *testing.T) {
-	c := openExternal(t, externalEtcd(t), 1, 0)
+	c := openExternal(t, testenv.StartEtcd(t), 1, 0)
 	defer c.Close()
 	var mu sync.Mutex
 	var calls []int64
@@ -116,7 +118,7 @@ func TestSubscribeCancel(t *testing.T) {
 		calls = append(calls, s.Revision)
 		mu.Unlock()
 	})
-	eventually(t, "initial snapshot delivered", func() bool {
+	testenv.Eventually(t, "initial snapshot delivered", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(calls) == 1
@@ -144,7 +146,7 @@ func TestSubscribeCancel(t *testing.T) {
 }
 
 func TestProducerIDsUniqueUnderConcurrency(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	var cs []*Controller
 	for i := range 3 {
 		c := openExternal(t, url, int32(i), 0)
@@ -189,15 +191,15 @@ func TestProducerIDsUniqueUnderConcurrency(t *testing.T) {
 // broker returns it is back in no ISR until a leader adds it, and then the
 // preferred-leader election hands leadership back.
 func TestLeaseExpiryReelectsLeaders(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	ctrl := openExternal(t, url, 1, 2*time.Second)
 	defer ctrl.Close()
 	register(t, ctrl, "")
 	ctrl.Campaign(testCtx(t))
-	eventually(t, "broker 1 elected", ctrl.IsController)
+	testenv.Eventually(t, "broker 1 elected", ctrl.IsController)
 	b2 := openExternal(t, url, 2, 2*time.Second)
 	register(t, b2, "")
-	eventually(t, "broker 2 visible", func() bool { return len(ctrl.Snapshot().Brokers) == 2 })
+	testenv.Eventually(t, "broker 2 visible", func() bool { return len(ctrl.Snapshot().Brokers) == 2 })
 	if id := ctrl.Snapshot().ControllerID; id != 1 {
 		t.Fatalf("ControllerID %d", id)
 	}
@@ -219,18 +221,18 @@ func TestLeaseExpiryReelectsLeaders(t *testing.T) {
 	sess.Orphan()
 	lease := sess.Lease()
 	b2.cancel() // background loops stop; the lease is revoked by Close below only if reachable
-	eventually(t, "broker 2 expired", func() bool {
+	testenv.Eventually(t, "broker 2 expired", func() bool {
 		_, ok := ctrl.Snapshot().Brokers[2]
 		return !ok
 	})
 	_ = lease
-	eventually(t, "leadership moved to broker 1", func() bool {
+	testenv.Eventually(t, "leadership moved to broker 1", func() bool {
 		p := ctrl.Snapshot().Topics["t"].Partitions[0]
 		return p.Leader == 1 && slices.Equal(p.ISR, []int32{1}) && p.LeaderEpoch == 1
 	})
 	// The controller writes partition after partition: wait for the ISR
 	// shrink of partition 1 too, then check it changed nothing else.
-	eventually(t, "broker 2 left the ISR of partition 1", func() bool {
+	testenv.Eventually(t, "broker 2 left the ISR of partition 1", func() bool {
 		return slices.Equal(ctrl.Snapshot().Topics["t"].Partitions[1].ISR, []int32{1})
 	})
 	p1 := ctrl.Snapshot().Topics["t"].Partitions[1]
@@ -243,7 +245,7 @@ func TestLeaseExpiryReelectsLeaders(t *testing.T) {
 	b2 = openExternal(t, url, 2, 2*time.Second)
 	defer b2.Close()
 	register(t, b2, "")
-	eventually(t, "broker 2 back", func() bool { return len(ctrl.Snapshot().Brokers) == 2 })
+	testenv.Eventually(t, "broker 2 back", func() bool { return len(ctrl.Snapshot().Brokers) == 2 })
 	if p := ctrl.Snapshot().Topics["t"].Partitions[0]; p.Leader != 1 {
 		t.Fatalf("returning broker leads before catching up: %+v", p)
 	}
@@ -253,27 +255,27 @@ func TestLeaseExpiryReelectsLeaders(t *testing.T) {
 	if _, err := b2.UpdatePartition(ctx, "t", p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "preferred leader back", func() bool {
+	testenv.Eventually(t, "preferred leader back", func() bool {
 		p := ctrl.Snapshot().Topics["t"].Partitions[0]
 		return p.Leader == 2 && p.LeaderEpoch == 2
 	})
 }
 
 func TestElectionFailover(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	a := openExternal(t, url, 1, 0)
 	a.Campaign(testCtx(t))
-	eventually(t, "a elected", a.IsController)
+	testenv.Eventually(t, "a elected", a.IsController)
 	b := openExternal(t, url, 2, 0)
 	defer b.Close()
 	b.Campaign(testCtx(t))
-	eventually(t, "b sees a as controller", func() bool { return b.Snapshot().ControllerID == 1 })
+	testenv.Eventually(t, "b sees a as controller", func() bool { return b.Snapshot().ControllerID == 1 })
 	if b.IsController() {
 		t.Fatal("two controllers")
 	}
 	a.Close()
-	eventually(t, "b elected", b.IsController)
-	eventually(t, "b's snapshot names b", func() bool { return b.Snapshot().ControllerID == 2 })
+	testenv.Eventually(t, "b elected", b.IsController)
+	testenv.Eventually(t, "b's snapshot names b", func() bool { return b.Snapshot().ControllerID == 2 })
 }
 
 // A broker that registered again (a new broker epoch) while partition
@@ -288,14 +290,14 @@ func TestElectionFailover(t *testing.T) {
 // leadership (leader epoch + 1, the new leader's broker epoch recorded)
 // and leaves the ISR.
 func TestBouncedBrokerLosesLeadership(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	ctx := testCtx(t)
 	c1 := openExternal(t, url, 1, 2*time.Second)
 	defer c1.Close()
 	register(t, c1, "")
 	b2 := openExternal(t, url, 2, 2*time.Second)
 	register(t, b2, "")
-	eventually(t, "both brokers visible", func() bool { return len(c1.Snapshot().Brokers) == 2 })
+	testenv.Eventually(t, "both brokers visible", func() bool { return len(c1.Snapshot().Brokers) == 2 })
 	_, rev, err := c1.CreateTopic(ctx, TopicSpec{Name: "t", Assignments: map[int32][]int32{0: {2, 1}, 1: {1, 2}}, NumPartitions: -1, ReplicationFactor: -1}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -310,14 +312,14 @@ func TestBouncedBrokerLosesLeadership(t *testing.T) {
 	if got := b2.OwnEpoch(b2.Snapshot()); got != 0 && got != e2 {
 		t.Fatalf("OwnEpoch %d, registered at %d", got, e2)
 	}
-	eventually(t, "broker 2 sees its own epoch", func() bool { return b2.OwnEpoch(b2.Snapshot()) == e2 })
+	testenv.Eventually(t, "broker 2 sees its own epoch", func() bool { return b2.OwnEpoch(b2.Snapshot()) == e2 })
 
 	// (a) Broker 2 restarts while nobody is controller.
 	b2.Close()
 	b2 = openExternal(t, url, 2, 2*time.Second)
 	defer func() { b2.Close() }()
 	register(t, b2, "")
-	eventually(t, "broker 2 registered again", func() bool {
+	testenv.Eventually(t, "broker 2 registered again", func() bool {
 		b, ok := c1.Snapshot().Brokers[2]
 		return ok && b.Epoch > e2
 	})
@@ -326,11 +328,11 @@ func TestBouncedBrokerLosesLeadership(t *testing.T) {
 		t.Fatalf("OwnEpoch: broker 2 %d (want %d), broker 1 %d (want %d)", b2.OwnEpoch(c1.Snapshot()), e2b, c1.OwnEpoch(c1.Snapshot()), e1)
 	}
 	c1.Campaign(ctx)
-	eventually(t, "leadership of partition 0 moved off the bounced broker", func() bool {
+	testenv.Eventually(t, "leadership of partition 0 moved off the bounced broker", func() bool {
 		p := c1.Snapshot().Topics["t"].Partitions[0]
 		return p.Leader == 1 && p.LeaderEpoch == 1 && p.LeaderBrokerEpoch == e1 && slices.Equal(p.ISR, []int32{1})
 	})
-	eventually(t, "bounced follower left the ISR of partition 1", func() bool {
+	testenv.Eventually(t, "bounced follower left the ISR of partition 1", func() bool {
 		p := c1.Snapshot().Topics["t"].Partitions[1]
 		return p.Leader == 1 && p.LeaderEpoch == 0 && slices.Equal(p.ISR, []int32{1})
 	})
@@ -342,7 +344,7 @@ func TestBouncedBrokerLosesLeadership(t *testing.T) {
 	if _, err := c1.UpdatePartition(ctx, "t", p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "broker 2 leads partition 0 again", func() bool {
+	testenv.Eventually(t, "broker 2 leads partition 0 again", func() bool {
 		p := c1.Snapshot().Topics["t"].Partitions[0]
 		return p.Leader == 2 && p.LeaderEpoch == 2 && p.LeaderBrokerEpoch == e2b
 	})
@@ -366,7 +368,7 @@ func TestBouncedBrokerLosesLeadership(t *testing.T) {
 	if _, err := cli.Put(ctx, key, string(cur.Kvs[0].Value), clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "leadership moved off broker 2 after the coalesced bounce", func() bool {
+	testenv.Eventually(t, "leadership moved off broker 2 after the coalesced bounce", func() bool {
 		s := c1.Snapshot()
 		p := s.Topics["t"].Partitions[0]
 		return s.Brokers[2].Epoch > e2b && p.Leader == 1 && p.LeaderEpoch == 3 && p.LeaderBrokerEpoch == e1 && slices.Equal(p.ISR, []int32{1})

@@ -2,10 +2,12 @@ package controller
 
 import (
 	"testing"
+
+	"github.com/runnel/runnel/internal/testenv"
 )
 
 func TestEmbeddedClusterIDStable(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testenv.ShortTempDir(t)
 	c := openEmbedded(t, dir, 1)
 	id := c.ClusterID()
 	if len(id) != 22 {
@@ -26,9 +28,9 @@ func TestEmbeddedClusterIDStable(t *testing.T) {
 
 // Two embedded instances in different data dirs run side by side.
 func TestEmbeddedSideBySide(t *testing.T) {
-	a := openEmbedded(t, shortTempDir(t), 1)
+	a := openEmbedded(t, testenv.ShortTempDir(t), 1)
 	defer a.Close()
-	b := openEmbedded(t, shortTempDir(t), 1)
+	b := openEmbedded(t, testenv.ShortTempDir(t), 1)
 	defer b.Close()
 	if a.ClusterID() == b.ClusterID() {
 		t.Fatal("two separate embedded clusters share a cluster id")

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runnel/runnel/internal/testenv"
 )
 
 // tcpListenInodes returns the socket inodes of TCP sockets in LISTEN state
@@ -55,7 +57,7 @@ func TestEmbeddedListensOnNoTCPPort(t *testing.T) {
 		t.Skip("cannot see this process's TCP listeners in /proc")
 	}
 	before := tcpListenInodes(t)
-	c := openEmbedded(t, shortTempDir(t), 1)
+	c := openEmbedded(t, testenv.ShortTempDir(t), 1)
 	defer c.Close()
 	for ino := range tcpListenInodes(t) {
 		if !before[ino] {

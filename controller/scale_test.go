@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -62,14 +64,14 @@ func (w *partialWatch) check(t *testing.T) {
 // 10,000 partitions, growth from 1 to 5,000, and a second broker's
 // snapshots never show any of them partially.
 func TestBigTopicsExternalEtcd(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	a := openExternal(t, url, 1, 0)
 	defer a.Close()
 	b := openExternal(t, url, 2, 0)
 	defer b.Close()
 	register(t, a, "")
 	register(t, b, "")
-	eventually(t, "both brokers", func() bool { return len(a.Snapshot().Brokers) == 2 })
+	testenv.Eventually(t, "both brokers", func() bool { return len(a.Snapshot().Brokers) == 2 })
 	ctx := testCtx(t)
 
 	sizes := map[string]int{"p127": 127, "p1000": 1000, "p10000": 10_000}
@@ -171,7 +173,7 @@ func TestBigTopicsExternalEtcd(t *testing.T) {
 // revoked) hides the topic and blocks the name only while it lives; the
 // next creation removes the partition keys it left.
 func TestAbandonedCreationClaim(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	a := openExternal(t, url, 1, 0)
 	defer a.Close()
 	register(t, a, "")
@@ -227,13 +229,13 @@ func TestAbandonedCreationClaim(t *testing.T) {
 // transaction) and a big one (chunked), while another Controller's
 // snapshots are checked: the topic is absent or whole, never partial.
 func TestDeleteRecreateLoopNeverPartial(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	a := openExternal(t, url, 1, 0)
 	defer a.Close()
 	b := openExternal(t, url, 2, 0)
 	defer b.Close()
 	register(t, a, "")
-	eventually(t, "b sees the broker", func() bool { return len(b.Snapshot().Brokers) == 1 })
+	testenv.Eventually(t, "b sees the broker", func() bool { return len(b.Snapshot().Brokers) == 1 })
 	ctx := testCtx(t)
 	w := watchPartial(b, map[string]map[int]bool{"loop": {3: true, 300: true}})
 	for i := range 100 {
@@ -270,7 +272,7 @@ func TestDeleteRecreateLoopNeverPartial(t *testing.T) {
 
 // The 10,000-partition cap is checked before planning, even validate-only.
 func TestPartitionCapController(t *testing.T) {
-	c := openEmbedded(t, shortTempDir(t), 1)
+	c := openEmbedded(t, testenv.ShortTempDir(t), 1)
 	defer c.Close()
 	register(t, c, "")
 	ctx := context.Background()
@@ -290,7 +292,7 @@ func TestPartitionCapController(t *testing.T) {
 // assignment under "partitions", no partition_count) load as they are and
 // can be grown; the record is rewritten in the new format then.
 func TestOlderTopicRecordLoads(t *testing.T) {
-	c := openEmbedded(t, shortTempDir(t), 1)
+	c := openEmbedded(t, testenv.ShortTempDir(t), 1)
 	defer c.Close()
 	register(t, c, "")
 	ctx := testCtx(t)
@@ -330,7 +332,7 @@ func TestOlderTopicRecordLoads(t *testing.T) {
 // A SCRAM batch far over etcd's 128 operations per transaction is written
 // against an external etcd with its default limits.
 func TestBigScramBatchExternalEtcd(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	a := openExternal(t, url, 1, 0)
 	defer a.Close()
 	ctx := testCtx(t)
@@ -366,7 +368,7 @@ func TestBigScramBatchExternalEtcd(t *testing.T) {
 // max.broker.partitions (MaxBrokerPartitions) bounds the replicas per
 // broker for creations and extensions, validate-only too.
 func TestMaxBrokerPartitions(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testenv.ShortTempDir(t)
 	c, err := Open(testCtx(t), Options{DataDir: dir, BrokerID: 1, Logger: testLogger(t), MaxBrokerPartitions: 10})
 	if err != nil {
 		t.Fatal(err)

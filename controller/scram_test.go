@@ -3,12 +3,14 @@ package controller
 import (
 	"bytes"
 	"testing"
+
+	"github.com/runnel/runnel/internal/testenv"
 )
 
 // A SCRAM credential written through one controller reaches another
 // broker's snapshot through the watch, and a deletion removes it.
 func TestScramCredentialsWatched(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testenv.ShortTempDir(t)
 	a := openEmbedded(t, dir, 1)
 	defer a.Close()
 	b, err := Open(testCtx(t), Options{Endpoints: []string{a.emb.endpoint}, BrokerID: 2, Logger: testLogger(t)})

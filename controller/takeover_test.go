@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -43,7 +45,7 @@ func leaseAlive(t *testing.T, cli *clientv3.Client, lease int64) bool {
 // once (a new epoch, the old lease revoked) and is elected controller
 // without waiting for the old election key to expire.
 func TestReopenedBrokerTakesOverItsDeadRegistration(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testenv.ShortTempDir(t)
 	open := func() *Controller {
 		c, err := Open(testCtx(t), Options{DataDir: dir, BrokerID: 1, Logger: testLogger(t), SessionTTL: longTTL})
 		if err != nil {
@@ -56,7 +58,7 @@ func TestReopenedBrokerTakesOverItsDeadRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	c1.Campaign(testCtx(t))
-	eventually(t, "first process elected", func() bool { return c1.IsController() && c1.Snapshot().ControllerID == 1 })
+	testenv.Eventually(t, "first process elected", func() bool { return c1.IsController() && c1.Snapshot().ControllerID == 1 })
 	old := c1.Snapshot().Brokers[1]
 	crash(c1)
 
@@ -82,7 +84,7 @@ func TestReopenedBrokerTakesOverItsDeadRegistration(t *testing.T) {
 		t.Fatal("the dead process's lease still lives")
 	}
 	c2.Campaign(testCtx(t))
-	eventually(t, "restarted process elected", func() bool { return c2.IsController() && c2.Snapshot().ControllerID == 1 })
+	testenv.Eventually(t, "restarted process elected", func() bool { return c2.IsController() && c2.Snapshot().ControllerID == 1 })
 }
 
 // In a cluster the takeover is a bounce: broker 2, the controller and the
@@ -94,14 +96,14 @@ func TestReopenedBrokerTakesOverItsDeadRegistration(t *testing.T) {
 // registration nor a dead one: it is told the id is in use, and the
 // registration stays as it was.
 func TestTakeoverIsABounceAndNeedsTheSameDirectory(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	ctx := testCtx(t)
 	b2 := openExternal(t, url, 2, longTTL)
 	if err := b2.RegisterBroker(ctx, brokerInfo(2, "dir-2")); err != nil {
 		t.Fatal(err)
 	}
 	b2.Campaign(ctx)
-	eventually(t, "broker 2 elected", b2.IsController)
+	testenv.Eventually(t, "broker 2 elected", b2.IsController)
 	c1 := openExternal(t, url, 1, longTTL)
 	defer c1.Close()
 	if err := c1.RegisterBroker(ctx, brokerInfo(1, "dir-1")); err != nil {
@@ -137,15 +139,15 @@ func TestTakeoverIsABounceAndNeedsTheSameDirectory(t *testing.T) {
 	if err := b2.RegisterBroker(ctx, brokerInfo(2, "dir-2")); err != nil {
 		t.Fatalf("registering over the dead process's registration: %v", err)
 	}
-	eventually(t, "broker 1 sees broker 2's new epoch", func() bool {
+	testenv.Eventually(t, "broker 1 sees broker 2's new epoch", func() bool {
 		b, ok := c1.Snapshot().Brokers[2]
 		return ok && b.Epoch > old.Epoch
 	})
 	e1 := c1.Snapshot().Brokers[1].Epoch
-	eventually(t, "broker 1 elected in place of the dead controller", func() bool {
+	testenv.Eventually(t, "broker 1 elected in place of the dead controller", func() bool {
 		return c1.IsController() && c1.Snapshot().ControllerID == 1
 	})
-	eventually(t, "leadership moved off the bounced broker", func() bool {
+	testenv.Eventually(t, "leadership moved off the bounced broker", func() bool {
 		p := c1.Snapshot().Topics["t"].Partitions[0]
 		return p.Leader == 1 && p.LeaderEpoch == 1 && p.LeaderBrokerEpoch == e1 && slices.Equal(p.ISR, []int32{1})
 	})
@@ -171,7 +173,7 @@ func TestTakeoverIsABounceAndNeedsTheSameDirectory(t *testing.T) {
 // it waits for the lease. Neither is a registration without host and boot
 // (an older Runnel). The same host and boot takes over.
 func TestTakeoverNeedsTheSameHostAndBoot(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	ctx := testCtx(t)
 	b1 := openExternal(t, url, 1, longTTL)
 	if err := b1.RegisterBroker(ctx, brokerInfo(1, "dir-1")); err != nil {

@@ -7,12 +7,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // One embedded etcd, a second Controller attached through its unix socket.
 func TestEmbeddedTopicsCASAndWait(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testenv.ShortTempDir(t)
 	a := openEmbedded(t, dir, 1)
 	defer a.Close()
 	b, err := Open(testCtx(t), Options{Endpoints: []string{a.emb.endpoint}, BrokerID: 2, Logger: testLogger(t)})
@@ -22,7 +24,7 @@ func TestEmbeddedTopicsCASAndWait(t *testing.T) {
 	defer b.Close()
 	register(t, a, "")
 	register(t, b, "")
-	eventually(t, "a sees both brokers", func() bool { return len(a.Snapshot().Brokers) == 2 })
+	testenv.Eventually(t, "a sees both brokers", func() bool { return len(a.Snapshot().Brokers) == 2 })
 	ctx := testCtx(t)
 
 	var mu sync.Mutex
@@ -181,7 +183,7 @@ func TestEmbeddedTopicsCASAndWait(t *testing.T) {
 }
 
 func TestTopicNamesAreOpaque(t *testing.T) {
-	c := openEmbedded(t, shortTempDir(t), 1)
+	c := openEmbedded(t, testenv.ShortTempDir(t), 1)
 	defer c.Close()
 	register(t, c, "")
 	ctx := testCtx(t)

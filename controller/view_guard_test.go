@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -12,7 +14,7 @@ import (
 // stay in the snapshot, MetadataFault says why — until the store holds
 // this cluster again, when the store's content is accepted.
 func TestWipedStoreViewRefused(t *testing.T) {
-	url := externalEtcd(t)
+	url := testenv.StartEtcd(t)
 	ctx := testCtx(t)
 	c := openExternal(t, url, 1, longTTL)
 	defer c.Close()
@@ -27,7 +29,7 @@ func TestWipedStoreViewRefused(t *testing.T) {
 	if _, err := c.Client().Delete(ctx, c.k.root(), clientv3.WithPrefix()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the view refused", func() bool { return c.MetadataFault() != nil })
+	testenv.Eventually(t, "the view refused", func() bool { return c.MetadataFault() != nil })
 	if err := c.MetadataFault(); !strings.Contains(err.Error(), "vanished") {
 		t.Fatalf("fault %v", err)
 	}
@@ -40,8 +42,8 @@ func TestWipedStoreViewRefused(t *testing.T) {
 	if _, err := c.Client().Put(ctx, c.k.clusterID(), c.ClusterID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the view accepted again", func() bool { return c.MetadataFault() == nil })
-	eventually(t, "the store's content applied", func() bool { return c.Snapshot().Topics["kept"] == nil })
+	testenv.Eventually(t, "the view accepted again", func() bool { return c.MetadataFault() == nil })
+	testenv.Eventually(t, "the store's content applied", func() bool { return c.Snapshot().Topics["kept"] == nil })
 }
 
 // Another cluster's id, or a store revision below the applied one, is
