@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/replica"
@@ -55,7 +57,7 @@ import (
 // INVALID_RECORD.
 const produceMaxVersion int16 = 13
 
-func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleProduce(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	pr := req.Body.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
 	snap := b.ctrl.Snapshot()
@@ -115,16 +117,16 @@ func (b *Broker) handleProduce(ctx context.Context, cc *ConnContext, req *protoc
 	switch pr.Acks {
 	case 0:
 		if len(failed) > 0 {
-			return Response{}, fmt.Errorf("acks=0 produce failed, closing so the client refreshes metadata: %v", failed)
+			return network.Response{}, fmt.Errorf("acks=0 produce failed, closing so the client refreshes metadata: %v", failed)
 		}
-		return Response{}, nil
+		return network.Response{}, nil
 	case -1:
 		deadline := time.Now().Add(time.Duration(max(pr.TimeoutMillis, 0)) * time.Millisecond)
 		if err := replica.AwaitHW(ctx, waits, deadline); err != nil {
-			return Response{}, err
+			return network.Response{}, err
 		}
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // produceTopic resolves a request topic to its name: by topic id from v13,

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/replica"
@@ -52,7 +54,7 @@ import (
 // the regions are released once the frame has been written.
 const fetchMaxVersion int16 = 18
 
-func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.FetchRequest)
 	replicaID := r.ReplicaID
 	if r.Version >= 15 {
@@ -67,7 +69,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 	fc := b.fetchSessions.open(r, follower, time.Now())
 	if fc.errCode != 0 {
 		resp.ErrorCode = fc.errCode
-		return Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, nil)}, nil
+		return network.Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, nil)}, nil
 	}
 	resp.SessionID = fc.sessionID
 
@@ -94,7 +96,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 		fr.release()
 		if !replica.WaitAny(ctx, chans, deadline) {
 			if ctx.Err() != nil {
-				return Response{}, ctx.Err()
+				return network.Response{}, ctx.Err()
 			}
 			last = true
 		}
@@ -137,7 +139,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *ConnContext, req *protocol
 		b.followerReads.Add(1)
 	}
 	frame := protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, records)
-	return Response{Frame: frame, Done: fr.release}, nil
+	return network.Response{Frame: frame, Done: fr.release}, nil
 }
 
 // fetchRead is one Fetch request's reading state: the outcome of the

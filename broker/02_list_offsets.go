@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,7 +39,7 @@ const (
 // have not caught up could otherwise answer an offset that goes back).
 const listOffsetsMaxVersion int16 = 11
 
-func (b *Broker) handleListOffsets(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleListOffsets(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	snap := b.ctrl.Snapshot()
@@ -64,7 +66,7 @@ func (b *Broker) handleListOffsets(_ context.Context, _ *ConnContext, req *proto
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 func (b *Broker) listOffset(snap *controller.Snapshot, r *kmsg.ListOffsetsRequest, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,7 +30,7 @@ const metadataMaxVersion int16 = 13
 // first request with LEADER_NOT_AVAILABLE and creates the topic in the
 // background; Runnel creates it before answering and waits for its own
 // metadata to show it, so the client usually gets the leaders at once.
-func (b *Broker) handleMetadata(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.MetadataRequest)
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	v := req.Version
@@ -144,7 +146,7 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *ConnContext, req *proto
 		for _, name := range sortedTopicNames(snap) {
 			addTopic(snap.Topics[name])
 		}
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	seenName := map[string]bool{}
 	seenID := map[[16]byte]bool{}
@@ -186,7 +188,7 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *ConnContext, req *proto
 		}
 		addError(t.Topic, [16]byte{}, code)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // metadataMissing reports whether any requested topic is absent from snap.

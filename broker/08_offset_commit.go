@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,9 +19,9 @@ import (
 // that answer as final for the partition.
 const offsetCommitMaxVersion int16 = 10
 
-func (b *Broker) handleOffsetCommit(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleOffsetCommit(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.OffsetCommitRequest)
-	return Response{Msg: b.offsetCommit(ctx, r)}, nil
+	return network.Response{Msg: b.offsetCommit(ctx, r)}, nil
 }
 
 func (b *Broker) offsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,7 +12,7 @@ import (
 // OffsetFetch (key 9) is answered by the group coordinator (groups.go).
 const offsetFetchMaxVersion int16 = 10
 
-func (b *Broker) handleOffsetFetch(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleOffsetFetch(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.OffsetFetchRequest)
-	return Response{Msg: b.groups.coord.OffsetFetch(ctx, r, b.groupTopicName, b.groupTopicID)}, nil
+	return network.Response{Msg: b.groups.coord.OffsetFetch(ctx, r, b.groupTopicName, b.groupTopicID)}, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -16,7 +18,7 @@ import (
 // are INVALID_REQUEST.
 const findCoordinatorMaxVersion int16 = 6
 
-func (b *Broker) handleFindCoordinator(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleFindCoordinator(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	find := func(key string) (node int32, host string, port int32, code int16, msg *string) {
@@ -39,7 +41,7 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, cc *ConnContext, req
 	}
 	if req.Version < 4 {
 		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = find(r.CoordinatorKey)
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	for _, key := range r.CoordinatorKeys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
@@ -47,5 +49,5 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, cc *ConnContext, req
 		c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = find(key)
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,7 +12,7 @@ import (
 // JoinGroup (key 11) is answered by the group coordinator (groups.go).
 const joinGroupMaxVersion int16 = 9
 
-func (b *Broker) handleJoinGroup(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleJoinGroup(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.JoinGroupRequest)
-	return Response{Msg: b.groups.coord.JoinGroup(ctx, groupClient(cc, req.ClientID), r)}, nil
+	return network.Response{Msg: b.groups.coord.JoinGroup(ctx, groupClient(cc, req.ClientID), r)}, nil
 }

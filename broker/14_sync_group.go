@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,7 +12,7 @@ import (
 // SyncGroup (key 14) is answered by the group coordinator (groups.go).
 const syncGroupMaxVersion int16 = 5
 
-func (b *Broker) handleSyncGroup(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleSyncGroup(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.SyncGroupRequest)
-	return Response{Msg: b.groups.coord.SyncGroup(ctx, r)}, nil
+	return network.Response{Msg: b.groups.coord.SyncGroup(ctx, r)}, nil
 }

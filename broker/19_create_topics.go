@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
@@ -28,7 +30,7 @@ const createTopicsMaxVersion int16 = 7
 // until this broker's metadata shows the new topics. From v5 a topic's
 // answer carries its partition count, replication factor and every config
 // with its source; from v7 its id.
-func (b *Broker) handleCreateTopics(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleCreateTopics(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.CreateTopicsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
 	defer cancel()
@@ -80,7 +82,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *ConnContext, req *pr
 			}
 		}
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // requestedPartitions is the number of partitions a CreateTopics request

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,7 +24,7 @@ const deleteTopicsMaxVersion int16 = 6
 // name is UNKNOWN_TOPIC_OR_PARTITION and an unknown id UNKNOWN_TOPIC_ID.
 // Internal topics are refused with INVALID_REQUEST. The answer waits until
 // this broker's metadata no longer shows the deleted topics.
-func (b *Broker) handleDeleteTopics(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDeleteTopics(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DeleteTopicsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
 	defer cancel()
@@ -76,7 +78,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, _ *ConnContext, req *pr
 			}
 		}
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // deleteOne deletes one requested topic, filling in the name or id the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,7 +22,7 @@ import (
 // replication that wait joins the replica's change channel like acks=all.
 const deleteRecordsMaxVersion int16 = 2
 
-func (b *Broker) handleDeleteRecords(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDeleteRecords(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	snap := b.ctrl.Snapshot()
@@ -41,7 +43,7 @@ func (b *Broker) handleDeleteRecords(_ context.Context, _ *ConnContext, req *pro
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 func (b *Broker) deleteRecords(snap *controller.Snapshot, topic string, partition int32, offset int64) (int64, error) {

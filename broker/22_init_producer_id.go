@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,7 +22,7 @@ import (
 // producer id and epoch checked when the client sends them.
 const initProducerIDMaxVersion int16 = 5
 
-func (b *Broker) handleInitProducerID(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleInitProducerID(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
@@ -30,12 +32,12 @@ func (b *Broker) handleInitProducerID(ctx context.Context, _ *ConnContext, req *
 	id, err := b.pids.nextID(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Response{}, ctx.Err()
+			return network.Response{}, ctx.Err()
 		}
 		b.log.Warn("allocating a producer id block failed")
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -16,7 +18,7 @@ import (
 // checked first (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
 const offsetForLeaderEpochMaxVersion int16 = 4
 
-func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	snap := b.ctrl.Snapshot()
@@ -37,5 +39,5 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *ConnContext, r
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

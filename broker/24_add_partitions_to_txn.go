@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator/txn"
 	"github.com/runnel/runnel/protocol"
@@ -20,7 +22,7 @@ import (
 // every partition.
 const addPartitionsToTxnMaxVersion int16 = 5
 
-func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AddPartitionsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	snap := b.ctrl.Snapshot()
@@ -44,7 +46,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *ConnContext, r
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	for _, tr := range r.Transactions {
 		topics := make(map[string][]int32, len(tr.Topics))
@@ -70,7 +72,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *ConnContext, r
 		}
 		resp.Transactions = append(resp.Transactions, rtx)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // addPartitionsOne adds (or verifies) one transaction's partitions and

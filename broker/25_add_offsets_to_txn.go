@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/coordinator/placement"
 
 	"github.com/runnel/runnel/coordinator/txn"
@@ -16,12 +18,12 @@ import (
 // with TxnOffsetCommit.
 const addOffsetsToTxnMaxVersion int16 = 4
 
-func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AddOffsetsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 	tp := txn.TopicPartition{Topic: txnOffsetsTopic, Partition: b.offsetsPartitionFor(r.Group)}
 	resp.ErrorCode = errorCode(b.txns.coord.AddPartitions(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}))
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // offsetsPartitionFor is the __consumer_offsets partition of a group: the

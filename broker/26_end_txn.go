@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -14,9 +16,9 @@ import (
 // advertise transaction.version 2.
 const endTxnMaxVersion int16 = 4
 
-func (b *Broker) handleEndTxn(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleEndTxn(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.EndTxnRequest)
 	resp := r.ResponseKind().(*kmsg.EndTxnResponse)
 	resp.ErrorCode = errorCode(b.txns.coord.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit))
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,7 +20,7 @@ import (
 // not implement.
 const writeTxnMarkersMaxVersion int16 = 1
 
-func (b *Broker) handleWriteTxnMarkers(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleWriteTxnMarkers(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.WriteTxnMarkersRequest)
 	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	// Only a transaction coordinator (a broker) may write markers
@@ -46,5 +48,5 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, cc *ConnContext, req
 		}
 		resp.Markers = append(resp.Markers, rm)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/coordinator"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/replica"
@@ -26,7 +28,7 @@ import (
 // offered.
 const txnOffsetCommitMaxVersion int16 = 4
 
-func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
 	write := func(ctx context.Context, recs []coordinator.Record) error {
 		snap := b.ctrl.Snapshot()
@@ -50,7 +52,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *ConnContext, req 
 		}
 		return appendAndAwait(ctx, rep, bb.Build(), replica.LeaderAppend{})
 	}
-	return Response{Msg: b.groups.coord.TxnOffsetCommit(ctx, r, write)}, nil
+	return network.Response{Msg: b.groups.coord.TxnOffsetCommit(ctx, r, write)}, nil
 }
 
 // replayTxnOffsets is how a __consumer_offsets replay (groups.go) hands

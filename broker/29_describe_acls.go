@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,9 +25,9 @@ const (
 )
 
 // handleDescribeACLs answers SECURITY_DISABLED: there are no ACLs to list.
-func (b *Broker) handleDescribeACLs(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeACLs(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	resp := req.Body.(*kmsg.DescribeACLsRequest).ResponseKind().(*kmsg.DescribeACLsResponse)
 	msg := noAuthorizerDescribeMessage
 	resp.ErrorCode, resp.ErrorMessage = kerr.SecurityDisabled.Code, &msg
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

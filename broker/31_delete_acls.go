@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,7 +12,7 @@ import (
 
 // handleDeleteACLs refuses every filter with SECURITY_DISABLED (see
 // 29_describe_acls.go).
-func (b *Broker) handleDeleteACLs(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDeleteACLs(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DeleteACLsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteACLsResponse)
 	for range r.Filters {
@@ -19,5 +21,5 @@ func (b *Broker) handleDeleteACLs(_ context.Context, _ *ConnContext, req *protoc
 		res.ErrorCode, res.ErrorMessage = kerr.SecurityDisabled.Code, &msg
 		resp.Results = append(resp.Results, res)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

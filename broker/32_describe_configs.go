@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
@@ -30,7 +32,7 @@ const describeConfigsMaxVersion int16 = 4
 //
 // ConfigNames, when not null, keeps only the named keys; documentation is
 // sent only with IncludeDocumentation (v3+). Sensitive values are null.
-func (b *Broker) handleDescribeConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeConfigs(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	snap := b.ctrl.Snapshot()
@@ -67,7 +69,7 @@ func (b *Broker) handleDescribeConfigs(ctx context.Context, _ *ConnContext, req 
 		}
 		resp.Resources = append(resp.Resources, rr)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // describeResource returns the config entries of one resource.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,7 +26,7 @@ const alterConfigsMaxVersion int16 = 2
 // BROKER_LOGGER is not alterable this way (INVALID_REQUEST, as in Kafka).
 // ValidateOnly checks without writing. Changes reach this broker's
 // partition logs before the answer.
-func (b *Broker) handleAlterConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleAlterConfigs(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterConfigsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(0)) // no timeout in the request: etcd calls fail cleanly after 30 s
 	defer cancel()
@@ -62,7 +64,7 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, _ *ConnContext, req *pr
 		resp.Resources = append(resp.Resources, rr)
 	}
 	b.waitMetadata(ctx, rev)
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // configResource identifies a config resource in duplicate checks.

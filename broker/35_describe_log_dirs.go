@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,7 +24,7 @@ const describeLogDirsMaxVersion int16 = 5
 // total and usable bytes. Partitions not hosted here are left out, as in
 // Kafka. A failed log dir (logdir_failure.go), or a file system that
 // cannot be read, is KAFKA_STORAGE_ERROR on the dir.
-func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
 
@@ -40,7 +42,7 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *p
 		dir.ErrorCode = kerr.KafkaStorageError.Code
 		dir.Topics = []kmsg.DescribeLogDirsResponseDirTopic{}
 		resp.Dirs = append(resp.Dirs, dir)
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	if err := unix.Statfs(dirName, &st); err != nil {
 		dir.ErrorCode = kerr.KafkaStorageError.Code
@@ -87,5 +89,5 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *ConnContext, req *p
 		dir.Topics = append(dir.Topics, dt)
 	}
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

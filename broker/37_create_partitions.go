@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,7 +26,7 @@ const createPartitionsMaxVersion int16 = 3
 // INVALID_REPLICA_ASSIGNMENT. ValidateOnly checks without changing
 // anything. The answer waits until this broker's metadata shows the new
 // partitions.
-func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleCreatePartitions(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
 	defer cancel()
@@ -93,5 +95,5 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, _ *ConnContext, req
 			}
 		}
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

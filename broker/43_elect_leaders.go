@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,13 +36,13 @@ const electLeadersMaxVersion = 2
 // every partition is considered and only the ones elected, or failing
 // otherwise than ELECTION_NOT_NEEDED, are reported (as Kafka does). The
 // answer comes once this broker's metadata shows the writes.
-func (b *Broker) handleElectLeaders(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleElectLeaders(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ElectLeadersRequest)
 	resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
 	unclean := r.Version >= 1 && r.ElectionType == 1
 	if r.Version >= 1 && r.ElectionType != 0 && r.ElectionType != 1 {
 		resp.ErrorCode = kerr.InvalidRequest.Code
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	timeout := time.Duration(max(r.TimeoutMillis, 1000)) * time.Millisecond
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -93,7 +95,7 @@ func (b *Broker) handleElectLeaders(ctx context.Context, _ *ConnContext, req *pr
 	if lastRev > 0 {
 		_ = b.ctrl.WaitRevision(ctx, lastRev)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // electOne elects a leader for one partition and returns the revision of

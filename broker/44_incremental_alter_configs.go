@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,7 +26,7 @@ const incrementalAlterConfigsMaxVersion int16 = 1
 // a resource named twice, a SET without a value or an unknown operation is
 // INVALID_REQUEST. The result is validated like AlterConfigs. BROKER_LOGGER
 // resources have no loggers to change: every key is INVALID_CONFIG.
-func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(0)) // no timeout in the request: etcd calls fail cleanly after 30 s
 	defer cancel()
@@ -55,7 +57,7 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, _ *ConnConte
 		resp.Resources = append(resp.Resources, rr)
 	}
 	b.waitMetadata(ctx, rev)
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // incrementalConfigs applies the operations to the current configs.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,7 +43,7 @@ const alterPartitionReassignmentsMaxVersion = 1
 // request's timeout; an unreachable etcd answers REQUEST_TIMED_OUT with
 // the etcd error. The answer comes once this broker's metadata shows the
 // writes.
-func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = r.AllowReplicationFactorChange
@@ -67,7 +69,7 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, _ *ConnC
 	if lastRev > 0 {
 		_ = b.ctrl.WaitRevision(ctx, lastRev)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // reassignOne starts (target non-nil) or cancels (target nil) the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -15,7 +17,7 @@ const listPartitionReassignmentsMaxVersion = 0
 // broker's metadata. With no topics given every reassignment is listed;
 // otherwise only the named partitions that are being reassigned, and
 // unknown topics or partitions are left out (as Kafka's controller does).
-func (b *Broker) handleListPartitionReassignments(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleListPartitionReassignments(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	snap := b.ctrl.Snapshot()
@@ -59,5 +61,5 @@ func (b *Broker) handleListPartitionReassignments(_ context.Context, _ *ConnCont
 			resp.Topics = append(resp.Topics, rt)
 		}
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

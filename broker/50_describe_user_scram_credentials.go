@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,7 +31,7 @@ func scramMechanismType(name string) int8 {
 // salts or keys). No users (null or empty) means every user with a
 // credential; a user named twice is DUPLICATE_RESOURCE and a user without
 // credentials RESOURCE_NOT_FOUND, with Kafka's messages.
-func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
 	creds := b.ctrl.Snapshot().ScramCredentials
@@ -54,7 +56,7 @@ func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, _ *ConnCo
 		for _, u := range users {
 			resp.Results = append(resp.Results, describe(u))
 		}
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	count := map[string]int{}
 	for _, u := range r.Users {
@@ -79,7 +81,7 @@ func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, _ *ConnCo
 		}
 		resp.Results = append(resp.Results, res)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 func msgPtr(s string) *string { return &s }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/sasl"
@@ -22,7 +24,7 @@ const alterUserScramCredentialsMaxVersion int16 = 0
 // RESOURCE_NOT_FOUND. The accepted changes go to etcd in one transaction as
 // salt, stored key and server key — the salted password is not kept — and
 // the answer waits until this broker's snapshot has them.
-func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
 	errs := map[string]*kerr.Error{}
@@ -63,7 +65,7 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *ConnCon
 		}
 		exists, err := b.ctrl.ScramCredentialExists(ctx, d.Name, mech)
 		if err != nil {
-			return Response{}, err
+			return network.Response{}, err
 		}
 		if !exists {
 			fail(d.Name, kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist")
@@ -114,7 +116,7 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *ConnCon
 			}
 			apply = nil
 		} else if err := b.ctrl.WaitRevision(ctx, rev); err != nil {
-			return Response{}, err
+			return network.Response{}, err
 		}
 	}
 	for _, ch := range apply {
@@ -132,5 +134,5 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *ConnCon
 		res.User, res.ErrorCode, res.ErrorMessage = u, errs[u].Code, msgPtr(msgs[u])
 		resp.Results = append(resp.Results, res)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,7 +25,7 @@ const (
 // brokers are, so IncludeFencedBrokers adds nothing and IsFenced is false.
 // Asking a broker for controller endpoints is UNSUPPORTED_ENDPOINT_TYPE, as
 // in Kafka 4.
-func (b *Broker) handleDescribeCluster(_ context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeCluster(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeClusterRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = endpointTypeBroker
@@ -35,7 +37,7 @@ func (b *Broker) handleDescribeCluster(_ context.Context, cc *ConnContext, req *
 			msg = "Unknown endpoint type"
 		}
 		resp.ErrorCode, resp.ErrorMessage = kerr.UnsupportedEndpointType.Code, &msg
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	snap := b.ctrl.Snapshot()
 	resp.ClusterID = snap.ClusterID
@@ -52,5 +54,5 @@ func (b *Broker) handleDescribeCluster(_ context.Context, cc *ConnContext, req *
 		}
 		resp.Brokers = append(resp.Brokers, rb)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -14,7 +16,7 @@ import (
 // answers; other replicas say NOT_LEADER_OR_FOLLOWER.
 const describeProducersMaxVersion int16 = 0
 
-func (b *Broker) handleDescribeProducers(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeProducers(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeProducersRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeProducersResponse)
 	snap := b.ctrl.Snapshot()
@@ -44,5 +46,5 @@ func (b *Broker) handleDescribeProducers(_ context.Context, _ *ConnContext, req 
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -13,7 +15,7 @@ import (
 // TRANSACTIONAL_ID_NOT_FOUND).
 const describeTransactionsMaxVersion int16 = 0
 
-func (b *Broker) handleDescribeTransactions(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeTransactions(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeTransactionsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range r.TransactionalIDs {
@@ -49,5 +51,5 @@ func (b *Broker) handleDescribeTransactions(_ context.Context, _ *ConnContext, r
 		}
 		resp.TransactionStates = append(resp.TransactionStates, st)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

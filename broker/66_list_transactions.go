@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/coordinator/txn"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,7 +20,7 @@ import (
 // INVALID_REGULAR_EXPRESSION).
 const listTransactionsMaxVersion int16 = 2
 
-func (b *Broker) handleListTransactions(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleListTransactions(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ListTransactionsRequest)
 	resp := r.ResponseKind().(*kmsg.ListTransactionsResponse)
 	var f txn.ListFilter
@@ -31,7 +33,7 @@ func (b *Broker) handleListTransactions(_ context.Context, _ *ConnContext, req *
 		f.States = append(f.States, s)
 	}
 	if len(r.StateFilters) > 0 && len(f.States) == 0 {
-		return Response{Msg: resp}, nil // only unknown states: nothing matches
+		return network.Response{Msg: resp}, nil // only unknown states: nothing matches
 	}
 	f.ProducerIDs = r.ProducerIDFilters
 	if r.Version >= 1 && r.DurationFilterMillis >= 0 {
@@ -41,7 +43,7 @@ func (b *Broker) handleListTransactions(_ context.Context, _ *ConnContext, req *
 		re, err := regexp.Compile(*r.TransactionalIDPattern)
 		if err != nil {
 			resp.ErrorCode = kerr.InvalidRegularExpression.Code
-			return Response{Msg: resp}, nil
+			return network.Response{Msg: resp}, nil
 		}
 		f.IDPattern = re
 	}
@@ -50,5 +52,5 @@ func (b *Broker) handleListTransactions(_ context.Context, _ *ConnContext, req *
 		st.TransactionalID, st.ProducerID, st.TransactionState = d.ID, d.ProducerID, d.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, st)
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,7 +16,7 @@ import (
 // brings its member id, and regex subscriptions.
 const consumerGroupHeartbeatMaxVersion int16 = 1
 
-func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ConsumerGroupHeartbeatRequest)
 	if !slices.Contains(b.cfg.GroupRebalanceProtocols, "consumer") {
 		// group.coordinator.rebalance.protocols leaves the consumer
@@ -22,7 +24,7 @@ func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, cc *ConnConte
 		// on UNSUPPORTED_VERSION, as with Kafka.
 		resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
-	return Response{Msg: b.groups.coord.ConsumerGroupHeartbeat(ctx, groupClient(cc, req.ClientID), r)}, nil
+	return network.Response{Msg: b.groups.coord.ConsumerGroupHeartbeat(ctx, groupClient(cc, req.ClientID), r)}, nil
 }

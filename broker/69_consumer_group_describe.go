@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -11,7 +13,7 @@ import (
 // coordinator (groups.go).
 const consumerGroupDescribeMaxVersion int16 = 1
 
-func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ConsumerGroupDescribeRequest)
-	return Response{Msg: b.groups.coord.ConsumerGroupDescribe(ctx, r)}, nil
+	return network.Response{Msg: b.groups.coord.ConsumerGroupDescribe(ctx, r)}, nil
 }

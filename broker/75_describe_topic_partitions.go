@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,7 +28,7 @@ const maxDescribePartitions = 2000
 // named topics are UNKNOWN_TOPIC_OR_PARTITION; a cursor topic that is not
 // among the named topics is INVALID_REQUEST, as in Kafka. Partitions carry
 // no eligible leader replicas (Runnel has no ELR).
-func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *ConnContext, req *protocol.Request) (Response, error) {
+func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeTopicPartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
 	snap := b.ctrl.Snapshot()
@@ -59,7 +61,7 @@ func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *ConnContex
 				rt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 				resp.Topics = append(resp.Topics, rt)
 			}
-			return Response{Msg: resp}, nil
+			return network.Response{Msg: resp}, nil
 		}
 	}
 
@@ -121,5 +123,5 @@ func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *ConnContex
 			break
 		}
 	}
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -17,7 +18,7 @@ import (
 // without an authorizer.
 
 // fromBroker reports whether a connection may perform broker-only actions.
-func (b *Broker) fromBroker(cc *ConnContext) bool {
+func (b *Broker) fromBroker(cc *network.ConnContext) bool {
 	if cc.Listener != b.cfg.InterBrokerListenerName {
 		return false
 	}
@@ -31,7 +32,7 @@ func (b *Broker) fromBroker(cc *ConnContext) bool {
 // not make one as Kafka answers a follower without CLUSTER_ACTION: every
 // partition TOPIC_AUTHORIZATION_FAILED, nothing read or recorded, no
 // fetch session.
-func refusedFollowerFetch(req *protocol.Request, r *kmsg.FetchRequest) Response {
+func refusedFollowerFetch(req *protocol.Request, r *kmsg.FetchRequest) network.Response {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	for _, t := range r.Topics {
 		rt := kmsg.NewFetchResponseTopic()
@@ -45,5 +46,5 @@ func refusedFollowerFetch(req *protocol.Request, r *kmsg.FetchRequest) Response 
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, nil)}
+	return network.Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, nil)}
 }

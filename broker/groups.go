@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/coordinator/placement"
 
 	"github.com/runnel/runnel/config"
@@ -251,7 +253,7 @@ func (l *offsetsLog) Replay(ctx context.Context, fn func(key, value []byte) erro
 }
 
 // groupClient is the coordinator's view of who sent a request.
-func groupClient(cc *ConnContext, clientID *string) coordinator.Client {
+func groupClient(cc *network.ConnContext, clientID *string) coordinator.Client {
 	c := coordinator.Client{Host: "/"}
 	if clientID != nil {
 		c.ID = *clientID

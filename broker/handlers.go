@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/runnel/runnel/network"
+
 // handlers is the table of every API the broker serves, sorted by key, with
 // the highest version its handler implements (the floor is Kafka 4's, from
 // protocol). Each handler and its max version live in the file named for
@@ -7,8 +9,8 @@ package broker
 // ApiVersions (18) is answered by the Server itself from this table, and
 // SaslHandshake (17) and SaslAuthenticate (36), which are connection state,
 // by the Server too.
-func (b *Broker) handlers() map[int16]Handler {
-	return map[int16]Handler{
+func (b *Broker) handlers() map[int16]network.Handler {
+	return map[int16]network.Handler{
 		0:  {MaxVersion: produceMaxVersion, Handle: b.handleProduce},
 		1:  {MaxVersion: fetchMaxVersion, Handle: b.handleFetch},
 		2:  {MaxVersion: listOffsetsMaxVersion, Handle: b.handleListOffsets},

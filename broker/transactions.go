@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/network"
+
 	"github.com/runnel/runnel/coordinator/placement"
 
 	"github.com/runnel/runnel/controller"
@@ -475,7 +477,7 @@ func (tc *txnCoordinator) verifyRemote(ctx context.Context, txnID string, pid in
 }
 
 // initTransactionalProducerID is InitProducerId with a transactional id.
-func (b *Broker) initTransactionalProducerID(ctx context.Context, r *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) (Response, error) {
+func (b *Broker) initTransactionalProducerID(ctx context.Context, r *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) (network.Response, error) {
 	expected := txn.ProducerIDAndEpoch{ID: -1, Epoch: -1}
 	if r.Version >= 3 {
 		expected = txn.ProducerIDAndEpoch{ID: r.ProducerID, Epoch: r.ProducerEpoch}
@@ -483,13 +485,13 @@ func (b *Broker) initTransactionalProducerID(ctx context.Context, r *kmsg.InitPr
 	pe, err := b.txns.coord.InitProducerID(ctx, *r.TransactionalID, r.TransactionTimeoutMillis, expected)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Response{}, ctx.Err()
+			return network.Response{}, ctx.Err()
 		}
 		resp.ErrorCode = errorCode(err)
-		return Response{Msg: resp}, nil
+		return network.Response{Msg: resp}, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = pe.ID, pe.Epoch
-	return Response{Msg: resp}, nil
+	return network.Response{Msg: resp}, nil
 }
 
 // checkTxnProduce admits a Produce partition holding transactional
