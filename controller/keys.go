@@ -51,6 +51,7 @@ const (
 	kindTopicConfig
 	kindBrokerConfig
 	kindScram
+	kindACL
 )
 
 type parsedKey struct {
@@ -105,6 +106,8 @@ func (k keys) parse(key string) parsedKey {
 		}
 	case strings.HasPrefix(rel, "configs/brokers/"):
 		return parsedKey{kind: kindBrokerConfig, entity: rel[len("configs/brokers/"):]}
+	case strings.HasPrefix(rel, "acls/"):
+		return parsedKey{kind: kindACL}
 	case strings.HasPrefix(rel, "scram/"):
 		mech, user, ok := strings.Cut(rel[len("scram/"):], "/")
 		if n, uok := unesc(user); ok && uok && mech != "" && n != "" {

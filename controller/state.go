@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/runnel/runnel/security/authz"
+
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -26,12 +28,14 @@ type state struct {
 	brokerConfigs map[string]map[string]string
 	election      map[string]electionEntry
 	scram         map[string]map[string]ScramCredential // user → mechanism
+	acls          map[string]authz.Binding              // key → binding (acls.go)
 
 	dirtyTopics   map[string]bool
 	dirtyAll      bool
 	dirtyBrokers  bool
 	dirtyBrConfig bool
 	dirtyScram    bool
+	dirtyACLs     bool
 }
 
 type topicEntry struct {
@@ -54,6 +58,7 @@ func newState(k keys) *state {
 		brokerConfigs: map[string]map[string]string{},
 		election:      map[string]electionEntry{},
 		scram:         map[string]map[string]ScramCredential{},
+		acls:          map[string]authz.Binding{},
 		dirtyTopics:   map[string]bool{},
 		dirtyAll:      true,
 	}
@@ -158,6 +163,17 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 			}
 			s.brokerConfigs[pk.entity] = c
 		}
+	case kindACL:
+		s.dirtyACLs = true
+		delete(s.acls, key)
+		if !deleted {
+			var r aclRecord
+			if err := json.Unmarshal(kv.Value, &r); err != nil {
+				bad(err)
+				return
+			}
+			s.acls[key] = r.binding()
+		}
 	case kindScram:
 		s.dirtyScram = true
 		m := s.scram[pk.user]
@@ -224,6 +240,11 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	} else {
 		n.BrokerConfigs = prev.BrokerConfigs
 	}
+	if prev == nil || s.dirtyAll || s.dirtyACLs {
+		n.ACLs = sortedACLs(s.acls)
+	} else {
+		n.ACLs = prev.ACLs
+	}
 	if prev == nil || s.dirtyAll || s.dirtyScram {
 		n.ScramCredentials = make(map[string]map[string]ScramCredential, len(s.scram))
 		for u, m := range s.scram {
@@ -257,7 +278,7 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 		}
 	}
 	clear(s.dirtyTopics)
-	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram = false, false, false, false
+	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram, s.dirtyACLs = false, false, false, false, false
 	return n
 }
 

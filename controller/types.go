@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+
+	"github.com/runnel/runnel/security/authz"
 )
 
 // TopicID is a topic's UUID (Kafka's Uuid), random and never reused.
@@ -173,6 +175,8 @@ type Snapshot struct {
 	// ScramCredentials are the SCRAM users: user → mechanism name
 	// (SCRAM-SHA-256, SCRAM-SHA-512) → credential.
 	ScramCredentials map[string]map[string]ScramCredential
+	// ACLs are every ACL binding (acls.go), in a stable order.
+	ACLs []authz.Binding
 }
 
 // TopicSpec describes a topic to create. NumPartitions and
