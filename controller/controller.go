@@ -82,10 +82,9 @@ type Controller struct {
 
 	snap atomic.Pointer[Snapshot]
 
-	mu       sync.Mutex // guards the fields below
-	notify   chan struct{}
-	subs     map[*subscriber]struct{}
-	watchCtx context.Context
+	mu     sync.Mutex // guards the fields below
+	notify chan struct{}
+	subs   map[*subscriber]struct{}
 	// watchCancel ends the current watch (the view guard forces a reload
 	// with it).
 	watchCancel context.CancelFunc
@@ -100,6 +99,9 @@ type Controller struct {
 	campaignCtx   context.Context
 	electionLease clientv3.LeaseID // the session an election runs for
 	isController  atomic.Bool
+	// lastMarker is when WaitRevision last wrote a progress marker
+	// (UnixNano).
+	lastMarker atomic.Int64
 }
 
 // Open connects to etcd (or starts the embedded one), ensures the cluster
@@ -272,20 +274,25 @@ var ErrClosed = errors.New("controller: closed")
 // WaitRevision returns once the local snapshot reflects etcd revision rev
 // (every write this package returns a revision for), so that metadata read
 // right after a write shows it.
+//
+// A write under our prefix reaches the watch as an event of its revision.
+// One that does not (a transaction whose compare failed, a write elsewhere)
+// would leave the watch silent, so a wait that lasts writes a progress
+// marker under our prefix: its event comes after every earlier one on the
+// same watch, and moves the snapshot past rev. etcd's RequestProgress is
+// not a substitute: before 3.4.25 and 3.5.8 (Debian ships 3.4.23) a
+// requested progress notification can overtake events still queued on the
+// stream (etcd-io/etcd#15220), and a snapshot published at its revision
+// would miss them.
 func (c *Controller) WaitRevision(ctx context.Context, rev int64) error {
-	asked := false
+	marker := time.NewTimer(progressMarkerDelay)
+	defer marker.Stop()
 	for {
 		c.mu.Lock()
-		ch, wctx := c.notify, c.watchCtx
+		ch := c.notify
 		c.mu.Unlock()
 		if c.snap.Load().Revision >= rev {
 			return nil
-		}
-		if !asked && wctx != nil {
-			// The write may have been outside our prefix; a progress
-			// notification moves the revision on without events.
-			_ = c.cli.RequestProgress(wctx)
-			asked = true
 		}
 		select {
 		case <-ch:
@@ -293,9 +300,29 @@ func (c *Controller) WaitRevision(ctx context.Context, rev int64) error {
 			return fmt.Errorf("controller: waiting for revision %d: %w", rev, ctx.Err())
 		case <-c.ctx.Done():
 			return ErrClosed
-		case <-time.After(time.Second):
-			asked = false
+		case <-marker.C:
+			c.writeProgressMarker(ctx)
+			marker.Reset(time.Second)
 		}
+	}
+}
+
+// progressMarkerDelay is how long WaitRevision waits for events before it
+// writes a progress marker: our own writes' events normally arrive well
+// within it.
+const progressMarkerDelay = 100 * time.Millisecond
+
+// writeProgressMarker puts progress/<broker id>. Concurrent waiters share
+// one marker: a put is skipped while another, written less than
+// progressMarkerDelay ago, is on its way.
+func (c *Controller) writeProgressMarker(ctx context.Context) {
+	now := time.Now().UnixNano()
+	last := c.lastMarker.Load()
+	if now-last < int64(progressMarkerDelay) || !c.lastMarker.CompareAndSwap(last, now) {
+		return
+	}
+	if _, err := c.cli.Put(ctx, c.k.progressMarker(c.o.BrokerID), ""); err != nil && ctx.Err() == nil {
+		c.log.Debug("progress marker not written", zap.Error(err))
 	}
 }
 

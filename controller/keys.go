@@ -33,6 +33,12 @@ func (k keys) brokerConfig(entity string) string {
 }
 func (k keys) producerIDs() string { return k.pfx + "/producer_ids" }
 
+// progressMarker is the key WaitRevision writes to see its watch pass a
+// revision that brought no event (controller.go); nothing reads it.
+func (k keys) progressMarker(broker int32) string {
+	return k.pfx + "/progress/" + strconv.Itoa(int(broker))
+}
+
 // scram is the key of one user's SCRAM credential for one mechanism
 // (SCRAM-SHA-256 or SCRAM-SHA-512); user names are path-escaped.
 func (k keys) scram(mechanism, user string) string {

@@ -303,7 +303,7 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 	for c.ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(c.ctx))
 		c.mu.Lock()
-		c.watchCtx, c.watchCancel = wctx, cancel
+		c.watchCancel = cancel
 		c.mu.Unlock()
 		wch := c.cli.Watch(wctx, c.k.root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 		reload := false
