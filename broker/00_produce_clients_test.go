@@ -141,14 +141,9 @@ func TestFranzGoRoundTrip(t *testing.T) {
 // maxSessionEpoch is the highest next-epoch among the cached fetch
 // sessions: 2 or more means an incremental fetch succeeded.
 func maxSessionEpoch(tb *testBroker) int32 {
-	c := tb.fetchSessions
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var e int32
-	for _, s := range c.sessions {
-		s.mu.Lock()
-		e = max(e, s.nextEpoch)
-		s.mu.Unlock()
+	for _, n := range tb.fetchSessions.NextEpochs() {
+		e = max(e, n)
 	}
 	return e
 }

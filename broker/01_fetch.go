@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/runnel/runnel/network"
-
+	"github.com/runnel/runnel/broker/fetchsession"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
@@ -18,7 +18,7 @@ import (
 // Fetch (key 1), v4 and up.
 //
 // The partitions to read come from the request or its fetch session
-// (fetch_sessions.go). Each is read on its local leader, after the client's
+// (package fetchsession). Each is read on its local leader, after the client's
 // current leader epoch is checked (KIP-320):
 //
 //   - consumers (replica id -1) read up to the high watermark, or up to the
@@ -66,12 +66,12 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	}
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 
-	fc := b.fetchSessions.open(r, follower, time.Now())
-	if fc.errCode != 0 {
-		resp.ErrorCode = fc.errCode
+	fc := b.fetchSessions.Open(r, follower, time.Now())
+	if fc.ErrorCode != 0 {
+		resp.ErrorCode = fc.ErrorCode
 		return network.Response{Frame: protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, nil)}, nil
 	}
-	resp.SessionID = fc.sessionID
+	resp.SessionID = fc.SessionID
 
 	maxBytes := r.MaxBytes
 	if !follower && b.cfg.FetchMaxBytes > 0 {
@@ -90,7 +90,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	last := false
 	for {
 		chans := fr.read(b.ctrl.Snapshot())
-		if last || r.MaxWaitMillis <= 0 || len(fc.parts) == 0 || fr.total >= int64(r.MinBytes) || fr.anyErr || fr.redirected {
+		if last || r.MaxWaitMillis <= 0 || len(fc.Partitions) == 0 || fr.total >= int64(r.MinBytes) || fr.anyErr || fr.redirected {
 			break
 		}
 		fr.release()
@@ -111,17 +111,17 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	var records [][][]protocol.Region
 	for i := range fr.parts {
 		fp := &fr.parts[i]
-		if !fc.include(i, fp) {
+		if !fc.Include(i, &fp.resp, fp.records) {
 			continue
 		}
-		k := fc.parts[i].key
-		tk := topicKey{id: k.id, name: k.topic}
+		k := fc.Partitions[i].Key
+		tk := topicKey{id: k.ID, name: k.Topic}
 		ti, ok := index[tk]
 		if !ok {
 			ti = len(resp.Topics)
 			index[tk] = ti
 			t := kmsg.NewFetchResponseTopic()
-			t.Topic, t.TopicID = k.topic, k.id
+			t.Topic, t.TopicID = k.Topic, k.ID
 			resp.Topics = append(resp.Topics, t)
 			records = append(records, nil)
 		}
@@ -147,7 +147,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 type fetchRead struct {
 	b         *Broker
 	req       *kmsg.FetchRequest
-	fc        *fetchContext
+	fc        *fetchsession.Context
 	follower  bool
 	replicaID int32
 	maxBytes  int32
@@ -166,6 +166,13 @@ type fetchRead struct {
 	brokers      []kmsg.FetchResponseBroker
 }
 
+// fetchedPartition is the outcome of reading one partition of a fetch
+// context.
+type fetchedPartition struct {
+	resp    kmsg.FetchResponseTopicPartition
+	records int64 // bytes of records
+}
+
 // release drops the current round's segment references.
 func (fr *fetchRead) release() {
 	for i, rr := range fr.reads {
@@ -177,20 +184,20 @@ func (fr *fetchRead) release() {
 // read does one round of reads and returns the change channels of the
 // replicas read, taken before reading so that no change is missed.
 func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
-	n := len(fr.fc.parts)
+	n := len(fr.fc.Partitions)
 	fr.parts = make([]fetchedPartition, n)
 	fr.reads = make([]*storage.ReadResult, n)
 	fr.total, fr.anyErr, fr.redirected, fr.fromFollower, fr.brokers = 0, false, false, false, nil
 	var chans []<-chan struct{}
 	remaining := int64(fr.maxBytes)
 	minOne := true // until the first partition with data (KIP-74)
-	for i, sp := range fr.fc.parts {
+	for i, sp := range fr.fc.Partitions {
 		fp := &fr.parts[i]
 		fp.resp = kmsg.NewFetchResponseTopicPartition()
-		fp.resp.Partition = sp.key.partition
+		fp.resp.Partition = sp.Key.Partition
 		fp.resp.HighWatermark = -1
 		fp.resp.PreferredReadReplica = -1
-		name, err := fr.topicName(snap, sp.key)
+		name, err := fr.topicName(snap, sp.Key)
 		var rep *replica.Partition
 		leading := false
 		if err == nil {
@@ -201,7 +208,7 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 			continue
 		}
 		if leading && fr.fromConsumerWithMetadata() {
-			if id := fr.b.replicas.PreferredReadReplica(snap, rep, sp.fetchOffset, fr.req.Rack, fr.listener); id >= 0 {
+			if id := fr.b.replicas.PreferredReadReplica(snap, rep, sp.FetchOffset, fr.req.Rack, fr.listener); id >= 0 {
 				l := rep.Log()
 				fp.resp.PreferredReadReplica = id
 				fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = l.HighWatermark(), l.LastStableOffset(), l.LogStartOffset()
@@ -241,12 +248,12 @@ func (fr *fetchRead) fromConsumerWithMetadata() bool {
 // for a consumer fetch that may be served by a follower, a follower —
 // one that follows a live leader, not a replica fenced after a restart
 // (replica.Partition.setRole). leading reports which.
-func (fr *fetchRead) replicaToRead(snap *controller.Snapshot, topic string, sp *sessionPartition) (rep *replica.Partition, leading bool, err error) {
+func (fr *fetchRead) replicaToRead(snap *controller.Snapshot, topic string, sp *fetchsession.Partition) (rep *replica.Partition, leading bool, err error) {
 	if !fr.fromConsumerWithMetadata() {
-		rep, _, err = fr.b.leaderWithEpoch(snap, topic, sp.key.partition, sp.currentLeaderEpoch)
+		rep, _, err = fr.b.leaderWithEpoch(snap, topic, sp.Key.Partition, sp.CurrentLeaderEpoch)
 		return rep, err == nil, err
 	}
-	rep, err = fr.b.replicas.Get(snap, topic, sp.key.partition)
+	rep, err = fr.b.replicas.Get(snap, topic, sp.Key.Partition)
 	if err != nil {
 		return nil, false, err
 	}
@@ -254,18 +261,18 @@ func (fr *fetchRead) replicaToRead(snap *controller.Snapshot, topic string, sp *
 	if leader < 0 {
 		return nil, false, kerr.NotLeaderForPartition
 	}
-	if err := checkCurrentLeaderEpoch(sp.currentLeaderEpoch, epoch); err != nil {
+	if err := checkCurrentLeaderEpoch(sp.CurrentLeaderEpoch, epoch); err != nil {
 		return nil, false, err
 	}
 	return rep, leader == fr.b.id, nil
 }
 
 // topicName resolves a session key's topic: by id from v13.
-func (fr *fetchRead) topicName(snap *controller.Snapshot, k sessionKey) (string, error) {
-	if k.topic != "" || fr.req.Version < 13 {
-		return k.topic, nil
+func (fr *fetchRead) topicName(snap *controller.Snapshot, k fetchsession.Key) (string, error) {
+	if k.Topic != "" || fr.req.Version < 13 {
+		return k.Topic, nil
 	}
-	t := snap.TopicsByID[controller.TopicID(k.id)]
+	t := snap.TopicsByID[controller.TopicID(k.ID)]
 	if t == nil {
 		return "", kerr.UnknownTopicID
 	}
@@ -302,20 +309,20 @@ func (fr *fetchRead) fail(snap *controller.Snapshot, fp *fetchedPartition, topic
 }
 
 // readPartition reads one partition of rep into fp.
-func (fr *fetchRead) readPartition(rep *replica.Partition, sp *sessionPartition, fp *fetchedPartition, remaining int64, minOne bool) (*storage.ReadResult, error) {
+func (fr *fetchRead) readPartition(rep *replica.Partition, sp *fetchsession.Partition, fp *fetchedPartition, remaining int64, minOne bool) (*storage.ReadResult, error) {
 	o := replica.ReadOptions{
 		ReplicaID:        -1,
-		FetchOffset:      sp.fetchOffset,
+		FetchOffset:      sp.FetchOffset,
 		LastFetchedEpoch: -1,
 		ReadCommitted:    fr.req.IsolationLevel == 1,
-		MaxBytes:         int32(min(min(int64(max(sp.maxBytes, 0)), remaining), 1<<31-1)),
+		MaxBytes:         int32(min(min(int64(max(sp.MaxBytes, 0)), remaining), 1<<31-1)),
 		MinOneBatch:      minOne,
 	}
 	if fr.follower {
 		o.ReplicaID = fr.replicaID
 	}
 	if fr.req.Version >= 12 {
-		o.LastFetchedEpoch = sp.lastFetchedEpoch
+		o.LastFetchedEpoch = sp.LastFetchedEpoch
 	}
 	info, rr, err := rep.Read(o)
 	fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = info.HighWatermark, info.LastStableOffset, info.LogStartOffset

@@ -278,7 +278,7 @@ func TestFetchSessions(t *testing.T) {
 	if resp := (fetchReq{sessionID: id, sessEpoch: -1, noTopics: true}).do(ctx, t, br); resp.ErrorCode != 0 || resp.SessionID != 0 {
 		t.Fatalf("close: %+v", resp)
 	}
-	if n := tb.fetchSessions.len(); n != 0 {
+	if n := tb.fetchSessions.Len(); n != 0 {
 		t.Fatalf("%d sessions after close", n)
 	}
 }

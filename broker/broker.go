@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel/runnel/broker/fetchsession"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/network"
@@ -58,8 +59,8 @@ type Broker struct {
 	admin    *adminServer
 	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
 	groups   *groupCoordinator // group coordination glue (groups.go)
-	// fetchSessions is the KIP-227 fetch session cache (fetch_sessions.go).
-	fetchSessions *fetchSessionCache
+	// fetchSessions is the KIP-227 fetch session cache.
+	fetchSessions *fetchsession.Cache
 	// followerReads counts consumer fetches this broker answered with
 	// records as a follower (KIP-392): the runnel_fetch_follower_reads_total
 	// metric.
@@ -210,7 +211,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.txns = b.startTxns()
-	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots)
+	b.fetchSessions = fetchsession.New(cfg.FetchSessionCacheSlots)
 
 	for i := range listeners {
 		listeners[i].SASL = saslByListener[listeners[i].Name]
