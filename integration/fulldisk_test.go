@@ -21,12 +21,14 @@ import (
 // TestFullDiskBroker fills a real runnel process's log dir — a 32 MiB
 // tmpfs (root only; skipped otherwise) — with franz-go and kcat producers,
 // 2 times (20 with RUNNEL_SOAK_FULLDISK=1, `make soak-fulldisk`). Each
-// time: the broker never dies of a signal; /readyz answers "log dir
-// failed" (when a poll lands in the few milliseconds before the exit); `runnel serve` exits non-zero on its own; restarted on the
-// full disk it starts and still holds every record franz-go had
-// acknowledged; once retention.bytes is lowered its segments are deleted
-// and it takes and serves records again. etcd is an external process, so
-// the tmpfs holds the partitions only.
+// time: the broker never dies of a signal and logs the failure; `runnel
+// serve` exits non-zero on its own; /readyz's "log dir failed" is logged
+// when a poll lands in the few milliseconds before the exit (not
+// asserted: see readyzWatcher); restarted on the full disk it starts and
+// still holds every record franz-go had acknowledged; once
+// retention.bytes is lowered its segments are deleted and it takes and
+// serves records again. etcd is an external process, so the tmpfs
+// holds the partitions only.
 func TestFullDiskBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full-disk test in -short mode")
@@ -144,8 +146,20 @@ func fullDiskRun(t *testing.T, b *broker, adminAddr, mnt, topic string, run int)
 		return
 	}
 
-	// Restart on the full disk: it must start, and every record franz-go
-	// had acknowledged must be readable.
+	// Restart on the full disk — as the producers left it: less free than
+	// the write that failed — it must start, and every record franz-go had
+	// acknowledged must be readable.
+	//
+	// With RUNNEL_FULLDISK_LAST_BYTE=1 a filler file takes the last free
+	// bytes first. That fails today: the restarted broker starts, but on
+	// being elected leader again it writes the new epoch to
+	// leader-epoch-checkpoint, meets ENOSPC and fails its log dir again
+	// before retention can free anything (as Kafka's LeaderEpochFileCache
+	// would). Left for the storage owner; see the faults report.
+	var filler string
+	if os.Getenv("RUNNEL_FULLDISK_LAST_BYTE") == "1" {
+		filler = fillDisk(t, mnt)
+	}
 	b.start()
 	waitReadyz(t, adminAddr)
 	verifyFullDiskAcks(t, ctx, b, topic, acked[0])
@@ -171,6 +185,11 @@ func fullDiskRun(t *testing.T, b *broker, adminAddr, mnt, topic string, run int)
 		got := consumeOne(t, ctx, b, topic, p, r.Offset)
 		if got != want {
 			t.Fatalf("run %d: p%d@%d reads %q, want %q", run, p, r.Offset, got, want)
+		}
+	}
+	if filler != "" {
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if code, body, err := readyz(adminAddr); err != nil || code != http.StatusOK {
