@@ -41,6 +41,12 @@ java-deps:
 java-long: java-deps
 	RUNNEL_JAVA_LONG=1 $(GO) test -race -count=1 -run 'TestJavaLong' -v -timeout 30m ./integration/
 
+# The full-disk test 20 times over (root only: it mounts a tmpfs), not part
+# of `make test`, which runs it twice.
+.PHONY: soak-fulldisk
+soak-fulldisk:
+	RUNNEL_SOAK_FULLDISK=1 $(GO) test -race -count=1 -run 'TestFullDiskBroker$$' -v -timeout 20m ./integration/
+
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
