@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -40,8 +41,8 @@ func TestFullDiskBroker(t *testing.T) {
 	const topic = "full"
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	mountTmpfs(t, mnt, 32)
-	etcdURL := startEtcdProcess(t)
-	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	etcdURL := testenv.StartEtcd(t)
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	b := startBroker(t,
 		withLogDir(filepath.Join(mnt, "logs")),
 		withOverride("etcd.endpoints", etcdURL),
