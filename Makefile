@@ -2,7 +2,7 @@
 
 GO        ?= go
 DATA      ?= ./data
-TEST_TIMEOUT ?= 15m
+TEST_TIMEOUT ?= 25m
 
 .PHONY: run build test test-deps check unit integration fuzz bench clean
 
