@@ -81,6 +81,9 @@ type Broker struct {
 	// interBrokerSASL, when the inter-broker listener is SASL, is how this
 	// broker authenticates to the others (sasl.go).
 	interBrokerSASL *interBrokerSASL
+	// acls is the ACL authorizer, nil without authorizer.class.name
+	// (authorize.go).
+	acls *acls
 }
 
 // etcdDirName is where the embedded etcd keeps its data inside the first log
@@ -205,8 +208,12 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	}
 	b.replicas = replica.NewManager(ro)
 	b.replicas.Start()
+	b.acls = newACLs(cfg, b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
 		b.logs.SetProducerIDExpiration(producerIDExpiration(cfg, s, id))
+		if b.acls != nil {
+			b.acls.update(s)
+		}
 	})
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)

@@ -175,7 +175,9 @@ var brokerDefs = []Def{
 	{Name: "producer.id.expiration.check.interval.ms", Type: Int, Default: "600000", Validate: atLeast(1), Doc: `How often expired producer ids are removed.`},
 
 	// ---- security ----
-	{Name: "authorizer.class.name", Type: String, Default: "", Validate: noAuthorizer, Doc: `Kafka's ACL authorizer class. Runnel has no authorizer: the ACL APIs answer SECURITY_DISABLED, as Kafka does with this unset, and a broker configured with an authorizer refuses to start rather than serve without the ACLs it was meant to enforce.`},
+	{Name: "authorizer.class.name", Type: String, Default: "", Validate: knownAuthorizer, Doc: `The ACL authorizer: Kafka's ` + "`" + `org.apache.kafka.metadata.authorizer.StandardAuthorizer` + "`" + ` (or the older name ` + "`" + `kafka.security.authorizer.AclAuthorizer` + "`" + `) turns on Runnel's, with StandardAuthorizer's semantics over ACLs kept in etcd. Empty: no authorization, and the ACL APIs answer SECURITY_DISABLED, as in Kafka. Any other class is refused at start rather than run without the ACLs it was meant to enforce.`},
+	{Name: "super.users", Type: String, Default: "", Doc: `Principals allowed every operation whatever the ACLs say, separated by ';' (User:admin;User:broker). With an authorizer and a PLAINTEXT or SSL inter-broker listener, the brokers' own principal (User:ANONYMOUS, or the certificate's) needs to be here or to hold CLUSTER_ACTION, as in Kafka.`},
+	{Name: "allow.everyone.if.no.acl.found", Type: Boolean, Default: "false", Doc: `With an authorizer: allow an operation on a resource that no ACL applies to. Kafka's default (false) denies it.`},
 
 	// ---- Runnel ----
 	{Name: EtcdEndpoints, Type: List, Default: "", Doc: `Runnel: comma-separated etcd client URLs holding cluster metadata (Runnel's replacement for zookeeper.connect). Empty runs an embedded single-member etcd in the first log dir.`},
@@ -215,13 +217,21 @@ func LookupBroker(name string) (Def, bool) {
 	return *d, true
 }
 
-// noAuthorizer refuses any authorizer: a broker told to enforce ACLs must
-// not start without enforcing them.
-func noAuthorizer(v string) error {
-	if strings.TrimSpace(v) != "" {
-		return fmt.Errorf("Runnel has no ACL authorizer; unset it to run without ACLs (the ACL APIs then answer SECURITY_DISABLED, as Kafka does without an authorizer)")
+// Authorizer class names authorizer.class.name accepts: KRaft's and the
+// ZooKeeper-era one, which Runnel treats alike (ACLs in etcd).
+const (
+	StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	AclAuthorizer      = "kafka.security.authorizer.AclAuthorizer"
+)
+
+// knownAuthorizer refuses an authorizer Runnel does not implement: a
+// broker told to enforce ACLs must not start without enforcing them.
+func knownAuthorizer(v string) error {
+	switch strings.TrimSpace(v) {
+	case "", StandardAuthorizer, AclAuthorizer:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("Runnel implements only Kafka's %s (or %s); unset it to run without ACLs", StandardAuthorizer, AclAuthorizer)
 }
 
 // acceptedKeys are Kafka keys Runnel takes without complaint but does not
@@ -250,8 +260,6 @@ var acceptedKeys = map[string]string{
 	"group.coordinator.new.enable":           "Runnel has one group coordinator",
 	"group.coordinator.threads":              "Runnel's coordinator needs no thread pool",
 	"group.coordinator.append.linger.ms":     "Runnel's coordinator writes without lingering",
-	"super.users":                            "an authorizer setting; Runnel has no authorizer (authorizer.class.name)",
-	"allow.everyone.if.no.acl.found":         "an authorizer setting; Runnel has no authorizer (authorizer.class.name)",
 	"metric.reporters":                       "Runnel exports Prometheus metrics on runnel.admin.listener",
 	"cluster.id":                             "the cluster id lives in etcd; this value is only a hint for a new cluster",
 	"sasl.mechanism.controller.protocol":     "Runnel has no KRaft controller",

@@ -149,6 +149,13 @@ type Broker struct {
 	AdminPprofEnable bool
 	// LogDurable from runnel.log.durable: fsync before acknowledging.
 	LogDurable bool
+
+	// AuthorizerEnabled: authorizer.class.name names Kafka's ACL
+	// authorizer (knownAuthorizer); SuperUsers and AllowEveryoneIfNoACL are
+	// super.users and allow.everyone.if.no.acl.found.
+	AuthorizerEnabled    bool
+	SuperUsers           string
+	AllowEveryoneIfNoACL bool
 	// ClusterIDRecover from runnel.cluster.id.recover: "" (refuse a
 	// metadata store of another or no cluster), "adopt" or "restore".
 	ClusterIDRecover string
@@ -528,6 +535,9 @@ func (b *Broker) resolve(hostname string) error {
 	b.AdminListener = g.str(AdminListener)
 	b.AdminPprofEnable = g.bool(AdminPprofEnable)
 	b.LogDurable = g.bool(LogDurable)
+	b.AuthorizerEnabled = strings.TrimSpace(g.str("authorizer.class.name")) != ""
+	b.SuperUsers = g.str("super.users")
+	b.AllowEveryoneIfNoACL = g.bool("allow.everyone.if.no.acl.found")
 	b.ClusterIDRecover = g.str(ClusterIDRecover)
 	b.LogFormat = g.str(LogFormat)
 	b.LogLevel = g.str(LogLevel)
