@@ -71,6 +71,13 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 -timeout 60m ./storage/ ./protocol/
 
+# Authorization's cost: produce/fetch with no authorizer and with 10,000
+# ACLs, side by side, and the decision alone (ns/op).
+.PHONY: bench-authz
+bench-authz:
+	$(GO) test -run '^$$' -bench 'Authorizer' -benchtime 200000x -count 5 -timeout 30m ./broker/
+	$(GO) test -run '^$$' -bench 'Authorize' -benchmem -count 5 ./security/authz/
+
 # Runnel against franz-go's in-memory kfake, same workloads, several rounds;
 # prints a table of medians (RUNNEL_BENCH_OUT=file also writes it there).
 .PHONY: bench-compare
