@@ -19,18 +19,16 @@ import (
 
 // embedded is a single-member etcd running inside this process.
 //
-// Both its client and its peer URL are unix sockets, so two runnel processes
+// It listens on one unix socket, DataDir/etcd/client.sock (a filesystem
+// socket inside the 0700 etcd dir, absolute path), so two runnel processes
 // with different data directories run side by side without fighting over
-// TCP ports 2379/2380:
-//
-//   - client: DataDir/etcd/client.sock (a filesystem socket, absolute path);
-//   - peer: an abstract unix socket "@runnel-etcd-peer-<hash of data dir>".
-//     etcd listens on a peer URL's host only (it ignores the URL path), and
-//     a URL host cannot hold a '/', so a filesystem path is impossible
-//     there; the abstract namespace needs none. The advertised peer URL
-//     (unix://runnel-etcd-peer-<hash>) omits the '@' because URL strings
-//     cannot carry it unescaped; a single member never dials its own peer
-//     URL, so the difference is harmless.
+// TCP ports 2379/2380, and only the broker's user can reach it. It has no
+// peer listener: a single member never talks to peers, and etcd cannot
+// put a peer socket in the file system (it listens on a URL's host, which
+// cannot hold a '/'; an abstract socket would be open to every local
+// process, and etcd serves "unixs" peer URLs without TLS). The advertised
+// peer URL (unix://runnel-etcd-peer-<hash of data dir>) is a name only,
+// which etcd needs for its member list and nothing ever dials.
 type embedded struct {
 	etcd     *embed.Etcd
 	endpoint string
@@ -57,7 +55,6 @@ func startEmbedded(ctx context.Context, dataDir string, lg *zap.Logger) (*embedd
 	sum := sha256.Sum256([]byte(abs))
 	clientURL := url.URL{Scheme: "unix", Path: sock}
 	peerName := "runnel-etcd-peer-" + hex.EncodeToString(sum[:8])
-	peerListen := url.URL{Scheme: "unix", Host: "@" + peerName}
 	peerURL := url.URL{Scheme: "unix", Host: peerName}
 
 	closing := new(atomic.Bool)
@@ -70,7 +67,7 @@ func startEmbedded(ctx context.Context, dataDir string, lg *zap.Logger) (*embedd
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLog)
 	cfg.ListenClientUrls = []url.URL{clientURL}
 	cfg.AdvertiseClientUrls = []url.URL{clientURL}
-	cfg.ListenPeerUrls = []url.URL{peerListen}
+	cfg.ListenPeerUrls = nil
 	cfg.AdvertisePeerUrls = []url.URL{peerURL}
 	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
 	cfg.InitialClusterToken = "runnel"
