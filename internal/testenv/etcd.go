@@ -24,38 +24,78 @@ const EtcdBinary = "/usr/bin/etcd"
 // installed.
 func StartEtcd(t testing.TB) string {
 	t.Helper()
+	return StartEtcdProcess(t).URL
+}
+
+// Etcd is an etcd process started by StartEtcdProcess.
+type Etcd struct {
+	// URL is the client URL; it stays the same across Wipe.
+	URL string
+
+	t          testing.TB
+	dir, peer  string
+	generation int // data dirs used so far
+	stop       func()
+}
+
+// StartEtcdProcess is StartEtcd for a test that also wipes the store.
+func StartEtcdProcess(t testing.TB) *Etcd {
+	t.Helper()
 	if _, err := os.Stat(EtcdBinary); err != nil {
 		t.Skipf("no %s (make test-deps installs etcd-server)", EtcdBinary)
 	}
-	dir := t.TempDir()
+	e := &Etcd{t: t, dir: t.TempDir()}
 	var lastErr error
 	// A free port can be taken between FreePort and etcd's bind: retry.
 	for attempt := 0; attempt < 3; attempt++ {
-		curl := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-		purl := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-		cmd := exec.Command(EtcdBinary,
-			"--name", "t", "--data-dir", filepath.Join(dir, fmt.Sprint("data", attempt)),
-			"--listen-client-urls", curl, "--advertise-client-urls", curl,
-			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-			"--initial-cluster", "t="+purl, "--log-level", "error", "--logger", "zap")
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		e.URL = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+		e.peer = fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+		if lastErr = e.start(); lastErr == nil {
+			t.Cleanup(func() { e.stop() })
+			return e
 		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() { cmd.Process.Kill(); <-exited }
-		if err := waitEtcdReady(curl, exited); err != nil {
-			stop()
-			lastErr = fmt.Errorf("%v: %s", err, out.String())
-			continue
-		}
-		t.Cleanup(stop)
-		return curl
 	}
 	t.Fatalf("etcd did not start: %v", lastErr)
-	return ""
+	return nil
+}
+
+// Wipe replaces the store under the running clients, as an operator who
+// lost or replaced etcd's data would: the process is killed and a new
+// one, with an empty data dir, serves the same URL. Its revisions start
+// again from 1.
+func (e *Etcd) Wipe() {
+	e.t.Helper()
+	e.stop()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ { // the ports are ours, but their release can lag
+		if err = e.start(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("etcd did not start again: %v", err)
+}
+
+func (e *Etcd) start() error {
+	e.generation++
+	cmd := exec.Command(EtcdBinary,
+		"--name", "t", "--data-dir", filepath.Join(e.dir, fmt.Sprint("data", e.generation)),
+		"--listen-client-urls", e.URL, "--advertise-client-urls", e.URL,
+		"--listen-peer-urls", e.peer, "--initial-advertise-peer-urls", e.peer,
+		"--initial-cluster", "t="+e.peer, "--log-level", "error", "--logger", "zap")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	e.stop = func() { cmd.Process.Kill(); <-exited }
+	if err := waitEtcdReady(e.URL, exited); err != nil {
+		e.stop()
+		return fmt.Errorf("%v: %s", err, out.String())
+	}
+	return nil
 }
 
 // waitEtcdReady returns once etcd at url answers a read, or an error when
