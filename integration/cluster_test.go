@@ -64,6 +64,21 @@ func produceContinuously(ctx context.Context, cl *kgo.Client, topic string, part
 	wg.Wait()
 }
 
+// produceInBackground runs produceContinuously with the cluster's
+// failover producer until stop, which waits for every record's outcome
+// (calling it again is a no-op).
+func (c *cluster) produceInBackground(ctx context.Context, topic string, partitions int32) (rec *ackRecorder, stop func()) {
+	rec = &ackRecorder{acks: map[int32][]ackedRecord{}}
+	pcl := c.failoverProducer()
+	pctx, cancel := context.WithCancel(ctx)
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		produceContinuously(pctx, pcl, topic, partitions, rec)
+	}()
+	return rec, func() { cancel(); <-produced }
+}
+
 // lastAck is the time of the latest acknowledgement on partition p.
 func (rec *ackRecorder) lastAck(p int32) time.Time {
 	rec.mu.Lock()
@@ -137,15 +152,8 @@ func TestClusterFailover(t *testing.T) {
 	defer cancel()
 
 	adm := c.replicatedTopic(ctx, topic, partitions)
-	rec := &ackRecorder{acks: map[int32][]ackedRecord{}}
-	pcl := c.failoverProducer()
-	pctx, stopProducing := context.WithCancel(ctx)
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		produceContinuously(pctx, pcl, topic, partitions, rec)
-	}()
-	defer func() { stopProducing(); <-produced }()
+	rec, stopProducing := c.produceInBackground(ctx, topic, partitions)
+	defer stopProducing()
 	for p := int32(0); p < partitions; p++ {
 		rec.waitAcksAfter(t, p, time.Now())
 	}
@@ -239,7 +247,6 @@ func TestClusterFailover(t *testing.T) {
 	// Keep producing a little on the healed cluster, then stop.
 	time.Sleep(2 * time.Second)
 	stopProducing()
-	<-produced
 
 	for _, f := range faults {
 		gap, p := rec.longestGap(f.from, f.to)

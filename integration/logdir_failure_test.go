@@ -39,15 +39,8 @@ func TestClusterLogDirFailure(t *testing.T) {
 	defer cancel()
 
 	adm := c.replicatedTopic(ctx, topic, partitions)
-	rec := &ackRecorder{acks: map[int32][]ackedRecord{}}
-	pcl := c.failoverProducer()
-	pctx, stopProducing := context.WithCancel(ctx)
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		produceContinuously(pctx, pcl, topic, partitions, rec)
-	}()
-	defer func() { stopProducing(); <-produced }()
+	rec, stopProducing := c.produceInBackground(ctx, topic, partitions)
+	defer stopProducing()
 	for p := int32(0); p < partitions; p++ {
 		rec.waitAcksAfter(t, p, time.Now())
 	}
@@ -110,6 +103,5 @@ func TestClusterLogDirFailure(t *testing.T) {
 	c.waitFullISR(ctx, adm, topic)
 	time.Sleep(time.Second)
 	stopProducing()
-	<-produced
 	verifyAcknowledged(t, ctx, c, topic, partitions, rec)
 }
