@@ -64,6 +64,9 @@ func (b *Broker) handleProduce(ctx context.Context, cc *network.ConnContext, req
 
 	var reqErr error
 	switch {
+	case pr.TransactionID != nil && !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *pr.TransactionID):
+		// Kafka refuses the whole request before looking at topics.
+		reqErr = kerr.TransactionalIDAuthorizationFailed
 	case pr.Acks != 0 && pr.Acks != 1 && pr.Acks != -1:
 		reqErr = kerr.InvalidRequiredAcks
 	}
@@ -79,6 +82,12 @@ func (b *Broker) handleProduce(ctx context.Context, cc *network.ConnContext, req
 		name, topicErr := rt.Topic, reqErr
 		if topicErr == nil {
 			name, topicErr = produceTopic(snap, pr.Version, rt)
+			// Authorization before existence: a topic the client may not
+			// write is refused whether or not it exists (a topic id that
+			// names none stays UNKNOWN_TOPIC_ID, as Kafka).
+			if name != "" && !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, name) {
+				topicErr = kerr.TopicAuthorizationFailed
+			}
 		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {

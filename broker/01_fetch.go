@@ -61,7 +61,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 		replicaID = r.ReplicaState.ID
 	}
 	follower := replicaID >= 0
-	if follower && !b.fromBroker(cc) {
+	if follower && (!b.fromBroker(cc) || !b.authorizeCluster(cc, kmsg.ACLOperationClusterAction)) {
 		return refusedFollowerFetch(req, r), nil // broker_actions.go
 	}
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
@@ -85,6 +85,9 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 		replicaID: replicaID,
 		maxBytes:  maxBytes,
 		listener:  cc.Listener,
+		mayRead: func(topic string) bool {
+			return b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, topic)
+		},
 	}
 	deadline := time.Now().Add(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
 	last := false
@@ -152,6 +155,8 @@ type fetchRead struct {
 	replicaID int32
 	maxBytes  int32
 	listener  string
+	// mayRead says whether a consumer may read a topic (READ on it).
+	mayRead func(topic string) bool
 
 	parts  []fetchedPartition
 	reads  []*storage.ReadResult // parallel to parts; nil when nothing was read
@@ -198,6 +203,10 @@ func (fr *fetchRead) read(snap *controller.Snapshot) []<-chan struct{} {
 		fp.resp.HighWatermark = -1
 		fp.resp.PreferredReadReplica = -1
 		name, err := fr.topicName(snap, sp.Key)
+		if name != "" && !fr.follower && !fr.mayRead(name) {
+			// Authorization before existence, as Kafka.
+			err = kerr.TopicAuthorizationFailed
+		}
 		var rep *replica.Partition
 		leading := false
 		if err == nil {

@@ -39,20 +39,23 @@ const (
 // have not caught up could otherwise answer an offset that goes back).
 const listOffsetsMaxVersion int16 = 11
 
-func (b *Broker) handleListOffsets(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleListOffsets(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	snap := b.ctrl.Snapshot()
 	for _, rt := range r.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
 		seen := make(map[int32]bool, len(rt.Partitions))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			var err error
-			if seen[rp.Partition] {
+			if !allowed {
+				err = kerr.TopicAuthorizationFailed
+			} else if seen[rp.Partition] {
 				err = fmt.Errorf("%w: partition %d listed twice", kerr.InvalidRequest, rp.Partition)
 			} else {
 				seen[rp.Partition] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/runnel/runnel/network"
+	"github.com/runnel/runnel/security/authz"
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
@@ -49,6 +50,9 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 	// Auto-create, before building the answer, so that it shows the new
 	// topics. createErr holds the error of a topic that could not be made.
 	createErr := map[string]error{}
+	mayDescribe := func(name string) bool {
+		return b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
+	}
 	if allowAuto {
 		var rev int64
 		for _, t := range r.Topics {
@@ -56,10 +60,14 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 				continue
 			}
 			name := *t.Topic
-			if _, ok := snap.Topics[name]; ok || !autoCreatable(name) {
+			if _, ok := snap.Topics[name]; ok || !autoCreatable(name) || !mayDescribe(name) {
 				continue
 			}
 			if _, done := createErr[name]; done {
+				continue
+			}
+			if !b.authorizeCluster(cc, kmsg.ACLOperationCreate) && !b.authorize(cc, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, name) {
+				createErr[name] = kerr.TopicAuthorizationFailed
 				continue
 			}
 			if _, collides := collidingTopic(snap, name); collides {
@@ -104,12 +112,14 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 	resp.ControllerID = controllerIDFor(snap, cc.Listener)
 	resp.AuthorizedOperations = authorizedOperationsOmitted
 	if r.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = clusterAuthorizedOps
+		resp.AuthorizedOperations = b.authorizedOperations(cc, kmsg.ACLResourceTypeCluster, authz.ClusterResourceName)
 	}
 
-	topicOps := authorizedOperationsOmitted
-	if r.IncludeTopicAuthorizedOperations {
-		topicOps = topicAuthorizedOperations
+	topicOps := func(name string) int32 {
+		if !r.IncludeTopicAuthorizedOperations {
+			return authorizedOperationsOmitted
+		}
+		return b.authorizedOperations(cc, kmsg.ACLResourceTypeTopic, name)
 	}
 	addTopic := func(t *controller.Topic) {
 		rt := kmsg.NewMetadataResponseTopic()
@@ -117,7 +127,7 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 		rt.Topic = &name
 		rt.TopicID = t.ID
 		rt.IsInternal = isInternalTopic(t)
-		rt.AuthorizedOperations = topicOps
+		rt.AuthorizedOperations = topicOps(name)
 		rt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
@@ -134,17 +144,21 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 	addError := func(name *string, id [16]byte, code int16) {
 		rt := kmsg.NewMetadataResponseTopic()
 		rt.Topic, rt.TopicID, rt.ErrorCode = name, id, code
-		rt.AuthorizedOperations = topicOps
+		rt.AuthorizedOperations = authorizedOperationsOmitted
 		if name != nil {
-			rt.IsInternal = isInternalTopicName(*name)
+			rt.AuthorizedOperations = topicOps(*name)
+			rt.IsInternal = code != kerr.TopicAuthorizationFailed.Code && isInternalTopicName(*name)
 		}
 		rt.Partitions = []kmsg.MetadataResponseTopicPartition{}
 		resp.Topics = append(resp.Topics, rt)
 	}
 
 	if allTopics {
+		// Topics the principal may not describe are left out, as Kafka.
 		for _, name := range sortedTopicNames(snap) {
-			addTopic(snap.Topics[name])
+			if mayDescribe(name) {
+				addTopic(snap.Topics[name])
+			}
 		}
 		return network.Response{Msg: resp}, nil
 	}
@@ -156,8 +170,11 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 				continue
 			}
 			seenID[t.TopicID] = true
-			if top := snap.TopicsByID[controller.TopicID(t.TopicID)]; top != nil {
+			if top := snap.TopicsByID[controller.TopicID(t.TopicID)]; top != nil && mayDescribe(top.Name) {
 				addTopic(top)
+			} else if top != nil {
+				// Kafka: ids are not secret, the name is.
+				addError(nil, t.TopicID, kerr.TopicAuthorizationFailed.Code)
 			} else {
 				addError(nil, t.TopicID, kerr.UnknownTopicID.Code)
 			}
@@ -173,6 +190,11 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 			continue
 		}
 		seenName[name] = true
+		if !mayDescribe(name) {
+			// Whether or not it exists, as Kafka.
+			addError(t.Topic, [16]byte{}, kerr.TopicAuthorizationFailed.Code)
+			continue
+		}
 		if top := snap.Topics[name]; top != nil {
 			addTopic(top)
 			continue

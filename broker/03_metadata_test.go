@@ -80,7 +80,7 @@ func TestMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(resp2.Topics) != 2 || resp2.Topics[0].Topic == nil || *resp2.Topics[0].Topic != "known" ||
-			resp2.Topics[1].ErrorCode != kerr.UnknownTopicID.Code || resp2.Topics[0].AuthorizedOperations != topicAuthorizedOperations {
+			resp2.Topics[1].ErrorCode != kerr.UnknownTopicID.Code || resp2.Topics[0].AuthorizedOperations != allTopicOperations {
 			t.Fatalf("by id: %+v", resp2.Topics)
 		}
 	})

@@ -22,18 +22,22 @@ import (
 // replication that wait joins the replica's change channel like acks=all.
 const deleteRecordsMaxVersion int16 = 2
 
-func (b *Broker) handleDeleteRecords(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleDeleteRecords(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	snap := b.ctrl.Snapshot()
 	for _, rt := range r.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := b.authorize(cc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			low, err := b.deleteRecords(snap, rt.Topic, rp.Partition, rp.Offset)
+			low, err := int64(-1), error(kerr.TopicAuthorizationFailed)
+			if allowed {
+				low, err = b.deleteRecords(snap, rt.Topic, rp.Partition, rp.Offset)
+			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 			} else {

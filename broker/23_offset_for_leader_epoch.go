@@ -6,6 +6,7 @@ import (
 	"github.com/runnel/runnel/network"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,17 +19,27 @@ import (
 // checked first (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
 const offsetForLeaderEpochMaxVersion int16 = 4
 
-func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	snap := b.ctrl.Snapshot()
+	// A follower's request needs CLUSTER_ACTION, a consumer's DESCRIBE on
+	// each topic; either way the refusal is per partition, as Kafka.
+	follower := r.Version >= 3 && r.ReplicaID >= 0
+	clusterAllowed := follower && b.authorizeCluster(cc, kmsg.ACLOperationClusterAction)
 	for _, rt := range r.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
+		allowed := clusterAllowed || (!follower && b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			rep, _, err := b.leaderWithEpoch(snap, rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)

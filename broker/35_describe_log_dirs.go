@@ -24,9 +24,14 @@ const describeLogDirsMaxVersion int16 = 5
 // total and usable bytes. Partitions not hosted here are left out, as in
 // Kafka. A failed log dir (logdir_failure.go), or a file system that
 // cannot be read, is KAFKA_STORAGE_ERROR on the dir.
-func (b *Broker) handleDescribeLogDirs(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleDescribeLogDirs(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.authorizeCluster(cc, kmsg.ACLOperationDescribe) {
+		// Kafka: no dirs, and (v3+) the error at the top.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 
 	dirName := b.cfg.LogDirs[0]
 	if abs, err := filepath.Abs(dirName); err == nil {

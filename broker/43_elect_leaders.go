@@ -36,9 +36,24 @@ const electLeadersMaxVersion = 2
 // every partition is considered and only the ones elected, or failing
 // otherwise than ELECTION_NOT_NEEDED, are reported (as Kafka does). The
 // answer comes once this broker's metadata shows the writes.
-func (b *Broker) handleElectLeaders(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleElectLeaders(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ElectLeadersRequest)
 	resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
+	if !b.authorizeCluster(cc, kmsg.ACLOperationAlter) {
+		// Kafka: the error at the top and on every partition asked for.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, t := range r.Topics {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return network.Response{Msg: resp}, nil
+	}
 	unclean := r.Version >= 1 && r.ElectionType == 1
 	if r.Version >= 1 && r.ElectionType != 0 && r.ElectionType != 1 {
 		resp.ErrorCode = kerr.InvalidRequest.Code

@@ -43,9 +43,13 @@ const alterPartitionReassignmentsMaxVersion = 1
 // request's timeout; an unreachable etcd answers REQUEST_TIMED_OUT with
 // the etcd error. The answer comes once this broker's metadata shows the
 // writes.
-func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+	if !b.authorizeCluster(cc, kmsg.ACLOperationAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	resp.AllowReplicationFactorChange = r.AllowReplicationFactorChange
 	allowRF := r.Version < 1 || r.AllowReplicationFactorChange
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis))

@@ -7,6 +7,7 @@ import (
 	"github.com/runnel/runnel/network"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,9 +18,13 @@ const listPartitionReassignmentsMaxVersion = 0
 // broker's metadata. With no topics given every reassignment is listed;
 // otherwise only the named partitions that are being reassigned, and
 // unknown topics or partitions are left out (as Kafka's controller does).
-func (b *Broker) handleListPartitionReassignments(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleListPartitionReassignments(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if !b.authorizeCluster(cc, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	snap := b.ctrl.Snapshot()
 	want := map[string][]int32{}
 	var names []string

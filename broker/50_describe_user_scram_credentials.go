@@ -31,9 +31,13 @@ func scramMechanismType(name string) int8 {
 // salts or keys). No users (null or empty) means every user with a
 // credential; a user named twice is DUPLICATE_RESOURCE and a user without
 // credentials RESOURCE_NOT_FOUND, with Kafka's messages.
-func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(cc, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	creds := b.ctrl.Snapshot().ScramCredentials
 	describe := func(user string) kmsg.DescribeUserSCRAMCredentialsResponseResult {
 		res := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()

@@ -24,9 +24,22 @@ const alterUserScramCredentialsMaxVersion int16 = 0
 // RESOURCE_NOT_FOUND. The accepted changes go to etcd in one transaction as
 // salt, stored key and server key — the salted password is not kept — and
 // the answer waits until this broker's snapshot has them.
-func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(cc, kmsg.ACLOperationAlter) {
+		// Kafka: every user asked about refused; nothing is changed.
+		seen := map[string]bool{}
+		for _, name := range alteredUsers(r) {
+			if !seen[name] {
+				seen[name] = true
+				res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+				res.User, res.ErrorCode = name, kerr.ClusterAuthorizationFailed.Code
+				resp.Results = append(resp.Results, res)
+			}
+		}
+		return network.Response{Msg: resp}, nil
+	}
 	errs := map[string]*kerr.Error{}
 	msgs := map[string]string{}
 	fail := func(user string, e *kerr.Error, msg string) { errs[user], msgs[user] = e, msg }
@@ -135,4 +148,17 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, _ *network
 		resp.Results = append(resp.Results, res)
 	}
 	return network.Response{Msg: resp}, nil
+}
+
+// alteredUsers lists the users of a request's deletions and upsertions, in
+// request order.
+func alteredUsers(r *kmsg.AlterUserSCRAMCredentialsRequest) []string {
+	var names []string
+	for _, d := range r.Deletions {
+		names = append(names, d.Name)
+	}
+	for _, u := range r.Upsertions {
+		names = append(names, u.Name)
+	}
+	return names
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/runnel/runnel/network"
+	"github.com/runnel/runnel/security/authz"
 
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,7 +44,7 @@ func (b *Broker) handleDescribeCluster(_ context.Context, cc *network.ConnContex
 	resp.ClusterID = snap.ClusterID
 	resp.ControllerID = controllerIDFor(snap, cc.Listener)
 	if r.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterAuthorizedOps
+		resp.ClusterAuthorizedOperations = b.authorizedOperations(cc, kmsg.ACLResourceTypeCluster, authz.ClusterResourceName)
 	}
 	for _, id := range liveBrokerIDs(snap, cc.Listener) {
 		ep, _ := endpointFor(snap, id, cc.Listener)

@@ -19,7 +19,7 @@ func TestDescribeCluster(t *testing.T) {
 	}
 	if resp.ErrorCode != 0 || resp.ClusterID != tb.ctrl.ClusterID() || resp.ControllerID != tb.ID() ||
 		len(resp.Brokers) != 1 || resp.Brokers[0].Host+":"+itoa(resp.Brokers[0].Port) != tb.addr ||
-		resp.ClusterAuthorizedOperations != clusterAuthorizedOps || resp.EndpointType != endpointTypeBroker {
+		resp.ClusterAuthorizedOperations != allClusterOperations || resp.EndpointType != endpointTypeBroker {
 		t.Fatalf("%+v", resp)
 	}
 

@@ -41,8 +41,16 @@ func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *network.Co
 	}
 
 	var names []string
+	mayDescribe := func(name string) bool {
+		return b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
+	}
 	if all {
-		names = sortedTopicNames(snap)
+		// Topics the principal may not describe are left out, as Kafka.
+		for _, name := range sortedTopicNames(snap) {
+			if mayDescribe(name) {
+				names = append(names, name)
+			}
+		}
 	} else {
 		seen := map[string]bool{}
 		for _, t := range r.Topics {
@@ -80,8 +88,13 @@ func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *network.Co
 		rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		n := name
 		rt.Topic = &n
-		rt.AuthorizedOperations = topicAuthorizedOperations
+		rt.AuthorizedOperations = b.authorizedOperations(cc, kmsg.ACLResourceTypeTopic, name)
 		rt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
+		if !all && !mayDescribe(name) {
+			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
 		t := snap.Topics[name]
 		if t == nil {
 			if all {

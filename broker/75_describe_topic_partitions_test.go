@@ -40,7 +40,7 @@ func TestDescribeTopicPartitions(t *testing.T) {
 			t.Fatalf("%d topics, cursor %+v", len(resp.Topics), resp.NextCursor)
 		}
 		a := resp.Topics[0]
-		if *a.Topic != "dtp-a" || a.TopicID == [16]byte{} || len(a.Partitions) != 3 || a.AuthorizedOperations != topicAuthorizedOperations {
+		if *a.Topic != "dtp-a" || a.TopicID == [16]byte{} || len(a.Partitions) != 3 || a.AuthorizedOperations != allTopicOperations {
 			t.Fatalf("%+v", a)
 		}
 		if p := a.Partitions[1]; p.Partition != 1 || p.LeaderID != tb.ID() || p.LeaderEpoch != 0 || len(p.ISR) != 1 {

@@ -28,7 +28,7 @@ type acls struct {
 	cfg     authz.Config
 	cur     atomic.Pointer[authz.Authorizer]
 
-	mu   sync.Mutex     // serializes rebuilds
+	mu   sync.Mutex      // serializes rebuilds
 	from []authz.Binding // the snapshot ACL list cur was built from
 }
 

@@ -132,3 +132,13 @@ func TestACLAPIsWithAuthorizer(t *testing.T) {
 		t.Fatalf("alice describes after revocation: %v %+v", err, res)
 	}
 }
+
+// The authorized-operations fields without an authorizer: every operation
+// Kafka supports on the resource type, one bit per AclOperation code
+// (READ=3 WRITE=4 CREATE=5 DELETE=6 ALTER=7 DESCRIBE=8 CLUSTER_ACTION=9
+// DESCRIBE_CONFIGS=10 ALTER_CONFIGS=11 IDEMPOTENT_WRITE=12).
+const (
+	allTopicOperations   int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	allClusterOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+	allGroupOperations   int32 = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
+)

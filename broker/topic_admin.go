@@ -21,16 +21,6 @@ import (
 // field the client did not ask for (Integer.MIN_VALUE in Kafka).
 const authorizedOperationsOmitted int32 = -2147483648
 
-// Authorized-operation bit fields when no authorizer is configured: every
-// operation Kafka supports on the resource type, one bit per AclOperation
-// code (READ=3 WRITE=4 CREATE=5 DELETE=6 ALTER=7 DESCRIBE=8
-// CLUSTER_ACTION=9 DESCRIBE_CONFIGS=10 ALTER_CONFIGS=11
-// IDEMPOTENT_WRITE=12).
-const (
-	topicAuthorizedOperations int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
-	clusterAuthorizedOps      int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
-)
-
 // metadataWaitTimeout bounds how long an admin handler waits for its own
 // write to reach the local metadata snapshot before answering.
 const metadataWaitTimeout = 30 * time.Second
