@@ -30,7 +30,7 @@ const createTopicsMaxVersion int16 = 7
 // until this broker's metadata shows the new topics. From v5 a topic's
 // answer carries its partition count, replication factor and every config
 // with its source; from v7 its id.
-func (b *Broker) handleCreateTopics(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleCreateTopics(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.CreateTopicsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
 	defer cancel()
@@ -44,6 +44,8 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *network.ConnContext,
 	// error, when its topics together would add more than 10,000
 	// partitions; checked before anything sized by the counts is allocated.
 	tooMany := requestedPartitions(r, b.cfg.NumPartitions) > controller.MaxPartitionsPerRequest
+	// CREATE on the cluster covers every topic; else CREATE on each.
+	clusterCreate := b.authorizeCluster(cc, kmsg.ACLOperationCreate)
 	var rev int64
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
@@ -55,6 +57,11 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *network.ConnContext,
 		}
 		if count[t.Topic] > 1 {
 			rt.ErrorCode, rt.ErrorMessage = codeMsg(kerr.InvalidRequest, "Duplicate topic name.")
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
+		if !clusterCreate && !b.authorize(cc, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, t.Topic) {
+			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, rt)
 			continue
 		}
@@ -71,7 +78,13 @@ func (b *Broker) handleCreateTopics(ctx context.Context, _ *network.ConnContext,
 		}
 		rt.NumPartitions = int32(len(created.Partitions))
 		rt.ReplicationFactor = int16(len(created.Partitions[0].Replicas))
-		rt.Configs = b.createdTopicConfigs(created.Configs)
+		if b.authorize(cc, kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, t.Topic) {
+			rt.Configs = b.createdTopicConfigs(created.Configs)
+		} else {
+			// Kafka: created, but its configs are not the caller's to see.
+			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+			rt.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if err := b.waitVisible(ctx, rev); err != nil && !r.ValidateOnly {

@@ -24,7 +24,7 @@ const deleteTopicsMaxVersion int16 = 6
 // name is UNKNOWN_TOPIC_OR_PARTITION and an unknown id UNKNOWN_TOPIC_ID.
 // Internal topics are refused with INVALID_REQUEST. The answer waits until
 // this broker's metadata no longer shows the deleted topics.
-func (b *Broker) handleDeleteTopics(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleDeleteTopics(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DeleteTopicsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
 	defer cancel()
@@ -67,7 +67,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, _ *network.ConnContext,
 	for _, t := range targets {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = t.name, t.id
-		rt.ErrorCode, rt.ErrorMessage = b.deleteOne(ctx, snap, req.Version, t.name, t.id, names, ids, deleting, &rt, &rev)
+		rt.ErrorCode, rt.ErrorMessage = b.deleteOne(ctx, cc, snap, req.Version, t.name, t.id, names, ids, deleting, &rt, &rev)
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if err := b.waitVisible(ctx, rev); err != nil {
@@ -83,7 +83,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, _ *network.ConnContext,
 
 // deleteOne deletes one requested topic, filling in the name or id the
 // response echoes, and returns the error code and message.
-func (b *Broker) deleteOne(ctx context.Context, snap *controller.Snapshot, version int16, name *string, id [16]byte,
+func (b *Broker) deleteOne(ctx context.Context, cc *network.ConnContext, snap *controller.Snapshot, version int16, name *string, id [16]byte,
 	names map[string]int, ids map[[16]byte]int, deleting map[string]bool, rt *kmsg.DeleteTopicsResponseTopic, rev *int64,
 ) (int16, *string) {
 	if !b.cfg.DeleteTopicEnable {
@@ -102,6 +102,15 @@ func (b *Broker) deleteOne(ctx context.Context, snap *controller.Snapshot, versi
 		if t == nil {
 			return codeMsg(kerr.UnknownTopicID, fmt.Sprintf("Topic id %s does not exist.", controller.TopicID(id)))
 		}
+		// Kafka: the name of an id only to who may describe it.
+		if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name) {
+			return kerr.TopicAuthorizationFailed.Code, nil
+		}
+		if !b.authorize(cc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, t.Name) {
+			n := t.Name
+			rt.Topic = &n
+			return kerr.TopicAuthorizationFailed.Code, nil
+		}
 		n := t.Name
 		rt.Topic = &n
 	case name == nil:
@@ -109,6 +118,10 @@ func (b *Broker) deleteOne(ctx context.Context, snap *controller.Snapshot, versi
 	default:
 		if names[*name] > 1 {
 			return codeMsg(kerr.InvalidRequest, "Duplicate topic name.")
+		}
+		if !b.authorize(cc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, *name) {
+			// Whether or not it exists, as Kafka.
+			return kerr.TopicAuthorizationFailed.Code, nil
 		}
 		t = snap.Topics[*name]
 		if t == nil {

@@ -32,7 +32,7 @@ const describeConfigsMaxVersion int16 = 4
 //
 // ConfigNames, when not null, keeps only the named keys; documentation is
 // sent only with IncludeDocumentation (v3+). Sensitive values are null.
-func (b *Broker) handleDescribeConfigs(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleDescribeConfigs(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	snap := b.ctrl.Snapshot()
@@ -47,7 +47,11 @@ func (b *Broker) handleDescribeConfigs(ctx context.Context, _ *network.ConnConte
 	for _, res := range r.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-		entries, err := b.describeResource(snap.Topics, dyn, res)
+		err := b.authorizeConfigResource(cc, kmsg.ACLOperationDescribeConfigs, res.ResourceType, res.ResourceName)
+		var entries []config.Entry
+		if err == nil {
+			entries, err = b.describeResource(snap.Topics, dyn, res)
+		}
 		if err != nil {
 			rr.ErrorCode, rr.ErrorMessage = adminError(err)
 			resp.Resources = append(resp.Resources, rr)

@@ -26,7 +26,7 @@ const alterConfigsMaxVersion int16 = 2
 // BROKER_LOGGER is not alterable this way (INVALID_REQUEST, as in Kafka).
 // ValidateOnly checks without writing. Changes reach this broker's
 // partition logs before the answer.
-func (b *Broker) handleAlterConfigs(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleAlterConfigs(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterConfigsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(0)) // no timeout in the request: etcd calls fail cleanly after 30 s
 	defer cancel()
@@ -43,6 +43,8 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, _ *network.ConnContext,
 		var err error
 		if dups[configResource{res.ResourceType, res.ResourceName}] > 1 {
 			err = fmt.Errorf("%w: Duplicate resource.", kerr.InvalidRequest)
+		} else if aerr := b.authorizeConfigResource(cc, kmsg.ACLOperationAlterConfigs, res.ResourceType, res.ResourceName); aerr != nil {
+			err = aerr
 		} else if res.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
 			err = fmt.Errorf("%w: AlterConfigs cannot change BROKER_LOGGER resources; use IncrementalAlterConfigs", kerr.InvalidRequest)
 		} else {

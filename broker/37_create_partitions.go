@@ -26,7 +26,7 @@ const createPartitionsMaxVersion int16 = 3
 // INVALID_REPLICA_ASSIGNMENT. ValidateOnly checks without changing
 // anything. The answer waits until this broker's metadata shows the new
 // partitions.
-func (b *Broker) handleCreatePartitions(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleCreatePartitions(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.CreatePartitionsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(r.TimeoutMillis)) // etcd calls fail cleanly if etcd is unreachable
 	defer cancel()
@@ -65,6 +65,8 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, _ *network.ConnCont
 			err = controller.ErrTooManyPartitions
 		case count[t.Topic] > 1:
 			err = fmt.Errorf("%w: Duplicate topic in request.", kerr.InvalidRequest)
+		case !b.authorize(cc, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, t.Topic):
+			err = kerr.TopicAuthorizationFailed
 		case snap.Topics[t.Topic] == nil:
 			err = fmt.Errorf("%w: The topic '%s' does not exist.", kerr.UnknownTopicOrPartition, t.Topic)
 		case isInternalTopic(snap.Topics[t.Topic]):

@@ -26,7 +26,7 @@ const incrementalAlterConfigsMaxVersion int16 = 1
 // a resource named twice, a SET without a value or an unknown operation is
 // INVALID_REQUEST. The result is validated like AlterConfigs. BROKER_LOGGER
 // resources have no loggers to change: every key is INVALID_CONFIG.
-func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout(0)) // no timeout in the request: etcd calls fail cleanly after 30 s
 	defer cancel()
@@ -44,6 +44,8 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, _ *network.C
 		switch {
 		case dups[configResource{res.ResourceType, res.ResourceName}] > 1:
 			err = fmt.Errorf("%w: Duplicate resource.", kerr.InvalidRequest)
+		case b.authorizeConfigResource(cc, kmsg.ACLOperationAlterConfigs, res.ResourceType, res.ResourceName) != nil:
+			err = b.authorizeConfigResource(cc, kmsg.ACLOperationAlterConfigs, res.ResourceType, res.ResourceName)
 		case res.ResourceType == kmsg.ConfigResourceTypeBrokerLogger:
 			err = b.alterBrokerLoggers(res)
 		default:

@@ -8,6 +8,7 @@ import (
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/security/authz"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -135,4 +136,26 @@ func (b *Broker) authorizedOperations(cc *network.ConnContext, rt kmsg.ACLResour
 		}
 	}
 	return bits
+}
+
+// authorizeConfigResource checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on
+// a config resource as Kafka's config APIs do: brokers, broker loggers and
+// client-metrics subscriptions are the cluster's; topics and groups their
+// own. It returns the error the resource is answered with, or nil.
+func (b *Broker) authorizeConfigResource(cc *network.ConnContext, op kmsg.ACLOperation, rt kmsg.ConfigResourceType, name string) error {
+	switch rt {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.authorize(cc, op, kmsg.ACLResourceTypeTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if !b.authorize(cc, op, kmsg.ACLResourceTypeGroup, name) {
+			return kerr.GroupAuthorizationFailed
+		}
+	default:
+		if !b.authorizeCluster(cc, op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	}
+	return nil
 }
