@@ -21,10 +21,36 @@ const offsetCommitMaxVersion int16 = 10
 
 func (b *Broker) handleOffsetCommit(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.OffsetCommitRequest)
-	return network.Response{Msg: b.offsetCommit(ctx, r)}, nil
+	if !b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group) {
+		// Kafka: every partition refused, nothing committed.
+		return network.Response{Msg: offsetCommitRefused(r, kerr.GroupAuthorizationFailed.Code)}, nil
+	}
+	mayRead := func(topic string) bool {
+		return b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, topic)
+	}
+	return network.Response{Msg: b.offsetCommit(ctx, r, mayRead)}, nil
 }
 
-func (b *Broker) offsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+// offsetCommitRefused answers every partition of r with code.
+func offsetCommitRefused(r *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// offsetCommit commits the partitions of existing topics that the client
+// may read (READ on the topic, checked before existence as Kafka does) and
+// answers the others with their error.
+func (b *Broker) offsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequest, mayRead func(topic string) bool) *kmsg.OffsetCommitResponse {
 	snap := b.ctrl.Snapshot()
 	type at struct{ topic, partition int }
 	refused := map[at]int16{}
@@ -39,8 +65,15 @@ func (b *Broker) offsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequest) 
 		}
 		kt := t
 		kt.Partitions = nil
+		name := t.Topic
+		if topic != nil {
+			name = topic.Name
+		}
+		allowed := (r.Version >= 10 && topic == nil) || mayRead(name)
 		for pi, p := range t.Partitions {
 			switch {
+			case !allowed:
+				refused[at{ti, pi}] = kerr.TopicAuthorizationFailed.Code
 			case topic == nil && r.Version >= 10:
 				refused[at{ti, pi}] = kerr.UnknownTopicID.Code
 			case topic == nil || topic.Partition(p.Partition) == nil:

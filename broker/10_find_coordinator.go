@@ -25,8 +25,16 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, cc *network.ConnCont
 		var err error
 		switch r.CoordinatorType {
 		case 0:
+			if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key) {
+				err = kerr.GroupAuthorizationFailed
+				break
+			}
 			node, host, port, err = b.groups.coordinatorFor(ctx, key, cc.Listener)
 		case 1: // transactions.go
+			if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key) {
+				err = kerr.TransactionalIDAuthorizationFailed
+				break
+			}
 			node, host, port, err = b.txnCoordinatorFor(ctx, key, cc.Listener)
 		default:
 			err = kerr.InvalidRequest

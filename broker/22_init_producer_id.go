@@ -22,10 +22,21 @@ import (
 // producer id and epoch checked when the client sends them.
 const initProducerIDMaxVersion int16 = 5
 
-func (b *Broker) handleInitProducerID(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleInitProducerID(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	switch {
+	case r.TransactionalID != nil && !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *r.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	case r.TransactionalID == nil && !b.authorizeCluster(cc, kmsg.ACLOperationIdempotentWrite) &&
+		!b.authorizeAny(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic):
+		// KIP-679: an idempotent producer needs IDEMPOTENT_WRITE on the
+		// cluster or WRITE on some topic.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	if r.TransactionalID != nil {
 		return b.initTransactionalProducerID(ctx, r, resp) // transactions.go
 	}

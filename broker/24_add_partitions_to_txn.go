@@ -22,10 +22,19 @@ import (
 // every partition.
 const addPartitionsToTxnMaxVersion int16 = 5
 
-func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AddPartitionsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	snap := b.ctrl.Snapshot()
+	mayWrite := func(rt kmsg.ACLResourceType, name string) bool {
+		return b.authorize(cc, kmsg.ACLOperationWrite, rt, name)
+	}
+	if r.Version >= 4 && !b.authorizeCluster(cc, kmsg.ACLOperationClusterAction) {
+		// Batched (v4+) requests come from brokers verifying a
+		// transactional produce: Kafka requires CLUSTER_ACTION.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	if r.Version < 4 {
 		topics := make(map[string][]int32, len(r.Topics))
 		var order []string
@@ -35,7 +44,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *network.ConnCo
 			}
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		codes := b.addPartitionsOne(ctx, snap, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, topics)
+		codes := b.addPartitionsOne(ctx, snap, mayWrite, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, topics)
 		for _, t := range order {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t
@@ -57,7 +66,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *network.ConnCo
 			}
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		codes := b.addPartitionsOne(ctx, snap, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly, topics)
+		codes := b.addPartitionsOne(ctx, snap, func(kmsg.ACLResourceType, string) bool { return true }, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly, topics)
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tr.TransactionalID
 		for _, t := range order {
@@ -77,16 +86,33 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, _ *network.ConnCo
 
 // addPartitionsOne adds (or verifies) one transaction's partitions and
 // returns each partition's error code.
-func (b *Broker) addPartitionsOne(ctx context.Context, snap *controller.Snapshot, id string, pid int64, epoch int16, verify bool, topics map[string][]int32) map[txn.TopicPartition]int16 {
+//
+// mayWrite answers for the client (WRITE on the transactional id, then on
+// each topic, as Kafka checks a v3- request); a refusal of the id refuses
+// every partition, a refused topic its partitions, and the rest are then
+// OPERATION_NOT_ATTEMPTED.
+func (b *Broker) addPartitionsOne(ctx context.Context, snap *controller.Snapshot, mayWrite func(kmsg.ACLResourceType, string) bool, id string, pid int64, epoch int16, verify bool, topics map[string][]int32) map[txn.TopicPartition]int16 {
 	codes := make(map[txn.TopicPartition]int16)
 	var parts []txn.TopicPartition
+	if !mayWrite(kmsg.ACLResourceTypeTransactionalId, id) {
+		for t, ps := range topics {
+			for _, p := range ps {
+				codes[txn.TopicPartition{Topic: t, Partition: p}] = kerr.TransactionalIDAuthorizationFailed.Code
+			}
+		}
+		return codes
+	}
 	unknown := false
 	for t, ps := range topics {
 		st := snap.Topics[t]
+		writable := mayWrite(kmsg.ACLResourceTypeTopic, t)
 		for _, p := range ps {
 			tp := txn.TopicPartition{Topic: t, Partition: p}
 			parts = append(parts, tp)
-			if st == nil || p < 0 || int(p) >= len(st.Partitions) {
+			if !writable {
+				codes[tp] = kerr.TopicAuthorizationFailed.Code
+				unknown = true
+			} else if st == nil || p < 0 || int(p) >= len(st.Partitions) {
 				codes[tp] = kerr.UnknownTopicOrPartition.Code
 				unknown = true
 			}

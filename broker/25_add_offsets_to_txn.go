@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel/runnel/coordinator/txn"
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,9 +19,17 @@ import (
 // with TxnOffsetCommit.
 const addOffsetsToTxnMaxVersion int16 = 4
 
-func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AddOffsetsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	switch {
+	case !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	case !b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	tp := txn.TopicPartition{Topic: txnOffsetsTopic, Partition: b.offsetsPartitionFor(r.Group)}
 	resp.ErrorCode = errorCode(b.txns.coord.AddPartitions(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}))
 	return network.Response{Msg: resp}, nil

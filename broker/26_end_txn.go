@@ -6,6 +6,7 @@ import (
 	"github.com/runnel/runnel/network"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,9 +17,13 @@ import (
 // advertise transaction.version 2.
 const endTxnMaxVersion int16 = 4
 
-func (b *Broker) handleEndTxn(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleEndTxn(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.EndTxnRequest)
 	resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+	if !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
 	resp.ErrorCode = errorCode(b.txns.coord.EndTxn(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit))
 	return network.Response{Msg: resp}, nil
 }

@@ -26,7 +26,7 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, cc *network.ConnCont
 	// Only a transaction coordinator (a broker) may write markers
 	// (broker_actions.go); Kafka answers anyone else
 	// CLUSTER_AUTHORIZATION_FAILED on every partition.
-	refused := !b.fromBroker(cc)
+	refused := !b.fromBroker(cc) || !b.authorizeCluster(cc, kmsg.ACLOperationClusterAction)
 	snap := b.ctrl.Snapshot()
 	for _, m := range r.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()

@@ -11,6 +11,7 @@ import (
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -28,8 +29,68 @@ import (
 // offered.
 const txnOffsetCommitMaxVersion int16 = 4
 
-func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleTxnOffsetCommit(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
+	var whole int16
+	switch {
+	case !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID):
+		whole = kerr.TransactionalIDAuthorizationFailed.Code
+	case !b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group):
+		whole = kerr.GroupAuthorizationFailed.Code
+	}
+	if whole != 0 {
+		return network.Response{Msg: txnOffsetCommitAnswer(r, func(string) int16 { return whole })}, nil
+	}
+	// Topics the client may not READ are refused per partition, the rest
+	// committed.
+	allowed := *r
+	allowed.Topics = nil
+	for _, t := range r.Topics {
+		if b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, t.Topic) {
+			allowed.Topics = append(allowed.Topics, t)
+		}
+	}
+	if len(allowed.Topics) != len(r.Topics) {
+		committed := b.txnOffsetCommit(ctx, &allowed)
+		codes := map[string]map[int32]int16{}
+		for _, t := range committed.Topics {
+			codes[t.Topic] = map[int32]int16{}
+			for _, p := range t.Partitions {
+				codes[t.Topic][p.Partition] = p.ErrorCode
+			}
+		}
+		resp := txnOffsetCommitAnswer(r, func(string) int16 { return kerr.TopicAuthorizationFailed.Code })
+		for ti := range resp.Topics {
+			if c, ok := codes[resp.Topics[ti].Topic]; ok {
+				for pi := range resp.Topics[ti].Partitions {
+					resp.Topics[ti].Partitions[pi].ErrorCode = c[resp.Topics[ti].Partitions[pi].Partition]
+				}
+			}
+		}
+		return network.Response{Msg: resp}, nil
+	}
+	return network.Response{Msg: b.txnOffsetCommit(ctx, r)}, nil
+}
+
+// txnOffsetCommitAnswer answers every partition of r with code(topic).
+func txnOffsetCommitAnswer(r *kmsg.TxnOffsetCommitRequest, code func(topic string) int16) *kmsg.TxnOffsetCommitResponse {
+	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code(t.Topic)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// txnOffsetCommit hands the commit to the group coordinator, which writes
+// it to __consumer_offsets as part of the producer's transaction.
+func (b *Broker) txnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	write := func(ctx context.Context, recs []coordinator.Record) error {
 		snap := b.ctrl.Snapshot()
 		rep, err := b.replicas.LeaderFor(snap, txnOffsetsTopic, b.offsetsPartitionFor(r.Group))
@@ -52,7 +113,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, _ *network.ConnConte
 		}
 		return appendAndAwait(ctx, rep, bb.Build(), replica.LeaderAppend{})
 	}
-	return network.Response{Msg: b.groups.coord.TxnOffsetCommit(ctx, r, write)}, nil
+	return b.groups.coord.TxnOffsetCommit(ctx, r, write)
 }
 
 // replayTxnOffsets is how a __consumer_offsets replay (groups.go) hands

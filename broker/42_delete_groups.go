@@ -6,6 +6,7 @@ import (
 	"github.com/runnel/runnel/network"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -14,5 +15,32 @@ const deleteGroupsMaxVersion int16 = 2
 
 func (b *Broker) handleDeleteGroups(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DeleteGroupsRequest)
-	return network.Response{Msg: b.groups.coord.DeleteGroups(ctx, r)}, nil
+	// Groups the client may not DELETE are refused one by one; the
+	// coordinator deletes the others.
+	allowed := *r
+	allowed.Groups = nil
+	for _, g := range r.Groups {
+		if b.authorize(cc, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, g) {
+			allowed.Groups = append(allowed.Groups, g)
+		}
+	}
+	if len(allowed.Groups) == len(r.Groups) {
+		return network.Response{Msg: b.groups.coord.DeleteGroups(ctx, r)}, nil
+	}
+	deleted := b.groups.coord.DeleteGroups(ctx, &allowed)
+	byName := map[string]kmsg.DeleteGroupsResponseGroup{}
+	for _, g := range deleted.Groups {
+		byName[g.Group] = g
+	}
+	resp := *deleted
+	resp.Groups = nil
+	for _, name := range r.Groups {
+		g, ok := byName[name]
+		if !ok {
+			g = kmsg.NewDeleteGroupsResponseGroup()
+			g.Group, g.ErrorCode = name, kerr.GroupAuthorizationFailed.Code
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return network.Response{Msg: &resp}, nil
 }

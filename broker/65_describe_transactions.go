@@ -7,6 +7,7 @@ import (
 	"github.com/runnel/runnel/network"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -15,12 +16,18 @@ import (
 // TRANSACTIONAL_ID_NOT_FOUND).
 const describeTransactionsMaxVersion int16 = 0
 
-func (b *Broker) handleDescribeTransactions(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleDescribeTransactions(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.DescribeTransactionsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range r.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
+		if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
+			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		d, err := b.txns.coord.Describe(id)
 		if err != nil {
 			st.ErrorCode = errorCode(err)
@@ -41,7 +48,10 @@ func (b *Broker) handleDescribeTransactions(_ context.Context, _ *network.ConnCo
 		}
 		names := make([]string, 0, len(byTopic))
 		for t := range byTopic {
-			names = append(names, t)
+			// Kafka lists only the topics the client may describe.
+			if b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t) {
+				names = append(names, t)
+			}
 		}
 		sort.Strings(names)
 		for _, t := range names {

@@ -20,7 +20,7 @@ import (
 // INVALID_REGULAR_EXPRESSION).
 const listTransactionsMaxVersion int16 = 2
 
-func (b *Broker) handleListTransactions(_ context.Context, _ *network.ConnContext, req *protocol.Request) (network.Response, error) {
+func (b *Broker) handleListTransactions(_ context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.ListTransactionsRequest)
 	resp := r.ResponseKind().(*kmsg.ListTransactionsResponse)
 	var f txn.ListFilter
@@ -48,6 +48,9 @@ func (b *Broker) handleListTransactions(_ context.Context, _ *network.ConnContex
 		f.IDPattern = re
 	}
 	for _, d := range b.txns.coord.List(f) {
+		if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, d.ID) {
+			continue // Kafka lists only the ids the client may describe
+		}
 		st := kmsg.NewListTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.TransactionState = d.ID, d.ProducerID, d.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, st)

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/runnel/runnel/network"
 
@@ -24,6 +25,25 @@ func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, cc *network.C
 		// on UNSUPPORTED_VERSION, as with Kafka.
 		resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		return network.Response{Msg: resp}, nil
+	}
+	if !b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group) {
+		resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return network.Response{Msg: resp}, nil
+	}
+	// Kafka 4: subscribing by name to a topic the member may not
+	// describe fails the heartbeat, naming the topics.
+	var hidden []string
+	for _, t := range r.SubscribedTopicNames {
+		if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t) {
+			hidden = append(hidden, t)
+		}
+	}
+	if len(hidden) > 0 {
+		resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		msg := "The following topics are not authorized: " + strings.Join(hidden, ", ")
+		resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
 		return network.Response{Msg: resp}, nil
 	}
 	return network.Response{Msg: b.groups.coord.ConsumerGroupHeartbeat(ctx, groupClient(cc, req.ClientID), r)}, nil
