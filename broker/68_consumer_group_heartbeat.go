@@ -46,5 +46,11 @@ func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, cc *network.C
 		resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
 		return network.Response{Msg: resp}, nil
 	}
-	return network.Response{Msg: b.groups.coord.ConsumerGroupHeartbeat(ctx, groupClient(cc, req.ClientID), r)}, nil
+	cl := groupClient(cc, req.ClientID)
+	who := requester(cc)
+	cl.MayDescribe = func(topic string) bool {
+		a := b.authorizer() // the ACLs current when the regex is resolved
+		return a == nil || a.Authorize(who, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, topic)
+	}
+	return network.Response{Msg: b.groups.coord.ConsumerGroupHeartbeat(ctx, cl, r)}, nil
 }

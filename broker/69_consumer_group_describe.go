@@ -41,10 +41,32 @@ func (b *Broker) handleConsumerGroupDescribe(ctx context.Context, cc *network.Co
 			g = kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group, g.ErrorCode = name, kerr.GroupAuthorizationFailed.Code
 			g.AuthorizedOperations = authorizedOperationsOmitted
+		} else if g.ErrorCode == 0 && !b.mayDescribeAssignedTopics(cc, &g) {
+			// Kafka hides the whole group rather than let its
+			// assignments name topics the client may not describe.
+			msg := "The group has described topic(s) that the client is not authorized to describe."
+			g = kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode, g.ErrorMessage = name, kerr.TopicAuthorizationFailed.Code, &msg
+			g.AuthorizedOperations = authorizedOperationsOmitted
 		} else if r.IncludeAuthorizedOperations {
 			g.AuthorizedOperations = b.authorizedOperations(cc, kmsg.ACLResourceTypeGroup, name)
 		}
 		resp.Groups = append(resp.Groups, g)
 	}
 	return network.Response{Msg: &resp}, nil
+}
+
+// mayDescribeAssignedTopics reports whether the client may describe every
+// topic in the group's members' current and target assignments.
+func (b *Broker) mayDescribeAssignedTopics(cc *network.ConnContext, g *kmsg.ConsumerGroupDescribeResponseGroup) bool {
+	for _, m := range g.Members {
+		for _, a := range [][]kmsg.AssignmentTopicPartition{m.Assignment.TopicPartitions, m.TargetAssignment.TopicPartitions} {
+			for _, t := range a {
+				if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

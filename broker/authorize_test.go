@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/runnel/runnel/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -142,3 +143,69 @@ const (
 	allClusterOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
 	allGroupOperations   int32 = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 )
+
+// TestAuthorizationRegexSubscription: a KIP-848 regex resolves only to
+// topics the member may describe, and ConsumerGroupDescribe hides a group
+// whose assignments name a topic the caller may not describe (Kafka's
+// TOPIC_AUTHORIZATION_FAILED row without members).
+func TestAuthorizationRegexSubscription(t *testing.T) {
+	tb, saslAddr := startAuthorizingBroker(t, overrides848...)
+	ctx := testCtx(t)
+	adm := tb.admin(t)
+	for _, topic := range []string{"alice-a", "bob-b"} {
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant(t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts("*").Groups("rx-g").Operations(kadm.OpRead, kadm.OpDescribe))
+	grant(t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts("*").Topics("alice-").
+		ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpRead))
+	alice := asUser(t, saslAddr, "alice", "alice-secret")
+	admin := tb.client(t)
+
+	regex := "(alice|bob)-.*"
+	join := func(cl *kgo.Client, member string) map[[16]byte]int {
+		t.Helper()
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberID, r.MemberEpoch = "rx-g", member, 0
+		r.RebalanceTimeoutMillis, r.SubscribedTopicRegex = 10000, &regex
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		var resp *kmsg.ConsumerGroupHeartbeatResponse
+		testenv.Eventually(t, "the coordinator answers "+member, func() bool {
+			var err error
+			if resp, err = r.RequestWith(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+			return resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code && resp.ErrorCode != kerr.NotCoordinator.Code
+		})
+		if resp.ErrorCode != 0 || resp.Assignment == nil {
+			t.Fatalf("%s joins: %v %+v", member, kerr.ErrorForCode(resp.ErrorCode), resp)
+		}
+		got := map[[16]byte]int{}
+		for _, at := range resp.Assignment.Topics {
+			got[at.TopicID] = len(at.Partitions)
+		}
+		return got
+	}
+	snap := tb.ctrl.Snapshot()
+	aliceA, bobB := snap.Topics["alice-a"].ID, snap.Topics["bob-b"].ID
+	if got := join(alice, "alice-member"); got[aliceA] != 2 || got[bobB] != 0 {
+		t.Fatalf("alice's regex resolved to %v; want alice-a's 2 partitions and nothing of bob-b", got)
+	}
+	if g := describe848(t, tb, alice, "rx-g"); g.ErrorCode != 0 || len(g.Members) != 1 {
+		t.Fatalf("alice describes her group: %v %+v", kerr.ErrorForCode(g.ErrorCode), g)
+	}
+
+	// The super user's member resolves the same regex to both topics;
+	// bob-b now appears in the group's assignments.
+	if got := join(admin, "admin-member"); got[bobB] == 0 {
+		t.Fatalf("the super user's regex resolved to %v; want bob-b too", got)
+	}
+	g := describe848(t, tb, alice, "rx-g")
+	if g.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(g.Members) != 0 || g.ErrorMessage == nil {
+		t.Fatalf("alice describes a group assigned bob-b: %v %+v", kerr.ErrorForCode(g.ErrorCode), g)
+	}
+	if g := describe848(t, tb, admin, "rx-g"); g.ErrorCode != 0 || len(g.Members) != 2 {
+		t.Fatalf("the super user describes the group: %v %+v", kerr.ErrorForCode(g.ErrorCode), g)
+	}
+}

@@ -13,6 +13,11 @@ import (
 type Client struct {
 	ID   string
 	Host string
+	// MayDescribe reports whether the client's principal may DESCRIBE a
+	// topic; nil allows every topic. Kafka 4's group coordinator resolves
+	// a KIP-848 regex subscription only to topics the member may
+	// describe, so that a regex cannot reveal another tenant's topics.
+	MayDescribe func(topic string) bool
 }
 
 // JoinGroup handles a classic JoinGroup. It may wait (bounded by the

@@ -108,7 +108,10 @@ type consumerMember struct {
 	topicNames []string // sorted
 	regex      string
 	re         *regexp.Regexp
-	assignor   string
+	// mayDescribe filters what the regex resolves to (Client.MayDescribe
+	// of the member's latest heartbeat; nil allows every topic).
+	mayDescribe func(topic string) bool
+	assignor    string
 
 	assigned          partitionSet
 	pendingRevocation partitionSet
@@ -345,7 +348,7 @@ func (cg *consumerGroup) heartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatRe
 	case staticLeaveEpoch:
 		return cg.staticLeave(req, resp)
 	}
-	return cg.regular(req, re, resp)
+	return cg.regular(cl, req, re, resp)
 }
 
 func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, resp *kmsg.ConsumerGroupHeartbeatResponse) *heartbeatError {
@@ -391,6 +394,7 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 		m.epoch, m.prevEpoch = m.prevEpoch, staticLeaveEpoch
 	}
 	m.clientID, m.clientHost = cl.ID, cl.Host
+	m.mayDescribe = cl.MayDescribe
 	if m.updateSubscription(req, re) {
 		bump = true
 	}
@@ -415,7 +419,7 @@ func (cg *consumerGroup) replaceStatic(old *consumerMember, newID string) *consu
 		id: newID, instanceID: old.instanceID, rackID: old.rackID,
 		epoch: old.prevEpoch, prevEpoch: staticLeaveEpoch, state: memberStable,
 		rebalanceTimeout: old.rebalanceTimeout,
-		topicNames:       old.topicNames, regex: old.regex, re: old.re, assignor: old.assignor,
+		topicNames:       old.topicNames, regex: old.regex, re: old.re, mayDescribe: old.mayDescribe, assignor: old.assignor,
 		assigned: old.assigned,
 	}
 	delete(cg.members, old.id)
@@ -452,11 +456,12 @@ func (cg *consumerGroup) memberFor(memberID string, instanceID *string) (*consum
 	return m, nil
 }
 
-func (cg *consumerGroup) regular(req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, resp *kmsg.ConsumerGroupHeartbeatResponse) *heartbeatError {
+func (cg *consumerGroup) regular(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, resp *kmsg.ConsumerGroupHeartbeatResponse) *heartbeatError {
 	m, herr := cg.memberFor(req.MemberID, req.InstanceID)
 	if herr != nil {
 		return herr
 	}
+	m.mayDescribe = cl.MayDescribe
 	var owned partitionSet
 	if req.Topics != nil {
 		owned = setFromTopics(req.Topics)
@@ -548,12 +553,14 @@ func (m *consumerMember) updateSubscription(req *kmsg.ConsumerGroupHeartbeatRequ
 	return changed
 }
 
-// subscribes reports whether the member subscribes to a topic name.
+// subscribes reports whether the member subscribes to a topic name: by
+// name (the broker refuses a heartbeat naming a topic the member may not
+// describe), or through its regex when it may describe the topic.
 func (m *consumerMember) subscribes(name string) bool {
 	if _, ok := slices.BinarySearch(m.topicNames, name); ok {
 		return true
 	}
-	return m.re != nil && m.re.MatchString(name)
+	return m.re != nil && m.re.MatchString(name) && (m.mayDescribe == nil || m.mayDescribe(name))
 }
 
 // removeMember forgets a member and frees its partitions.
