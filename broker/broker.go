@@ -193,6 +193,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		CleanerDisabled:         !cfg.LogCleanerEnable,
 		CleanerBackoff:          time.Duration(cfg.LogCleanerBackoffMs) * time.Millisecond,
 		CleanerDedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
+		RecoveryThreads:         int(cfg.NumRecoveryThreadsPerDir),
 		DirDeleteDelay:          dirDeleteDelay(cfg),
 
 		ProducerIDExpiration:              producerIDExpiration(cfg, b.ctrl.Snapshot(), id),

@@ -153,6 +153,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		} else {
 			rolled = act
 			snap = l.producers.encodeSnapshot()
+			l.snapshotFiles = true
 		}
 		ns := l.newSegment(res.BaseOffset)
 		ns.active, ns.rollTs, ns.fresh = true, now, true
@@ -331,6 +332,11 @@ func (l *Log) pruneSnapshots() {
 	snaps, _ := listSnapshots(l.dir)
 	for i := 0; i+3 < len(snaps); i++ {
 		l.deleter([]string{snapshotPath(l.dir, snaps[i])}, 0)
+		l.mu.Lock()
+		if l.snapshotAt == snaps[i] {
+			l.snapshotAt, l.snapshotOnDisk = -1, nil
+		}
+		l.mu.Unlock()
 	}
 }
 

@@ -1,6 +1,9 @@
 package storage
 
-import "path/filepath"
+import (
+	"bytes"
+	"path/filepath"
+)
 
 // epochCache is the leader-epoch cache: (epoch, start offset) pairs with both
 // strictly increasing, persisted in leader-epoch-checkpoint on every change.
@@ -10,6 +13,10 @@ type epochCache struct {
 	entries []epochEntry
 	noSync  bool
 	fs      FileOps
+	// onDisk is the encoding of what the file holds, fsynced (read at
+	// load or last persisted; nil: unknown): persisting the same entries
+	// again writes nothing.
+	onDisk []byte
 }
 
 // loadEpochCache reads leader-epoch-checkpoint (absent: an empty cache).
@@ -21,11 +28,22 @@ func loadEpochCache(dir string) (*epochCache, error) {
 	if err != nil {
 		return &epochCache{path: p}, err
 	}
-	return &epochCache{path: p, entries: es}, nil
+	return &epochCache{path: p, entries: es, onDisk: encodeEpochs(es)}, nil
 }
 
 func (c *epochCache) persist() error {
-	return writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, encodeEpochs(c.entries), c.noSync)
+	enc := encodeEpochs(c.entries)
+	if c.onDisk != nil && bytes.Equal(enc, c.onDisk) {
+		return nil
+	}
+	c.onDisk = nil
+	if err := writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, enc, c.noSync); err != nil {
+		return err
+	}
+	if !c.noSync {
+		c.onDisk = enc
+	}
+	return nil
 }
 
 func (c *epochCache) latest() (epochEntry, bool) {

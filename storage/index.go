@@ -55,7 +55,13 @@ type mmIndex struct {
 	mm        []byte // entries [0,n): heap (active), a read-only map, or nil
 	active    bool   // mm is heap memory and the authority
 	written   int    // active: entries [0,written) are in the file
-	fs        FileOps
+	// onDisk: the file holds exactly entries [0,n), trimmed and fsynced
+	// (a clean open trusted it, or finish synced it, and nothing changed
+	// since), so finishing needs no write: an idle partition closes
+	// without touching its indexes. A missing file with n == 0 counts,
+	// as a clean open accepts it for an empty segment.
+	onDisk bool
+	fs     FileOps
 }
 
 // open makes the entries readable (and, if active, appendable with room for
@@ -133,7 +139,7 @@ func (ix *mmIndex) unmap() {
 // reset forgets every entry (recovery rebuilds them).
 func (ix *mmIndex) reset() {
 	ix.unmap()
-	ix.mm, ix.active, ix.n, ix.written, ix.maxN = nil, false, 0, 0, 0
+	ix.mm, ix.active, ix.n, ix.written, ix.maxN, ix.onDisk = nil, false, 0, 0, 0, false
 }
 
 // writePending writes the active entries not yet in the file with one
@@ -165,6 +171,10 @@ func (ix *mmIndex) finish(sync bool) error {
 	if !ix.active {
 		return nil
 	}
+	if sync && ix.onDisk {
+		ix.mm, ix.active, ix.written, ix.maxN = nil, false, 0, 0
+		return nil
+	}
 	if err := ix.writePending(); err != nil {
 		return err
 	}
@@ -182,7 +192,7 @@ func (ix *mmIndex) finish(sync bool) error {
 	if err != nil {
 		return err
 	}
-	ix.mm, ix.active, ix.written, ix.maxN = nil, false, 0, 0
+	ix.mm, ix.active, ix.written, ix.maxN, ix.onDisk = nil, false, 0, 0, sync
 	return nil
 }
 
@@ -204,6 +214,7 @@ func (ix *mmIndex) appendOffset(rel uint32, pos uint32) {
 	ix.mm = binary.BigEndian.AppendUint32(ix.mm[:ix.n*offsetEntrySize], rel)
 	ix.mm = binary.BigEndian.AppendUint32(ix.mm, pos)
 	ix.n++
+	ix.onDisk = false
 }
 
 // lookupOffset returns the position of the largest entry whose relative
@@ -236,6 +247,8 @@ func (ix *mmIndex) lookupPosition(pos uint32) uint32 {
 
 // truncateOffsets drops entries with relative offset >= rel.
 func (ix *mmIndex) truncateOffsets(rel uint32) {
+	n := ix.n
+	defer func() { ix.onDisk = ix.onDisk && ix.n == n }()
 	if ix.mm == nil {
 		ix.n = 0
 		return
@@ -270,6 +283,7 @@ func (ix *mmIndex) appendTime(ts int64, rel uint32) {
 	ix.mm = binary.BigEndian.AppendUint64(ix.mm[:ix.n*timeEntrySize], uint64(ts))
 	ix.mm = binary.BigEndian.AppendUint32(ix.mm, rel)
 	ix.n++
+	ix.onDisk = false
 }
 
 func (ix *mmIndex) lastTime() (ts int64, rel uint32, ok bool) {
@@ -296,6 +310,8 @@ func (ix *mmIndex) lookupTime(ts int64) (rel uint32, ok bool) {
 
 // truncateTimes drops entries whose relative offset is >= rel.
 func (ix *mmIndex) truncateTimes(rel uint32) {
+	n := ix.n
+	defer func() { ix.onDisk = ix.onDisk && ix.n == n }()
 	if ix.mm == nil {
 		ix.n = 0
 		return

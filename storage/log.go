@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,6 +56,18 @@ type Log struct {
 	closed        bool
 	truncations   int64 // bumped by every truncation (see Flush)
 
+	// What the partition's small files hold on disk, fsynced, so that
+	// rewriting the same content is skipped (closing 100k idle
+	// partitions must cost no I/O): the checkpoint last read or
+	// written, and the producer snapshot at snapshotAt (-1: none known)
+	// with its encoding.
+	checkpointOnDisk *partitionCheckpoint
+	snapshotAt       int64
+	snapshotOnDisk   []byte
+	// snapshotFiles: the dir may hold producer snapshots (one was found
+	// at open or written since).
+	snapshotFiles bool
+
 	// producerExpirationMs is producer.id.expiration.ms (under mu):
 	// producers idle this long are dropped by ExpireProducers and when
 	// the state is rebuilt (open, truncation).
@@ -93,7 +106,8 @@ func openLog(o logOptions) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{
-		topic: o.topic, partition: o.partition, dir: o.dir,
+		snapshotAt: -1,
+		topic:      o.topic, partition: o.partition, dir: o.dir,
 		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync, codecs: o.codecs,
 		fs: fileOpsOrOS(o.fs), health: o.health,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
@@ -159,6 +173,8 @@ func (l *Log) load(clean bool) error {
 				bases = append(bases, b)
 				logs[n[:20]] = true
 			}
+		case strings.HasSuffix(n, ".snapshot"):
+			l.snapshotFiles = true
 		}
 	}
 	// Index files without a .log are orphans (a crash between deleting files).
@@ -172,6 +188,10 @@ func (l *Log) load(clean bool) error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	cp, haveCP := readPartitionCheckpoint(l.dir)
+	if haveCP {
+		onDisk := cp
+		l.checkpointOnDisk = &onDisk
+	}
 	if !haveCP {
 		cp = partitionCheckpoint{recoveryPoint: 0, logStart: -1, highWatermark: 0}
 		if len(bases) > 0 {
@@ -409,6 +429,9 @@ func (l *Log) removeSnapshotsAbove(off int64) {
 			_ = l.fs.Remove(snapshotPath(l.dir, s))
 		}
 	}
+	if l.snapshotAt > off {
+		l.snapshotAt, l.snapshotOnDisk = -1, nil
+	}
 }
 
 // rebuildProducers loads the latest usable snapshot at or below upTo and
@@ -431,6 +454,7 @@ func (l *Log) rebuildProducers(upTo int64) error {
 			if derr == nil {
 				l.producers = ps
 				from = max(snaps[i], from)
+				l.snapshotAt, l.snapshotOnDisk = snaps[i], b
 				break
 			}
 			err = derr
@@ -526,7 +550,39 @@ func (s *segment) locate(offset int64) (*fileRef, int64, error) {
 }
 
 func (l *Log) writeCheckpoint() error {
-	return writePartitionCheckpointFS(l.fs, l.dir, partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}, l.noSync)
+	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}
+	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
+		return nil
+	}
+	l.checkpointOnDisk = nil
+	if err := writePartitionCheckpointFS(l.fs, l.dir, cp, l.noSync); err != nil {
+		return err
+	}
+	if !l.noSync {
+		l.checkpointOnDisk = &cp
+	}
+	return nil
+}
+
+// writeSnapshotAtEnd writes the producer state as of the log end offset,
+// unless that very state is already on disk there, or the log is empty
+// and has no producers (an open rebuilds that for free).
+func (l *Log) writeSnapshotAtEnd() error {
+	snap := l.producers.encodeSnapshot()
+	if l.snapshotAt == l.leo && bytes.Equal(snap, l.snapshotOnDisk) {
+		return nil
+	}
+	if l.leo == l.segs[0].base && !l.snapshotFiles && len(l.producers.producers) == 0 {
+		return nil
+	}
+	l.snapshotAt, l.snapshotOnDisk, l.snapshotFiles = -1, nil, true
+	if err := writeFileAtomicFS(l.fs, snapshotPath(l.dir, l.leo), snap, l.noSync); err != nil {
+		return err
+	}
+	if !l.noSync {
+		l.snapshotAt, l.snapshotOnDisk = l.leo, snap
+	}
+	return nil
 }
 
 // Topic is the log's topic.

@@ -537,7 +537,7 @@ func (l *Log) close() error {
 			keep(s.finish(true))
 		}
 	}
-	keep(l.producers.writeSnapshot(l.fs, l.dir, l.leo, l.noSync))
+	keep(l.writeSnapshotAtEnd())
 	l.recoveryPoint = l.leo
 	keep(l.writeCheckpoint())
 	keep(l.epochs.persist())

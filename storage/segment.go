@@ -50,6 +50,12 @@ type segment struct {
 	// txnDirty: the .txnindex was written since the segment's last sync;
 	// the next sync fsyncs it with the .log.
 	txnDirty atomic.Bool
+	// unsynced: the .log changed (bytes written or cut) since its last
+	// fsync, guarded by mu. A segment opened from disk starts synced: a
+	// clean open trusts it, and an unclean one fsyncs what it recovered.
+	// A sync of a segment that is not unsynced skips the .log's fsync, so
+	// closing idle partitions costs no I/O.
+	unsynced bool
 
 	cache *handleCache
 
@@ -105,6 +111,15 @@ func (s *segment) openLocked() error {
 			return fmt.Errorf("%w: %w", errSegmentMissing, err)
 		}
 		return err
+	}
+	if s.fresh {
+		// A new segment has no index files yet unless an earlier one
+		// left some behind; only missing ones are known to match n = 0.
+		for _, ix := range []*mmIndex{&s.idx, &s.tidx} {
+			if _, err := os.Stat(ix.path); ix.n == 0 && os.IsNotExist(err) {
+				ix.onDisk = true
+			}
+		}
 	}
 	s.fresh = false
 	if err := s.idx.open(s.active, s.indexBytes); err != nil {
@@ -169,6 +184,7 @@ func (s *segment) write(buf []byte, infos []batchInfo, interval int) error {
 	if err := s.openLocked(); err != nil {
 		return err
 	}
+	s.markChangedLocked()
 	if _, err := s.fs.WriteAt(s.file.f, buf, s.size); err != nil {
 		// Leave no partial batch behind (if this fails too, recovery
 		// cuts the torn tail: the dir is failed and nothing after s.size
@@ -300,23 +316,11 @@ func (s *segment) syncDataLocked() error {
 	if s.noSync {
 		return nil
 	}
-	if s.file != nil {
-		if err := s.fs.Sync(s.file.f); err != nil {
+	if s.unsynced {
+		if err := s.syncLogLocked(); err != nil {
 			return err
 		}
-	} else {
-		f, err := s.fs.OpenFile(s.path(".log"), os.O_RDONLY, 0)
-		if err != nil {
-			if os.IsNotExist(err) {
-				return fmt.Errorf("%w: %w", errSegmentMissing, err)
-			}
-			return err
-		}
-		err = s.fs.Sync(f)
-		f.Close()
-		if err != nil {
-			return err
-		}
+		s.unsynced = false
 	}
 	if s.txnDirty.Load() {
 		s.txnDirty.Store(false)
@@ -326,6 +330,31 @@ func (s *segment) syncDataLocked() error {
 		}
 	}
 	return nil
+}
+
+// markChangedLocked records that the .log is about to change: it needs an
+// fsync, and its indexes a finish (the files must exist and match the
+// log once it holds batches), whether or not their entries change.
+func (s *segment) markChangedLocked() {
+	s.unsynced = true
+	s.idx.onDisk, s.tidx.onDisk = false, false
+}
+
+// syncLogLocked fsyncs the .log, opening it if its handle was closed.
+func (s *segment) syncLogLocked() error {
+	if s.file != nil {
+		return s.fs.Sync(s.file.f)
+	}
+	f, err := s.fs.OpenFile(s.path(".log"), os.O_RDONLY, 0)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Errorf("%w: %w", errSegmentMissing, err)
+		}
+		return err
+	}
+	err = s.fs.Sync(f)
+	f.Close()
+	return err
 }
 
 func (s *segment) sync() error {
@@ -423,6 +452,9 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 		}
 	}
 	s.active = true
+	// What is recovered may be only in the page cache (a killed
+	// process's last writes): the caller's sync must reach the disk.
+	s.unsynced = true
 	if err := s.openLocked(); err != nil {
 		return false, err
 	}
@@ -546,6 +578,8 @@ func (s *segment) loadClean(active bool) error {
 	if t, rel, ok := s.tidx.lastTime(); ok {
 		s.maxTs, s.maxTsOffset = t, s.base+int64(rel)
 	}
+	// A clean shutdown left these files trimmed and fsynced.
+	s.idx.onDisk, s.tidx.onDisk = true, true
 	// Find the end offset: scan from the last index entry.
 	start := int64(0)
 	if s.idx.n > 0 {
@@ -607,6 +641,7 @@ func (s *segment) truncateTo(pos int64, nextOffset int64) error {
 	if err := s.openLocked(); err != nil {
 		return err
 	}
+	s.markChangedLocked()
 	if s.file.refs.Load() > 1 {
 		if err := s.replaceFileLocked(pos); err != nil {
 			return err
@@ -661,6 +696,7 @@ func (s *segment) cutTail(pos, next int64) {
 	if s.file != nil {
 		_ = s.fs.Truncate(s.file.f, pos)
 	}
+	s.markChangedLocked()
 	rel := uint32(0)
 	if next > s.base {
 		rel = uint32(next - s.base)
