@@ -28,7 +28,11 @@ const describeConfigsMaxVersion int16 = 4
 //     Kafka (clients send a broker resource to that broker);
 //   - BROKER_LOGGER named with this broker's id: no loggers (log levels are
 //     not configurable through Kafka's API here); an empty or other name is
-//     INVALID_REQUEST.
+//     INVALID_REQUEST;
+//   - GROUP (KIP-848 group configs) named with any group id, whether the
+//     group exists or not: every group key, set on the group
+//     (GROUP_CONFIG) or at its default (config.Broker.DescribeGroup); the
+//     empty name is INVALID_REQUEST.
 //
 // ConfigNames, when not null, keeps only the named keys; documentation is
 // sent only with IncludeDocumentation (v3+). Sensitive values are null.
@@ -50,7 +54,7 @@ func (b *Broker) handleDescribeConfigs(ctx context.Context, cc *network.ConnCont
 		err := b.authorizeConfigResource(cc, kmsg.ACLOperationDescribeConfigs, res.ResourceType, res.ResourceName)
 		var entries []config.Entry
 		if err == nil {
-			entries, err = b.describeResource(snap.Topics, dyn, res)
+			entries, err = b.describeResource(snap, dyn, res)
 		}
 		if err != nil {
 			rr.ErrorCode, rr.ErrorMessage = adminError(err)
@@ -77,13 +81,13 @@ func (b *Broker) handleDescribeConfigs(ctx context.Context, cc *network.ConnCont
 }
 
 // describeResource returns the config entries of one resource.
-func (b *Broker) describeResource(topics map[string]*controller.Topic, dyn config.Dynamic, res kmsg.DescribeConfigsRequestResource) ([]config.Entry, error) {
+func (b *Broker) describeResource(snap *controller.Snapshot, dyn config.Dynamic, res kmsg.DescribeConfigsRequestResource) ([]config.Entry, error) {
 	switch res.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
 		if err := validateTopicName(res.ResourceName); err != nil {
 			return nil, fmt.Errorf("%w: %s", kerr.InvalidTopicException, err)
 		}
-		t := topics[res.ResourceName]
+		t := snap.Topics[res.ResourceName]
 		if t == nil {
 			return nil, fmt.Errorf("%w: Topic %s does not exist.", kerr.UnknownTopicOrPartition, res.ResourceName)
 		}
@@ -104,6 +108,11 @@ func (b *Broker) describeResource(topics map[string]*controller.Topic, dyn confi
 			return nil, err
 		}
 		return nil, nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if res.ResourceName == "" {
+			return nil, fmt.Errorf("%w: Group name must not be empty", kerr.InvalidRequest)
+		}
+		return b.cfg.DescribeGroup(snap.GroupConfigs[res.ResourceName]), nil
 	default:
 		return nil, fmt.Errorf("%w: Unsupported resource type: %s", kerr.InvalidRequest, res.ResourceType)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/runnel/runnel/network"
 
@@ -21,8 +22,11 @@ const alterConfigsMaxVersion int16 = 2
 // configs are replaced by the ones sent (a null value leaves the key out).
 // Topic configs are checked with config.ValidateTopicConfigs, broker
 // configs (this or any broker's id, or the empty name for the cluster-wide
-// defaults) with config.ValidateBrokerDynamic; a failure is INVALID_CONFIG
-// with the validator's message. A resource named twice is INVALID_REQUEST,
+// defaults) with config.ValidateBrokerDynamic, group configs (GROUP, any
+// group id but the empty one) with config.Broker.ValidateGroupConfigs; a
+// failure is INVALID_CONFIG with the validator's message. A null value
+// leaves a topic or broker key out, and is INVALID_CONFIG for a group, as
+// Kafka's controller answers. A resource named twice is INVALID_REQUEST,
 // BROKER_LOGGER is not alterable this way (INVALID_REQUEST, as in Kafka).
 // ValidateOnly checks without writing. Changes reach this broker's
 // partition logs before the answer.
@@ -51,6 +55,11 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, cc *network.ConnContext
 			var wrev int64
 			wrev, err = b.alterConfigResource(ctx, res.ResourceType, res.ResourceName, r.ValidateOnly, func(map[string]string) (map[string]string, error) {
 				next := make(map[string]string, len(res.Configs))
+				if res.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+					if err := noNullGroupValues(res.Configs); err != nil {
+						return nil, err
+					}
+				}
 				for _, c := range res.Configs {
 					if c.Value != nil {
 						next[c.Name] = *c.Value
@@ -67,6 +76,21 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, cc *network.ConnContext
 	}
 	b.waitMetadata(ctx, rev)
 	return network.Response{Msg: resp}, nil
+}
+
+// noNullGroupValues refuses null values in an AlterConfigs of a group, as
+// Kafka's ControllerConfigurationValidator does.
+func noNullGroupValues(cs []kmsg.AlterConfigsRequestResourceConfig) error {
+	var nulls []string
+	for _, c := range cs {
+		if c.Value == nil {
+			nulls = append(nulls, c.Name)
+		}
+	}
+	if len(nulls) > 0 {
+		return fmt.Errorf("%w: Null value not supported for group configs: %s", kerr.InvalidConfig, strings.Join(nulls, ","))
+	}
+	return nil
 }
 
 // configResource identifies a config resource in duplicate checks.
@@ -129,6 +153,34 @@ func (b *Broker) alterConfigResource(ctx context.Context, typ kmsg.ConfigResourc
 		rev, err := b.ctrl.SetBrokerConfigs(ctx, name, next)
 		if err == nil {
 			b.log.Info("altered broker configs", zap.String("broker", name), zap.Any("configs", next))
+		}
+		return rev, err
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if name == "" {
+			return 0, fmt.Errorf("%w: Default group resources are not allowed.", kerr.InvalidRequest)
+		}
+		changeAndValidate := func(cur map[string]string) (map[string]string, error) {
+			next, err := change(cur)
+			if err != nil {
+				return nil, err
+			}
+			if err := b.cfg.ValidateGroupConfigs(next); err != nil {
+				return nil, fmt.Errorf("%w: %s", kerr.InvalidConfig, err)
+			}
+			return next, nil
+		}
+		if validateOnly {
+			_, err := changeAndValidate(maps.Clone(snap.GroupConfigs[name]))
+			return 0, err
+		}
+		var next map[string]string
+		rev, err := b.ctrl.UpdateGroupConfigs(ctx, name, func(cur map[string]string) (map[string]string, error) {
+			var err error
+			next, err = changeAndValidate(cur)
+			return next, err
+		})
+		if err == nil {
+			b.log.Info("altered group configs", zap.String("group", name), zap.Any("configs", next))
 		}
 		return rev, err
 	default:

@@ -19,8 +19,8 @@ import (
 const incrementalAlterConfigsMaxVersion int16 = 1
 
 // handleIncrementalAlterConfigs answers IncrementalAlterConfigs v0–v1:
-// SET and DELETE change one key of a topic's or broker entity's dynamic
-// configs; APPEND and SUBTRACT add items to or remove them from a LIST
+// SET and DELETE change one key of a topic's, broker entity's or group's
+// dynamic configs; APPEND and SUBTRACT add items to or remove them from a LIST
 // key, starting from the key's default when it is not set (as Kafka does),
 // and are INVALID_CONFIG on other keys. A key named twice in one resource,
 // a resource named twice, a SET without a value or an unknown operation is
@@ -114,10 +114,14 @@ func incrementalConfigs(typ kmsg.ConfigResourceType, cur map[string]string, ops 
 	return cur, nil
 }
 
-// configDef finds the definition of a key of a topic or broker resource.
+// configDef finds the definition of a key of a topic, group or broker
+// resource.
 func configDef(typ kmsg.ConfigResourceType, name string) (config.Def, bool) {
-	if typ == kmsg.ConfigResourceTypeTopic {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
 		return config.LookupTopic(name)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return config.LookupGroup(name)
 	}
 	return config.LookupBroker(name)
 }

@@ -360,6 +360,32 @@ func authzCases(topicID [16]byte) []authzCase {
 		{key: 32, name: "broker", rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationDescribeConfigs, denied: kerr.ClusterAuthorizationFailed,
 			req:  func() kmsg.Request { return azDescribeConfigs(kmsg.ConfigResourceTypeBroker, "1") },
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode }},
+		{key: 32, name: "group", rt: kmsg.ACLResourceTypeGroup, res: azGroup, op: kmsg.ACLOperationDescribeConfigs, denied: kerr.GroupAuthorizationFailed,
+			req:  func() kmsg.Request { return azDescribeConfigs(kmsg.ConfigResourceTypeGroupConfig, azGroup) },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode }},
+		{key: 33, name: "group", rt: kmsg.ACLResourceTypeGroup, res: azGroup, op: kmsg.ACLOperationAlterConfigs, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrAlterConfigsRequest()
+				r.ValidateOnly = true
+				res := kmsg.NewAlterConfigsRequestResource()
+				res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, azGroup
+				r.Resources = append(r.Resources, res)
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode }},
+		{key: 44, name: "group", rt: kmsg.ACLResourceTypeGroup, res: azGroup, op: kmsg.ACLOperationAlterConfigs, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+				r.ValidateOnly = true
+				res := kmsg.NewIncrementalAlterConfigsRequestResource()
+				res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, azGroup
+				r.Resources = append(r.Resources, res)
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode }},
+		{key: 74, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationDescribeConfigs, denied: kerr.ClusterAuthorizationFailed,
+			req:  func() kmsg.Request { return kmsg.NewPtrListConfigResourcesRequest() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ListConfigResourcesResponse).ErrorCode }},
 		{key: 33, rt: kmsg.ACLResourceTypeTopic, res: azTopic, op: kmsg.ACLOperationAlterConfigs, denied: kerr.TopicAuthorizationFailed,
 			req: func() kmsg.Request {
 				r := kmsg.NewPtrAlterConfigsRequest()

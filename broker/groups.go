@@ -85,7 +85,7 @@ func (b *Broker) startGroups() *groupCoordinator {
 		ConsumerMaxGroupSize:      int(cfg.ConsumerGroupMaxSize),
 	}
 	gc := &groupCoordinator{b: b, lg: b.log.Named("groups"), loaded: make(map[int32]int32)}
-	gc.coord = coordinator.New(ccfg, coordinator.Options{Logger: gc.lg, Topics: snapshotTopics{b}})
+	gc.coord = coordinator.New(ccfg, coordinator.Options{Logger: gc.lg, Topics: snapshotTopics{b}, GroupConfigs: snapshotGroupConfigs{b}})
 	gc.unsubscribe = b.ctrl.Subscribe(gc.apply)
 	gc.start848() // KIP-848: consumer groups follow topic changes (groups_848.go)
 	return gc

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"maps"
+	"time"
 
+	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator"
 )
@@ -44,4 +46,24 @@ func topicInfos(snap *controller.Snapshot) map[string]coordinator.TopicInfo {
 		out[name] = coordinator.TopicInfo{ID: t.ID, Partitions: int32(len(t.Partitions))}
 	}
 	return out
+}
+
+// snapshotGroupConfigs gives the coordinator each consumer group's own
+// session timeout and heartbeat interval (config resource GROUP, set with
+// IncrementalAlterConfigs) from the current metadata snapshot, so a change
+// made through any broker applies at the group's next heartbeat.
+type snapshotGroupConfigs struct{ b *Broker }
+
+func (s snapshotGroupConfigs) ConsumerGroupTimeouts(group string) (session, heartbeat time.Duration) {
+	overrides := s.b.ctrl.Snapshot().GroupConfigs[group]
+	if len(overrides) == 0 {
+		return 0, 0
+	}
+	if ms, ok := config.GroupTimeoutMs(overrides, config.GroupConsumerSessionTimeoutMs); ok {
+		session = time.Duration(ms) * time.Millisecond
+	}
+	if ms, ok := config.GroupTimeoutMs(overrides, config.GroupConsumerHeartbeatIntervalMs); ok {
+		heartbeat = time.Duration(ms) * time.Millisecond
+	}
+	return session, heartbeat
 }

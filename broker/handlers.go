@@ -55,6 +55,7 @@ func (b *Broker) handlers() map[int16]network.Handler {
 		66: {MaxVersion: listTransactionsMaxVersion, Handle: b.handleListTransactions},
 		68: {MaxVersion: consumerGroupHeartbeatMaxVersion, Handle: b.handleConsumerGroupHeartbeat},
 		69: {MaxVersion: consumerGroupDescribeMaxVersion, Handle: b.handleConsumerGroupDescribe},
+		74: {MaxVersion: listConfigResourcesMaxVersion, Handle: b.handleListConfigResources},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
 	}
 }

@@ -37,6 +37,7 @@ const (
 	SourceDynamicDefault Source = kmsg.ConfigSourceDynamicDefaultBrokerConfig // 3: dynamic, cluster-wide default
 	SourceStatic         Source = kmsg.ConfigSourceStaticBrokerConfig         // 4: server.properties / env / --override
 	SourceDefault        Source = kmsg.ConfigSourceDefaultConfig              // 5: built-in default
+	SourceGroup          Source = kmsg.ConfigSourceGroupConfig                // 8: group override (GROUP resource)
 )
 
 // Synonym is a broker key that supplies a topic key's value when the topic

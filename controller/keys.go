@@ -33,6 +33,12 @@ func (k keys) brokerConfig(entity string) string {
 }
 func (k keys) producerIDs() string { return k.pfx + "/producer_ids" }
 
+// groupConfig is the key of one group's dynamic configs (config resource
+// GROUP); group ids are path-escaped, as any string is a group id.
+func (k keys) groupConfig(group string) string {
+	return k.pfx + "/configs/groups/" + url.PathEscape(group)
+}
+
 // progressMarker is the key WaitRevision writes to see its watch pass a
 // revision that brought no event (controller.go); nothing reads it.
 func (k keys) progressMarker(broker int32) string {
@@ -56,6 +62,7 @@ const (
 	kindPartition
 	kindTopicConfig
 	kindBrokerConfig
+	kindGroupConfig
 	kindScram
 	kindACL
 )
@@ -66,6 +73,7 @@ type parsedKey struct {
 	partition int32  // kindPartition
 	broker    int32  // kindBroker
 	entity    string // kindBrokerConfig: "" or a broker id
+	group     string // kindGroupConfig
 	mechanism string // kindScram
 	user      string // kindScram
 }
@@ -112,6 +120,10 @@ func (k keys) parse(key string) parsedKey {
 		}
 	case strings.HasPrefix(rel, "configs/brokers/"):
 		return parsedKey{kind: kindBrokerConfig, entity: rel[len("configs/brokers/"):]}
+	case strings.HasPrefix(rel, "configs/groups/"):
+		if n, ok := unesc(rel[len("configs/groups/"):]); ok && n != "" {
+			return parsedKey{kind: kindGroupConfig, group: n}
+		}
 	case strings.HasPrefix(rel, "acls/"):
 		return parsedKey{kind: kindACL}
 	case strings.HasPrefix(rel, "scram/"):

@@ -26,6 +26,7 @@ type state struct {
 	parts         map[string]map[int32]Partition
 	topicConfigs  map[string]map[string]string
 	brokerConfigs map[string]map[string]string
+	groupConfigs  map[string]map[string]string // group id → its dynamic configs
 	election      map[string]electionEntry
 	scram         map[string]map[string]ScramCredential // user → mechanism
 	acls          map[string]authz.Binding              // key → binding (acls.go)
@@ -34,6 +35,7 @@ type state struct {
 	dirtyAll      bool
 	dirtyBrokers  bool
 	dirtyBrConfig bool
+	dirtyGrConfig bool
 	dirtyScram    bool
 	dirtyACLs     bool
 }
@@ -56,6 +58,7 @@ func newState(k keys) *state {
 		parts:         map[string]map[int32]Partition{},
 		topicConfigs:  map[string]map[string]string{},
 		brokerConfigs: map[string]map[string]string{},
+		groupConfigs:  map[string]map[string]string{},
 		election:      map[string]electionEntry{},
 		scram:         map[string]map[string]ScramCredential{},
 		acls:          map[string]authz.Binding{},
@@ -163,6 +166,19 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 			}
 			s.brokerConfigs[pk.entity] = c
 		}
+	case kindGroupConfig:
+		s.dirtyGrConfig = true
+		delete(s.groupConfigs, pk.group)
+		if !deleted {
+			var c map[string]string
+			if err := json.Unmarshal(kv.Value, &c); err != nil {
+				bad(err)
+				return
+			}
+			if len(c) > 0 {
+				s.groupConfigs[pk.group] = c
+			}
+		}
 	case kindACL:
 		s.dirtyACLs = true
 		delete(s.acls, key)
@@ -240,6 +256,14 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	} else {
 		n.BrokerConfigs = prev.BrokerConfigs
 	}
+	if prev == nil || s.dirtyAll || s.dirtyGrConfig {
+		n.GroupConfigs = make(map[string]map[string]string, len(s.groupConfigs))
+		for g, c := range s.groupConfigs {
+			n.GroupConfigs[g] = maps.Clone(c)
+		}
+	} else {
+		n.GroupConfigs = prev.GroupConfigs
+	}
 	if prev == nil || s.dirtyAll || s.dirtyACLs {
 		n.ACLs = sortedACLs(s.acls)
 	} else {
@@ -279,6 +303,7 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	}
 	clear(s.dirtyTopics)
 	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram, s.dirtyACLs = false, false, false, false, false
+	s.dirtyGrConfig = false
 	return n
 }
 

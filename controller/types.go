@@ -172,6 +172,9 @@ type Snapshot struct {
 	Topics        map[string]*Topic
 	TopicsByID    map[TopicID]*Topic
 	BrokerConfigs map[string]map[string]string // "" = cluster-wide default, "<id>" = one broker
+	// GroupConfigs are the groups' dynamic configs (config resource
+	// GROUP): group id → key → value; only groups that set a key.
+	GroupConfigs map[string]map[string]string
 	// ScramCredentials are the SCRAM users: user → mechanism name
 	// (SCRAM-SHA-256, SCRAM-SHA-512) → credential.
 	ScramCredentials map[string]map[string]ScramCredential

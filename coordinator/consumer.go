@@ -278,7 +278,7 @@ func compileTopicRegex(s string) (*regexp.Regexp, error) {
 func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.SetVersion(req.GetVersion())
-	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval / time.Millisecond)
+	resp.HeartbeatIntervalMillis = int32(c.consumerHeartbeatInterval(req.Group) / time.Millisecond)
 	fail := func(e *heartbeatError) *kmsg.ConsumerGroupHeartbeatResponse {
 		resp.ErrorCode = e.err.Code
 		if e.msg != "" {
@@ -594,7 +594,7 @@ func (cg *consumerGroup) scheduleSession(m *consumerMember) {
 	m.sessionSeq++
 	seq := m.sessionSeq
 	g := cg.g
-	m.session = g.c.clock.AfterFunc(g.c.cfg.ConsumerSessionTimeout, func() {
+	m.session = g.c.clock.AfterFunc(g.c.consumerSessionTimeout(g.id), func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if cg.live() && cg.members[m.id] == m && m.sessionSeq == seq {
@@ -608,7 +608,7 @@ func (cg *consumerGroup) scheduleRevoke(m *consumerMember) {
 	seq := m.revokeSeq
 	d := m.rebalanceTimeout
 	if d <= 0 {
-		d = cg.g.c.cfg.ConsumerSessionTimeout
+		d = cg.g.c.consumerSessionTimeout(cg.g.id)
 	}
 	g := cg.g
 	m.revoke = g.c.clock.AfterFunc(d, func() {
@@ -851,4 +851,26 @@ func newConsumerMemberID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// consumerSessionTimeout is the group's consumer.session.timeout.ms when
+// it sets one, else the broker's group.consumer.session.timeout.ms.
+func (c *Coordinator) consumerSessionTimeout(group string) time.Duration {
+	if c.groupConfigs != nil {
+		if d, _ := c.groupConfigs.ConsumerGroupTimeouts(group); d > 0 {
+			return d
+		}
+	}
+	return c.cfg.ConsumerSessionTimeout
+}
+
+// consumerHeartbeatInterval is the group's consumer.heartbeat.interval.ms
+// when it sets one, else the broker's group.consumer.heartbeat.interval.ms.
+func (c *Coordinator) consumerHeartbeatInterval(group string) time.Duration {
+	if c.groupConfigs != nil {
+		if _, d := c.groupConfigs.ConsumerGroupTimeouts(group); d > 0 {
+			return d
+		}
+	}
+	return c.cfg.ConsumerHeartbeatInterval
 }

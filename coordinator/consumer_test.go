@@ -643,3 +643,56 @@ func TestUniformAssignorBalancedAndSticky(t *testing.T) {
 		t.Fatalf("m5 got %d", third["m5"].count())
 	}
 }
+
+// fakeGroupConfigs is a GroupConfigSource the test edits.
+type fakeGroupConfigs struct {
+	mu sync.Mutex
+	m  map[string][2]time.Duration // group → session, heartbeat
+}
+
+func (f *fakeGroupConfigs) ConsumerGroupTimeouts(group string) (time.Duration, time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.m[group]
+	return v[0], v[1]
+}
+
+func (f *fakeGroupConfigs) set(group string, session, heartbeat time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[group] = [2]time.Duration{session, heartbeat}
+}
+
+// A group's own consumer.session.timeout.ms and
+// consumer.heartbeat.interval.ms (config resource GROUP) replace the
+// broker's from the next heartbeat on; other groups keep the broker's.
+func TestConsumerGroupConfigOverrides(t *testing.T) {
+	e, ft := newConsumerEnv(t)
+	gc := &fakeGroupConfigs{m: map[string][2]time.Duration{}}
+	e.c.Close()
+	e.c = New(e.cfg, Options{Clock: e.clock, Logger: zaptest.NewLogger(e.t), Topics: ft, GroupConfigs: gc})
+	t.Cleanup(e.c.Close)
+	for i, l := range e.logs {
+		if err := e.c.Load(context.Background(), i, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ft.set("a", 2)
+
+	if r := e.cgOK(cgJoin("tuned", "A", "a")); r.HeartbeatIntervalMillis != 5000 {
+		t.Fatalf("broker heartbeat interval %d", r.HeartbeatIntervalMillis)
+	}
+	gc.set("tuned", 3*time.Second, 1500*time.Millisecond)
+	r := e.cgOK(cgBeat("tuned", "A", 1, nil))
+	if r.HeartbeatIntervalMillis != 1500 {
+		t.Fatalf("group heartbeat interval %d", r.HeartbeatIntervalMillis)
+	}
+	if r := e.cgOK(cgJoin("plain", "P", "a")); r.HeartbeatIntervalMillis != 5000 {
+		t.Fatalf("other group's heartbeat interval %d", r.HeartbeatIntervalMillis)
+	}
+	// A's session, scheduled by its last heartbeat, is the group's 3 s;
+	// P's is the broker's 45 s.
+	e.clock.Advance(4 * time.Second)
+	expectCode(t, e.cg(cgBeat("tuned", "A", 1, nil)).ErrorCode, kerr.UnknownMemberID)
+	e.cgOK(cgBeat("plain", "P", 1, nil))
+}

@@ -64,6 +64,19 @@ type Options struct {
 	Logger *zap.Logger
 	// Topics tells KIP-848 groups which topics exist; nil means none.
 	Topics TopicSource
+	// GroupConfigs gives a consumer group's own session timeout and
+	// heartbeat interval (config resource GROUP); nil means no group sets
+	// them and Config's apply.
+	GroupConfigs GroupConfigSource
+}
+
+// GroupConfigSource is the coordinator's view of the groups' dynamic
+// configs. It is asked on every heartbeat, so a change applies from the
+// next one without a restart, as in Kafka.
+type GroupConfigSource interface {
+	// ConsumerGroupTimeouts returns the group's consumer.session.timeout.ms
+	// and consumer.heartbeat.interval.ms, zero for one it does not set.
+	ConsumerGroupTimeouts(group string) (session, heartbeat time.Duration)
 }
 
 // TopicSource is the coordinator's view of the cluster's topics, for
@@ -82,10 +95,11 @@ type TopicInfo struct {
 // Coordinator runs the groups of the __consumer_offsets partitions this
 // broker leads. It is safe for concurrent use.
 type Coordinator struct {
-	cfg    Config
-	clock  Clock
-	lg     *zap.Logger
-	topics TopicSource
+	cfg          Config
+	clock        Clock
+	lg           *zap.Logger
+	topics       TopicSource
+	groupConfigs GroupConfigSource
 
 	mu     sync.RWMutex
 	parts  map[int32]*partition
@@ -122,7 +136,7 @@ func New(cfg Config, o Options) *Coordinator {
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = 5 * time.Second
 	}
-	c := &Coordinator{cfg: cfg, clock: o.Clock, lg: o.Logger, topics: o.Topics, parts: make(map[int32]*partition)}
+	c := &Coordinator{cfg: cfg, clock: o.Clock, lg: o.Logger, topics: o.Topics, groupConfigs: o.GroupConfigs, parts: make(map[int32]*partition)}
 	c.mu.Lock()
 	c.armExpiry()
 	c.mu.Unlock()

@@ -40,19 +40,3 @@ func TestJavaGapClientQuotas(t *testing.T) {
 	out = kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "users", "--entity-name", "alice", "--describe")...)
 	mustContain(t, "kafka-configs --describe users", out, `SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=4096`)
 }
-
-// TestJavaGapGroupConfigs: Kafka 4.x has dynamic group configs (KIP-848,
-// resource type GROUP = 32): kafka-configs --entity-type groups alters
-// them with IncrementalAlterConfigs and, from 4.1, finds groups with
-// ListConfigResources (74, KIP-1142). Runnel answers the alter with
-// INVALID_REQUEST "Unsupported resource type: GROUP_CONFIG" and does not
-// serve ListConfigResources.
-func TestJavaGapGroupConfigs(t *testing.T) {
-	skipUnlessJavaGaps(t, "Runnel rejects config resource type GROUP and serves no ListConfigResources (API key 74)")
-	b := startBroker(t)
-	bs := []string{"--bootstrap-server", b.addr()}
-	kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "groups", "--entity-name", "g1",
-		"--alter", "--add-config", "consumer.session.timeout.ms=50000")...)
-	out := kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "groups", "--entity-name", "g1", "--describe")...)
-	mustContain(t, "kafka-configs --describe groups", out, `consumer\.session\.timeout\.ms=50000`)
-}

@@ -122,6 +122,35 @@ func TestKafkaTools(t *testing.T) {
 		mustContain(t, "kafka-configs --alter users SCRAM", out, `Completed updating config for user alice\.`)
 	})
 
+	// Group configs (config resource GROUP, KIP-848): the tool alters them
+	// with IncrementalAlterConfigs and, in 4.1, finds groups that have
+	// configs but no members with ListConfigResources (KIP-1142).
+	t.Run("kafka-configs-groups", func(t *testing.T) {
+		out := kafkaTool(t, "", toolConfigs, args("--entity-type", "groups", "--entity-name", "cfg-g1",
+			"--alter", "--add-config", "consumer.session.timeout.ms=50000,consumer.heartbeat.interval.ms=6000")...)
+		mustContain(t, "kafka-configs --alter groups", out, `Completed updating config for group cfg-g1\.`)
+		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "groups", "--entity-name", "cfg-g1", "--describe")...)
+		mustContain(t, "kafka-configs --describe groups", out, `Dynamic configs for group cfg-g1 are:`,
+			`consumer\.session\.timeout\.ms=50000 sensitive=false synonyms=\{DYNAMIC_GROUP_CONFIG:consumer\.session\.timeout\.ms=50000\}`,
+			`consumer\.heartbeat\.interval\.ms=6000 `)
+		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "groups", "--entity-name", "cfg-g1", "--describe", "--all")...)
+		mustContain(t, "kafka-configs --describe --all groups", out, `All configs for group cfg-g1 are:`,
+			`share\.auto\.offset\.reset=latest sensitive=false synonyms=\{DEFAULT_CONFIG:share\.auto\.offset\.reset=latest\}`,
+			`streams\.num\.standby\.replicas=0 `)
+		// Without a name: every group, from ListGroups and ListConfigResources.
+		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "groups", "--describe")...)
+		mustContain(t, "kafka-configs --describe groups (all)", out, `Dynamic configs for group cfg-g1 are:`)
+		out = kafkaTool(t, "", toolConfigs, args("--entity-type", "groups", "--entity-name", "cfg-none", "--describe")...)
+		mustContain(t, "kafka-configs --describe unknown group", out, `The group 'cfg-none' doesn't exist and doesn't have dynamic config\.`)
+		// Outside the broker's bounds: Kafka's error and message.
+		res := runJava(t, 90*time.Second, "", toolConfigs, args("--entity-type", "groups", "--entity-name", "cfg-g1",
+			"--alter", "--add-config", "consumer.session.timeout.ms=70000")...)
+		if res.exitCode == 0 || !strings.Contains(res.stderr+res.stdout,
+			"InvalidConfigurationException: consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms") {
+			t.Fatalf("out of bounds: exit %d\n%s\n%s", res.exitCode, res.stdout, tail(res.stderr, 20))
+		}
+	})
+
 	var lines []string
 	for i := 0; i < 8; i++ {
 		lines = append(lines, fmt.Sprintf("h1:a%d,h2:b\tk%d\tv%d", i, i, i))

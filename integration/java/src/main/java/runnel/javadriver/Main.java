@@ -24,6 +24,7 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConfigResourcesOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
@@ -504,6 +505,22 @@ public final class Main {
                 Config cfg = ad.describeConfigs(List.of(tr)).all().get().get(tr);
                 emit("event", "step", "step", "incrementalAlterConfigs", "retention.ms", cfg.get("retention.ms").value(),
                         "segment.bytes", cfg.get("segment.bytes").value());
+            });
+            step("groupConfigs", () -> {
+                // KIP-848 group configs: config resource GROUP, and the
+                // groups that have some listed by ListConfigResources.
+                ConfigResource gr = new ConfigResource(ConfigResource.Type.GROUP, group);
+                ad.incrementalAlterConfigs(Map.of(gr, List.of(
+                        new AlterConfigOp(new ConfigEntry("consumer.heartbeat.interval.ms", "6000"), AlterConfigOp.OpType.SET)))).all().get();
+                Config cfg = ad.describeConfigs(List.of(gr)).all().get().get(gr);
+                ConfigEntry hb = cfg.get("consumer.heartbeat.interval.ms");
+                ConfigEntry st = cfg.get("consumer.session.timeout.ms");
+                List<String> listed = new ArrayList<>();
+                for (ConfigResource r : ad.listConfigResources(Set.of(ConfigResource.Type.GROUP), new ListConfigResourcesOptions()).all().get()) {
+                    listed.add(r.name());
+                }
+                emit("event", "step", "step", "groupConfigs", "heartbeat", hb.value(), "heartbeat.source", hb.source().toString(),
+                        "session", st.value(), "session.source", st.source().toString(), "entries", cfg.entries().size(), "listed", listed);
             });
             step("createPartitions", () -> {
                 ad.createPartitions(Map.of(topic, NewPartitions.increaseTo(3))).all().get();
