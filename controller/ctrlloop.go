@@ -97,7 +97,7 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int32]bool, guard clientv3.Cmp) bool {
 	rebalance := s.BrokerConfigs[""]["auto.leader.rebalance.enable"] != "false"
 	clusterUnclean := s.BrokerConfigs[""]["unclean.leader.election.enable"]
-	ok := true
+	var changes []PartitionUpdate
 	for _, t := range s.Topics {
 		uncleanCfg, set := t.Configs["unclean.leader.election.enable"]
 		if !set {
@@ -112,26 +112,32 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 			if np.Leader != p.Leader && np.LeaderEpoch <= p.LeaderEpoch {
 				np.LeaderEpoch = p.LeaderEpoch + 1
 			}
-			if !changed {
-				continue
+			if changed {
+				changes = append(changes, PartitionUpdate{Topic: t.Name, State: np})
 			}
-			if ctx.Err() != nil {
-				return false
-			}
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := c.updatePartition(wctx, t.Name, np, guard)
-			cancel()
-			if err != nil {
-				ok = false
-				c.log.Debug("partition state change not written; will retry", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
-				continue
-			}
-			c.log.Info("partition state changed", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
-				zap.Int32("leader", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch),
-				zap.Int64("leader_broker_epoch", np.LeaderBrokerEpoch), zap.Int32s("isr", np.ISR))
 		}
 	}
-	return ok
+	if len(changes) == 0 {
+		return true
+	}
+	// A broker that bounced with thousands of partitions changes them all
+	// at once: they are written chunkOps to a transaction, not one by one.
+	start := time.Now()
+	written, failed, _ := c.updatePartitions(ctx, changes, guard)
+	detail := c.log.Info
+	if len(changes) > 100 {
+		detail = c.log.Debug
+	}
+	for _, ch := range written {
+		detail("partition state changed", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index),
+			zap.Int32("leader", ch.State.Leader), zap.Int32("leader_epoch", ch.State.LeaderEpoch),
+			zap.Int64("leader_broker_epoch", ch.State.LeaderBrokerEpoch), zap.Int32s("isr", ch.State.ISR))
+	}
+	if len(changes) > 100 {
+		c.log.Info("partition states changed", zap.Int("written", len(written)), zap.Int("to_retry", failed),
+			zap.Duration("took", time.Since(start)))
+	}
+	return failed == 0 && ctx.Err() == nil
 }
 
 // brokerView is what one controller decision knows of the brokers: the

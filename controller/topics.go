@@ -8,9 +8,11 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Errors that Kafka handlers map to error codes are *kerr.Error values
@@ -488,6 +490,74 @@ func (c *Controller) updatePartition(ctx context.Context, topic string, p Partit
 		return 0, fmt.Errorf("%w: %w: %s-%d", kerr.InvalidUpdateVersion, ErrStalePartition, topic, p.Index)
 	}
 	return resp.Header.Revision, nil
+}
+
+// PartitionUpdate is a partition state to write: the state read (its
+// ModRevision guards the write) with the changes made.
+type PartitionUpdate struct {
+	Topic string
+	State Partition
+}
+
+// UpdatePartitions writes many partition states (controlled shutdown),
+// each under its own compare-and-swap, chunkOps to a transaction. It
+// returns the states written, how many were not (stale or failed: decide
+// them again from a newer snapshot) and the revision of the last write.
+func (c *Controller) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) (written []PartitionUpdate, failed int, rev int64) {
+	return c.updatePartitions(ctx, updates)
+}
+
+// updatePartitions writes partition states as updatePartition does, each
+// guarded by its own compare-and-swap and by guards, chunkOps states to a
+// transaction. A transaction refused because one of its partitions moved
+// meanwhile is retried one partition at a time, so that only the stale
+// ones are left out. It returns the states written (with their new
+// partition epochs), how many were not, and the last write's revision.
+func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUpdate, guards ...clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
+	for start := 0; start < len(changes); start += chunkOps {
+		chunk := changes[start:min(start+chunkOps, len(changes))]
+		if ctx.Err() != nil {
+			return written, failed + len(changes) - start, rev
+		}
+		cmps := slices.Clone(guards)
+		ops := make([]clientv3.Op, 0, len(chunk))
+		next := make([]PartitionUpdate, len(chunk))
+		for i, ch := range chunk {
+			key := c.k.partition(ch.Topic, ch.State.Index)
+			np := ch.State
+			np.PartitionEpoch++
+			if np.Leader < 0 {
+				np.LeaderBrokerEpoch = 0
+			}
+			v, _ := json.Marshal(recordOf(np))
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", ch.State.ModRevision))
+			ops = append(ops, clientv3.OpPut(key, string(v)))
+			next[i] = PartitionUpdate{Topic: ch.Topic, State: np}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Commit()
+		cancel()
+		if err == nil && resp.Succeeded {
+			written = append(written, next...)
+			rev = max(rev, resp.Header.Revision)
+			continue
+		}
+		for _, ch := range chunk {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			r, err := c.updatePartition(wctx, ch.Topic, ch.State, guards...)
+			cancel()
+			if err != nil {
+				failed++
+				c.log.Debug("partition state change not written; will retry", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index), zap.Error(err))
+				continue
+			}
+			np := ch.State
+			np.PartitionEpoch++
+			written = append(written, PartitionUpdate{Topic: ch.Topic, State: np})
+			rev = max(rev, r)
+		}
+	}
+	return written, failed, rev
 }
 
 // AllocateProducerIDs reserves n consecutive producer ids and returns the

@@ -95,6 +95,20 @@ func (f *fakeMetadata) UpdatePartition(_ context.Context, topic string, p contro
 	return s.Revision, nil
 }
 
+func (f *fakeMetadata) UpdatePartitions(ctx context.Context, updates []controller.PartitionUpdate) (written []controller.PartitionUpdate, failed int, rev int64) {
+	for _, u := range updates {
+		r, err := f.UpdatePartition(ctx, u.Topic, u.State)
+		if err != nil {
+			failed++
+			continue
+		}
+		u.State.PartitionEpoch++
+		written = append(written, u)
+		rev = max(rev, r)
+	}
+	return written, failed, rev
+}
+
 // setPartition writes a partition state (creating the topic) as the
 // controller would, and publishes it.
 func (f *fakeMetadata) setPartition(topic string, p controller.Partition, configs map[string]string) {

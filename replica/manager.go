@@ -23,6 +23,9 @@ type Metadata interface {
 	Snapshot() *controller.Snapshot
 	WaitRevision(ctx context.Context, rev int64) error
 	UpdatePartition(ctx context.Context, topic string, p controller.Partition) (int64, error)
+	// UpdatePartitions writes many states, each under its own
+	// compare-and-swap, batched into few transactions.
+	UpdatePartitions(ctx context.Context, updates []controller.PartitionUpdate) (written []controller.PartitionUpdate, failed int, rev int64)
 	Subscribe(fn func(*controller.Snapshot)) (cancel func())
 	// OwnEpoch is this broker's epoch in s: it leads only partitions whose
 	// state records it as the leader's broker epoch (0: not registered;

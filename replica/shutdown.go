@@ -18,8 +18,8 @@ import (
 // the leader epoch is bumped and this broker leaves the ISR, so that
 // neither the controller's preferred-leader election nor an ISR expansion
 // hands leadership back while it stops. Each change is a compare-and-swap
-// of the partition state (on conflict the snapshot is re-read and the
-// partition decided again). A partition with no other live ISR member
+// of the partition state, batched into few etcd transactions (on conflict
+// the snapshot is re-read and the partition decided again). A partition with no other live ISR member
 // keeps its leader: moving it would lose acknowledged writes or leave it
 // offline.
 //
@@ -49,28 +49,24 @@ func (m *Manager) ControlledShutdown() {
 	moved := 0
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		snap := m.md.Snapshot()
-		pending, failed := 0, 0
-		var lastRev int64
+		var moves []controller.PartitionUpdate
 		for _, t := range snap.Topics {
 			for _, p := range t.Partitions {
-				np, ok := shutdownMove(p, m.brokerID, snap)
-				if !ok {
-					continue
+				if np, ok := shutdownMove(p, m.brokerID, snap); ok {
+					moves = append(moves, controller.PartitionUpdate{Topic: t.Name, State: np})
 				}
-				pending++
-				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-				rev, err := m.md.UpdatePartition(wctx, t.Name, np)
-				wcancel()
-				if err != nil {
-					failed++
-					m.base.Debug("controlled shutdown: leadership not moved yet", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
-					continue
-				}
-				moved++
-				lastRev = max(lastRev, rev)
-				m.base.Info("controlled shutdown: moved leadership", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
-					zap.Int32("to", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch), zap.Int32s("isr", np.ISR))
 			}
+		}
+		pending := len(moves)
+		written, failed, lastRev := m.md.UpdatePartitions(ctx, moves)
+		moved += len(written)
+		logMove := m.base.Info
+		if len(moves) > 100 {
+			logMove = m.base.Debug
+		}
+		for _, w := range written {
+			logMove("controlled shutdown: moved leadership", zap.String("topic", w.Topic), zap.Int32("partition", w.State.Index),
+				zap.Int32("to", w.State.Leader), zap.Int32("leader_epoch", w.State.LeaderEpoch), zap.Int32s("isr", w.State.ISR))
 		}
 		if lastRev > 0 {
 			_ = m.md.WaitRevision(ctx, lastRev)

@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -120,5 +122,72 @@ func TestIdleCloseWritesNothing(t *testing.T) {
 	defer m.Close()
 	if got := readAll(t, m.Get("idle", 1), 0); !bytes.Equal(got, grown) {
 		t.Fatalf("idle-1 after the last reopen: %d bytes, want %d", len(got), len(grown))
+	}
+}
+
+// TestNewLeaderEpochWrittenLazily: a new leader's epoch is written without
+// an fsync (becoming leader of thousands of partitions costs none); it is
+// made durable before the recovery point passes it, and if a crash loses
+// it, recovery derives it again from the batches that carry it.
+func TestNewLeaderEpochWrittenLazily(t *testing.T) {
+	dir := t.TempDir()
+	fs := newFaultFS()
+	m := openFaultManager(t, dir, fs)
+	l, err := m.GetOrCreate("lazy", 0, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	staleEpochs, err := os.ReadFile(filepath.Join(l.Dir(), epochCheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced := fs.count("sync", epochCheckpointFile+".tmp")
+	if err := l.AssignEpoch(2, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.count("sync", epochCheckpointFile+".tmp"); n != synced {
+		t.Fatalf("AssignEpoch fsynced the leader-epoch-checkpoint (%d fsyncs)", n-synced)
+	}
+	if _, err := l.Append(mkBatch(3, 2000), AppendOptions{AssignOffsets: true, LeaderEpoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A crash loses the unsynced file: it holds epoch 1 only again.
+	m.abandon()
+	if err := os.WriteFile(filepath.Join(dir, "lazy-0", epochCheckpointFile), staleEpochs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m = openFaultManager(t, dir, newFaultFS())
+	l = m.Get("lazy", 0)
+	if e, end := l.EndOffsetForEpoch(1); e != 1 || end != 2 {
+		t.Errorf("after recovery, EndOffsetForEpoch(1) = %d, %d; want 1, 2", e, end)
+	}
+	if e, end := l.EndOffsetForEpoch(2); e != 2 || end != 5 {
+		t.Errorf("after recovery, EndOffsetForEpoch(2) = %d, %d; want 2, 5", e, end)
+	}
+
+	// A flush that moves the recovery point makes a lazy epoch durable.
+	fs = newFaultFS()
+	m.Close()
+	m = openFaultManager(t, dir, fs)
+	defer m.Close()
+	l = m.Get("lazy", 0)
+	if err := l.AssignEpoch(3, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(mkBatch(1, 3000), AppendOptions{AssignOffsets: true, LeaderEpoch: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if fs.count("sync", epochCheckpointFile) == 0 {
+		t.Error("a flush past a lazily written epoch left the leader-epoch-checkpoint unsynced")
 	}
 }

@@ -13,10 +13,12 @@ type epochCache struct {
 	entries []epochEntry
 	noSync  bool
 	fs      FileOps
-	// onDisk is the encoding of what the file holds, fsynced (read at
-	// load or last persisted; nil: unknown): persisting the same entries
-	// again writes nothing.
-	onDisk []byte
+	// onDisk is the encoding of what the file holds (read at load or
+	// last written; nil: unknown): persisting the same entries again
+	// writes nothing. unsynced: that file was written by persistLazily
+	// and is not fsynced yet.
+	onDisk   []byte
+	unsynced bool
 }
 
 // loadEpochCache reads leader-epoch-checkpoint (absent: an empty cache).
@@ -31,18 +33,49 @@ func loadEpochCache(dir string) (*epochCache, error) {
 	return &epochCache{path: p, entries: es, onDisk: encodeEpochs(es)}, nil
 }
 
+// persist makes the file hold the entries, durably.
 func (c *epochCache) persist() error {
 	enc := encodeEpochs(c.entries)
 	if c.onDisk != nil && bytes.Equal(enc, c.onDisk) {
+		if !c.unsynced || c.noSync {
+			return nil
+		}
+		fs := fileOpsOrOS(c.fs)
+		if err := syncFile(fs, c.path); err != nil {
+			return err
+		}
+		if err := syncDirFS(fs, filepath.Dir(c.path)); err != nil {
+			return err
+		}
+		c.unsynced = false
 		return nil
 	}
 	c.onDisk = nil
 	if err := writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, enc, c.noSync); err != nil {
 		return err
 	}
-	if !c.noSync {
-		c.onDisk = enc
+	c.onDisk, c.unsynced = enc, false
+	return nil
+}
+
+// persistLazily writes the entries (atomically, by rename) without
+// fsyncing: the next persist — a flush, the close — makes them durable.
+// A leader's new epoch has no batch yet, so an epoch lost by a crash
+// before then loses nothing that recovery needs: recovery re-derives the
+// epochs of the batches it re-reads (Log.load), as Kafka's LogLoader does,
+// and Kafka writes a new leader's epoch checkpoint without an fsync too.
+// Becoming leader of thousands of partitions at startup then costs no
+// fsync per partition.
+func (c *epochCache) persistLazily() error {
+	enc := encodeEpochs(c.entries)
+	if c.onDisk != nil && bytes.Equal(enc, c.onDisk) {
+		return nil
 	}
+	c.onDisk = nil
+	if err := writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, enc, true); err != nil {
+		return err
+	}
+	c.onDisk, c.unsynced = enc, true
 	return nil
 }
 

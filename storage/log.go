@@ -266,7 +266,10 @@ func (l *Log) load(clean bool) error {
 	if err := l.rebuildProducers(upTo); err != nil {
 		return err
 	}
-	// Phase 3: recovery of the unflushed tail.
+	// Phase 3: recovery of the unflushed tail. The leader epochs of the
+	// batches re-read are assigned again below: the checkpoint may have
+	// missed a lazily written one (epoch.go).
+	var recoveredEpochs []epochEntry
 	for i := firstRecover; i < len(l.segs); i++ {
 		s := l.segs[i]
 		prev := int64(0)
@@ -275,6 +278,9 @@ func (l *Log) load(clean bool) error {
 		}
 		var aborted []abortedTxn
 		truncated, err := s.recover(i == len(l.segs)-1, l.cfg.IndexIntervalBytes, prev, func(rb *recoveredBatch) error {
+			if e := rb.h.PartitionLeaderEpoch; e >= 0 && (len(recoveredEpochs) == 0 || recoveredEpochs[len(recoveredEpochs)-1].epoch != e) {
+				recoveredEpochs = append(recoveredEpochs, epochEntry{epoch: e, startOffset: rb.h.BaseOffset})
+			}
 			pa := l.producers.begin()
 			marker, coord := int16(-1), int32(-1)
 			if rb.h.IsControl() {
@@ -346,6 +352,14 @@ func (l *Log) load(clean bool) error {
 		rebuilt = true
 	}
 	ch := l.epochs.truncateFromEnd(l.leo)
+	for _, e := range recoveredEpochs {
+		// Only past the file's latest entry: the file is rewritten whole,
+		// so what it lacks is a suffix.
+		latest, ok := l.epochs.latest()
+		if e.startOffset < l.leo && (!ok || e.epoch > latest.epoch && e.startOffset >= latest.startOffset) && l.epochs.assign(e.epoch, e.startOffset) {
+			ch = true
+		}
+	}
 	if l.epochs.truncateFromStart(l.logStart) || ch || rebuilt {
 		if err := l.epochs.persist(); err != nil {
 			return l.spaceAtOpen("leader-epoch-checkpoint", err)
@@ -550,6 +564,13 @@ func (s *segment) locate(offset int64) (*fileRef, int64, error) {
 }
 
 func (l *Log) writeCheckpoint() error {
+	// A recovery point past a lazily written leader epoch needs that
+	// epoch durable: recovery re-reads only what follows the point.
+	if l.epochs != nil && l.epochs.unsynced {
+		if err := l.epochs.persist(); err != nil {
+			return err
+		}
+	}
 	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}
 	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
 		return nil

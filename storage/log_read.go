@@ -476,7 +476,7 @@ func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.epochs.assign(epoch, startOffset) {
-		if err := l.epochs.persist(); err != nil {
+		if err := l.epochs.persistLazily(); err != nil {
 			return l.fail("leader-epoch-checkpoint", err)
 		}
 	}
