@@ -1,6 +1,10 @@
 package storage
 
-import "os"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // FileOps is the seam through which storage creates, changes and removes
 // the files of a log dir: segments, indexes, snapshots, checkpoints and the
@@ -63,6 +67,17 @@ func syncFile(fs FileOps, path string) error {
 	err = fs.Sync(f)
 	f.Close()
 	return err
+}
+
+// syncFS flushes everything written to the file system holding dir
+// (syncfs(2)): one call makes many lazily written files durable.
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
 }
 
 // removeIfExists removes path through fs; a missing file is not an error.

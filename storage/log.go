@@ -361,7 +361,9 @@ func (l *Log) load(clean bool) error {
 		}
 	}
 	if l.epochs.truncateFromStart(l.logStart) || ch || rebuilt {
-		if err := l.epochs.persist(); err != nil {
+		// Lazily: the next open derives the same entries from the same
+		// files; a checkpoint written below fsyncs them first.
+		if err := l.epochs.persistLazily(); err != nil {
 			return l.spaceAtOpen("leader-epoch-checkpoint", err)
 		}
 	}
@@ -571,6 +573,12 @@ func (l *Log) writeCheckpoint() error {
 			return err
 		}
 	}
+	return l.writeCheckpointFile()
+}
+
+// writeCheckpointFile is writeCheckpoint for a caller that makes the
+// leader epochs durable itself (close).
+func (l *Log) writeCheckpointFile() error {
 	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}
 	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
 		return nil

@@ -538,9 +538,13 @@ func (l *Log) close() error {
 		}
 	}
 	keep(l.writeSnapshotAtEnd())
+	// The epochs are written without an fsync, and the checkpoint
+	// without first fsyncing them: the Manager's Close syncs the whole
+	// file system once (syncFS) before the clean-shutdown marker, not
+	// every partition's file.
+	keep(l.epochs.persistLazily())
 	l.recoveryPoint = l.leo
-	keep(l.writeCheckpoint())
-	keep(l.epochs.persist())
+	keep(l.writeCheckpointFile())
 	l.closeHandles()
 	return first
 }

@@ -472,6 +472,13 @@ func (m *Manager) Close() error {
 		// No clean-shutdown marker: the next open recovers every log.
 		return ferr
 	}
+	// What the logs wrote lazily (new leaders' epochs) becomes durable
+	// in one syncfs instead of an fsync per partition.
+	if !m.opts.noSync {
+		if err := syncFS(m.opts.Dir); err != nil {
+			return err
+		}
+	}
 	if err := writeFileAtomicFS(m.fs, filepath.Join(m.opts.Dir, cleanShutdownFile), nil, m.opts.noSync); err != nil {
 		return err
 	}
