@@ -3,65 +3,64 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/runnel/runnel/internal/testenv"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// TestBenchScale (make bench-scale) measures metadata at scale: one broker
-// against an external etcd with its default limits creates
-// RUNNEL_BENCH_SCALE_PARTITIONS partitions (default 20,000) in topics of
-// RUNNEL_BENCH_SCALE_PER_TOPIC (default 1,000, at most 10,000), one
-// CreateTopics each, and prints the create rate (each answer waits until
-// the broker's metadata shows the topic and its local logs exist), the
-// broker's RSS, etcd's database size and the latency of a Metadata request
-// for all topics. The broker binary is the race-enabled one TestMain
-// builds, so absolute figures are pessimistic; compare runs of one build.
+// TestBenchScale (make bench-scale) measures metadata at scale on one
+// broker: it creates RUNNEL_BENCH_SCALE_PARTITIONS partitions (default
+// 20,000) in topics of RUNNEL_BENCH_SCALE_PER_TOPIC (default 1,000, at
+// most 10,000), one CreateTopics each, and prints issue 14's table: the
+// create rate (each answer waits until the broker's metadata shows the
+// topic and its logs exist), RSS, idle CPU, the etcd data size, Metadata
+// latency for all topics, then a clean shutdown (SIGTERM), a restart to a
+// ready listener and the first acknowledged produce, and the same after
+// kill -9. The metadata store is the embedded etcd, or with
+// RUNNEL_BENCH_SCALE_EXTERNAL=1 an etcd process with its default limits.
+// The broker is built without -race.
 func TestBenchScale(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_SCALE") != "1" {
 		t.Skip("set RUNNEL_BENCH_SCALE=1 (make bench-scale)")
 	}
 	total := envInt(t, "RUNNEL_BENCH_SCALE_PARTITIONS", 20_000)
 	per := envInt(t, "RUNNEL_BENCH_SCALE_PER_TOPIC", 1000)
-	url := testenv.StartEtcd(t)
-	b := startBroker(t, withOverride("etcd.endpoints", url))
-	cl := b.franz(t)
+	useRunnelWithoutRace(t)
+	var opts []brokerOption
+	if os.Getenv("RUNNEL_BENCH_SCALE_EXTERNAL") == "1" {
+		opts = append(opts, withOverride("etcd.endpoints", testenv.StartEtcd(t)))
+	}
+	b := startBroker(t, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
+	cl := b.franz(t)
 
-	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etcd.Close()
 	report := func(label string, created int, took time.Duration) {
-		st, err := etcd.Status(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lat := metadataAllLatency(ctx, t, cl, created)
-		fmt.Printf("%-10s partitions=%-7d create=%7.0f partitions/s  rss=%6.1f MiB  etcd_db=%6.1f MiB (in use %6.1f)  metadata_all_p50=%v\n",
+		fmt.Printf("%-8s partitions=%-7d create=%7.0f partitions/s  rss=%6.1f MiB  etcd=%6.1f MiB  metadata_all_p50=%v\n",
 			label, created, float64(created)/took.Seconds(), rssMiB(t, b.cmd.Process.Pid),
-			float64(st.DbSize)/(1<<20), float64(st.DbSizeInUse)/(1<<20), lat)
+			float64(etcdBytes(t, b.dataDir))/(1<<20), metadataAllLatency(ctx, t, cl, created))
 	}
-	report("empty", 0, time.Second)
 	start := time.Now()
 	created := 0
-	for i := 0; created < total; i++ {
+	topics := 0
+	for ; created < total; topics++ {
 		n := min(per, total-created)
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.TimeoutMillis = 300_000
 		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprintf("scale-%05d", i), int32(n), 1
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = scaleTopic(topics), int32(n), 1
 		req.Topics = append(req.Topics, rt)
 		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
@@ -75,37 +74,88 @@ func TestBenchScale(t *testing.T) {
 			report("created", created, time.Since(start))
 		}
 	}
+	fmt.Printf("idle     cpu=%.1f%% of a core (10 s)\n", 100*cpuShare(t, b.cmd.Process.Pid, 10*time.Second))
 
-	// Delete everything (timed), which also keeps the broker's shutdown
-	// short: a broker stopping with tens of thousands of open logs takes
-	// longer than the harness's 30 s.
+	fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
+	up, produced := timedStart(t, b)
+	fmt.Printf("restart  to ready: %v, then first acknowledged produce: %v\n", up, produced)
+	b.kill9()
+	up, produced = timedStart(t, b)
+	fmt.Printf("kill -9  restart to ready: %v, then first acknowledged produce: %v\n", up, produced)
+	fmt.Printf("shutdown after the unclean restart: %v\n", timedStop(t, b))
+	b.start()
+
+	// Delete everything (timed): it also keeps the harness's own stop short.
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	req.TimeoutMillis = 300_000
-	for i := 0; i*per < total; i++ {
+	for i := range topics {
 		rt := kmsg.NewDeleteTopicsRequestTopic()
-		rt.Topic = kmsg.StringPtr(fmt.Sprintf("scale-%05d", i))
+		rt.Topic = kmsg.StringPtr(scaleTopic(i))
 		req.Topics = append(req.Topics, rt)
 	}
 	start = time.Now()
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := req.RequestWith(ctx, b.franz(t))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(resp.Topics) != len(req.Topics) {
-		t.Fatalf("%d topics deleted of %d", len(resp.Topics), len(req.Topics))
 	}
 	for _, rt := range resp.Topics {
 		if rt.ErrorCode != 0 {
 			t.Fatalf("delete %v: code %d", rt.Topic, rt.ErrorCode)
 		}
 	}
-	took := time.Since(start)
-	st, err := etcd.Status(ctx, url)
-	if err != nil {
+	fmt.Printf("deleted  partitions=%-7d delete=%7.0f partitions/s  rss=%6.1f MiB\n",
+		total, float64(total)/time.Since(start).Seconds(), rssMiB(t, b.cmd.Process.Pid))
+}
+
+func scaleTopic(i int) string { return fmt.Sprintf("scale-%05d", i) }
+
+// useRunnelWithoutRace points the harness at a runnel built without the
+// race detector for the rest of the test: benchmarks measure the binary
+// users run.
+func useRunnelWithoutRace(t *testing.T) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "runnel")
+	build := exec.Command("go", "build", "-o", bin, "github.com/runnel/runnel/cmd/runnel")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("deleted    partitions=%-7d delete=%7.0f partitions/s  rss=%6.1f MiB  etcd_db=%6.1f MiB (in use %6.1f)\n",
-		total, float64(total)/took.Seconds(), rssMiB(t, b.cmd.Process.Pid), float64(st.DbSize)/(1<<20), float64(st.DbSizeInUse)/(1<<20))
+	saved := runnelBinary
+	runnelBinary = bin
+	t.Cleanup(func() { runnelBinary = saved })
+}
+
+// timedStop is how long the broker takes to exit after SIGTERM.
+func timedStop(t *testing.T, b *broker) time.Duration {
+	t.Helper()
+	start := time.Now()
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+	case <-time.After(10 * time.Minute):
+		t.Fatal("no exit 10 minutes after SIGTERM")
+	}
+	if b.waitErr != nil {
+		t.Fatalf("unclean exit after SIGTERM: %v\n%s", b.waitErr, tail(b.logs(), 40))
+	}
+	b.cmd = nil
+	return time.Since(start)
+}
+
+// timedStart starts the broker and returns how long until its listener
+// answered Metadata, then how much longer until a record was acknowledged
+// (acks=all) on the first partition of the first topic.
+func timedStart(t *testing.T, b *broker) (ready, produced time.Duration) {
+	t.Helper()
+	start := time.Now()
+	b.start()
+	ready = time.Since(start)
+	cl := b.franz(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(5*time.Minute))
+	start = time.Now()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: scaleTopic(0), Partition: 0, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return ready, time.Since(start)
 }
 
 // metadataAllLatency is the median time of five Metadata requests for all
@@ -148,4 +198,40 @@ func rssMiB(t *testing.T, pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// cpuShare is the share of one core the process used over d (user and
+// system time from /proc/<pid>/stat).
+func cpuShare(t *testing.T, pid int, d time.Duration) float64 {
+	t.Helper()
+	ticks := func() float64 {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Fields after the command name (which may hold spaces).
+		f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		return u + s
+	}
+	before := ticks()
+	time.Sleep(d)
+	return (ticks() - before) / 100 / d.Seconds() // USER_HZ is 100 on Linux
+}
+
+// etcdBytes is the size of the files of the embedded etcd under dir (0
+// with an external etcd).
+func etcdBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(path, string(filepath.Separator)+"etcd"+string(filepath.Separator)) {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

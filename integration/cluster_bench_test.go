@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -27,15 +25,7 @@ func TestClusterReplicationBench(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("RUNNEL_CLUSTER_BENCH_RECORDS")); err == nil && v > 0 {
 		records = v
 	}
-	bin := filepath.Join(t.TempDir(), "runnel")
-	build := exec.Command("go", "build", "-o", bin, "github.com/runnel/runnel/cmd/runnel")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatal(err)
-	}
-	saved := runnelBinary
-	runnelBinary = bin
-	defer func() { runnelBinary = saved }()
+	useRunnelWithoutRace(t)
 
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

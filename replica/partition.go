@@ -310,7 +310,9 @@ func (p *Partition) setRole(st controller.Partition, own int64) {
 	}
 	p.appendMu.Unlock()
 	if changed && fenced {
-		p.lg.Info("partition state names this broker leader for another broker epoch; not leading until the controller elects a leader again",
+		// Routine after a restart (the controller elects again at once):
+		// Debug, or a broker with 100k partitions logs 100k lines.
+		p.lg.Debug("partition state names this broker leader for another broker epoch; not leading until the controller elects a leader again",
 			zap.String("topic", p.topic), zap.Int32("partition", p.index), zap.Int32("leader_epoch", st.LeaderEpoch),
 			zap.Int64("leader_broker_epoch", st.LeaderBrokerEpoch), zap.Int64("broker_epoch", own))
 	}

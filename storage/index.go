@@ -171,7 +171,7 @@ func (ix *mmIndex) finish(sync bool) error {
 	if !ix.active {
 		return nil
 	}
-	if sync && ix.onDisk {
+	if ix.onDisk {
 		ix.mm, ix.active, ix.written, ix.maxN = nil, false, 0, 0
 		return nil
 	}

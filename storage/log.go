@@ -219,7 +219,7 @@ func (l *Log) load(clean bool) error {
 		}
 		l.epochs.truncateFromEnd(l.leo)
 		l.recoveryPoint, l.hw = base, base
-		return l.writeCheckpoint()
+		return l.writeCheckpointFile(false)
 	}
 	for _, b := range bases {
 		l.segs = append(l.segs, l.newSegment(b))
@@ -573,18 +573,21 @@ func (l *Log) writeCheckpoint() error {
 			return err
 		}
 	}
-	return l.writeCheckpointFile()
+	return l.writeCheckpointFile(true)
 }
 
-// writeCheckpointFile is writeCheckpoint for a caller that makes the
-// leader epochs durable itself (close).
-func (l *Log) writeCheckpointFile() error {
+// writeCheckpointFile writes the partition checkpoint unless the file
+// already holds it; without sync it is renamed into place unsynced, for
+// a caller that makes it durable otherwise (close: the Manager's syncfs)
+// or need not (a new, empty log: an open without a checkpoint recovers
+// the empty segment, which costs nothing).
+func (l *Log) writeCheckpointFile(sync bool) error {
 	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}
 	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
 		return nil
 	}
 	l.checkpointOnDisk = nil
-	if err := writePartitionCheckpointFS(l.fs, l.dir, cp, l.noSync); err != nil {
+	if err := writePartitionCheckpointFS(l.fs, l.dir, cp, l.noSync || !sync); err != nil {
 		return err
 	}
 	if !l.noSync {
@@ -595,8 +598,9 @@ func (l *Log) writeCheckpointFile() error {
 
 // writeSnapshotAtEnd writes the producer state as of the log end offset,
 // unless that very state is already on disk there, or the log is empty
-// and has no producers (an open rebuilds that for free).
-func (l *Log) writeSnapshotAtEnd() error {
+// and has no producers (an open rebuilds that for free); without sync the
+// caller makes it durable (close).
+func (l *Log) writeSnapshotAtEnd(sync bool) error {
 	snap := l.producers.encodeSnapshot()
 	if l.snapshotAt == l.leo && bytes.Equal(snap, l.snapshotOnDisk) {
 		return nil
@@ -605,7 +609,7 @@ func (l *Log) writeSnapshotAtEnd() error {
 		return nil
 	}
 	l.snapshotAt, l.snapshotOnDisk, l.snapshotFiles = -1, nil, true
-	if err := writeFileAtomicFS(l.fs, snapshotPath(l.dir, l.leo), snap, l.noSync); err != nil {
+	if err := writeFileAtomicFS(l.fs, snapshotPath(l.dir, l.leo), snap, l.noSync || !sync); err != nil {
 		return err
 	}
 	if !l.noSync {
