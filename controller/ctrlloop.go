@@ -126,6 +126,7 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 				c.log.Debug("partition state change not written; will retry", zap.String("topic", t.Name), zap.Int32("partition", p.Index), zap.Error(err))
 				continue
 			}
+			c.metrics.elected(p, np)
 			c.log.Info("partition state changed", zap.String("topic", t.Name), zap.Int32("partition", p.Index),
 				zap.Int32("leader", np.Leader), zap.Int32("leader_epoch", np.LeaderEpoch),
 				zap.Int64("leader_broker_epoch", np.LeaderBrokerEpoch), zap.Int32s("isr", np.ISR))

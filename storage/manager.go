@@ -45,6 +45,10 @@ type ManagerOptions struct {
 	// (fileops.go); nil is the OS. Tests inject failures through it.
 	FileOps FileOps
 
+	// ObserveFlush, if set, is told how long each log flush (the fsyncs
+	// and the checkpoint) took: Kafka's LogFlushRateAndTimeMs.
+	ObserveFlush func(time.Duration)
+
 	noSync bool // tests and fuzzing only: skip every fsync
 }
 
@@ -193,6 +197,7 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 		health:    m.health,
 		deleter:   m.scheduleDelete,
 		codecs:    &m.codecs,
+		observe:   m.opts.ObserveFlush,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
 	})
