@@ -105,7 +105,7 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 			coordinatorLoading: d("group_coordinator_partitions_loading", "__consumer_offsets partitions this broker is loading as coordinator; their groups answer COORDINATOR_LOAD_IN_PROGRESS."),
 			committedOffset:    d("consumer_group_committed_offset", "Committed offset of a group on a partition, on the group's coordinator (per-partition series).", "group", "topic", "partition"),
 			consumerLag:        d("consumer_group_lag", "High watermark less committed offset, for group partitions whose coordinator also leads the partition (per-partition series; what Kafka needs Burrow or an exporter for).", "group", "topic", "partition"),
-			lagSum:             d("consumer_group_lag_sum", "Sum of runnel_consumer_group_lag over a group's partitions known to this broker.", "group"),
+			lagSum:             d("consumer_group_lag_sum", "Sum of runnel_consumer_group_lag over a group's partitions known to this broker (0 for a group with commits on no partition this broker leads; per-partition series).", "group"),
 
 			logSize:       d("log_size_bytes", "Size of a partition's log (Kafka's Log Size).", "topic", "partition"),
 			logSegments:   d("log_segments", "Segments of a partition's log (Kafka's NumLogSegments).", "topic", "partition"),
@@ -394,6 +394,7 @@ func (m *brokerMetrics) Collect(ch chan<- prometheus.Metric) {
 		for _, c := range commits {
 			part := itoa(c.Partition)
 			gauge(d.committedOffset, float64(c.Offset), c.Group, c.Topic, part)
+			lagSums[c.Group] += 0 // every group with commits has a sum
 			if h, ok := hw[partKey{c.Topic, c.Partition}]; ok {
 				lag := max(h-c.Offset, 0)
 				gauge(d.consumerLag, float64(lag), c.Group, c.Topic, part)
