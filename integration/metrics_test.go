@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -321,5 +323,47 @@ func checkDashboard(t *testing.T, path string, ms []testenv.Metrics) {
 				}
 			}
 		}
+	}
+}
+
+// TestReadyzEtcdUnreachable: a broker cut off from etcd stays ready while
+// its session (lease) lives, turns not ready with the reason once etcd has
+// been unreachable beyond the session timeout (runnel_etcd_session_up 0,
+// a lost session counted), and ready again when etcd is back.
+func TestReadyzEtcdUnreachable(t *testing.T) {
+	c := startCluster(t, 1)
+	nd := c.node(1)
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + nd.adminAddr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz before the cut: %d %q", code, body)
+	}
+	nd.etcdPx.setCut(true)
+	var body string
+	testenv.EventuallyWithin(t, time.Minute, "/readyz not ready with etcd cut off", func() bool {
+		var code int
+		code, body = readyz()
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(body, "etcd unreachable") {
+		t.Errorf("/readyz body %q, want the etcd reason", body)
+	}
+	if v := nd.metric(t, "runnel_etcd_session_up"); v != 0 {
+		t.Errorf("runnel_etcd_session_up %v with etcd cut off", v)
+	}
+	nd.etcdPx.setCut(false)
+	testenv.EventuallyWithin(t, time.Minute, "/readyz ready once etcd is back", func() bool {
+		code, _ := readyz()
+		return code == http.StatusOK
+	})
+	if v := nd.metric(t, "runnel_etcd_sessions_lost_total"); v < 1 {
+		t.Errorf("runnel_etcd_sessions_lost_total %v, want ≥ 1", v)
 	}
 }
