@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/coordinator/txn"
 	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/storage"
@@ -55,6 +56,7 @@ type brokerDescs struct {
 	controllerActive, isController                                       *prometheus.Desc
 
 	groups, rebalances, coordinatorLoading *prometheus.Desc
+	transactions, oldestTransaction        *prometheus.Desc
 	committedOffset, consumerLag, lagSum   *prometheus.Desc
 
 	logSize, logSegments, logStart, logEnd, highWatermark, replicaLag *prometheus.Desc
@@ -103,6 +105,8 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 			groups:             d("groups", "Groups coordinated by this broker, by protocol (classic, consumer) and state (Kafka's NumGroups and NumGroups<State>).", "protocol", "state"),
 			rebalances:         d("group_rebalances_total", "Rebalances completed by groups this broker coordinates: classic generations and KIP-848 group epochs (Kafka's group-completed-rebalance-count).", "protocol"),
 			coordinatorLoading: d("group_coordinator_partitions_loading", "__consumer_offsets partitions this broker is loading as coordinator; their groups answer COORDINATOR_LOAD_IN_PROGRESS."),
+			transactions:       d("transactions", "Transactional ids coordinated by this broker, by state (Ongoing, PrepareCommit, CompleteAbort…; what ListTransactions reports).", "state"),
+			oldestTransaction:  d("transaction_oldest_open_seconds", "Age of the oldest Ongoing transaction this broker coordinates, 0 with none: a hanging transaction holds back read_committed consumers (the LSO)."),
 			committedOffset:    d("consumer_group_committed_offset", "Committed offset of a group on a partition, on the group's coordinator (per-partition series).", "group", "topic", "partition"),
 			consumerLag:        d("consumer_group_lag", "High watermark less committed offset, for group partitions whose coordinator also leads the partition (per-partition series; what Kafka needs Burrow or an exporter for).", "group", "topic", "partition"),
 			lagSum:             d("consumer_group_lag_sum", "Sum of runnel_consumer_group_lag over a group's partitions known to this broker (0 for a group with commits on no partition this broker leads; per-partition series).", "group"),
@@ -373,6 +377,26 @@ func (m *brokerMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.logDirOffline, offline)
 		gauge(d.strays, float64(b.logs.Strays()))
 		gauge(d.openSegments, float64(b.logs.OpenSegments()))
+	}
+
+	if b.txns != nil {
+		byState := map[string]int{}
+		var oldest time.Duration
+		now := time.Now()
+		for _, tx := range b.txns.coord.List(txn.ListFilter{}) {
+			byState[tx.State.String()]++
+			if tx.State == txn.Ongoing && !tx.StartTime.IsZero() {
+				oldest = max(oldest, now.Sub(tx.StartTime))
+			}
+		}
+		// Every state has its series, 0 included, so that a dashboard's
+		// query always finds them.
+		for st := txn.Empty; st <= txn.PrepareEpochFence; st++ {
+			if st != txn.Dead {
+				gauge(d.transactions, float64(byState[st.String()]), st.String())
+			}
+		}
+		gauge(d.oldestTransaction, oldest.Seconds())
 	}
 
 	if b.groups != nil {

@@ -107,3 +107,35 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	m = testenv.ScrapeMetrics(t, url)
 	want("runnel_consumer_group_lag", n, "group", "metered-group", "topic", "metered", "partition", "0")
 }
+
+// TestMetricsTransactions: an open transaction shows as Ongoing with an
+// age, a committed one as CompleteCommit.
+func TestMetricsTransactions(t *testing.T) {
+	tb := startTestBroker(t, "runnel.admin.listener=127.0.0.1:0", "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1")
+	url := "http://" + tb.Broker.admin.ln.Addr().String() + "/metrics"
+	dataTopic(t, tb, "txn-metered", 1, nil)
+	ctx := testCtx(t)
+	cl := tb.client(t, kgo.TransactionalID("metered-txn"), kgo.DefaultProduceTopic("txn-metered"))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("in a transaction")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	m := testenv.ScrapeMetrics(t, url)
+	if v, _ := m.Value("runnel_transactions", "state", "Ongoing"); v != 1 {
+		t.Errorf("Ongoing transactions %v, want 1", v)
+	}
+	if v, _ := m.Value("runnel_transaction_oldest_open_seconds"); v <= 0 {
+		t.Errorf("oldest open transaction %v s, want > 0", v)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the transaction complete", func() bool {
+		m := testenv.ScrapeMetrics(t, url)
+		v, _ := m.Value("runnel_transactions", "state", "CompleteCommit")
+		o, _ := m.Value("runnel_transaction_oldest_open_seconds")
+		return v == 1 && o == 0
+	})
+}
