@@ -141,6 +141,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	if fr.fromFollower {
 		b.followerReads.Add(1)
 	}
+	b.countFetch(follower, resp, records) // metrics.go
 	frame := protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, records)
 	return network.Response{Frame: frame, Done: fr.release}, nil
 }

@@ -3,14 +3,15 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runnel/runnel/config"
+	"go.uber.org/zap"
 )
 
 // adminServer is the broker's HTTP side door: Prometheus metrics on
@@ -24,29 +25,65 @@ type adminServer struct {
 	done chan struct{}
 }
 
-func startAdmin(addr string, b *Broker) (*adminServer, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "runnel", Name: "partitions", Help: "Partition replicas hosted by this broker.",
-	}, func() float64 { return float64(len(b.replicas.All())) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "runnel", Name: "is_controller", Help: "1 if this broker is the elected controller.",
-	}, func() float64 {
-		if b.ctrl.IsController() {
-			return 1
-		}
-		return 0
-	}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "runnel", Name: "log_dir_stray_partitions", Help: "Partition directories kept in the log dir as <topic>-<partition>.<id>-stray because the metadata does not place them on this broker; each needs an operator's look.",
-	}, func() float64 { return float64(b.logs.Strays()) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "runnel", Name: "fetch_follower_reads_total", Help: "Consumer fetches answered with records by a follower replica (fetch from follower, KIP-392).",
-	}, func() float64 { return float64(b.followerReads.Load()) }))
+// startAdminListener starts the admin server on runnel.admin.listener,
+// unless it is empty. Only an explicitly configured address that cannot
+// be bound fails the start.
+func (b *Broker) startAdminListener() error {
+	cfg := b.cfg
+	if cfg.AdminListener == "" {
+		return nil
+	}
+	var err error
+	b.admin, err = startAdmin(cfg.AdminListener, b)
+	_, explicit := cfg.Raw[config.AdminListener]
+	switch {
+	case err != nil && explicit:
+		return fmt.Errorf("broker: admin listener: %w", err)
+	case err != nil:
+		// Two brokers on one machine with default settings must both
+		// start: only the first gets the default admin port.
+		b.log.Warn("admin HTTP listener not started: default address in use; set runnel.admin.listener", zap.String("address", cfg.AdminListener), zap.Error(err))
+		b.admin = nil
+	}
+	return nil
+}
 
+// setStartupPhase records what the starting broker is doing; "" once it
+// serves.
+func (b *Broker) setStartupPhase(p string) { b.phase.Store(&p) }
+
+// startupPhase is what the starting broker is doing, "" once it serves.
+// Loading "" also makes every field New assigned visible.
+func (b *Broker) startupPhase() string {
+	if p := b.phase.Load(); p != nil {
+		return *p
+	}
+	return "starting"
+}
+
+// notReady is why the broker should not get traffic, or "".
+func (b *Broker) notReady() string {
+	if p := b.startupPhase(); p != "" {
+		return "starting: " + p
+	}
+	if err := b.LogDirError(); err != nil {
+		return "log dir failed: " + err.Error()
+	}
+	if d := b.ctrl.SessionLostFor(); d > 0 {
+		return fmt.Sprintf("etcd unreachable: no session (lease) for the session timeout and %s since", d.Round(time.Millisecond))
+	}
+	if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
+		return "not registered"
+	}
+	if err := b.ctrl.MetadataFault(); err != nil {
+		return "metadata store refused: " + err.Error()
+	}
+	return ""
+}
+
+func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{}))
 	if b.cfg.AdminPprofEnable {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -55,16 +92,8 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := b.LogDirError(); err != nil {
-			http.Error(w, "log dir failed: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if _, ok := b.ctrl.Snapshot().Brokers[b.id]; !ok {
-			http.Error(w, "not registered", http.StatusServiceUnavailable)
-			return
-		}
-		if err := b.ctrl.MetadataFault(); err != nil {
-			http.Error(w, "metadata store refused: "+err.Error(), http.StatusServiceUnavailable)
+		if why := b.notReady(); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

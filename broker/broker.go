@@ -57,8 +57,12 @@ type Broker struct {
 	replicas *replica.Manager
 	pids     *producerIDs
 	admin    *adminServer
-	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
-	groups   *groupCoordinator // group coordination glue (groups.go)
+	metrics  *brokerMetrics // metrics.go
+	// phase is what the starting broker is doing, "" once started
+	// (admin_http.go).
+	phase  atomic.Pointer[string]
+	txns   *txnCoordinator   // transaction coordination glue (transactions.go)
+	groups *groupCoordinator // group coordination glue (groups.go)
 	// fetchSessions is the KIP-227 fetch session cache.
 	fetchSessions *fetchsession.Cache
 	// followerReads counts consumer fetches this broker answered with
@@ -143,6 +147,13 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 			b.Close()
 		}
 	}()
+	// Metrics and the admin listener come first, so that /readyz can say
+	// what a starting broker is doing (admin_http.go).
+	b.setStartupPhase("opening the metadata store")
+	b.metrics = newBrokerMetrics(b)
+	if err := b.startAdminListener(); err != nil {
+		return nil, err
+	}
 
 	// The log dir's cluster is checked against the store's before
 	// anything is written to either (cluster_id.go).
@@ -167,6 +178,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata store: %w", err)
 	}
+	b.metrics.register(b.ctrl.Metrics())
 	if err := b.checkClusterID(ctx, ident); err != nil {
 		return nil, err
 	}
@@ -185,6 +197,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err := b.ensureInterBrokerScramUser(ctx); err != nil {
 		return nil, err
 	}
+	b.setStartupPhase("loading the partition logs")
 	b.logs, err = storage.OpenManager(storage.ManagerOptions{
 		Dir:                     logDir,
 		FileOps:                 o.FileOps,
@@ -195,6 +208,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		CleanerDedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
 		RecoveryThreads:         int(cfg.NumRecoveryThreadsPerDir),
 		DirDeleteDelay:          dirDeleteDelay(cfg),
+		ObserveFlush:            b.metrics.observeFlush,
 
 		ProducerIDExpiration:              producerIDExpiration(cfg, b.ctrl.Snapshot(), id),
 		ProducerIDExpirationCheckInterval: time.Duration(cfg.ProducerIDExpirationCheckMs) * time.Millisecond,
@@ -233,14 +247,18 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	if err := connectionLimits(ctx, cfg, &netCfg); err != nil { // netlimits.go
 		return nil, err
 	}
-	b.srv, err = network.NewServer(netCfg, b.handlers())
+	handlers := b.handlers()
+	b.metrics.instrument(handlers) // metrics.go
+	b.srv, err = network.NewServer(netCfg, handlers)
 	if err != nil {
 		return nil, err
 	}
+	b.metrics.register(b.srv.Metrics())
 	b.ctrl.Subscribe(b.watchConnectionLimits(cfg)) // dynamic limits (netlimits.go); ends with ctrl
 	// The listeners are bound (so a port 0 listener knows its port) but
 	// accept nothing until the broker is registered: a client must never be
 	// told metadata that lacks the broker it is talking to.
+	b.setStartupPhase("registering with the cluster")
 	if err := b.register(ctx); err != nil {
 		return nil, err
 	}
@@ -249,20 +267,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.ctrl.Campaign(b.life)
-
-	if cfg.AdminListener != "" {
-		b.admin, err = startAdmin(cfg.AdminListener, b)
-		_, explicit := cfg.Raw[config.AdminListener]
-		switch {
-		case err != nil && explicit:
-			return nil, fmt.Errorf("broker: admin listener: %w", err)
-		case err != nil:
-			// Two brokers on one machine with default settings must both
-			// start: only the first gets the default admin port.
-			b.log.Warn("admin HTTP listener not started: default address in use; set runnel.admin.listener", zap.String("address", cfg.AdminListener), zap.Error(err))
-			b.admin, err = nil, nil
-		}
-	}
+	b.setStartupPhase("")
 	b.log.Info("broker started", zap.String("cluster", b.ctrl.ClusterID()), zap.Any("listeners", b.srv.Addrs()))
 	return b, nil
 }

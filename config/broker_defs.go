@@ -15,6 +15,7 @@ const (
 	EtcdEndpoints    = "etcd.endpoints"
 	AdminListener    = "runnel.admin.listener"
 	AdminPprofEnable = "runnel.admin.pprof.enable"
+	MetricsPartition = "runnel.metrics.partition.enable"
 	LogDurable       = "runnel.log.durable"
 	ClusterIDRecover = "runnel.cluster.id.recover"
 	LogFormat        = "runnel.log.format"
@@ -182,6 +183,7 @@ var brokerDefs = []Def{
 	// ---- Runnel ----
 	{Name: EtcdEndpoints, Type: List, Default: "", Doc: `Runnel: comma-separated etcd client URLs holding cluster metadata (Runnel's replacement for zookeeper.connect). Empty runs an embedded single-member etcd in the first log dir.`},
 	{Name: AdminListener, Type: String, Default: DefaultAdminListener, Doc: `Runnel: host:port of the HTTP admin server (Prometheus /metrics, /healthz, /readyz). Empty disables it.`},
+	{Name: MetricsPartition, Type: Boolean, Default: "true", Doc: `Runnel: export per-partition series on /metrics (log size, segments, log start and end offsets, high watermark, follower lag, consumer groups' committed offsets and lag). Turn off on brokers with many partitions to bound the number of series; the per-topic and broker-wide series stay.`},
 	{Name: AdminPprofEnable, Type: Boolean, Default: "false", Doc: `Runnel: serve Go's profiler (/debug/pprof) on the admin listener. Off by default: a profile exposes memory contents and costs CPU, and the admin listener has no authentication.`},
 	{Name: ClusterIDRecover, Type: String, Default: "", Validate: oneOf("", "adopt", "restore"), Doc: `Runnel: what to do when the log dir's meta.properties records a cluster id that the metadata store does not hold (Kafka's InconsistentClusterIdException, where the broker refuses to start; so does Runnel when this is empty). restore: the metadata store is empty (lost or replaced): write the log dir's cluster id into it and re-create every topic found in the log dir (its partitions, replication factor 1 on this broker), so clients read all the data again. adopt: join the cluster the metadata store holds (or a new one in an empty store); partition directories its metadata does not place on this broker are kept, renamed <topic>-<partition>.<id>-stray. Set it for one start, then remove it.`},
 	{Name: LogFormat, Type: String, Default: "console", Validate: oneOf("console", "json"), Doc: `Runnel: how the broker writes its log on standard error: console (one human-readable line per entry) or json (one JSON object per line, for log shippers).`},

@@ -147,6 +147,9 @@ type Broker struct {
 	// AdminPprofEnable from runnel.admin.pprof.enable: serve
 	// /debug/pprof on the admin listener.
 	AdminPprofEnable bool
+	// MetricsPartition from runnel.metrics.partition.enable: export
+	// per-partition series.
+	MetricsPartition bool
 	// LogDurable from runnel.log.durable: fsync before acknowledging.
 	LogDurable bool
 
@@ -534,6 +537,7 @@ func (b *Broker) resolve(hostname string) error {
 	b.EtcdEndpoints = g.list(EtcdEndpoints)
 	b.AdminListener = g.str(AdminListener)
 	b.AdminPprofEnable = g.bool(AdminPprofEnable)
+	b.MetricsPartition = g.bool(MetricsPartition)
 	b.LogDurable = g.bool(LogDurable)
 	b.AuthorizerEnabled = strings.TrimSpace(g.str("authorizer.class.name")) != ""
 	b.SuperUsers = g.str("super.users")

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
 )
 
 // Options configures Open.
@@ -102,6 +103,11 @@ type Controller struct {
 	// lastMarker is when WaitRevision last wrote a progress marker
 	// (UnixNano).
 	lastMarker atomic.Int64
+
+	metrics *Metrics // metrics.go
+	// sessionLostAt is when the last session was lost (UnixNano), 0 once
+	// a new one is granted (metrics.go).
+	sessionLostAt atomic.Int64
 }
 
 // Open connects to etcd (or starts the embedded one), ensures the cluster
@@ -137,6 +143,7 @@ func Open(ctx context.Context, o Options) (*Controller, error) {
 		subs:       map[*subscriber]struct{}{},
 		sessNotify: make(chan struct{}),
 	}
+	c.metrics = newMetrics(c)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	endpoints := o.Endpoints
 	if len(endpoints) == 0 {
@@ -159,6 +166,7 @@ func Open(ctx context.Context, o Options) (*Controller, error) {
 		// Keepalive pings detect a dead endpoint while the watch is idle.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		DialOptions:          []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.metrics.unary)},
 	})
 	if err != nil {
 		c.shutdown()

@@ -129,6 +129,11 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 		detail = c.log.Debug
 	}
 	for _, ch := range written {
+		if t := s.Topics[ch.Topic]; t != nil {
+			if old := t.Partition(ch.State.Index); old != nil {
+				c.metrics.elected(*old, ch.State)
+			}
+		}
 		detail("partition state changed", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index),
 			zap.Int32("leader", ch.State.Leader), zap.Int32("leader_epoch", ch.State.LeaderEpoch),
 			zap.Int64("leader_broker_epoch", ch.State.LeaderBrokerEpoch), zap.Int32s("isr", ch.State.ISR))

@@ -102,6 +102,7 @@ func (c *Controller) sessionLoop() {
 		}
 		backoff = 100 * time.Millisecond
 		c.setSession(sess)
+		c.sessionState(false)
 		c.log.Debug("etcd session started", zap.Int64("lease", int64(lease.ID)))
 
 		c.smu.Lock()
@@ -130,6 +131,7 @@ func (c *Controller) sessionLoop() {
 			return
 		case <-sess.Done():
 			kacancel()
+			c.sessionState(true)
 			c.log.Warn("etcd session lost; registering again with a new lease", zap.Int64("lease", int64(lease.ID)))
 			c.setSession(nil)
 		}

@@ -549,6 +549,7 @@ func (g *group) completeJoin() {
 		return
 	}
 	g.generation++
+	g.c.stats.rebalances[classicKind].Add(1)
 	if len(g.members) == 0 {
 		g.protocol = ""
 		g.leader = ""

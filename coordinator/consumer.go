@@ -667,6 +667,7 @@ func (cg *consumerGroup) refresh(topics map[string]TopicInfo) {
 // bumpEpoch starts a new group epoch and computes its target assignment.
 func (cg *consumerGroup) bumpEpoch(topics map[string]TopicInfo) {
 	cg.epoch++
+	cg.g.c.stats.rebalances[consumerKind].Add(1)
 	cg.subscribed = cg.resolve(topics)
 	cg.assignor = cg.preferredAssignor()
 	spec := assignSpec{partitions: make(map[[16]byte]int32), current: cg.target}

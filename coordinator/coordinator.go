@@ -109,6 +109,8 @@ type Coordinator struct {
 	// txnOffsets are transactional offset commits awaiting their
 	// transaction's marker (txn_offsets.go).
 	txnOffsets txnOffsetState
+
+	stats stats // metrics.go
 }
 
 // partition is one loaded (or loading) __consumer_offsets partition.

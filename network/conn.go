@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel/runnel/internal/reqtime"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -95,6 +96,10 @@ type conn struct {
 	ip         netip.Addr
 	lastActive atomic.Int64
 	closing    atomic.Bool
+
+	// timer and clock time the request being handled (metrics.go).
+	timer reqtime.Timer
+	clock requestClock
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
@@ -110,6 +115,8 @@ type inbound struct {
 	// slot and mem are what the item holds of the request queue and the
 	// memory pool (mempool.go), given back by Server.done.
 	slot, mem int64
+	// received is when the frame was read whole (metrics.go).
+	received time.Time
 }
 
 // maxKeptWriteBuf is the largest response buffer kept between responses.
@@ -136,7 +143,7 @@ func newConn(s *Server, nc net.Conn, l Listener, id uint64) *conn {
 func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer c.s.removeConn(c)
-	ctx, cancel := context.WithCancel(c.s.ctx)
+	ctx, cancel := context.WithCancel(reqtime.With(c.s.ctx, &c.timer))
 	if err := c.handshake(ctx); err != nil {
 		cancel()
 		c.nc.Close()
@@ -152,6 +159,7 @@ func (c *conn) serve() {
 
 	c.cc.Log.Debug("connection opened")
 	reason := c.process(ctx, in)
+	c.s.metrics.connClosed(c.cc.Listener, reason)
 	cancel()
 	c.nc.Close()
 	<-readerDone
@@ -218,7 +226,8 @@ func (c *conn) read(ctx context.Context, in chan<- inbound) {
 			}
 			item.frame, err = protocol.ReadPooledFrameRest(c.nc, size, nil, &c.s.frames)
 		}
-		c.lastActive.Store(time.Now().UnixNano()) // for closeIdlest (quotas.go)
+		item.received = time.Now()
+		c.lastActive.Store(item.received.UnixNano()) // for closeIdlest (quotas.go)
 		if err == nil && !raw {
 			if item.req, err = c.parse(item.frame, lockstep); err == nil {
 				c.s.decoded(&item)
@@ -285,6 +294,7 @@ func (c *conn) handle(ctx context.Context, item inbound) error {
 	if item.raw {
 		err := c.handleRawToken(item.frame)
 		if isAuthFailure(err) {
+			c.s.metrics.authFailure(c.cc.Listener)
 			c.delayAuthFailure(ctx)
 		}
 		return err
@@ -297,9 +307,11 @@ func (c *conn) handle(ctx context.Context, item inbound) error {
 		}
 		return item.err
 	}
+	c.clock = requestClock{received: item.received}
 	if err := c.s.dispatch(ctx, c, item.req); err != nil {
 		return err
 	}
+	c.s.metrics.observe(c, item.req.Key, &c.clock)
 	// A Produce request keeps none of its frame once handled: its
 	// batches were written to the log, and nothing else points into
 	// it. Other requests' byte fields may live on (group metadata,

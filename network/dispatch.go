@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/runnel/runnel/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,7 +67,10 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 			return err
 		}
 	}
+	c.timer.Reset()
+	c.clock.started = time.Now()
 	resp, err := s.call(ctx, c.cc, h, req)
+	c.clock.handled = time.Now()
 	if resp.Done != nil {
 		defer resp.Done()
 	}
@@ -74,6 +78,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 		return fmt.Errorf("%s v%d handler: %w", kmsg.NameForKey(req.Key), req.Version, err)
 	}
 	if isAuthFailure(resp.CloseAfter) {
+		s.metrics.authFailure(c.cc.Listener)
 		c.delayAuthFailure(ctx)
 	}
 	switch {
@@ -86,6 +91,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 		if resp.Msg.Key() != req.Key {
 			return fmt.Errorf("%s handler returned a %s response", kmsg.NameForKey(req.Key), kmsg.NameForKey(resp.Msg.Key()))
 		}
+		s.metrics.countResponse(req.Key, resp.Msg)
 		c.wbuf = protocol.AppendResponse(c.wbuf[:0], req.Key, req.Version, req.CorrelationID, resp.Msg)
 		err = c.write(c.wbuf)
 		if cap(c.wbuf) > maxKeptWriteBuf {
@@ -94,6 +100,9 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s v%d response: %w", kmsg.NameForKey(req.Key), req.Version, err)
+	}
+	if resp.Frame != nil || resp.Msg != nil {
+		c.clock.sent = time.Now()
 	}
 	return resp.CloseAfter
 }

@@ -262,12 +262,18 @@ func TestSASLGate(t *testing.T) {
 		}
 	})
 	t.Run("raw token with wrong password closes", func(t *testing.T) {
+		before := ts.logs.FilterMessage("closing connection").Len()
 		c := wiretest.Dial(t, ts.saslAddr)
 		handshake(t, c, 0, "PLAIN", 1)
 		if _, err := c.Write(wiretest.Sized([]byte("\x00alice\x00nope"))); err != nil {
 			t.Fatal(err)
 		}
 		expectClosed(t, c)
+		// The close is logged after the socket closes: wait for it, so
+		// that the next subtest reads its own connection's reason.
+		if reason := ts.closeReason(t, before); !strings.Contains(reason, "authentication failed") {
+			t.Fatalf("closed because %q", reason)
+		}
 	})
 	t.Run("oversized request before authentication closes", func(t *testing.T) {
 		// Only the size is sent: the connection closes without waiting

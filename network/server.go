@@ -113,6 +113,8 @@ type Server struct {
 	quotas *connQuotas
 	pool   *budget // queued.max.request.bytes; nil: no limit
 	queue  *budget // queued.max.requests; nil: no limit
+
+	metrics *Metrics // always on (metrics.go)
 }
 
 type boundListener struct {
@@ -166,6 +168,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	s.handlers[int16(kmsg.SASLAuthenticate)] = Handler{MaxVersion: saslAuthenticateMaxVersion, Handle: s.handleSASLAuthenticate}
 	implemented[int16(kmsg.SASLAuthenticate)] = saslAuthenticateMaxVersion
 	s.table = protocol.NewTable(implemented)
+	s.metrics = newMetrics(s)
 
 	for _, l := range cfg.Listeners {
 		ln, err := net.Listen("tcp", l.Addr)
@@ -178,6 +181,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
 		}
+		s.metrics.addListener(l.Name)
 		b := boundListener{Listener: l, ln: ln}
 		if l.MaxConnectionCreationRate > 0 {
 			b.rate = newRateLimiter(l.MaxConnectionCreationRate)
@@ -187,6 +191,9 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
+
+// Metrics returns the Server's metrics, a prometheus.Collector.
+func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Table returns the API version table the Server advertises.
 func (s *Server) Table() *protocol.Table { return s.table }
@@ -291,6 +298,7 @@ func (s *Server) accept(l *boundListener) {
 		c := newConn(s, nc, l.Listener, s.nextID)
 		c.ip = ip
 		s.conns[c] = struct{}{}
+		s.metrics.connCreated(l.Name)
 		s.wg.Add(1)
 		if overTotal {
 			s.closeIdlest(l.Name)

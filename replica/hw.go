@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/runnel/runnel/internal/reqtime"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -128,10 +129,13 @@ func (p *Partition) recordFollowerFetch(id int32, offset int64) {
 // WaitAny blocks until one of chans is closed, the deadline passes or ctx
 // ends. It reports false when the deadline passed or ctx ended.
 func WaitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
-	d := time.Until(deadline)
+	start := time.Now()
+	d := deadline.Sub(start)
 	if d <= 0 {
 		return false
 	}
+	// The wait is the request's purgatory time (Kafka's RemoteTimeMs).
+	defer func() { reqtime.AddRemote(ctx, time.Since(start)) }()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	switch len(chans) {

@@ -253,6 +253,7 @@ func (m *Manager) alterISR(ctx context.Context, r *Partition, add, remove []int3
 		}
 		rev, err := m.md.UpdatePartition(ctx, r.topic, np)
 		if err == nil {
+			m.stats.isrChanged(p.ISR, np.ISR)
 			m.base.Info("ISR changed", zap.String("topic", r.topic), zap.Int32("partition", r.index),
 				zap.Int32s("from", p.ISR), zap.Int32s("to", np.ISR), zap.Int32("leader_epoch", np.LeaderEpoch),
 				zap.Int32("partition_epoch", np.PartitionEpoch+1))

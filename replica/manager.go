@@ -75,6 +75,8 @@ type Manager struct {
 	unsub    func()
 	started  bool
 
+	stats Stats // metrics.go
+
 	mu      sync.RWMutex
 	applied int64 // snapshot revision last applied
 	byTopic map[string]map[int32]*Partition

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/storage"
@@ -46,6 +47,9 @@ type Partition struct {
 	// kick asks the manager's ISR checks to look at this partition soon
 	// (a follower caught up); nil in tests without one.
 	kick func()
+	// followerLag is, on a follower, the leader's HW less this log's
+	// end after the last fetch applied (metrics.go).
+	followerLag atomic.Int64
 }
 
 // Topic is the partition's topic name.
@@ -168,6 +172,7 @@ func (p *Partition) AppendAsFollower(fa FollowerAppend, current func() bool) (bo
 			p.lg.Warn("advancing follower log start", zap.String("topic", p.topic), zap.Int32("partition", p.index), zap.Error(err))
 		}
 	}
+	p.followerLag.Store(max(fa.LeaderHW-p.log.LogEndOffset(), 0))
 	moved := false
 	if hw := min(fa.LeaderHW, p.log.LogEndOffset()); hw > p.log.HighWatermark() {
 		p.log.SetHighWatermark(hw)

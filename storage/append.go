@@ -357,6 +357,10 @@ func (l *Log) Flush() error {
 func (l *Log) flush() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	if l.observeFlush != nil {
+		start := time.Now()
+		defer func() { l.observeFlush(time.Since(start)) }()
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()

@@ -38,6 +38,8 @@ type Log struct {
 	codecs    *decompressors // the Manager's, shared by its logs (nil: one-off)
 	fs        FileOps        // every change to the dir's files goes through it (fileops.go)
 	health    *dirHealth     // the log dir's failure state, shared with its Manager (dirfailure.go)
+	// observeFlush, if set, is told each flush's duration (metrics).
+	observeFlush func(time.Duration)
 
 	appendMu sync.Mutex
 	flushMu  sync.Mutex // serializes Flush
@@ -94,6 +96,7 @@ type logOptions struct {
 	codecs    *decompressors
 	fs        FileOps    // nil: the OS
 	health    *dirHealth // nil: a state of the log's own
+	observe   func(time.Duration)
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
@@ -109,7 +112,7 @@ func openLog(o logOptions) (*Log, error) {
 		snapshotAt: -1,
 		topic:      o.topic, partition: o.partition, dir: o.dir,
 		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync, codecs: o.codecs,
-		fs: fileOpsOrOS(o.fs), health: o.health,
+		fs: fileOpsOrOS(o.fs), health: o.health, observeFlush: o.observe,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
 		producerExpirationMs: o.producerExpirationMs,
 	}

@@ -51,6 +51,10 @@ type ManagerOptions struct {
 	// with a queue, so a few workers divide the time.
 	RecoveryThreads int
 
+	// ObserveFlush, if set, is told how long each log flush (the fsyncs
+	// and the checkpoint) took: Kafka's LogFlushRateAndTimeMs.
+	ObserveFlush func(time.Duration)
+
 	noSync bool // tests and fuzzing only: skip every fsync
 }
 
@@ -213,6 +217,7 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 		health:    m.health,
 		deleter:   m.scheduleDelete,
 		codecs:    &m.codecs,
+		observe:   m.opts.ObserveFlush,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
 	})

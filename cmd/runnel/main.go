@@ -2,6 +2,8 @@
 //
 //	runnel serve [--config server.properties] [--override key=value ...]
 //	runnel bench [--brokers host:port] [--mode produce|consume|fetch|e2e|all]
+//	runnel etcd --name N --data-dir D … (one member of a standalone etcd cluster)
+//	runnel probe URL (GET; exit 0 on 200: container health checks)
 //	runnel topic|group|produce|consume|cluster|user|txn|acl|quota ... (package cli)
 //
 // Configuration speaks Kafka: server.properties keys, KAFKA_* environment
@@ -31,6 +33,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
+	case "etcd":
+		err = etcdCmd(os.Args[2:])
+	case "probe":
+		err = probe(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -67,6 +73,8 @@ func usage() {
 commands:
   serve    run a broker (--config FILE, --override key=value, KAFKA_* environment)
   bench    load generator (--brokers, --mode produce|consume|e2e|all, --records, --size, --rate, --duration)
+  etcd     run one member of a standalone etcd cluster (--name, --data-dir, --initial-cluster, etcd's URL flags)
+  probe    GET a URL, exit 0 on 200 (container health checks: probe http://127.0.0.1:9644/readyz)
 
 `)
 	cli.Usage(os.Stderr)
