@@ -91,12 +91,16 @@ type logOptions struct {
 	clock     func() time.Time
 	logger    *zap.Logger
 	clean     bool
-	deleter   func([]string, time.Duration)
-	noSync    bool
-	codecs    *decompressors
-	fs        FileOps    // nil: the OS
-	health    *dirHealth // nil: a state of the log's own
-	observe   func(time.Duration)
+	// syncedByCaller: the Manager opening its dir syncs the whole file
+	// system once (syncfs) after every log has opened, so recovery
+	// writes without an fsync per file.
+	syncedByCaller bool
+	deleter        func([]string, time.Duration)
+	noSync         bool
+	codecs         *decompressors
+	fs             FileOps    // nil: the OS
+	health         *dirHealth // nil: a state of the log's own
+	observe        func(time.Duration)
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
@@ -136,7 +140,7 @@ func openLog(o logOptions) (*Log, error) {
 		}
 	}
 	l.lastFlush = l.clock()
-	if err := l.load(o.clean); err != nil {
+	if err := l.load(o.clean, o.syncedByCaller); err != nil {
 		l.closeHandles()
 		return nil, fmt.Errorf("storage: open %s: %w", o.dir, err)
 	}
@@ -154,7 +158,7 @@ func (l *Log) newSegment(base int64) *segment {
 // indexes). After a crash every segment from the one holding the recovery
 // point on is re-read and cut at the first invalid batch; later segments are
 // dropped. Producer state comes from the latest snapshot plus a replay.
-func (l *Log) load(clean bool) error {
+func (l *Log) load(clean, syncedByCaller bool) error {
 	// Hook for log compaction: finish or roll back a segment swap that a
 	// crash interrupted (cleaner_swap.go) before the segments are listed.
 	if err := completeSwaps(l.fs, l.dir, l.noSync); err != nil {
@@ -306,8 +310,10 @@ func (l *Log) load(clean bool) error {
 		if err := s.writeTxns(aborted); err != nil {
 			return err
 		}
-		if err := s.syncData(); err != nil {
-			return err
+		if !syncedByCaller {
+			if err := s.syncData(); err != nil {
+				return err
+			}
 		}
 		if truncated {
 			l.logger.Warn("truncated torn or corrupt log tail", zap.String("dir", l.dir), zap.Int64("base", s.base), zap.Int64("size", s.size))
@@ -371,6 +377,9 @@ func (l *Log) load(clean bool) error {
 		}
 	}
 	if !clean || firstRecover < len(l.segs) {
+		if syncedByCaller {
+			return l.spaceAtOpen("partition checkpoint", l.writeCheckpointFile(false))
+		}
 		return l.spaceAtOpen("partition checkpoint", l.writeCheckpoint())
 	}
 	return nil

@@ -163,7 +163,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	}
 	opened := make([]*Log, len(found))
 	err = inParallel(len(found), opts.RecoveryThreads, func(i int) error {
-		l, err := m.open(found[i].topic, found[i].partition, DefaultConfig(), clean)
+		l, err := m.openLog(found[i].topic, found[i].partition, DefaultConfig(), clean, true)
 		opened[i] = l
 		return err
 	})
@@ -171,6 +171,12 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 		if l != nil {
 			m.logs[found[i]] = l
 		}
+	}
+	if err == nil && !opts.noSync {
+		// What recovery rewrote (logs cut at a torn tail, rebuilt
+		// indexes, checkpoints) becomes durable here, at once, before
+		// anything is served.
+		err = syncFS(opts.Dir)
 	}
 	if err != nil {
 		m.closeAll()
@@ -203,21 +209,26 @@ func parsePartitionDir(name string) (string, int32, bool) {
 }
 
 func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, error) {
+	return m.openLog(topic, part, cfg, clean, false)
+}
+
+func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByCaller bool) (*Log, error) {
 	return openLog(logOptions{
-		dir:       filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
-		topic:     topic,
-		partition: part,
-		cfg:       cfg,
-		cache:     m.cache,
-		clock:     m.opts.Clock,
-		logger:    m.opts.Logger.With(zap.String("topic", topic), zap.Int32("partition", part)),
-		clean:     clean,
-		noSync:    m.opts.noSync,
-		fs:        m.fs,
-		health:    m.health,
-		deleter:   m.scheduleDelete,
-		codecs:    &m.codecs,
-		observe:   m.opts.ObserveFlush,
+		syncedByCaller: syncedByCaller,
+		dir:            filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
+		topic:          topic,
+		partition:      part,
+		cfg:            cfg,
+		cache:          m.cache,
+		clock:          m.opts.Clock,
+		logger:         m.opts.Logger.With(zap.String("topic", topic), zap.Int32("partition", part)),
+		clean:          clean,
+		noSync:         m.opts.noSync,
+		fs:             m.fs,
+		health:         m.health,
+		deleter:        m.scheduleDelete,
+		codecs:         &m.codecs,
+		observe:        m.opts.ObserveFlush,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
 	})
