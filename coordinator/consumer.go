@@ -32,10 +32,11 @@ package coordinator
 // given on a later heartbeat once released. No partition is ever owned by
 // two members.
 //
-// Member state is in memory only (see the package doc): after the
-// coordinator moves, members heartbeating with epoch > 0 get
-// UNKNOWN_MEMBER_ID and rejoin with epoch 0. Committed offsets are
-// persisted as for classic groups. Online migration between the classic
+// Every change is written to __consumer_offsets as Kafka's consumer-group
+// records before it is answered, and replayed when a coordinator loads the
+// partition (consumer_persist.go): after a coordinator move members keep
+// their ids, epochs and partitions. Committed offsets are persisted as for
+// classic groups. Online migration between the classic
 // and the consumer protocol is not supported (as with Kafka's
 // group.consumer.migration.policy=disabled): a group id belongs to one
 // protocol while it has members; an empty group switches.
@@ -95,6 +96,9 @@ type consumerGroup struct {
 	target          map[string]partitionSet // member id → target assignment
 	owners          map[tpKey]string        // partition → member holding it (assigned or pending revocation)
 	subscribed      map[string]TopicInfo    // resolved subscribed topics at the last assignment
+
+	// written is the group as the log holds it (consumer_persist.go).
+	written cgImage
 }
 
 type consumerMember struct {
@@ -292,8 +296,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 		return fail(&heartbeatError{err: err.(*kerr.Error)})
 	}
 	if g == nil {
-		// No such group: with member state in memory only, this is what a
-		// member sees after the coordinator moved; it rejoins.
+		// No such group (deleted, or expired while empty): the member
+		// rejoins.
 		return fail(hbErr(kerr.UnknownMemberID, "Member %s is not a member of group %s.", req.MemberID, req.Group))
 	}
 	defer g.mu.Unlock()
@@ -311,7 +315,14 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 			return fail(&heartbeatError{err: appendError(err)})
 		}
 	}
-	if herr := g.cg.heartbeat(cl, req, re, resp); herr != nil {
+	herr = g.cg.heartbeat(cl, req, re, resp)
+	// Whatever the heartbeat changed is in the log before it is
+	// answered; a failed write undoes it (consumer_persist.go).
+	if err := g.cg.commit(ctx); err != nil {
+		resp.MemberID, resp.MemberEpoch, resp.Assignment = nil, 0, nil
+		return fail(&heartbeatError{err: appendError(err)})
+	}
+	if herr != nil {
 		return fail(herr)
 	}
 	return resp
@@ -592,6 +603,7 @@ func (cg *consumerGroup) scheduleSession(m *consumerMember) {
 		defer g.mu.Unlock()
 		if cg.live() && cg.members[m.id] == m && m.sessionSeq == seq {
 			cg.fence(m, "session timeout")
+			_ = cg.commit(context.Background()) // logged; the member is back on failure
 		}
 	})
 }
@@ -609,6 +621,7 @@ func (cg *consumerGroup) scheduleRevoke(m *consumerMember) {
 		defer g.mu.Unlock()
 		if cg.live() && cg.members[m.id] == m && m.revokeSeq == seq && m.state == memberUnrevoked {
 			cg.fence(m, "rebalance timeout: partitions not revoked")
+			_ = cg.commit(context.Background()) // logged; the member is back on failure
 		}
 	})
 }
@@ -833,6 +846,7 @@ func (c *Coordinator) TopicsChanged(topics map[string]TopicInfo) {
 		g.mu.Lock()
 		if g.state != Dead && g.kind == consumerKind && g.cg != nil {
 			g.cg.refresh(topics)
+			_ = g.cg.commit(context.Background()) // logged; rolled back on failure
 		}
 		g.mu.Unlock()
 	}

@@ -192,6 +192,7 @@ func (c *Coordinator) Load(ctx context.Context, idx int32, log Log) error {
 	p.mu.Unlock()
 	c.lg.Info("loaded group partition", zap.Int32("partition", idx), zap.Int("groups", n),
 		zap.Duration("took", c.clock.Now().Sub(start)))
+	c.refreshLoaded(ctx, p)
 	return nil
 }
 
@@ -233,7 +234,17 @@ func (p *partition) unload() {
 
 // replay rebuilds a partition's groups from its log.
 func (c *Coordinator) replay(ctx context.Context, p *partition) error {
-	return p.log.Replay(ctx, func(key, value []byte) error {
+	consumer := cgReplay{}
+	err := p.log.Replay(ctx, func(key, value []byte) error {
+		if isConsumerGroupKey(key) {
+			rec, err := decodeCGRecord(key, value)
+			if err != nil {
+				c.lg.Warn("skipping undecodable __consumer_offsets record", zap.Int32("partition", p.idx), zap.Error(err))
+				return nil
+			}
+			consumer.apply(rec)
+			return nil
+		}
 		rec, ok, err := decodeRecord(key, value)
 		if err != nil {
 			c.lg.Warn("skipping undecodable __consumer_offsets record", zap.Int32("partition", p.idx), zap.Error(err))
@@ -276,9 +287,18 @@ func (c *Coordinator) replay(ctx context.Context, p *partition) error {
 				p.groups[id] = g
 			}
 			g.loadMetadata(rec.group.value)
+			// A classic group record after consumer-group records: the
+			// group turned classic (the consumer records are deleted
+			// first; this only guards against a log that says both).
+			delete(consumer, id)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	c.installConsumerGroups(p, consumer)
+	return nil
 }
 
 // lookup finds the group for a request. With create it makes an empty
