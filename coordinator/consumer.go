@@ -97,8 +97,13 @@ type consumerGroup struct {
 	owners          map[tpKey]string        // partition → member holding it (assigned or pending revocation)
 	subscribed      map[string]TopicInfo    // resolved subscribed topics at the last assignment
 
-	// written is the group as the log holds it (consumer_persist.go).
-	written cgImage
+	// written is the group as the log holds it; dirty lists the members
+	// changed since, allDirty says every member may have (a new target
+	// assignment, a reload): commit encodes only what may have changed
+	// (consumer_persist.go).
+	written  cgImage
+	dirty    map[string]bool
+	allDirty bool
 }
 
 type consumerMember struct {
@@ -348,6 +353,7 @@ func (g *group) becomeConsumer(ctx context.Context) error {
 }
 
 func (cg *consumerGroup) heartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, resp *kmsg.ConsumerGroupHeartbeatResponse) *heartbeatError {
+	cg.touch(req.MemberID)
 	switch req.MemberEpoch {
 	case 0:
 		return cg.join(cl, req, re, resp)
@@ -363,6 +369,7 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 	memberID := req.MemberID
 	if memberID == "" {
 		memberID = newConsumerMemberID()
+		cg.touch(memberID)
 	}
 	instance := deref(req.InstanceID)
 	m := cg.members[memberID]
@@ -421,6 +428,8 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 // member id that rejoins with its instance id: the newcomer inherits its
 // assignment and target, so nothing moves.
 func (cg *consumerGroup) replaceStatic(old *consumerMember, newID string) *consumerMember {
+	cg.touch(old.id)
+	cg.touch(newID)
 	cg.stopMemberTimers(old)
 	m := &consumerMember{
 		id: newID, instanceID: old.instanceID, rackID: old.rackID,
@@ -569,6 +578,7 @@ func (m *consumerMember) subscribes(name string) bool {
 
 // removeMember forgets a member and frees its partitions.
 func (cg *consumerGroup) removeMember(m *consumerMember) {
+	cg.touch(m.id)
 	cg.stopMemberTimers(m)
 	cg.updateOwners(&consumerMember{id: m.id}, m.assigned, m.pendingRevocation)
 	delete(cg.members, m.id)
@@ -672,6 +682,7 @@ func (cg *consumerGroup) refresh(topics map[string]TopicInfo) {
 
 // bumpEpoch starts a new group epoch and computes its target assignment.
 func (cg *consumerGroup) bumpEpoch(topics map[string]TopicInfo) {
+	cg.allDirty = true // every member's target may change
 	cg.epoch++
 	cg.subscribed = cg.resolve(topics)
 	cg.assignor = cg.preferredAssignor()
@@ -740,6 +751,7 @@ func (cg *consumerGroup) reconcile(m *consumerMember, owned partitionSet) {
 }
 
 func (cg *consumerGroup) nextAssignment(m *consumerMember) {
+	cg.touch(m.id)
 	target := cg.target[m.id]
 	keep, revoke, add := partitionSet{}, partitionSet{}, partitionSet{}
 	unreleased := false

@@ -46,10 +46,20 @@ type cgImage map[cgKey][]byte
 // image encodes the group's current state as its records.
 func (cg *consumerGroup) image() cgImage {
 	img := cgImage{}
-	id := cg.g.id
 	if cg.epoch == 0 && len(cg.members) == 0 {
 		return img
 	}
+	cg.groupRecords(img)
+	for mid := range cg.members {
+		cg.memberRecords(img, mid)
+	}
+	return img
+}
+
+// groupRecords adds the group-level records (epoch, subscribed topics,
+// assignment epoch) to img.
+func (cg *consumerGroup) groupRecords(img cgImage) {
+	id := cg.g.id
 	img[cgKey{version: cgMetadataKeyVersion, group: id}] = cgMetadataValue{epoch: cg.epoch}.encode()
 	var pm cgPartitionMetadataValue
 	for _, name := range slices.Sorted(maps.Keys(cg.subscribed)) {
@@ -58,19 +68,78 @@ func (cg *consumerGroup) image() cgImage {
 	}
 	img[cgKey{version: cgPartitionMetadataKeyVersion, group: id}] = pm.encode()
 	img[cgKey{version: cgTargetAssignmentMetadataKeyVersion, group: id}] = cgTargetAssignmentMetadataValue{assignmentEpoch: cg.assignmentEpoch}.encode()
-	for mid, m := range cg.members {
-		img[cgKey{version: cgMemberMetadataKeyVersion, group: id, member: mid}] = m.metadataValue().encode()
-		img[cgKey{version: cgTargetAssignmentMemberKeyVersion, group: id, member: mid}] =
-			cgTargetAssignmentMemberValue{topics: toTopicPartitions(cg.target[mid])}.encode()
-		img[cgKey{version: cgCurrentMemberAssignmentKeyVersion, group: id, member: mid}] = cgCurrentMemberAssignmentValue{
-			memberEpoch:         m.epoch,
-			previousMemberEpoch: m.prevEpoch,
-			state:               m.state.kafka(),
-			assigned:            toTopicPartitions(m.assigned),
-			pendingRevocation:   toTopicPartitions(m.pendingRevocation),
-		}.encode()
+}
+
+// memberKeys are the keys of a member's three records.
+func memberKeys(group, member string) [3]cgKey {
+	return [3]cgKey{
+		{version: cgMemberMetadataKeyVersion, group: group, member: member},
+		{version: cgTargetAssignmentMemberKeyVersion, group: group, member: member},
+		{version: cgCurrentMemberAssignmentKeyVersion, group: group, member: member},
 	}
-	return img
+}
+
+// memberRecords adds member mid's records to img; none if it is not a
+// member.
+func (cg *consumerGroup) memberRecords(img cgImage, mid string) {
+	m := cg.members[mid]
+	if m == nil {
+		return
+	}
+	k := memberKeys(cg.g.id, mid)
+	img[k[0]] = m.metadataValue().encode()
+	img[k[1]] = cgTargetAssignmentMemberValue{topics: toTopicPartitions(cg.target[mid])}.encode()
+	img[k[2]] = cgCurrentMemberAssignmentValue{
+		memberEpoch:         m.epoch,
+		previousMemberEpoch: m.prevEpoch,
+		state:               m.state.kafka(),
+		assigned:            toTopicPartitions(m.assigned),
+		pendingRevocation:   toTopicPartitions(m.pendingRevocation),
+	}.encode()
+}
+
+// touch marks a member changed since the last commit.
+func (cg *consumerGroup) touch(member string) {
+	if member == "" {
+		return
+	}
+	if cg.dirty == nil {
+		cg.dirty = make(map[string]bool)
+	}
+	cg.dirty[member] = true
+}
+
+// changed is the part of the group that may differ from the log: the
+// current records of the group level and of the changed members (cur),
+// and the keys the log holds for them (old). With allDirty it is the
+// whole group.
+func (cg *consumerGroup) changed() (old, cur cgImage) {
+	if cg.allDirty || len(cg.written) == 0 {
+		return cg.written, cg.image()
+	}
+	old, cur = cgImage{}, cgImage{}
+	id := cg.g.id
+	if cg.epoch != 0 || len(cg.members) != 0 {
+		cg.groupRecords(cur)
+	}
+	for _, k := range []cgKey{
+		{version: cgMetadataKeyVersion, group: id},
+		{version: cgPartitionMetadataKeyVersion, group: id},
+		{version: cgTargetAssignmentMetadataKeyVersion, group: id},
+	} {
+		if v, ok := cg.written[k]; ok {
+			old[k] = v
+		}
+	}
+	for mid := range cg.dirty {
+		cg.memberRecords(cur, mid)
+		for _, k := range memberKeys(id, mid) {
+			if v, ok := cg.written[k]; ok {
+				old[k] = v
+			}
+		}
+	}
+	return old, cur
 }
 
 func (m *consumerMember) metadataValue() cgMemberMetadataValue {
@@ -183,9 +252,10 @@ func diffCGImages(old, cur cgImage) []Record {
 // and returns once the log has it. On failure the group goes back to the
 // state the log holds. Called with the group's mu held.
 func (cg *consumerGroup) commit(ctx context.Context) error {
-	cur := cg.image()
-	recs := diffCGImages(cg.written, cur)
+	old, cur := cg.changed()
+	recs := diffCGImages(old, cur)
 	if len(recs) == 0 {
+		cg.dirty, cg.allDirty = nil, false
 		return nil
 	}
 	if err := cg.g.p.append(ctx, cg.g.c, recs); err != nil {
@@ -194,7 +264,16 @@ func (cg *consumerGroup) commit(ctx context.Context) error {
 		cg.rollback()
 		return err
 	}
-	cg.written = cur
+	if cg.written == nil {
+		cg.written = cgImage{}
+	}
+	for k := range old {
+		if _, ok := cur[k]; !ok {
+			delete(cg.written, k)
+		}
+	}
+	maps.Copy(cg.written, cur)
+	cg.dirty, cg.allDirty = nil, false
 	return nil
 }
 
@@ -216,6 +295,7 @@ func (cg *consumerGroup) rollback() {
 	}
 	cg.stopTimers()
 	cg.restore(vals)
+	cg.dirty, cg.allDirty = nil, false
 	cg.startLoadedTimers()
 	cg.updateState()
 }

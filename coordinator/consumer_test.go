@@ -136,6 +136,11 @@ func noOverlap(t *testing.T, e *env, group string) {
 	t.Helper()
 	g, _ := e.c.lookup(group, false)
 	defer g.mu.Unlock()
+	// And that the log holds the whole group: commit's partial encoding
+	// of what changed missed nothing.
+	if img := g.cg.image(); !maps.EqualFunc(img, g.cg.written, func(a, b []byte) bool { return string(a) == string(b) }) {
+		t.Fatalf("the log's records differ from the group:\nlog   %v\ngroup %v", g.cg.written, img)
+	}
 	seen := map[tpKey]string{}
 	for _, m := range g.cg.members {
 		for _, s := range []partitionSet{m.assigned, m.pendingRevocation} {
