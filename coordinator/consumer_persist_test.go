@@ -422,3 +422,51 @@ func BenchmarkConsumerGroupCommitNoChange(b *testing.B) {
 		}
 	}
 }
+
+// A topic change while no coordinator served the group (here: partitions
+// added) starts a new epoch when the partition loads, and it is written.
+func TestConsumerGroupTopicChangeWhileUnloaded(t *testing.T) {
+	e, ft := newConsumerEnv(t)
+	ft.set("a", 2)
+	e.cgOK(cgJoin("g", "A", "a"))
+	e.c.Close()
+	ft.set("a", 4)
+	restartWithTopics(e, ft)
+	r := e.cgOK(cgBeat("g", "A", 1, partitionSet{topicIDOf("a"): {0, 1}}))
+	if r.MemberEpoch != 2 || assigned(r).count() != 4 {
+		t.Fatalf("after the load: epoch %d %v", r.MemberEpoch, assigned(r))
+	}
+	noOverlap(t, e, "g")
+	restartWithTopics(e, ft)
+	if ep, _ := memberInfo(e, "g", "A"); ep != 2 {
+		t.Fatalf("epoch %d after another load", ep)
+	}
+}
+
+// A static member replaced by a new member id with its instance id is
+// written as such: after a reload the new id has the old one's partitions
+// and the old id is gone.
+func TestConsumerGroupStaticReplacementPersisted(t *testing.T) {
+	e, ft := newConsumerEnv(t)
+	ft.set("a", 3)
+	s := cgJoin("g", "S1", "a")
+	s.InstanceID = kmsg.StringPtr("i")
+	owned := assigned(e.cgOK(s))
+	leave := cgBeat("g", "S1", staticLeaveEpoch, nil)
+	leave.InstanceID = kmsg.StringPtr("i")
+	e.cgOK(leave)
+	s2 := cgJoin("g", "S2", "a")
+	s2.InstanceID = kmsg.StringPtr("i")
+	if r := e.cgOK(s2); r.MemberEpoch != 1 || !assigned(r).equal(owned) {
+		t.Fatalf("replacement: epoch %d %v", r.MemberEpoch, assigned(r))
+	}
+	noOverlap(t, e, "g")
+	restartWithTopics(e, ft)
+	if ep, _ := memberInfo(e, "g", "S1"); ep != -100 {
+		t.Fatal("replaced member back after a reload")
+	}
+	b := cgBeat("g", "S2", 1, owned)
+	b.InstanceID = kmsg.StringPtr("i")
+	e.cgOK(b)
+	noOverlap(t, e, "g")
+}
