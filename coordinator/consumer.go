@@ -104,6 +104,9 @@ type consumerGroup struct {
 	written  cgImage
 	dirty    map[string]bool
 	allDirty bool
+	// refreshPending: loaded from the log, the subscribed topics not yet
+	// compared with the cluster's.
+	refreshPending bool
 }
 
 type consumerMember struct {
@@ -319,6 +322,10 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 		if err := g.becomeConsumer(ctx); err != nil {
 			return fail(&heartbeatError{err: appendError(err)})
 		}
+	}
+	if g.cg.refreshPending && c.topics != nil {
+		g.cg.refreshPending = false
+		g.cg.refresh(c.topicsNow())
 	}
 	herr = g.cg.heartbeat(cl, req, re, resp)
 	// Whatever the heartbeat changed is in the log before it is

@@ -25,7 +25,9 @@ package coordinator
 // rebuilt from it: members keep their ids, epochs, subscriptions, targets
 // and partitions, and each gets a fresh session timer (as Kafka's
 // GroupMetadataManager.onLoaded does); members still revoking partitions get
-// a fresh rebalance timer.
+// a fresh rebalance timer. The subscribed topics may have changed while no
+// coordinator served the group: the first heartbeat after the load checks
+// them (a write during Load would hold up the partition's loading).
 
 import (
 	"cmp"
@@ -420,31 +422,9 @@ func (c *Coordinator) installConsumerGroups(p *partition, r cgReplay) {
 		}
 		g.cg.startLoadedTimers()
 		g.cg.updateState()
+		g.cg.refreshPending = true
 		c.lg.Debug("loaded consumer group", zap.String("group", id), zap.Int32("epoch", g.cg.epoch),
 			zap.Int("members", len(g.cg.members)))
-		g.mu.Unlock()
-	}
-}
-
-// refreshLoaded starts a new epoch in the loaded consumer groups whose
-// subscribed topics changed while no coordinator served them.
-func (c *Coordinator) refreshLoaded(ctx context.Context, p *partition) {
-	p.mu.Lock()
-	groups := make([]*group, 0, len(p.groups))
-	for _, g := range p.groups {
-		groups = append(groups, g)
-	}
-	p.mu.Unlock()
-	if c.topics == nil {
-		return
-	}
-	topics := c.topicsNow()
-	for _, g := range groups {
-		g.mu.Lock()
-		if g.state != Dead && g.kind == consumerKind && g.cg != nil {
-			g.cg.refresh(topics)
-			_ = g.cg.commit(ctx) // logged; rolled back on failure
-		}
 		g.mu.Unlock()
 	}
 }

@@ -192,7 +192,6 @@ func (c *Coordinator) Load(ctx context.Context, idx int32, log Log) error {
 	p.mu.Unlock()
 	c.lg.Info("loaded group partition", zap.Int32("partition", idx), zap.Int("groups", n),
 		zap.Duration("took", c.clock.Now().Sub(start)))
-	c.refreshLoaded(ctx, p)
 	return nil
 }
 
