@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -200,7 +199,13 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 
 	// One librdkafka member.
 	cmd := exec.Command(py, filepath.Join("testdata", "kip848_consume.py"), strings.Join(c.seeds(), ","), topic, group)
-	cmd.Stderr = os.Stderr
+	var pyStderr lockedBuffer
+	cmd.Stderr = &pyStderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("librdkafka's log:\n%s", tail(pyStderr.String(), 80))
+		}
+	})
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
