@@ -470,3 +470,32 @@ func TestConsumerGroupStaticReplacementPersisted(t *testing.T) {
 	e.cgOK(b)
 	noOverlap(t, e, "g")
 }
+
+// A classic group that committed offsets, emptied and turned consumer
+// keeps those offsets over a reload (its classic record's tombstone comes
+// after the offsets in the log).
+func TestConsumerGroupFromClassicKeepsOffsetsOverReload(t *testing.T) {
+	e, ft := newConsumerEnv(t)
+	ft.set("a", 1)
+	ids, gen := e.formGroup("g", 1)
+	expectCode(t, e.commit("g", ids[0], gen, 8, "a", 0, 42, ""), nil_())
+	lr := kmsg.NewPtrLeaveGroupRequest()
+	lr.SetVersion(5)
+	lr.Group = "g"
+	lr.Members = []kmsg.LeaveGroupRequestMember{{MemberID: ids[0]}}
+	if r := e.c.LeaveGroup(context.Background(), lr); r.ErrorCode != 0 || r.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave: %+v", r)
+	}
+	e.clock.Advance(time.Minute)
+	if s := e.state("g"); s != Empty {
+		t.Fatalf("classic group %v after its member left", s)
+	}
+	e.cgOK(cgJoin("g", "A", "a"))
+	restartWithTopics(e, ft)
+	if f := e.fetch("g", "a", 0); f.ErrorCode != 0 || f.Topics[0].Partitions[0].Offset != 42 {
+		t.Fatalf("offsets after the reload: %+v", f)
+	}
+	if ep, _ := memberInfo(e, "g", "A"); ep != 1 {
+		t.Fatalf("A epoch %d after the reload", ep)
+	}
+}

@@ -277,7 +277,14 @@ func (c *Coordinator) replay(ctx context.Context, p *partition) error {
 			if rec.group.value == nil {
 				if g != nil {
 					g.stopTimers()
-					delete(p.groups, id)
+					if g.hasOffsets() {
+						// An empty classic group that turned consumer
+						// keeps its offsets (a deleted group's are
+						// tombstoned before its metadata).
+						g.resetClassic()
+					} else {
+						delete(p.groups, id)
+					}
 				}
 				return nil
 			}
