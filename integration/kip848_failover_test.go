@@ -118,8 +118,8 @@ func (c *consumption) consumedSince(t time.Time, members []string) bool {
 }
 
 // TestKIP848CoordinatorFailover (issue 15 §3): on three brokers, two
-// franz-go members and one librdkafka member (confluent-kafka-python,
-// group.protocol=consumer) of one KIP-848 group consume a topic that a
+// franz-go members, one librdkafka member (confluent-kafka-python,
+// group.protocol=consumer) and one Java client member of one KIP-848 group consume a topic that a
 // producer keeps writing; the group's coordinator is killed with SIGKILL.
 // The broker that takes over the group's __consumer_offsets partition
 // replays the group's records: every member keeps its member id and epoch
@@ -131,6 +131,7 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 		t.Skip("cluster test in -short mode")
 	}
 	py := venvPython(t)
+	javaClasspath(t) // Kafka's Java client, or skip outside CI
 	const topic, group, partitions = "kip848-ft", "kip848-ft", 6
 	c := startCluster(t, 3,
 		"min.insync.replicas=2", "default.replication.factor=3", "offsets.topic.replication.factor=3",
@@ -163,7 +164,7 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 	}()
 
 	seen := newConsumption()
-	names := []string{"franz-1", "franz-2", "librdkafka"}
+	names := []string{"franz-1", "franz-2", "librdkafka", "java"}
 
 	// Two franz-go members.
 	var franz []*kgo.Client
@@ -255,6 +256,45 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 		}
 	}()
 
+	// One member with Kafka's own Java client; its events are read as
+	// they come.
+	javaCl := startJavaDriver(t, "consume", "--bootstrap", strings.Join(c.seeds(), ","), "--topics", topic,
+		"--group", group, "--prop", "group.protocol=consumer", "--prop", "client.id=java-848")
+	javaStop := make(chan struct{})
+	var javaReader sync.WaitGroup
+	javaReader.Add(1)
+	go func() {
+		defer javaReader.Done()
+		done := 0
+		for {
+			evs := javaCl.snapshot()
+			for _, e := range evs[done:] {
+				switch e.str("event") {
+				case "record":
+					seen.record("java", int32(e.num("partition")), e.num("offset"))
+				case "revoked", "lost":
+					var ps []int32
+					for _, name := range e.strs("partitions") {
+						if p, err := strconv.Atoi(name[strings.LastIndexByte(name, '-')+1:]); err == nil {
+							ps = append(ps, int32(p))
+						}
+					}
+					if len(ps) > 0 {
+						seen.gaveUp("java", ps...)
+					}
+				case "assigned":
+					seen.event("java", "assigned", nil)
+				}
+			}
+			done = len(evs)
+			select {
+			case <-javaStop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+
 	// Watch the group from the live brokers all along: no partition may
 	// ever be in two members' current assignments.
 	live := c.seeds()
@@ -302,11 +342,11 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 		}
 	}()
 
-	// Settled: three members, all at the group epoch, every partition
+	// Settled: four members, all at the group epoch, every partition
 	// assigned, everyone consuming.
 	stable := func() (kadm.DescribedConsumerGroup, bool) {
 		d, err := describe()
-		if err != nil || len(d.Members) != 3 || d.State != "Stable" {
+		if err != nil || len(d.Members) != len(names) || d.State != "Stable" {
 			return d, false
 		}
 		n := 0
@@ -416,6 +456,9 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 	for _, cl := range franz {
 		cl.Close() // leaves the group
 	}
+	close(javaStop)
+	javaReader.Wait()
+	javaCl.stop()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	<-pyDone
 	_ = cmd.Wait()
