@@ -163,9 +163,15 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 			recs = append(recs, Record{Key: offsetKey(id, t, p)})
 		}
 	}
+	if g.cg != nil {
+		recs = append(recs, g.cg.tombstones()...)
+	}
 	recs = append(recs, Record{Key: groupKey(id)})
 	if err := g.p.append(ctx, c, recs); err != nil {
 		return appendError(err).Code
+	}
+	if g.cg != nil {
+		g.cg.written = nil
 	}
 	g.offsets = make(map[string]map[int32]offsetEntry)
 	g.shutdown(kerr.GroupIDNotFound)

@@ -78,6 +78,14 @@ func (g *group) join(cl Client, req *kmsg.JoinGroupRequest) (wait chan *kmsg.Joi
 		if g.cg != nil && len(g.cg.members) > 0 {
 			return nil, errResp(kerr.InconsistentGroupProtocol, req.MemberID)
 		}
+		if g.cg != nil && len(g.cg.written) > 0 {
+			// Its consumer-group records go, as Kafka deletes them
+			// when an empty consumer group turns classic.
+			if err := g.p.append(context.Background(), g.c, g.cg.tombstones()); err != nil {
+				return nil, errResp(appendError(err), req.MemberID)
+			}
+			g.cg.written = nil
+		}
 		g.kind = classicKind
 		g.cg = nil
 		g.transition(Empty)

@@ -32,10 +32,11 @@ package coordinator
 // given on a later heartbeat once released. No partition is ever owned by
 // two members.
 //
-// Member state is in memory only (see the package doc): after the
-// coordinator moves, members heartbeating with epoch > 0 get
-// UNKNOWN_MEMBER_ID and rejoin with epoch 0. Committed offsets are
-// persisted as for classic groups. Online migration between the classic
+// Every change is written to __consumer_offsets as Kafka's consumer-group
+// records before it is answered, and replayed when a coordinator loads the
+// partition (consumer_persist.go): after a coordinator move members keep
+// their ids, epochs and partitions. Committed offsets are persisted as for
+// classic groups. Online migration between the classic
 // and the consumer protocol is not supported (as with Kafka's
 // group.consumer.migration.policy=disabled): a group id belongs to one
 // protocol while it has members; an empty group switches.
@@ -95,6 +96,17 @@ type consumerGroup struct {
 	target          map[string]partitionSet // member id → target assignment
 	owners          map[tpKey]string        // partition → member holding it (assigned or pending revocation)
 	subscribed      map[string]TopicInfo    // resolved subscribed topics at the last assignment
+
+	// written is the group as the log holds it; dirty lists the members
+	// changed since, allDirty says every member may have (a new target
+	// assignment, a reload): commit encodes only what may have changed
+	// (consumer_persist.go).
+	written  cgImage
+	dirty    map[string]bool
+	allDirty bool
+	// refreshPending: loaded from the log, the subscribed topics not yet
+	// compared with the cluster's.
+	refreshPending bool
 }
 
 type consumerMember struct {
@@ -295,8 +307,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 		return fail(&heartbeatError{err: err.(*kerr.Error)})
 	}
 	if g == nil {
-		// No such group: with member state in memory only, this is what a
-		// member sees after the coordinator moved; it rejoins.
+		// No such group (deleted, or expired while empty): the member
+		// rejoins.
 		return fail(hbErr(kerr.UnknownMemberID, "Member %s is not a member of group %s.", req.MemberID, req.Group))
 	}
 	defer g.mu.Unlock()
@@ -314,7 +326,18 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 			return fail(&heartbeatError{err: appendError(err)})
 		}
 	}
-	if herr := g.cg.heartbeat(cl, req, re, resp); herr != nil {
+	if g.cg.refreshPending && c.topics != nil {
+		g.cg.refreshPending = false
+		g.cg.refresh(c.topicsNow())
+	}
+	herr = g.cg.heartbeat(cl, req, re, resp)
+	// Whatever the heartbeat changed is in the log before it is
+	// answered; a failed write undoes it (consumer_persist.go).
+	if err := g.cg.commit(ctx); err != nil {
+		resp.MemberID, resp.MemberEpoch, resp.Assignment = nil, 0, nil
+		return fail(&heartbeatError{err: appendError(err)})
+	}
+	if herr != nil {
 		return fail(herr)
 	}
 	return resp
@@ -340,6 +363,7 @@ func (g *group) becomeConsumer(ctx context.Context) error {
 }
 
 func (cg *consumerGroup) heartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, resp *kmsg.ConsumerGroupHeartbeatResponse) *heartbeatError {
+	cg.touch(req.MemberID)
 	switch req.MemberEpoch {
 	case 0:
 		return cg.join(cl, req, re, resp)
@@ -355,6 +379,7 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 	memberID := req.MemberID
 	if memberID == "" {
 		memberID = newConsumerMemberID()
+		cg.touch(memberID)
 	}
 	instance := deref(req.InstanceID)
 	m := cg.members[memberID]
@@ -414,6 +439,8 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 // member id that rejoins with its instance id: the newcomer inherits its
 // assignment and target, so nothing moves.
 func (cg *consumerGroup) replaceStatic(old *consumerMember, newID string) *consumerMember {
+	cg.touch(old.id)
+	cg.touch(newID)
 	cg.stopMemberTimers(old)
 	m := &consumerMember{
 		id: newID, instanceID: old.instanceID, rackID: old.rackID,
@@ -565,6 +592,7 @@ func (m *consumerMember) subscribes(name string) bool {
 
 // removeMember forgets a member and frees its partitions.
 func (cg *consumerGroup) removeMember(m *consumerMember) {
+	cg.touch(m.id)
 	cg.stopMemberTimers(m)
 	cg.updateOwners(&consumerMember{id: m.id}, m.assigned, m.pendingRevocation)
 	delete(cg.members, m.id)
@@ -599,6 +627,7 @@ func (cg *consumerGroup) scheduleSession(m *consumerMember) {
 		defer g.mu.Unlock()
 		if cg.live() && cg.members[m.id] == m && m.sessionSeq == seq {
 			cg.fence(m, "session timeout")
+			_ = cg.commit(context.Background()) // logged; the member is back on failure
 		}
 	})
 }
@@ -616,6 +645,7 @@ func (cg *consumerGroup) scheduleRevoke(m *consumerMember) {
 		defer g.mu.Unlock()
 		if cg.live() && cg.members[m.id] == m && m.revokeSeq == seq && m.state == memberUnrevoked {
 			cg.fence(m, "rebalance timeout: partitions not revoked")
+			_ = cg.commit(context.Background()) // logged; the member is back on failure
 		}
 	})
 }
@@ -666,6 +696,7 @@ func (cg *consumerGroup) refresh(topics map[string]TopicInfo) {
 
 // bumpEpoch starts a new group epoch and computes its target assignment.
 func (cg *consumerGroup) bumpEpoch(topics map[string]TopicInfo) {
+	cg.allDirty = true // every member's target may change
 	cg.epoch++
 	cg.g.c.stats.rebalances[consumerKind].Add(1)
 	cg.subscribed = cg.resolve(topics)
@@ -735,6 +766,7 @@ func (cg *consumerGroup) reconcile(m *consumerMember, owned partitionSet) {
 }
 
 func (cg *consumerGroup) nextAssignment(m *consumerMember) {
+	cg.touch(m.id)
 	target := cg.target[m.id]
 	keep, revoke, add := partitionSet{}, partitionSet{}, partitionSet{}
 	unreleased := false
@@ -841,6 +873,7 @@ func (c *Coordinator) TopicsChanged(topics map[string]TopicInfo) {
 		g.mu.Lock()
 		if g.state != Dead && g.kind == consumerKind && g.cg != nil {
 			g.cg.refresh(topics)
+			_ = g.cg.commit(context.Background()) // logged; rolled back on failure
 		}
 		g.mu.Unlock()
 	}

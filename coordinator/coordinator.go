@@ -249,7 +249,17 @@ func (p *partition) unload() {
 
 // replay rebuilds a partition's groups from its log.
 func (c *Coordinator) replay(ctx context.Context, p *partition) error {
-	return p.log.Replay(ctx, func(key, value []byte) error {
+	consumer := cgReplay{}
+	err := p.log.Replay(ctx, func(key, value []byte) error {
+		if isConsumerGroupKey(key) {
+			rec, err := decodeCGRecord(key, value)
+			if err != nil {
+				c.lg.Warn("skipping undecodable __consumer_offsets record", zap.Int32("partition", p.idx), zap.Error(err))
+				return nil
+			}
+			consumer.apply(rec)
+			return nil
+		}
 		rec, ok, err := decodeRecord(key, value)
 		if err != nil {
 			c.lg.Warn("skipping undecodable __consumer_offsets record", zap.Int32("partition", p.idx), zap.Error(err))
@@ -283,7 +293,14 @@ func (c *Coordinator) replay(ctx context.Context, p *partition) error {
 			if rec.group.value == nil {
 				if g != nil {
 					g.stopTimers()
-					delete(p.groups, id)
+					if g.hasOffsets() {
+						// An empty classic group that turned consumer
+						// keeps its offsets (a deleted group's are
+						// tombstoned before its metadata).
+						g.resetClassic()
+					} else {
+						delete(p.groups, id)
+					}
 				}
 				return nil
 			}
@@ -292,9 +309,18 @@ func (c *Coordinator) replay(ctx context.Context, p *partition) error {
 				p.groups[id] = g
 			}
 			g.loadMetadata(rec.group.value)
+			// A classic group record after consumer-group records: the
+			// group turned classic (the consumer records are deleted
+			// first; this only guards against a log that says both).
+			delete(consumer, id)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	c.installConsumerGroups(p, consumer)
+	return nil
 }
 
 // lookup finds the group for a request. With create it makes an empty

@@ -22,10 +22,11 @@
 // classic group, key version 2; a null value is a tombstone). The topic is
 // compacted, so the latest record per key is the state.
 //
-// KIP-848 groups keep their member state in memory only (kmsg has no types
-// for Kafka's records 3–8): their offsets are persisted like any other, and
-// after a coordinator move their members are fenced and rejoin with epoch 0,
-// which the protocol handles as an ordinary rejoin.
+// KIP-848 groups are persisted as Kafka's consumer-group records (key
+// versions 3–8, records_848.go): every change is written as the difference
+// from what the log holds before it is answered, and a failed write rolls
+// the group back (consumer_persist.go). After a coordinator move, members
+// keep their ids, epochs and partitions, each on a fresh session timer.
 //
 // # Concurrency and time
 //

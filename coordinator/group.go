@@ -236,6 +236,17 @@ func (g *group) loadMetadata(v *kmsg.GroupMetadataValue) {
 	}
 }
 
+// resetClassic forgets a replayed group's classic metadata (its record was
+// deleted) and leaves it Empty with its offsets.
+func (g *group) resetClassic() {
+	g.protocolType, g.protocol, g.leader, g.generation = "", "", "", 0
+	g.members = make(map[string]*member)
+	g.static = make(map[string]string)
+	g.persisted = false
+	g.state = Empty
+	g.stateTime = g.c.clock.Now()
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""

@@ -391,6 +391,9 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) int {
 			recs = append(recs, Record{Key: offsetKey(g.id, e[0].(string), e[1].(int32))})
 		}
 		deleteGroup := g.isEmpty() && len(g.pending) == 0 && len(expired) == len(g.countOffsets()) && g.state != PreparingRebalance
+		if deleteGroup && g.cg != nil {
+			recs = append(recs, g.cg.tombstones()...)
+		}
 		if deleteGroup && (g.persisted || len(recs) > 0) {
 			recs = append(recs, Record{Key: groupKey(g.id)})
 		}
@@ -404,6 +407,9 @@ func (c *Coordinator) ExpireOffsets(ctx context.Context) int {
 				g.deleteOffset(e[0].(string), e[1].(int32))
 			}
 			total += len(expired)
+			if deleteGroup && g.cg != nil {
+				g.cg.written = nil
+			}
 		}
 		if deleteGroup && len(g.offsets) == 0 && (len(recs) > 0 || !g.persisted) {
 			g.shutdown(kerr.GroupIDNotFound)

@@ -28,9 +28,9 @@ type Log interface {
 }
 
 // Record key versions of Kafka's __consumer_offsets schema: versions 0 and 1
-// are offset commits (same layout), 2 is classic group metadata. Versions 3
-// and up are KIP-848 and share-group records, which this coordinator does
-// not write and skips when replaying.
+// are offset commits (same layout), 2 is classic group metadata, 3–8 are
+// KIP-848 consumer-group records (records_848.go). Higher versions (share
+// and streams groups, regex resolutions) are skipped when replaying.
 const (
 	offsetKeyVersion        = 1
 	groupMetadataKeyVersion = 2
@@ -60,6 +60,16 @@ func offsetValue(o offsetEntry) []byte {
 func groupKey(group string) []byte {
 	k := kmsg.GroupMetadataKey{Version: groupMetadataKeyVersion, Group: group}
 	return k.AppendTo(nil)
+}
+
+// isConsumerGroupKey reports whether a record key is a KIP-848
+// consumer-group record's (key versions 3–8).
+func isConsumerGroupKey(key []byte) bool {
+	if len(key) < 2 {
+		return false
+	}
+	v := int16(key[0])<<8 | int16(key[1])
+	return v >= cgMetadataKeyVersion && v <= cgCurrentMemberAssignmentKeyVersion
 }
 
 // decodedRecord is one replayed record: exactly one of offset and group
