@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -159,15 +160,26 @@ func (l *Log) newSegment(base int64) *segment {
 // point on is re-read and cut at the first invalid batch; later segments are
 // dropped. Producer state comes from the latest snapshot plus a replay.
 func (l *Log) load(clean, syncedByCaller bool) error {
-	// Hook for log compaction: finish or roll back a segment swap that a
-	// crash interrupted (cleaner_swap.go) before the segments are listed.
-	if err := completeSwaps(l.fs, l.dir, l.noSync); err != nil {
-		return err
-	}
+	// The directory is listed once (a broker opening 100k logs lists
+	// 100k directories), again only after the compaction hook below
+	// changed it.
 	ents, err := os.ReadDir(l.dir)
 	if err != nil {
 		return err
 	}
+	// Hook for log compaction: finish or roll back a segment swap that a
+	// crash interrupted (cleaner_swap.go) before the segments are listed.
+	if slices.ContainsFunc(ents, func(e os.DirEntry) bool {
+		return strings.HasSuffix(e.Name(), ".cleaned") || strings.HasSuffix(e.Name(), ".swap")
+	}) {
+		if err := completeSwaps(l.fs, l.dir, l.noSync); err != nil {
+			return err
+		}
+		if ents, err = os.ReadDir(l.dir); err != nil {
+			return err
+		}
+	}
+	snaps := snapshotsIn(ents)
 	var bases []int64
 	logs := map[string]bool{}
 	for _, e := range ents {
@@ -270,7 +282,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 	if firstRecover < len(l.segs) {
 		upTo = l.segs[firstRecover].base
 	}
-	if err := l.rebuildProducers(upTo); err != nil {
+	if err := l.rebuildProducersFrom(snaps, upTo); err != nil {
 		return err
 	}
 	// Phase 3: recovery of the unflushed tail. The leader epochs of the
@@ -346,7 +358,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 	l.producers.expire(l.clock().UnixMilli(), l.producerExpirationMs)
 	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
 	l.recoveryPoint = l.leo
-	l.removeSnapshotsAbove(l.leo)
+	l.removeSnapshotsAboveIn(snaps, l.leo)
 	l.epochs, err = loadEpochCache(l.dir)
 	l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
 	rebuilt := false
@@ -360,7 +372,10 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		}
 		rebuilt = true
 	}
-	ch := l.epochs.truncateFromEnd(l.leo)
+	// An epoch starting at the log end (a leader's, with no batch yet)
+	// stays: it is what the log held at shutdown, and dropping it would
+	// rewrite the file of every idle partition at every start.
+	ch := l.epochs.truncateFromEnd(l.leo + 1)
 	for _, e := range recoveredEpochs {
 		// Only past the file's latest entry: the file is rewritten whole,
 		// so what it lacks is a suffix.
@@ -452,6 +467,11 @@ func (l *Log) dropSegmentsAfter(i int) {
 
 func (l *Log) removeSnapshotsAbove(off int64) {
 	snaps, _ := listSnapshots(l.dir)
+	l.removeSnapshotsAboveIn(snaps, off)
+}
+
+// removeSnapshotsAboveIn is removeSnapshotsAbove for a listing at hand.
+func (l *Log) removeSnapshotsAboveIn(snaps []int64, off int64) {
 	for _, s := range snaps {
 		if s > off {
 			_ = l.fs.Remove(snapshotPath(l.dir, s))
@@ -470,6 +490,11 @@ func (l *Log) rebuildProducers(upTo int64) error {
 	if err != nil {
 		return err
 	}
+	return l.rebuildProducersFrom(snaps, upTo)
+}
+
+// rebuildProducersFrom is rebuildProducers for a snapshot listing at hand.
+func (l *Log) rebuildProducersFrom(snaps []int64, upTo int64) error {
 	l.producers = newProducerState()
 	from := l.segs[0].base
 	for i := len(snaps) - 1; i >= 0; i-- {

@@ -288,6 +288,12 @@ func listSnapshots(dir string) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return snapshotsIn(ents), nil
+}
+
+// snapshotsIn returns the snapshot offsets of a directory listing
+// (os.ReadDir's, sorted by name, hence ascending).
+func snapshotsIn(ents []os.DirEntry) []int64 {
 	var out []int64
 	for _, e := range ents {
 		n := e.Name()
@@ -299,7 +305,7 @@ func listSnapshots(dir string) ([]int64, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
+	return out
 }
 
 func (ps *producerState) encodeSnapshot() []byte {
