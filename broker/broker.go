@@ -166,7 +166,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		DataDir:    filepath.Join(logDir, etcdDirName),
 		BrokerID:   id,
 		Logger:     lg.Named("controller"),
-		SessionTTL: 9 * time.Second,
+		SessionTTL: time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
 		// Bounded below MaxInt32 by config validation.
 		MaxBrokerPartitions: int(cfg.MaxBrokerPartitions),
 	}

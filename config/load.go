@@ -38,6 +38,8 @@ type Broker struct {
 
 	LogDirs                     []string
 	NumPartitions               int32
+	BrokerSessionTimeoutMs      int32
+	BrokerHeartbeatIntervalMs   int32
 	DefaultReplicationFactor    int32
 	AutoCreateTopicsEnable      bool
 	DeleteTopicEnable           bool
@@ -425,6 +427,11 @@ func (b *Broker) resolve(hostname string) error {
 	}
 
 	b.NumPartitions = g.i32("num.partitions")
+	b.BrokerSessionTimeoutMs = g.i32("broker.session.timeout.ms")
+	b.BrokerHeartbeatIntervalMs = g.i32("broker.heartbeat.interval.ms")
+	if b.BrokerHeartbeatIntervalMs >= b.BrokerSessionTimeoutMs {
+		return fmt.Errorf("config: broker.heartbeat.interval.ms (%d) must be less than broker.session.timeout.ms (%d)", b.BrokerHeartbeatIntervalMs, b.BrokerSessionTimeoutMs)
+	}
 	b.DefaultReplicationFactor = g.i32("default.replication.factor")
 	b.AutoCreateTopicsEnable = g.bool("auto.create.topics.enable")
 	b.DeleteTopicEnable = g.bool("delete.topic.enable")
