@@ -188,8 +188,11 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 			epochChanged = true
 		}
 	}
-	if epochChanged {
-		if err := l.epochs.persist(); err != nil {
+	if epochChanged || l.epochs.dirty {
+		// Without an fsync: recovery re-derives the epochs of the
+		// unflushed tail from its batches, and writeCheckpoint makes
+		// the file durable before the recovery point passes them.
+		if err := l.epochs.persistLazily(); err != nil {
 			l.mu.Unlock()
 			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "leader-epoch-checkpoint", err)
 		}

@@ -19,6 +19,10 @@ type epochCache struct {
 	// and is not fsynced yet.
 	onDisk   []byte
 	unsynced bool
+	// dirty: entries changed in memory only (a new leader's epoch,
+	// written with the partition's first batch of it, or by the next
+	// persist).
+	dirty bool
 }
 
 // loadEpochCache reads leader-epoch-checkpoint (absent: an empty cache).
@@ -38,6 +42,7 @@ func (c *epochCache) persist() error {
 	enc := encodeEpochs(c.entries)
 	if c.onDisk != nil && bytes.Equal(enc, c.onDisk) {
 		if !c.unsynced || c.noSync {
+			c.dirty = false
 			return nil
 		}
 		fs := fileOpsOrOS(c.fs)
@@ -47,14 +52,14 @@ func (c *epochCache) persist() error {
 		if err := syncDirFS(fs, filepath.Dir(c.path)); err != nil {
 			return err
 		}
-		c.unsynced = false
+		c.unsynced, c.dirty = false, false
 		return nil
 	}
 	c.onDisk = nil
 	if err := writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, enc, c.noSync); err != nil {
 		return err
 	}
-	c.onDisk, c.unsynced = enc, false
+	c.onDisk, c.unsynced, c.dirty = enc, false, false
 	return nil
 }
 
@@ -69,13 +74,14 @@ func (c *epochCache) persist() error {
 func (c *epochCache) persistLazily() error {
 	enc := encodeEpochs(c.entries)
 	if c.onDisk != nil && bytes.Equal(enc, c.onDisk) {
+		c.dirty = false
 		return nil
 	}
 	c.onDisk = nil
 	if err := writeFileAtomicFS(fileOpsOrOS(c.fs), c.path, enc, true); err != nil {
 		return err
 	}
-	c.onDisk, c.unsynced = enc, true
+	c.onDisk, c.unsynced, c.dirty = enc, true, false
 	return nil
 }
 

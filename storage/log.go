@@ -605,7 +605,7 @@ func (s *segment) locate(offset int64) (*fileRef, int64, error) {
 func (l *Log) writeCheckpoint() error {
 	// A recovery point past a lazily written leader epoch needs that
 	// epoch durable: recovery re-reads only what follows the point.
-	if l.epochs != nil && l.epochs.unsynced {
+	if l.epochs != nil && (l.epochs.unsynced || l.epochs.dirty) {
 		if err := l.epochs.persist(); err != nil {
 			return err
 		}

@@ -475,10 +475,11 @@ func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// In memory only: the file gets it with the first batch of the epoch
+	// (or the next checkpoint); becoming leader of thousands of
+	// partitions at startup then writes no file per partition.
 	if l.epochs.assign(epoch, startOffset) {
-		if err := l.epochs.persistLazily(); err != nil {
-			return l.fail("leader-epoch-checkpoint", err)
-		}
+		l.epochs.dirty = true
 	}
 	return nil
 }
