@@ -466,7 +466,10 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 	fileSize := st.Size()
 	s.size, s.next, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = 0, s.base, -1, s.base, 0
 	s.txns = nil
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 1<<20)
+	// A 1 MiB buffer for a big segment; an empty or small one (most of
+	// a broker's partitions after a crash) must not allocate and zero 1
+	// MiB each. bufio rounds tiny sizes up to its minimum.
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), int(min(fileSize, 1<<20)))
 	var buf []byte
 	pos := int64(0)
 	next := max(prevNext, s.base)
