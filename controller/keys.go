@@ -32,6 +32,7 @@ func (k keys) brokerConfig(entity string) string {
 	return k.pfx + "/configs/brokers/" + entity
 }
 func (k keys) producerIDs() string { return k.pfx + "/producer_ids" }
+func (k keys) features() string    { return k.pfx + "/features" }
 
 // progressMarker is the key WaitRevision writes to see its watch pass a
 // revision that brought no event (controller.go); nothing reads it.
@@ -58,6 +59,7 @@ const (
 	kindBrokerConfig
 	kindScram
 	kindACL
+	kindFeatures
 )
 
 type parsedKey struct {
@@ -82,6 +84,8 @@ func (k keys) parse(key string) parsedKey {
 	switch {
 	case rel == "cluster_id":
 		return parsedKey{kind: kindClusterID}
+	case rel == "features":
+		return parsedKey{kind: kindFeatures}
 	case strings.HasPrefix(rel, "brokers/"):
 		id, err := strconv.ParseInt(rel[len("brokers/"):], 10, 32)
 		if err != nil {
