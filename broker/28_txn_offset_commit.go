@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TxnOffsetCommit (key 28), v0–v4: a transactional producer commits a
+// TxnOffsetCommit (key 28), v0–v5: a transactional producer commits a
 // group's offsets inside its transaction (consume-transform-produce). The
 // group coordinator (coordinator/txn_offsets.go) checks the member (v3+,
 // KIP-447) and stages the offsets; they are written here to the group's
@@ -25,9 +25,10 @@ import (
 // transaction), after checking with the transaction coordinator that the
 // partition was added (AddOffsetsToTxn). The commit marker makes them the
 // group's offsets, an abort marker drops them (writeMarkerLocal, and
-// replayTxnOffsets on load). v5+ (KIP-890 part 2's implicit add) is not
-// offered.
-const txnOffsetCommitMaxVersion int16 = 4
+// replayTxnOffsets on load). From v5 (KIP-890 part 2, a producer under
+// transaction.version 2 that skips AddOffsetsToTxn) the offsets partition
+// is added to the transaction here instead of checked.
+const txnOffsetCommitMaxVersion int16 = 5
 
 func (b *Broker) handleTxnOffsetCommit(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
@@ -97,7 +98,7 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetCommitReq
 		if err != nil {
 			return err
 		}
-		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch); err != nil {
+		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch, r.Version >= 5); err != nil {
 			return err
 		}
 		seq := int32(0)
