@@ -298,15 +298,19 @@ func TestTxnV2Raw(t *testing.T) {
 		t.Fatalf("empty abort: %v %+v", err, etr)
 	}
 	epoch++
-	// TxnOffsetCommit v5: the offsets partition joins implicitly.
+	// TxnOffsetCommit v6 (topics by id): the offsets partition joins
+	// implicitly (v5+); an unknown id is UNKNOWN_TOPIC_ID.
 	jg := kmsg.NewPtrTxnOffsetCommitRequest()
 	jg.TransactionalID, jg.Group, jg.ProducerID, jg.ProducerEpoch, jg.Generation = id, "g", pid, epoch, -1
 	jt := kmsg.NewTxnOffsetCommitRequestTopic()
-	jt.Topic = "t"
+	jt.TopicID = tb.ctrl.Snapshot().Topics["t"].ID
 	jp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 	jp.Partition, jp.Offset = 0, 2
 	jt.Partitions = append(jt.Partitions, jp)
-	jg.Topics = append(jg.Topics, jt)
+	unknown := kmsg.NewTxnOffsetCommitRequestTopic()
+	unknown.TopicID = [16]byte{9, 9, 9}
+	unknown.Partitions = append(unknown.Partitions, jp)
+	jg.Topics = append(jg.Topics, jt, unknown)
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.CoordinatorKeys = []string{"g"}
 	if r, err := fc.RequestWith(ctx, br); err != nil || r.Coordinators[0].ErrorCode != 0 {
@@ -317,11 +321,12 @@ func TestTxnV2Raw(t *testing.T) {
 		jr, err = jg.RequestWith(ctx, br)
 		return err != nil || jr.Topics[0].Partitions[0].ErrorCode != kerr.CoordinatorLoadInProgress.Code
 	})
-	if err != nil || jr.Version != 5 || jr.Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("TxnOffsetCommit v5: %v %+v", err, jr)
+	if err != nil || jr.Version != 6 || jr.Topics[0].Partitions[0].ErrorCode != 0 || jr.Topics[0].TopicID != jt.TopicID ||
+		jr.Topics[1].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("TxnOffsetCommit v6: %v %+v", err, jr)
 	}
 	if d, _ := tb.txns.coord.Describe(id); d.State.String() != "Ongoing" || len(d.Partitions) != 1 || d.Partitions[0].Topic != "__consumer_offsets" {
-		t.Fatalf("after TxnOffsetCommit v5: %+v", d)
+		t.Fatalf("after TxnOffsetCommit v6: %+v", d)
 	}
 	et.ProducerEpoch, et.Commit = epoch, true
 	if etr, err = et.RequestWith(ctx, br); err != nil || etr.ErrorCode != 0 {

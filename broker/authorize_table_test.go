@@ -318,7 +318,7 @@ func authzCases(topicID [16]byte) []authzCase {
 				r := kmsg.NewPtrTxnOffsetCommitRequest()
 				r.TransactionalID, r.Group, r.ProducerID = azTxn, azGroup, 1
 				t := kmsg.NewTxnOffsetCommitRequestTopic()
-				t.Topic = azTopic
+				t.Topic, t.TopicID = azTopic, topicID
 				t.Partitions = append(t.Partitions, kmsg.NewTxnOffsetCommitRequestTopicPartition())
 				r.Topics = append(r.Topics, t)
 				return r
