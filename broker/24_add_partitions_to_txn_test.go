@@ -104,7 +104,12 @@ func TestTxnProtocolRaw(t *testing.T) {
 	if err := txnProduce(t, br11, nil, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.InvalidRecord {
 		t.Fatal(err)
 	}
-	if err := txnProduce(t, br11, &id, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.InvalidTxnState {
+	// Produce v11 knows TRANSACTION_ABORTABLE (KIP-890); v10 gets
+	// INVALID_TXN_STATE.
+	if err := txnProduce(t, br11, &id, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.TransactionAbortable {
+		t.Fatal(err)
+	}
+	if err := txnProduce(t, apiBroker(t, tb, 0, 10), &id, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.InvalidTxnState {
 		t.Fatal(err)
 	}
 
@@ -146,6 +151,13 @@ func TestTxnProtocolRaw(t *testing.T) {
 	}
 	if ps := vresp.Transactions[0].Topics[0].Partitions; ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.InvalidTxnState.Code {
 		t.Fatalf("%+v", ps)
+	}
+	vr.Version = 5 // v5 answers TRANSACTION_ABORTABLE instead
+	if vresp, err = vr.RequestWith(ctx, apiBroker(t, tb, 24, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if ps := vresp.Transactions[0].Topics[0].Partitions; ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.TransactionAbortable.Code {
+		t.Fatalf("v5: %+v", ps)
 	}
 
 	// The LSO stays at the transaction's first offset.

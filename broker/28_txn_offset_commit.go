@@ -164,7 +164,7 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetCommitReq
 		if err != nil {
 			return err
 		}
-		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch, r.Version >= 5); err != nil {
+		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch, txnWriteModeFor(r.Version, 4, 5)); err != nil {
 			return err
 		}
 		seq := int32(0)

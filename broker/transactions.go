@@ -408,7 +408,14 @@ func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot
 // coordinator), whatever transaction.partition.verification.enable says.
 // The coordinator refuses a stale epoch, so a late write of a transaction
 // that has ended (its EndTxn bumped the epoch) cannot join the next one.
-func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.Partition, pid int64, epoch int16, implicitAdd bool) error {
+//
+// mode is how the request's version lets it be answered (Kafka's
+// TransactionSupportedOperation): a partition missing from the
+// transaction is TRANSACTION_ABORTABLE for clients that know the code
+// (Produce v11+, TxnOffsetCommit v4+; KIP-890), INVALID_TXN_STATE for the
+// others.
+func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.Partition, pid int64, epoch int16, mode txnWriteMode) error {
+	implicitAdd := mode == txnImplicitAdd
 	if !b.cfg.TransactionPartitionVerify && !implicitAdd {
 		return nil
 	}
@@ -441,10 +448,33 @@ func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.
 		// Coordinator trouble is retriable for the producer; Kafka turns
 		// it into NOT_ENOUGH_REPLICAS, which every client retries.
 		return fmt.Errorf("%w: verifying the transaction: %v", kerr.NotEnoughReplicas, err)
+	case !res[tp] && mode == txnVerifyAbortable:
+		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.TransactionAbortable, r.Topic(), r.Index())
 	case !res[tp]:
 		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.InvalidTxnState, r.Topic(), r.Index())
 	}
 	return nil
+}
+
+// txnWriteMode is how a transactional write's partition is checked.
+type txnWriteMode int
+
+const (
+	txnVerify          txnWriteMode = iota // verify; INVALID_TXN_STATE if absent
+	txnVerifyAbortable                     // verify; TRANSACTION_ABORTABLE if absent
+	txnImplicitAdd                         // add the partition (KIP-890 part 2)
+)
+
+// txnWriteModeFor is the mode of a request: implicit add from
+// addVersion, the abortable answer from abortableVersion.
+func txnWriteModeFor(version, abortableVersion, addVersion int16) txnWriteMode {
+	switch {
+	case version >= addVersion:
+		return txnImplicitAdd
+	case version >= abortableVersion:
+		return txnVerifyAbortable
+	}
+	return txnVerify
 }
 
 // addRemote adds tp to txnID's transaction at the coordinator on another
@@ -574,5 +604,5 @@ func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica.
 	if err != nil {
 		return nil // framing errors are the log's to report
 	}
-	return b.verifyTxnProduce(ctx, *txnID, r, h.ProducerID, h.ProducerEpoch, version >= 12)
+	return b.verifyTxnProduce(ctx, *txnID, r, h.ProducerID, h.ProducerEpoch, txnWriteModeFor(version, 11, 12))
 }
