@@ -426,10 +426,7 @@ func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.
 	var res map[txn.TopicPartition]bool
 	var err error
 	if implicitAdd {
-		err = b.txns.coord.AddPartitions(ctx, txnID, pid, epoch, []txn.TopicPartition{tp}, 2)
-		if errors.Is(err, kerr.NotCoordinator) {
-			err = b.txns.addRemote(ctx, txnID, pid, epoch, tp)
-		}
+		err = b.addWithRetry(ctx, txnID, pid, epoch, tp)
 		res = map[txn.TopicPartition]bool{tp: err == nil}
 	} else {
 		res, err = b.txns.coord.Verify(txnID, pid, epoch, []txn.TopicPartition{tp})
@@ -475,6 +472,34 @@ func txnWriteModeFor(version, abortableVersion, addVersion int16) txnWriteMode {
 		return txnVerifyAbortable
 	}
 	return txnVerify
+}
+
+// addWithRetry adds tp to txnID's transaction (locally or at the
+// coordinator's broker). Under transactions v2 a producer's next
+// transaction often starts while the coordinator still writes the previous
+// one's markers (its EndTxn was answered at PrepareCommit), and the add
+// meets CONCURRENT_TRANSACTIONS: as Kafka's ReplicaManager does, the
+// leader retries every add.partitions.to.txn.retry.backoff.ms for up to
+// add.partitions.to.txn.max.timeout.ms before the producer is told.
+func (b *Broker) addWithRetry(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition) error {
+	backoff := time.Duration(b.cfg.AddPartitionsRetryBackoffMs) * time.Millisecond
+	deadline := time.Now().Add(time.Duration(b.cfg.AddPartitionsMaxTimeoutMs) * time.Millisecond)
+	for {
+		err := b.txns.coord.AddPartitions(ctx, txnID, pid, epoch, []txn.TopicPartition{tp}, 2)
+		if errors.Is(err, kerr.NotCoordinator) {
+			err = b.txns.addRemote(ctx, txnID, pid, epoch, tp)
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) || time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // addRemote adds tp to txnID's transaction at the coordinator on another
