@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -350,4 +351,40 @@ func TestFeatureFlagsClients(t *testing.T) {
 	}
 	want := append(append(append([]string{}, values("tv1-0", 5)...), append(values("tv1-1", 5), values("tv1-2", 5)...)...), append(values("tv2-0", 5), append(values("tv2-1", 5), values("tv2-2", 5)...)...)...)
 	assertExactly(t, "franz-go read_committed", readCommitted(t, b, "ff"), want)
+}
+
+// TestTxnV2Latency measures small transactions (10 records over 3
+// partitions, commit) with franz-go under transactions v2 and capped to v1
+// on one broker: the median and 99th percentile of a whole transaction
+// (begin, produce, flush, commit). v2 saves the AddPartitionsToTxn round
+// trip and the partition leaders' verification call. Behind
+// RUNNEL_TXN_BENCH=1.
+func TestTxnV2Latency(t *testing.T) {
+	if os.Getenv("RUNNEL_TXN_BENCH") == "" {
+		t.Skip("set RUNNEL_TXN_BENCH=1 to measure")
+	}
+	b := startBroker(t, txnBrokerOpts()...)
+	const txns, perTxn = 300, 10
+	measure := func(name string, opts ...kgo.Opt) (median, p99 time.Duration) {
+		topic := "lat-" + name
+		b.createTopic(t, topic, 3)
+		cl := b.franz(t, append([]kgo.Opt{kgo.TransactionalID("lat-" + name), kgo.ProducerLinger(0)}, opts...)...)
+		var ds []time.Duration
+		for i := range txns + 20 {
+			start := time.Now()
+			vals := values(fmt.Sprintf("%s-%d", name, i), perTxn)
+			if err := franzTxnErr(cl, topic, vals, true); err != nil {
+				t.Fatal(err)
+			}
+			if i >= 20 { // warm-up: connections, coordinator load
+				ds = append(ds, time.Since(start))
+			}
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2], ds[len(ds)*99/100]
+	}
+	m2, p2 := measure("v2")
+	m1, p1 := measure("v1", txnV1Versions())
+	t.Logf("franz-go, %d transactions of %d records over 3 partitions: v2 median %v p99 %v; v1 median %v p99 %v; v2/v1 median %.2f",
+		txns, perTxn, m2, p2, m1, p1, float64(m2)/float64(m1))
 }
