@@ -167,13 +167,9 @@ func decodeRecord(key, value []byte) (id string, m *meta, ok bool, err error) {
 		if v.NextProducerID >= 0 {
 			m.nextProducer = v.NextProducerID
 		}
+		// The epoch before the last bump is not in the record (as in
+		// Kafka): a TV2 EndTxn retry is recognised by the epoch alone.
 		m.tv = v.ClientTransactionVersion
-		if m.tv >= 2 && m.state != Empty {
-			// Under TV2 every EndTxn bumped the epoch and kept the one
-			// before it, so a retried EndTxn is recognised after a
-			// coordinator move too.
-			m.lastEpoch = m.epoch - 1
-		}
 	}
 	if v.StartTimestamp >= 0 {
 		m.startTime = time.UnixMilli(v.StartTimestamp)
