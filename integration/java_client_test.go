@@ -449,6 +449,9 @@ func TestJavaAdminClient(t *testing.T) {
 	check("listPartitionReassignments", "count", 0)
 	check("describeProducers", "producers", 1)
 	check("listTransactions", "count", 0)
+	// describeFeatures is ApiVersions: a new cluster finalizes Kafka 4's
+	// transaction.version and group.version.
+	check("describeFeatures", "finalized", "[group.version transaction.version]")
 	checkPrefix("describeAcls", "result", "SecurityDisabledException:")
 	check("deleteTopics", "ok", true)
 	if e, ok := steps["describeLogDirs"]; ok && e.num("sizeOfP0") <= 0 {
