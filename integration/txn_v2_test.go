@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
@@ -387,4 +388,41 @@ func TestTxnV2Latency(t *testing.T) {
 	m1, p1 := measure("v1", txnV1Versions())
 	t.Logf("franz-go, %d transactions of %d records over 3 partitions: v2 median %v p99 %v; v1 median %v p99 %v; v2/v1 median %.2f",
 		txns, perTxn, m2, p2, m1, p1, float64(m2)/float64(m1))
+}
+
+// TestApiVersionsV5Identity: ApiVersions v5 (KIP-1242) against the
+// binary, sent through franz-go's connection to the broker: the cluster id
+// and node id the broker reports in Metadata are accepted, another cluster
+// or node is REBOOTSTRAP_REQUIRED, a half-set identity INVALID_REQUEST.
+func TestApiVersionsV5Identity(t *testing.T) {
+	b := startBroker(t)
+	cl := b.franz(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil || md.ClusterID == nil || len(md.Brokers) != 1 {
+		t.Fatalf("metadata: %v %+v", err, md)
+	}
+	node := md.Brokers[0].NodeID
+	for _, tc := range []struct {
+		name    string
+		cluster *string
+		node    int32
+		want    int16
+	}{
+		{"this broker", md.ClusterID, node, 0},
+		{"bootstrap", nil, -1, 0},
+		{"another cluster", kmsg.StringPtr("not-" + *md.ClusterID), node, kerr.RebootstrapRequired.Code},
+		{"another node", md.ClusterID, node + 1, kerr.RebootstrapRequired.Code},
+		{"cluster without node", md.ClusterID, -1, kerr.InvalidRequest.Code},
+	} {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = 5
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "it", "1"
+		req.ClusterID, req.NodeID = tc.cluster, tc.node
+		resp, err := req.RequestWith(ctx, cl.Broker(int(node)))
+		if err != nil || resp.Version != 5 || resp.ErrorCode != tc.want {
+			t.Errorf("%s: %v %+v, want error %d", tc.name, err, resp, tc.want)
+		}
+	}
 }
