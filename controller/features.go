@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -87,7 +88,7 @@ type featuresRecord map[string]int16
 // ErrFeaturesChanged is returned (wrapped, with kerr.InvalidUpdateVersion
 // semantics left to the caller) by SetFeatures when the features key
 // changed since the caller read it.
-var ErrFeaturesChanged = fmt.Errorf("controller: finalized features changed since they were read")
+var ErrFeaturesChanged = errors.New("controller: finalized features changed since they were read")
 
 // SetFeatures replaces the finalized levels with levels (level 0 entries
 // are dropped) if the features key is still at epoch (its mod revision;
