@@ -102,7 +102,7 @@ func (b *Broker) handleProduce(ctx context.Context, cc *network.ConnContext, req
 				err = checkProduceRecords(pr.Version, rp.Records)
 			}
 			if err == nil {
-				w, err = b.produceOne(ctx, snap, name, rp, pr.Acks, pr.TransactionID, sp)
+				w, err = b.produceOne(ctx, snap, name, rp, pr.Acks, pr.TransactionID, pr.Version, sp)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -165,13 +165,13 @@ func produceTopic(snap *controller.Snapshot, version int16, rt *kmsg.ProduceRequ
 
 // produceOne appends one partition's batches and fills sp's offsets. It
 // returns the acks=-1 wait handle of the append.
-func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, txnID *string, sp *kmsg.ProduceResponseTopicPartition) (replica.HWWait, error) {
+func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topic string, rp *kmsg.ProduceRequestTopicPartition, acks int16, txnID *string, version int16, sp *kmsg.ProduceResponseTopicPartition) (replica.HWWait, error) {
 	r, err := b.replicas.LeaderFor(snap, topic, rp.Partition)
 	if err != nil {
 		return replica.HWWait{}, err
 	}
 	if hasTransactionalBatch(rp.Records) {
-		if err := b.checkTxnProduce(ctx, txnID, r, rp.Records); err != nil { // transactions.go
+		if err := b.checkTxnProduce(ctx, txnID, r, rp.Records, version); err != nil { // transactions.go
 			return replica.HWWait{}, err
 		}
 	}

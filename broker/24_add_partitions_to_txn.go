@@ -44,7 +44,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, cc *network.ConnC
 			}
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		codes := b.addPartitionsOne(ctx, snap, mayWrite, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, topics)
+		codes := b.addPartitionsOne(ctx, snap, mayWrite, r.Version, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, false, topics)
 		for _, t := range order {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t
@@ -66,7 +66,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, cc *network.ConnC
 			}
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		codes := b.addPartitionsOne(ctx, snap, func(kmsg.ACLResourceType, string) bool { return true }, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly, topics)
+		codes := b.addPartitionsOne(ctx, snap, func(kmsg.ACLResourceType, string) bool { return true }, r.Version, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly, true, topics)
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tr.TransactionalID
 		for _, t := range order {
@@ -91,7 +91,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, cc *network.ConnC
 // each topic, as Kafka checks a v3- request); a refusal of the id refuses
 // every partition, a refused topic its partitions, and the rest are then
 // OPERATION_NOT_ATTEMPTED.
-func (b *Broker) addPartitionsOne(ctx context.Context, snap *controller.Snapshot, mayWrite func(kmsg.ACLResourceType, string) bool, id string, pid int64, epoch int16, verify bool, topics map[string][]int32) map[txn.TopicPartition]int16 {
+func (b *Broker) addPartitionsOne(ctx context.Context, snap *controller.Snapshot, mayWrite func(kmsg.ACLResourceType, string) bool, version int16, id string, pid int64, epoch int16, verify, batched bool, topics map[string][]int32) map[txn.TopicPartition]int16 {
 	codes := make(map[txn.TopicPartition]int16)
 	var parts []txn.TopicPartition
 	if !mayWrite(kmsg.ACLResourceTypeTransactionalId, id) {
@@ -139,10 +139,23 @@ func (b *Broker) addPartitionsOne(ctx context.Context, snap *controller.Snapshot
 		}
 		for _, tp := range parts {
 			if !res[tp] {
+				// v5 knows TRANSACTION_ABORTABLE (KIP-890); v4 gets
+				// INVALID_TXN_STATE, as Kafka answers it.
 				codes[tp] = kerr.InvalidTxnState.Code
+				if version >= 5 {
+					codes[tp] = kerr.TransactionAbortable.Code
+				}
 			}
 		}
 		return codes
 	}
-	return all(errorCode(b.txns.coord.AddPartitions(ctx, id, pid, epoch, parts)))
+	// Clients (v3-) add partitions under transaction version 0; a broker's
+	// batched add (v4+, not verify-only) is a Produce v12+ or
+	// TxnOffsetCommit v5+ of a TV2 producer adding its partition
+	// implicitly (KIP-890 part 2).
+	tv := int16(0)
+	if batched {
+		tv = 2
+	}
+	return all(errorCode(b.txns.coord.AddPartitions(ctx, id, pid, epoch, parts, tv)))
 }

@@ -31,7 +31,7 @@ func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, cc *network.ConnCont
 		return network.Response{Msg: resp}, nil
 	}
 	tp := txn.TopicPartition{Topic: txnOffsetsTopic, Partition: b.offsetsPartitionFor(r.Group)}
-	resp.ErrorCode = errorCode(b.txns.coord.AddPartitions(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}))
+	resp.ErrorCode = errorCode(b.txns.coord.AddPartitions(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []txn.TopicPartition{tp}, 0))
 	return network.Response{Msg: resp}, nil
 }
 

@@ -10,15 +10,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// WriteTxnMarkers (key 27), v1: a transaction coordinator on another broker
+// WriteTxnMarkers (key 27), v1–v2: a transaction coordinator on another broker
 // asks this one, the leader of the partitions, to append commit or abort
 // markers (control batches) for a producer. Each marker is appended on the
 // leader path with the coordinator epoch it carries (a marker from an older
 // coordinator epoch than the partition last saw is
 // TRANSACTION_COORDINATOR_FENCED) and acknowledged once the high watermark
-// passes it. v2 carries KIP-890's transaction version, which Runnel does
-// not implement.
-const writeTxnMarkersMaxVersion int16 = 1
+// passes it. v2 (KIP-1228) carries the transaction version of the
+// marker's transaction; a TV2 marker's epoch is the one its EndTxn bumped
+// to, above the epoch of the transaction's data, and the partition's
+// producer state takes that epoch on, which is what fences a late write
+// of the old epoch (KIP-890). Runnel accepts every marker epoch at or
+// above the producer's current one for both versions.
+const writeTxnMarkersMaxVersion int16 = 2
 
 func (b *Broker) handleWriteTxnMarkers(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.WriteTxnMarkersRequest)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runnel/runnel/network"
 
+	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/coordinator"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/replica"
@@ -16,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TxnOffsetCommit (key 28), v0–v4: a transactional producer commits a
+// TxnOffsetCommit (key 28), v0–v5: a transactional producer commits a
 // group's offsets inside its transaction (consume-transform-produce). The
 // group coordinator (coordinator/txn_offsets.go) checks the member (v3+,
 // KIP-447) and stages the offsets; they are written here to the group's
@@ -25,21 +26,87 @@ import (
 // transaction), after checking with the transaction coordinator that the
 // partition was added (AddOffsetsToTxn). The commit marker makes them the
 // group's offsets, an abort marker drops them (writeMarkerLocal, and
-// replayTxnOffsets on load). v5+ (KIP-890 part 2's implicit add) is not
-// offered.
-const txnOffsetCommitMaxVersion int16 = 4
+// replayTxnOffsets on load). From v5 (KIP-890 part 2, a producer under
+// transaction.version 2 that skips AddOffsetsToTxn) the offsets partition
+// is added to the transaction here instead of checked. v6 names topics by
+// id (as OffsetCommit v10 does): an id no topic has is UNKNOWN_TOPIC_ID for
+// its partitions.
+const txnOffsetCommitMaxVersion int16 = 6
 
 func (b *Broker) handleTxnOffsetCommit(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
-	var whole int16
+	if r.Version >= 6 {
+		return network.Response{Msg: b.txnOffsetCommitByID(ctx, cc, r)}, nil
+	}
+	return network.Response{Msg: b.txnOffsetCommitByName(ctx, cc, r)}, nil
+}
+
+// txnOffsetCommitByID serves v6+: topic ids are resolved to names, the
+// commit runs by name, and the answer goes back in the request's order
+// with the ids.
+func (b *Broker) txnOffsetCommitByID(ctx context.Context, cc *network.ConnContext, r *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	// The transactional id and the group are checked before the topics
+	// are resolved, as Kafka does.
+	if whole := b.txnOffsetCommitRefusal(cc, r); whole != 0 {
+		return txnOffsetCommitAnswer(r, func(string) int16 { return whole })
+	}
+	snap := b.ctrl.Snapshot()
+	byName := *r
+	byName.Topics = nil
+	for _, t := range r.Topics {
+		if topic := snap.TopicsByID[controller.TopicID(t.TopicID)]; topic != nil {
+			t.Topic = topic.Name
+			byName.Topics = append(byName.Topics, t)
+		}
+	}
+	codes := map[string]map[int32]int16{}
+	if len(byName.Topics) > 0 {
+		for _, t := range b.txnOffsetCommitByName(ctx, cc, &byName).Topics {
+			if codes[t.Topic] == nil {
+				codes[t.Topic] = map[int32]int16{}
+			}
+			for _, p := range t.Partitions {
+				codes[t.Topic][p.Partition] = p.ErrorCode
+			}
+		}
+	}
+	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.TopicID = t.TopicID
+		topic := snap.TopicsByID[controller.TopicID(t.TopicID)]
+		if topic != nil {
+			rt.Topic = topic.Name
+		}
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownTopicID.Code
+			if topic != nil {
+				rp.ErrorCode = codes[topic.Name][p.Partition]
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// txnOffsetCommitRefusal is the code that refuses the whole request: WRITE
+// on the transactional id, then READ on the group; 0 when both are allowed.
+func (b *Broker) txnOffsetCommitRefusal(cc *network.ConnContext, r *kmsg.TxnOffsetCommitRequest) int16 {
 	switch {
 	case !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID):
-		whole = kerr.TransactionalIDAuthorizationFailed.Code
+		return kerr.TransactionalIDAuthorizationFailed.Code
 	case !b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group):
-		whole = kerr.GroupAuthorizationFailed.Code
+		return kerr.GroupAuthorizationFailed.Code
 	}
-	if whole != 0 {
-		return network.Response{Msg: txnOffsetCommitAnswer(r, func(string) int16 { return whole })}, nil
+	return 0
+}
+
+// txnOffsetCommitByName authorizes and commits a request naming topics.
+func (b *Broker) txnOffsetCommitByName(ctx context.Context, cc *network.ConnContext, r *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	if whole := b.txnOffsetCommitRefusal(cc, r); whole != 0 {
+		return txnOffsetCommitAnswer(r, func(string) int16 { return whole })
 	}
 	// Topics the client may not READ are refused per partition, the rest
 	// committed.
@@ -67,9 +134,9 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, cc *network.ConnCont
 				}
 			}
 		}
-		return network.Response{Msg: resp}, nil
+		return resp
 	}
-	return network.Response{Msg: b.txnOffsetCommit(ctx, r)}, nil
+	return b.txnOffsetCommit(ctx, r)
 }
 
 // txnOffsetCommitAnswer answers every partition of r with code(topic).
@@ -77,7 +144,7 @@ func txnOffsetCommitAnswer(r *kmsg.TxnOffsetCommitRequest, code func(topic strin
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	for _, t := range r.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
 			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, code(t.Topic)
@@ -97,7 +164,7 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetCommitReq
 		if err != nil {
 			return err
 		}
-		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch); err != nil {
+		if err := b.verifyTxnProduce(ctx, r.TransactionalID, rep, r.ProducerID, r.ProducerEpoch, txnWriteModeFor(r.Version, 4, 5)); err != nil {
 			return err
 		}
 		seq := int32(0)

@@ -162,7 +162,7 @@ func TestTxnOffsetCommitVisibility(t *testing.T) {
 		tc := kmsg.NewPtrTxnOffsetCommitRequest()
 		tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch = id, group, ip.ProducerID, ip.ProducerEpoch
 		tt := kmsg.NewTxnOffsetCommitRequestTopic()
-		tt.Topic = "t"
+		tt.Topic, tt.TopicID = "t", tb.ctrl.Snapshot().Topics["t"].ID
 		tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 		tp.Partition, tp.Offset = 0, offset
 		tt.Partitions = append(tt.Partitions, tp)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 
 	"github.com/runnel/runnel/network"
 
@@ -11,10 +12,28 @@ import (
 )
 
 // DeleteGroups (key 42) is answered by the group coordinator (groups.go).
-const deleteGroupsMaxVersion int16 = 2
+// v3 adds an error message to each refused group's result.
+const deleteGroupsMaxVersion int16 = 3
 
 func (b *Broker) handleDeleteGroups(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
-	r := req.Body.(*kmsg.DeleteGroupsRequest)
+	resp := b.deleteGroups(ctx, cc, req.Body.(*kmsg.DeleteGroupsRequest))
+	if req.Version >= 3 {
+		for i := range resp.Groups {
+			if g := &resp.Groups[i]; g.ErrorCode != 0 && g.ErrorMessage == nil {
+				var ke *kerr.Error
+				if errors.As(kerr.ErrorForCode(g.ErrorCode), &ke) {
+					msg := ke.Description
+					g.ErrorMessage = &msg
+				}
+			}
+		}
+	}
+	return network.Response{Msg: resp}, nil
+}
+
+// deleteGroups deletes the groups the client may DELETE and refuses the
+// others.
+func (b *Broker) deleteGroups(ctx context.Context, cc *network.ConnContext, r *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	// Groups the client may not DELETE are refused one by one; the
 	// coordinator deletes the others.
 	allowed := *r
@@ -25,7 +44,7 @@ func (b *Broker) handleDeleteGroups(ctx context.Context, cc *network.ConnContext
 		}
 	}
 	if len(allowed.Groups) == len(r.Groups) {
-		return network.Response{Msg: b.groups.coord.DeleteGroups(ctx, r)}, nil
+		return b.groups.coord.DeleteGroups(ctx, r)
 	}
 	deleted := b.groups.coord.DeleteGroups(ctx, &allowed)
 	byName := map[string]kmsg.DeleteGroupsResponseGroup{}
@@ -42,5 +61,5 @@ func (b *Broker) handleDeleteGroups(ctx context.Context, cc *network.ConnContext
 		}
 		resp.Groups = append(resp.Groups, g)
 	}
-	return network.Response{Msg: &resp}, nil
+	return &resp
 }

@@ -318,7 +318,7 @@ func authzCases(topicID [16]byte) []authzCase {
 				r := kmsg.NewPtrTxnOffsetCommitRequest()
 				r.TransactionalID, r.Group, r.ProducerID = azTxn, azGroup, 1
 				t := kmsg.NewTxnOffsetCommitRequestTopic()
-				t.Topic = azTopic
+				t.Topic, t.TopicID = azTopic, topicID
 				t.Partitions = append(t.Partitions, kmsg.NewTxnOffsetCommitRequestTopicPartition())
 				r.Topics = append(r.Topics, t)
 				return r
@@ -473,6 +473,16 @@ func authzCases(topicID [16]byte) []authzCase {
 				return r
 			},
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode }},
+		{key: 57, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationAlter, denied: kerr.ClusterAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrUpdateFeaturesRequest()
+				r.ValidateOnly, r.TimeoutMillis = true, 5000
+				u := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+				u.Feature, u.MaxVersionLevel, u.UpgradeType = "transaction.version", 2, 1
+				r.FeatureUpdates = append(r.FeatureUpdates, u)
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.UpdateFeaturesResponse).ErrorCode }},
 		{key: 61, rt: kmsg.ACLResourceTypeTopic, res: azTopic, op: kmsg.ACLOperationRead, denied: kerr.TopicAuthorizationFailed,
 			req: func() kmsg.Request {
 				r := kmsg.NewPtrDescribeProducersRequest()

@@ -243,6 +243,8 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		MaxRequestSize: cfg.SocketRequestMaxBytes,
 		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		Logger:         b.log.Named("server"),
+		Features:       b.networkFeatures, // 57_update_features.go
+		Identity:       func() (string, int32) { return b.ctrl.ClusterID(), b.id },
 	}
 	if err := connectionLimits(ctx, cfg, &netCfg); err != nil { // netlimits.go
 		return nil, err

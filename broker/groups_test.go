@@ -350,6 +350,13 @@ func TestGroupAdmin(t *testing.T) {
 	if !isErr(resp["live"].Err, kerr.NonEmptyGroup) || resp["simple"].Err != nil || !isErr(resp["nobody"].Err, kerr.GroupIDNotFound) {
 		t.Fatalf("%+v", resp)
 	}
+	// v3 carries a message with each refusal, none with a success.
+	dgr := kmsg.NewPtrDeleteGroupsRequest()
+	dgr.Groups = []string{"nobody"}
+	if r, err := dgr.RequestWith(ctx, tb.client(t)); err != nil || r.Version != 3 || r.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code ||
+		r.Groups[0].ErrorMessage == nil || *r.Groups[0].ErrorMessage != kerr.GroupIDNotFound.Description {
+		t.Fatalf("DeleteGroups v3: %v %+v", err, r)
+	}
 	stop()
 	if resp, err := adm.DeleteGroups(ctx, "live"); err != nil || resp["live"].Err != nil {
 		t.Fatal(err, resp)

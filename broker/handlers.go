@@ -49,6 +49,7 @@ func (b *Broker) handlers() map[int16]network.Handler {
 		47: {MaxVersion: offsetDeleteMaxVersion, Handle: b.handleOffsetDelete},
 		50: {MaxVersion: describeUserScramCredentialsMaxVersion, Handle: b.handleDescribeUserScramCredentials},
 		51: {MaxVersion: alterUserScramCredentialsMaxVersion, Handle: b.handleAlterUserScramCredentials},
+		57: {MaxVersion: updateFeaturesMaxVersion, Handle: b.handleUpdateFeatures},
 		60: {MaxVersion: describeClusterMaxVersion, Handle: b.handleDescribeCluster},
 		61: {MaxVersion: describeProducersMaxVersion, Handle: b.handleDescribeProducers},
 		65: {MaxVersion: describeTransactionsMaxVersion, Handle: b.handleDescribeTransactions},

@@ -48,7 +48,8 @@ import (
 //     WriteTxnMarkers to the leader of any other partition;
 //   - a transactional Produce checks that the partition was added to the
 //     producer's transaction (KIP-890 part 1) unless the partition already
-//     holds the producer's ongoing transaction.
+//     holds the producer's ongoing transaction; from Produce v12 it adds
+//     the partition itself (KIP-890 part 2, transaction.version 2).
 
 // txnTopicName is Kafka's internal topic for transaction state.
 const txnTopicName = "__transaction_state"
@@ -94,7 +95,7 @@ func (b *Broker) startTxns() *txnCoordinator {
 		IDExpiration:       ms(cfg.TransactionalIDExpirationMs),
 		RemoveExpiredCheck: ms(cfg.TransactionRemoveExpiredMs),
 		WriteTimeout:       txnWriteTimeout,
-	}, txn.Options{Logger: tc.lg, IDs: brokerPIDs{b}, Markers: tc})
+	}, txn.Options{Logger: tc.lg, IDs: brokerPIDs{b}, Markers: tc, TransactionVersion: b.transactionVersion})
 	tc.unsubscribe = b.ctrl.Subscribe(tc.apply)
 	tc.apply(b.ctrl.Snapshot())
 	return tc
@@ -300,6 +301,7 @@ func (tc *txnCoordinator) writeMarkersRemote(ctx context.Context, leader int32, 
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	mk := kmsg.NewWriteTxnMarkersRequestMarker()
 	mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
+	mk.TransactionVersion = int8(m.TransactionVersion) // v2+; kgo sends the highest version both sides speak
 	byTopic := map[string][]int32{}
 	for _, tp := range tps {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
@@ -398,31 +400,152 @@ func (b *Broker) writeMarkerLocal(ctx context.Context, snap *controller.Snapshot
 // part 1), unless the partition's producer state already shows that
 // transaction. The coordinator is asked directly when it is local, with
 // AddPartitionsToTxn v4 verifyOnly otherwise.
-func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.Partition, pid int64, epoch int16) error {
-	if !b.cfg.TransactionPartitionVerify {
+//
+// implicitAdd is KIP-890 part 2 (Produce v12+, TxnOffsetCommit v5+, sent
+// by producers under transaction.version 2, which skip
+// AddPartitionsToTxn): the partition is added to the transaction instead
+// of verified (AddPartitionsToTxn v5, not verify-only, to a remote
+// coordinator), whatever transaction.partition.verification.enable says.
+// The coordinator refuses a stale epoch, so a late write of a transaction
+// that has ended (its EndTxn bumped the epoch) cannot join the next one.
+//
+// mode is how the request's version lets it be answered (Kafka's
+// TransactionSupportedOperation): a partition missing from the
+// transaction is TRANSACTION_ABORTABLE for clients that know the code
+// (Produce v11+, TxnOffsetCommit v4+; KIP-890), INVALID_TXN_STATE for the
+// others.
+func (b *Broker) verifyTxnProduce(ctx context.Context, txnID string, r *replica.Partition, pid int64, epoch int16, mode txnWriteMode) error {
+	implicitAdd := mode == txnImplicitAdd
+	if !b.cfg.TransactionPartitionVerify && !implicitAdd {
 		return nil
 	}
 	if e, ok := r.Log().OngoingTransaction(pid); ok && e == epoch {
 		return nil
 	}
 	tp := txn.TopicPartition{Topic: r.Topic(), Partition: r.Index()}
-	res, err := b.txns.coord.Verify(txnID, pid, epoch, []txn.TopicPartition{tp})
-	if errors.Is(err, kerr.NotCoordinator) {
-		res, err = b.txns.verifyRemote(ctx, txnID, pid, epoch, tp)
+	var res map[txn.TopicPartition]bool
+	var err error
+	if implicitAdd {
+		err = b.addWithRetry(ctx, txnID, pid, epoch, tp)
+		res = map[txn.TopicPartition]bool{tp: err == nil}
+	} else {
+		res, err = b.txns.coord.Verify(txnID, pid, epoch, []txn.TopicPartition{tp})
+		if errors.Is(err, kerr.NotCoordinator) {
+			res, err = b.txns.verifyRemote(ctx, txnID, pid, epoch, tp)
+		}
 	}
 	switch {
 	case errors.Is(err, kerr.ProducerFenced):
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, kerr.InvalidProducerIDMapping):
 		return kerr.InvalidProducerIDMapping
+	case errors.Is(err, kerr.InvalidTxnState):
+		return err
 	case err != nil:
 		// Coordinator trouble is retriable for the producer; Kafka turns
 		// it into NOT_ENOUGH_REPLICAS, which every client retries.
 		return fmt.Errorf("%w: verifying the transaction: %v", kerr.NotEnoughReplicas, err)
+	case !res[tp] && mode == txnVerifyAbortable:
+		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.TransactionAbortable, r.Topic(), r.Index())
 	case !res[tp]:
 		return fmt.Errorf("%w: partition %s-%d was not added to the transaction", kerr.InvalidTxnState, r.Topic(), r.Index())
 	}
 	return nil
+}
+
+// txnWriteMode is how a transactional write's partition is checked.
+type txnWriteMode int
+
+const (
+	txnVerify          txnWriteMode = iota // verify; INVALID_TXN_STATE if absent
+	txnVerifyAbortable                     // verify; TRANSACTION_ABORTABLE if absent
+	txnImplicitAdd                         // add the partition (KIP-890 part 2)
+)
+
+// txnWriteModeFor is the mode of a request: implicit add from
+// addVersion, the abortable answer from abortableVersion.
+func txnWriteModeFor(version, abortableVersion, addVersion int16) txnWriteMode {
+	switch {
+	case version >= addVersion:
+		return txnImplicitAdd
+	case version >= abortableVersion:
+		return txnVerifyAbortable
+	}
+	return txnVerify
+}
+
+// addWithRetry adds tp to txnID's transaction (locally or at the
+// coordinator's broker). Under transactions v2 a producer's next
+// transaction often starts while the coordinator still writes the previous
+// one's markers (its EndTxn was answered at PrepareCommit), and the add
+// meets CONCURRENT_TRANSACTIONS: as Kafka's ReplicaManager does, the
+// leader retries every add.partitions.to.txn.retry.backoff.ms for up to
+// add.partitions.to.txn.max.timeout.ms before the producer is told.
+func (b *Broker) addWithRetry(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition) error {
+	backoff := time.Duration(b.cfg.AddPartitionsRetryBackoffMs) * time.Millisecond
+	deadline := time.Now().Add(time.Duration(b.cfg.AddPartitionsMaxTimeoutMs) * time.Millisecond)
+	for {
+		err := b.txns.coord.AddPartitions(ctx, txnID, pid, epoch, []txn.TopicPartition{tp}, 2)
+		if errors.Is(err, kerr.NotCoordinator) {
+			err = b.txns.addRemote(ctx, txnID, pid, epoch, tp)
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) || time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// addRemote adds tp to txnID's transaction at the coordinator on another
+// broker (AddPartitionsToTxn v5, not verify-only: KIP-890 part 2's
+// implicit add).
+func (tc *txnCoordinator) addRemote(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition) error {
+	snap := tc.b.ctrl.Snapshot()
+	t := snap.Topics[txnTopicName]
+	if t == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	p := t.Partition(placement.Partition(txnID, int32(len(t.Partitions))))
+	if p == nil || p.Leader < 0 || p.Leader == tc.b.id {
+		return kerr.CoordinatorNotAvailable
+	}
+	conn, err := tc.brokerConn(p.Leader)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 5
+	rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch = txnID, pid, epoch
+	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
+	rt.Topics = append(rt.Topics, tt)
+	req.Transactions = append(req.Transactions, rt)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, conn)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	if resp.ErrorCode != 0 {
+		return kerr.ErrorForCode(resp.ErrorCode)
+	}
+	for _, tr := range resp.Transactions {
+		for _, rt := range tr.Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic == tp.Topic && rp.Partition == tp.Partition {
+					return kerr.ErrorForCode(rp.ErrorCode)
+				}
+			}
+		}
+	}
+	return kerr.CoordinatorNotAvailable
 }
 
 // verifyRemote asks the coordinator of txnID on another broker.
@@ -496,8 +619,9 @@ func (b *Broker) initTransactionalProducerID(ctx context.Context, r *kmsg.InitPr
 
 // checkTxnProduce admits a Produce partition holding transactional
 // batches: the request must carry a transactional id, and the producer's
-// transaction must include the partition (verifyTxnProduce).
-func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica.Partition, records []byte) error {
+// transaction must include the partition (verifyTxnProduce); from Produce
+// v12 the partition is added instead (KIP-890 part 2).
+func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica.Partition, records []byte, version int16) error {
 	if txnID == nil {
 		return fmt.Errorf("%w: transactional batch in a produce request without a transactional id", kerr.InvalidRecord)
 	}
@@ -505,5 +629,5 @@ func (b *Broker) checkTxnProduce(ctx context.Context, txnID *string, r *replica.
 	if err != nil {
 		return nil // framing errors are the log's to report
 	}
-	return b.verifyTxnProduce(ctx, *txnID, r, h.ProducerID, h.ProducerEpoch)
+	return b.verifyTxnProduce(ctx, *txnID, r, h.ProducerID, h.ProducerEpoch, txnWriteModeFor(version, 11, 12))
 }

@@ -173,6 +173,8 @@ var brokerDefs = []Def{
 	{Name: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Validate: atLeast(1), Doc: `A transactional id with no transaction status update for this long is expired.`},
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Validate: atLeast(1), Doc: `How often transactions past their timeout are looked for and aborted.`},
 	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: Int, Default: "3600000", Validate: atLeast(1), Doc: `How often expired transactional ids are removed.`},
+	{Name: "add.partitions.to.txn.max.timeout.ms", Type: Int, Default: "100", Validate: atLeast(1), Doc: `How long a partition leader keeps retrying, on the producer's behalf, to add a partition to a transaction (KIP-890 part 2: Produce v12+, TxnOffsetCommit v5+) while the coordinator answers CONCURRENT_TRANSACTIONS (the previous transaction's markers are still being written).`},
+	{Name: "add.partitions.to.txn.retry.backoff.ms", Type: Int, Default: "20", Validate: atLeast(1), Doc: `The pause between those retries.`},
 	{Name: "transaction.partition.verification.enable", Type: Boolean, Default: "true", Dynamic: true, Doc: `Check that a partition was added to the ongoing transaction before accepting a transactional write to it (KIP-890).`},
 	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Validate: atLeast(1), Dynamic: true, Doc: `How long an idle producer id's state is kept for idempotence after its last write.`},
 	{Name: "producer.id.expiration.check.interval.ms", Type: Int, Default: "600000", Validate: atLeast(1), Doc: `How often expired producer ids are removed.`},

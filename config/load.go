@@ -138,6 +138,8 @@ type Broker struct {
 	TransactionAbortCheckMs       int32
 	TransactionRemoveExpiredMs    int32
 	TransactionPartitionVerify    bool
+	AddPartitionsMaxTimeoutMs     int32 // add.partitions.to.txn.max.timeout.ms
+	AddPartitionsRetryBackoffMs   int32 // add.partitions.to.txn.retry.backoff.ms
 	ProducerIDExpirationMs        int32
 	ProducerIDExpirationCheckMs   int32
 
@@ -538,6 +540,8 @@ func (b *Broker) resolve(hostname string) error {
 	b.TransactionAbortCheckMs = g.i32("transaction.abort.timed.out.transaction.cleanup.interval.ms")
 	b.TransactionRemoveExpiredMs = g.i32("transaction.remove.expired.transaction.cleanup.interval.ms")
 	b.TransactionPartitionVerify = g.bool("transaction.partition.verification.enable")
+	b.AddPartitionsMaxTimeoutMs = g.i32("add.partitions.to.txn.max.timeout.ms")
+	b.AddPartitionsRetryBackoffMs = g.i32("add.partitions.to.txn.retry.backoff.ms")
 	b.ProducerIDExpirationMs = g.i32("producer.id.expiration.ms")
 	b.ProducerIDExpirationCheckMs = g.i32("producer.id.expiration.check.interval.ms")
 

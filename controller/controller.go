@@ -214,7 +214,7 @@ func (c *Controller) ensureClusterID(ctx context.Context) error {
 	}
 	resp, err := c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, fresh)).
+		Then(clientv3.OpPut(key, fresh), c.featuresPut()).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {

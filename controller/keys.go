@@ -32,6 +32,7 @@ func (k keys) brokerConfig(entity string) string {
 	return k.pfx + "/configs/brokers/" + entity
 }
 func (k keys) producerIDs() string { return k.pfx + "/producer_ids" }
+func (k keys) features() string    { return k.pfx + "/features" }
 
 // groupConfig is the key of one group's dynamic configs (config resource
 // GROUP); group ids are path-escaped, as any string is a group id.
@@ -65,6 +66,7 @@ const (
 	kindGroupConfig
 	kindScram
 	kindACL
+	kindFeatures
 )
 
 type parsedKey struct {
@@ -90,6 +92,8 @@ func (k keys) parse(key string) parsedKey {
 	switch {
 	case rel == "cluster_id":
 		return parsedKey{kind: kindClusterID}
+	case rel == "features":
+		return parsedKey{kind: kindFeatures}
 	case strings.HasPrefix(rel, "brokers/"):
 		id, err := strconv.ParseInt(rel[len("brokers/"):], 10, 32)
 		if err != nil {

@@ -30,6 +30,8 @@ type state struct {
 	election      map[string]electionEntry
 	scram         map[string]map[string]ScramCredential // user → mechanism
 	acls          map[string]authz.Binding              // key → binding (acls.go)
+	features      map[string]int16                      // finalized levels (features.go)
+	featuresEpoch int64                                 // mod revision of the features key, -1 absent
 
 	dirtyTopics   map[string]bool
 	dirtyAll      bool
@@ -63,6 +65,7 @@ func newState(k keys) *state {
 		scram:         map[string]map[string]ScramCredential{},
 		acls:          map[string]authz.Binding{},
 		dirtyTopics:   map[string]bool{},
+		featuresEpoch: -1,
 		dirtyAll:      true,
 	}
 }
@@ -179,6 +182,21 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 				s.groupConfigs[pk.group] = c
 			}
 		}
+	case kindFeatures:
+		s.features, s.featuresEpoch = nil, -1
+		if !deleted {
+			var r featuresRecord
+			if err := json.Unmarshal(kv.Value, &r); err != nil {
+				bad(err)
+				return
+			}
+			s.features, s.featuresEpoch = map[string]int16{}, kv.ModRevision
+			for n, l := range r {
+				if l > 0 {
+					s.features[n] = l
+				}
+			}
+		}
 	case kindACL:
 		s.dirtyACLs = true
 		delete(s.acls, key)
@@ -236,7 +254,7 @@ func (s *state) buildTopic(name string) *Topic {
 // snapshot derives the next Snapshot from prev (nil for the first) and
 // clears the dirty marks.
 func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
-	n := &Snapshot{Revision: rev, ClusterID: s.clusterID, ControllerID: -1}
+	n := &Snapshot{Revision: rev, ClusterID: s.clusterID, ControllerID: -1, Features: s.snapshotFeatures()}
 	var best int64
 	for _, e := range s.election {
 		if best == 0 || e.createRev < best {

@@ -180,6 +180,8 @@ type Snapshot struct {
 	ScramCredentials map[string]map[string]ScramCredential
 	// ACLs are every ACL binding (acls.go), in a stable order.
 	ACLs []authz.Binding
+	// Features are the finalized feature levels (features.go).
+	Features FinalizedFeatures
 }
 
 // TopicSpec describes a topic to create. NumPartitions and

@@ -300,9 +300,10 @@ func TestJavaConsumerKIP848Members(t *testing.T) {
 }
 
 // TestJavaTransactionalCopy: consume-transform-produce with the Java
-// client's transactional producer and sendOffsetsToTransaction after one
-// aborted transaction; a read_committed Java consumer and franz-go see
-// only the committed copy, and the group's offsets moved with it.
+// client's transactional producer (under transactions v2, KIP-890 part 2)
+// and sendOffsetsToTransaction after one aborted transaction; a
+// read_committed Java consumer and franz-go see only the committed copy,
+// and the group's offsets moved with it.
 func TestJavaTransactionalCopy(t *testing.T) {
 	javaClasspath(t)
 	b := startBroker(t, withOverride("offsets.topic.replication.factor", "1"),
@@ -315,6 +316,12 @@ func TestJavaTransactionalCopy(t *testing.T) {
 		"--group", group, "--txn-id", "java-txn-1", "--expect", "30", "--abort-first")
 	if last := evs[len(evs)-1]; last.str("event") != "done" || last.num("copied") != 30 {
 		t.Fatalf("txn-copy ended with %v", last)
+	}
+	// A new cluster finalizes transaction.version 2, so the Java producer
+	// (4.1) runs transactions v2: its epoch moved with every EndTxn (one
+	// abort and at least one commit); under v1 it would still be 0.
+	if _, e := describeTxn(t, b, "java-txn-1"); e < 2 {
+		t.Errorf("the Java producer's epoch is %d: it did not use transactions v2", e)
 	}
 
 	read := javaDriver(t, 2*time.Minute, "consume", "--bootstrap", b.addr(), "--topics", "java-txn-out",
@@ -448,6 +455,9 @@ func TestJavaAdminClient(t *testing.T) {
 	check("listPartitionReassignments", "count", 0)
 	check("describeProducers", "producers", 1)
 	check("listTransactions", "count", 0)
+	// describeFeatures is ApiVersions: a new cluster finalizes Kafka 4's
+	// transaction.version and group.version.
+	check("describeFeatures", "finalized", "[group.version transaction.version]")
 	checkPrefix("describeAcls", "result", "SecurityDisabledException:")
 	check("deleteTopics", "ok", true)
 	if e, ok := steps["describeLogDirs"]; ok && e.num("sizeOfP0") <= 0 {

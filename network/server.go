@@ -83,10 +83,32 @@ type Config struct {
 	// it (sasl.go); 0 answers at once.
 	FailedAuthenticationDelay time.Duration
 
-	// Features reported by ApiVersions v3+ (KIP-584). Empty is valid.
-	SupportedFeatures      []kmsg.ApiVersionsResponseSupportedFeature
-	FinalizedFeatures      []kmsg.ApiVersionsResponseFinalizedFeature
-	FinalizedFeaturesEpoch int64 // -1 when no features are finalized
+	// Features reports the supported and finalized features ApiVersions
+	// v3+ answers with (KIP-584), read on every request so a finalized
+	// level changed in the cluster shows at once. Nil reports none.
+	Features func() Features
+
+	// Identity is the cluster id and node id of this broker, which
+	// ApiVersions v5 checks a client's expectation against (KIP-1242).
+	// Nil checks nothing.
+	Identity func() (clusterID string, nodeID int32)
+}
+
+// Features are the feature flags of ApiVersions (KIP-584).
+type Features struct {
+	// Supported are the features this broker can run, with their level
+	// ranges; Finalized the cluster's levels (features at level 0 left
+	// out, as Kafka does).
+	Supported []SupportedFeature
+	Finalized map[string]int16
+	// Epoch is the finalized features' epoch, -1 when none is finalized.
+	Epoch int64
+}
+
+// SupportedFeature is one feature's supported level range.
+type SupportedFeature struct {
+	Name     string
+	Min, Max int16
 }
 
 // Server accepts Kafka connections and dispatches their requests to its
@@ -136,9 +158,6 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
-	}
-	if cfg.FinalizedFeaturesEpoch == 0 && len(cfg.FinalizedFeatures) == 0 {
-		cfg.FinalizedFeaturesEpoch = -1
 	}
 	s := &Server{
 		cfg:      cfg,

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,7 +89,7 @@ func TestKgoAPIVersions(t *testing.T) {
 		t.Fatalf("ApiVersions = %+v", resp)
 	}
 	k := resp.ApiKeys[1]
-	if k.ApiKey != 18 || k.MinVersion != 0 || k.MaxVersion != 4 || resp.ApiKeys[0].ApiKey != 17 || resp.ApiKeys[2].ApiKey != 36 {
+	if k.ApiKey != 18 || k.MinVersion != 0 || k.MaxVersion != 5 || resp.ApiKeys[0].ApiKey != 17 || resp.ApiKeys[2].ApiKey != 36 {
 		t.Fatalf("ApiKeys = %+v", resp.ApiKeys)
 	}
 	if resp.FinalizedFeaturesEpoch != -1 {
@@ -106,7 +108,7 @@ func TestAPIVersionsTable(t *testing.T) {
 	})
 	c := wiretest.Dial(t, ts.addr)
 	resp := apiVersions(t, c, 3, 1)
-	want := map[int16][2]int16{0: {0, 11}, 1: {4, protocol.MaxKnown(1)}, 17: {0, 1}, 18: {0, 4}, 36: {0, 2}}
+	want := map[int16][2]int16{0: {0, 11}, 1: {4, protocol.MaxKnown(1)}, 17: {0, 1}, 18: {0, 5}, 36: {0, 2}}
 	if len(resp.ApiKeys) != len(want) {
 		t.Fatalf("ApiKeys = %+v", resp.ApiKeys)
 	}
@@ -238,7 +240,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 func TestUnsupportedAPIVersionsVersion(t *testing.T) {
 	ts := startServer(t, nil)
 	c := wiretest.Dial(t, ts.addr)
-	for _, v := range []int16{5, 99} { // 5: kmsg decodes it, 99: nobody does
+	for _, v := range []int16{6, 99} { // 6: past kmsg and Runnel, 99: far past
 		hdr := binary.BigEndian.AppendUint16(nil, 18)
 		hdr = binary.BigEndian.AppendUint16(hdr, uint16(v))
 		hdr = binary.BigEndian.AppendUint32(hdr, 4242)
@@ -252,7 +254,7 @@ func TestUnsupportedAPIVersionsVersion(t *testing.T) {
 		if err := resp.ReadFrom(body); err != nil {
 			t.Fatalf("v0 body: %v", err)
 		}
-		if corr != 4242 || resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 3 || resp.ApiKeys[1].ApiKey != 18 || resp.ApiKeys[1].MaxVersion != 4 {
+		if corr != 4242 || resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 3 || resp.ApiKeys[1].ApiKey != 18 || resp.ApiKeys[1].MaxVersion != 5 {
 			t.Fatalf("v%d: corr %d resp %+v", v, corr, resp)
 		}
 	}
@@ -516,5 +518,100 @@ func waitLog(t *testing.T, ts *testServer, n int) {
 			t.Fatalf("log line never came")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestAPIVersionsFeatures: supported and finalized features as Kafka's
+// ApiVersionsResponse lists them (KIP-584): below v4 supported features
+// with minimum level 0 are left out (KAFKA-17492), finalized level 0 is
+// never listed, the epoch comes from the feature source and a change is
+// seen by the next request. v5 (KIP-1242) refuses a half-set identity with
+// INVALID_REQUEST and a wrong one with REBOOTSTRAP_REQUIRED.
+func TestAPIVersionsFeatures(t *testing.T) {
+	var mu sync.Mutex
+	levels := map[string]int16{"transaction.version": 2, "group.version": 0}
+	epoch := int64(7)
+	core, _ := observer.New(zapcore.DebugLevel)
+	s, err := NewServer(Config{
+		Listeners: []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.1:0"}},
+		Logger:    zap.New(core),
+		Features: func() Features {
+			mu.Lock()
+			defer mu.Unlock()
+			return Features{
+				Supported: []SupportedFeature{{Name: "transaction.version", Min: 0, Max: 2}, {Name: "group.version", Min: 0, Max: 1}, {Name: "x.version", Min: 1, Max: 3}},
+				Finalized: maps.Clone(levels),
+				Epoch:     epoch,
+			}
+		},
+		Identity: func() (string, int32) { return "cluster-a", 3 },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := wiretest.Dial(t, s.Addrs()[0].String())
+	ask := func(version int16, edit func(*kmsg.ApiVersionsRequest)) *kmsg.ApiVersionsResponse {
+		t.Helper()
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.SetVersion(version)
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "t", "1"
+		if edit != nil {
+			edit(req)
+		}
+		wiretest.Send(t, c, req, 1)
+		_, body := wiretest.ReadResponse(t, c)
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.SetVersion(version)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("ApiVersions v%d: %v", version, err)
+		}
+		return resp
+	}
+	names := func(r *kmsg.ApiVersionsResponse) (sup, fin []string) {
+		for _, f := range r.SupportedFeatures {
+			sup = append(sup, fmt.Sprintf("%s:%d-%d", f.Name, f.MinVersion, f.MaxVersion))
+		}
+		for _, f := range r.FinalizedFeatures {
+			fin = append(fin, fmt.Sprintf("%s:%d-%d", f.Name, f.MinVersionLevel, f.MaxVersionLevel))
+		}
+		return sup, fin
+	}
+	r := ask(4, nil)
+	sup, fin := names(r)
+	if fmt.Sprint(sup) != "[group.version:0-1 transaction.version:0-2 x.version:1-3]" || fmt.Sprint(fin) != "[transaction.version:2-2]" || r.FinalizedFeaturesEpoch != 7 {
+		t.Fatalf("v4: supported %v finalized %v epoch %d", sup, fin, r.FinalizedFeaturesEpoch)
+	}
+	r = ask(3, nil)
+	if sup, _ := names(r); fmt.Sprint(sup) != "[x.version:1-3]" {
+		t.Fatalf("v3 supported %v, want only the features with a minimum above 0", sup)
+	}
+	mu.Lock()
+	levels["group.version"], epoch = 1, 9
+	mu.Unlock()
+	r = ask(4, nil)
+	if _, fin := names(r); fmt.Sprint(fin) != "[group.version:1-1 transaction.version:2-2]" || r.FinalizedFeaturesEpoch != 9 {
+		t.Fatalf("after a change: finalized %v epoch %d", fin, r.FinalizedFeaturesEpoch)
+	}
+	cluster := func(id string, node int32) func(*kmsg.ApiVersionsRequest) {
+		return func(r *kmsg.ApiVersionsRequest) { r.ClusterID, r.NodeID = &id, node }
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*kmsg.ApiVersionsRequest)
+		want int16
+	}{
+		{"bootstrap", nil, 0},
+		{"this broker", cluster("cluster-a", 3), 0},
+		{"other node", cluster("cluster-a", 4), kerr.RebootstrapRequired.Code},
+		{"other cluster", cluster("cluster-b", 3), kerr.RebootstrapRequired.Code},
+		{"node only", func(r *kmsg.ApiVersionsRequest) { r.NodeID = 3 }, kerr.InvalidRequest.Code},
+	} {
+		if r := ask(5, tc.edit); r.ErrorCode != tc.want {
+			t.Errorf("v5 %s: error %d, want %d", tc.name, r.ErrorCode, tc.want)
+		}
 	}
 }

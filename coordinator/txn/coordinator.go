@@ -60,6 +60,9 @@ type Marker struct {
 	Commit           bool
 	CoordinatorEpoch int32
 	Partitions       []TopicPartition
+	// TransactionVersion is the client's transaction version (2: the
+	// epoch was bumped by the EndTxn), sent in WriteTxnMarkers v2.
+	TransactionVersion int16
 }
 
 // MarkerWriter writes markers to partition leaders. It returns the
@@ -80,6 +83,11 @@ type Options struct {
 	IDs     ProducerIDs
 	Markers MarkerWriter
 	Now     func() time.Time // time source; time.Now by default
+	// TransactionVersion is the cluster's finalized transaction.version
+	// (KIP-890): from 1 the state records are written as value version 1;
+	// at 2 the coordinator's own aborts (timeouts, fencing) bump the
+	// epoch as a TV2 EndTxn does. Nil is level 0.
+	TransactionVersion func() int16
 }
 
 // Coordinator is the transaction coordinator of one broker.
@@ -89,6 +97,7 @@ type Coordinator struct {
 	ids     ProducerIDs
 	markers MarkerWriter
 	now     func() time.Time
+	tv      func() int16
 
 	life context.Context
 	stop context.CancelFunc
@@ -149,7 +158,11 @@ func New(cfg Config, o Options) *Coordinator {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Coordinator{cfg: cfg, lg: lg, ids: o.IDs, markers: o.Markers, now: now, parts: make(map[int32]*partition)}
+	tv := o.TransactionVersion
+	if tv == nil {
+		tv = func() int16 { return 0 }
+	}
+	c := &Coordinator{cfg: cfg, lg: lg, ids: o.IDs, markers: o.Markers, now: now, tv: tv, parts: make(map[int32]*partition)}
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.background()
@@ -355,7 +368,11 @@ func appendError(err error) error {
 // apply writes next as the id's state and installs it on success.
 func (c *Coordinator) apply(p *partition, t *txn, next *meta) error {
 	next.lastUpdate = c.now()
-	if err := c.write(p, next.record()); err != nil {
+	valueVersion := int16(0)
+	if c.tv() >= 1 {
+		valueVersion = 1
+	}
+	if err := c.write(p, next.record(valueVersion)); err != nil {
 		return err
 	}
 	t.m = next

@@ -36,9 +36,12 @@
 // (32766) moves the id to a fresh producer id at epoch 0.
 //
 // KIP-890 part 1 (partition leaders verifying that a transactional write's
-// partition was added) is served by Verify; part 2 (transaction.version 2:
-// epoch bump per transaction, implicit AddPartitions) is not implemented,
-// so the broker must not advertise the transaction.version feature.
+// partition was added) is served by Verify. Part 2 (transaction version 2,
+// chosen per request by the client: EndTxn v5) bumps the epoch at every
+// EndTxn (endTxnV2, with Kafka's retry rules), writes the markers at the
+// bumped epoch, and moves an exhausted id to its next producer id once the
+// markers are written; partition leaders add partitions on the producer's
+// behalf (AddPartitions with tv 2).
 //
 // # Markers
 //

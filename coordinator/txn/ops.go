@@ -43,7 +43,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		if err != nil {
 			return none, kerr.CoordinatorNotAvailable
 		}
-		next := &meta{id: id, producerID: pid, prevProducer: noPID, epoch: 0, lastEpoch: noEpoch, timeout: timeout, state: Empty, parts: map[TopicPartition]struct{}{}}
+		next := &meta{id: id, producerID: pid, prevProducer: noPID, nextProducer: noPID, epoch: 0, lastEpoch: noEpoch, timeout: timeout, state: Empty, parts: map[TopicPartition]struct{}{}}
 		if err := c.apply(p, t, next); err != nil {
 			return none, err
 		}
@@ -113,9 +113,13 @@ func (m *meta) check(pid int64, epoch int16) error {
 }
 
 // AddPartitions adds partitions to the id's transaction, starting one if
-// none is ongoing (AddPartitionsToTxn, AddOffsetsToTxn). The error applies
-// to every partition.
-func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
+// none is ongoing (AddPartitionsToTxn, AddOffsetsToTxn). tv is the
+// transaction version of the caller, recorded with the transaction as
+// Kafka's prepareAddPartitions does: a client's AddPartitionsToTxn or
+// AddOffsetsToTxn is 0, a partition leader adding the partition of a
+// Produce v12+ (or the offsets partition of a TxnOffsetCommit v5+) on a
+// TV2 producer's behalf is 2. The error applies to every partition.
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition, tv int16) error {
 	p, t, err := c.lookup(id, false)
 	if err != nil {
 		return err
@@ -152,6 +156,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 		next.startTime = c.now()
 	}
 	next.state = Ongoing
+	next.tv = tv
 	for _, tp := range parts {
 		next.parts[tp] = struct{}{}
 	}
@@ -191,23 +196,35 @@ func (c *Coordinator) Verify(id string, pid int64, epoch int16, parts []TopicPar
 
 // EndTxn commits or aborts the id's transaction (Kafka's
 // handleEndTransaction from a client). The answer comes once the Prepare*
-// state is written; markers and the Complete* state follow.
-func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+// state is written; markers and the Complete* state follow. tv is the
+// client's transaction version: 2 for EndTxn v5+ (KIP-890 part 2), where
+// every EndTxn bumps the epoch and the answer carries the producer id and
+// epoch for the next transaction; below 2 the epoch is left alone and the
+// returned id and epoch are the current ones.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool, tv int16) (ProducerIDAndEpoch, error) {
+	none := ProducerIDAndEpoch{ID: -1, Epoch: -1}
+	if id == "" {
+		return none, kerr.InvalidRequest
+	}
 	p, t, err := c.lookup(id, false)
 	if err != nil {
-		return err
+		return none, err
 	}
 	if t == nil {
-		return kerr.InvalidProducerIDMapping
+		return none, kerr.InvalidProducerIDMapping
 	}
 	if err := p.lockTxn(id, t); err != nil {
-		return err
+		return none, err
 	}
 	defer t.mu.Unlock()
+	if tv >= 2 {
+		return c.endTxnV2(ctx, p, t, pid, epoch, commit)
+	}
 	m := t.m
 	if err := m.check(pid, epoch); err != nil {
-		return err
+		return none, err
 	}
+	current := ProducerIDAndEpoch{m.producerID, m.epoch}
 	switch m.state {
 	case Ongoing:
 		next := m.clone()
@@ -215,31 +232,150 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		if commit {
 			next.state = PrepareCommit
 		}
+		next.tv = tv
 		if err := c.apply(p, t, next); err != nil {
-			return err
+			return none, err
 		}
 		c.startMarkers(p, t)
-		return nil
+		return current, nil
 	case PrepareCommit:
 		if commit {
-			return kerr.ConcurrentTransactions
+			return none, kerr.ConcurrentTransactions
 		}
 	case PrepareAbort:
 		if !commit {
-			return kerr.ConcurrentTransactions
+			return none, kerr.ConcurrentTransactions
 		}
 	case CompleteCommit:
 		if commit {
-			return nil // a retry of a commit that went through
+			return current, nil // a retry of a commit that went through
 		}
 	case CompleteAbort:
 		if !commit {
-			return nil
+			return current, nil
 		}
 	case PrepareEpochFence:
-		return kerr.ConcurrentTransactions
+		return none, kerr.ConcurrentTransactions
 	}
-	return kerr.InvalidTxnState
+	return none, kerr.InvalidTxnState
+}
+
+// endTxnV2 is EndTxn for transaction version 2 (Kafka's endTransaction
+// for TV2). The client's epoch is the one the transaction ran at; the
+// coordinator bumps it (or, when it is exhausted, moves to a fresh
+// producer id at epoch 0 once the markers are written) and writes the
+// markers at the bumped epoch, so a late write of the old epoch is refused
+// by every partition of the transaction: the hanging-transaction defence
+// of KIP-890. A retry (the client's epoch is one below the current) of
+// an EndTxn that went through answers NONE; aborting with no transaction
+// ongoing is allowed and also bumps the epoch:
+//
+//	state           abort: retry / current   commit: retry / current
+//	Empty           PRODUCER_FENCED / bump   PRODUCER_FENCED / INVALID_TXN_STATE
+//	CompleteAbort   NONE / bump              INVALID_TXN_STATE / INVALID_TXN_STATE
+//	CompleteCommit  INVALID_TXN_STATE / bump NONE / INVALID_TXN_STATE
+//
+// t is locked.
+func (c *Coordinator) endTxnV2(ctx context.Context, p *partition, t *txn, pid int64, epoch int16, commit bool) (ProducerIDAndEpoch, error) {
+	none := ProducerIDAndEpoch{ID: -1, Epoch: -1}
+	m := t.m
+	if m == nil || m.state == Dead {
+		return none, kerr.InvalidProducerIDMapping
+	}
+	retryOnOverflow := m.prevProducer == pid && epoch == maxEpoch && m.epoch == 0
+	retryOnBump := m.epoch == epoch+1
+	if m.producerID != pid && !retryOnOverflow {
+		return none, kerr.InvalidProducerIDMapping
+	}
+	var valid bool
+	switch m.state {
+	case Ongoing, Empty, PrepareEpochFence:
+		valid = epoch == m.epoch
+	case PrepareCommit, PrepareAbort:
+		valid = retryOnBump
+	case CompleteCommit, CompleteAbort:
+		valid = retryOnBump || retryOnOverflow || epoch == m.epoch
+	}
+	if !valid {
+		return none, kerr.ProducerFenced
+	}
+	retry := retryOnBump || retryOnOverflow
+	current := ProducerIDAndEpoch{m.producerID, m.epoch}
+	switch m.state {
+	case Ongoing:
+		return c.prepareEndV2(ctx, p, t, commit, false)
+	case CompleteCommit:
+		switch {
+		case commit && retry:
+			return current, nil
+		case !commit && !retry:
+			return c.prepareEndV2(ctx, p, t, false, true)
+		}
+	case CompleteAbort:
+		switch {
+		case !commit && retry:
+			return current, nil
+		case !commit:
+			return c.prepareEndV2(ctx, p, t, false, true)
+		}
+	case Empty:
+		if !commit {
+			return c.prepareEndV2(ctx, p, t, false, true)
+		}
+	case PrepareCommit:
+		if commit {
+			return none, kerr.ConcurrentTransactions
+		}
+	case PrepareAbort:
+		if !commit {
+			return none, kerr.ConcurrentTransactions
+		}
+	case PrepareEpochFence:
+		return none, kerr.ConcurrentTransactions
+	}
+	return none, kerr.InvalidTxnState
+}
+
+// prepareEndV2 moves t to PrepareCommit or PrepareAbort with the epoch
+// bumped (Kafka's prepareAbortOrCommit for TV2) and answers the producer
+// id and epoch the client runs its next transaction with. empty is an
+// abort with no transaction ongoing: no partition gets a marker. t is
+// locked.
+func (c *Coordinator) prepareEndV2(ctx context.Context, p *partition, t *txn, commit, empty bool) (ProducerIDAndEpoch, error) {
+	none := ProducerIDAndEpoch{ID: -1, Epoch: -1}
+	m := t.m
+	next := m.clone()
+	next.nextProducer = noPID
+	if m.epoch >= maxEpoch {
+		// The bump reaches the last epoch: the markers go out at it
+		// and the id moves to a fresh producer id when they are done.
+		npid, err := c.ids.NextID(ctx)
+		if err != nil {
+			return none, kerr.CoordinatorNotAvailable
+		}
+		next.nextProducer = npid
+	}
+	if m.epoch < maxEpoch+1 {
+		next.epoch = m.epoch + 1
+	}
+	next.lastEpoch = m.epoch
+	next.tv = 2
+	next.state = PrepareAbort
+	if commit {
+		next.state = PrepareCommit
+	}
+	if empty {
+		next.parts = map[TopicPartition]struct{}{}
+		next.startTime = c.now()
+	}
+	if err := c.apply(p, t, next); err != nil {
+		return none, err
+	}
+	c.startMarkers(p, t)
+	if next.nextProducer >= 0 {
+		return ProducerIDAndEpoch{next.nextProducer, 0}, nil
+	}
+	return ProducerIDAndEpoch{next.producerID, next.epoch}, nil
 }
 
 // fenceAndAbort bumps the epoch of an Ongoing transaction (unless it is
@@ -253,6 +389,13 @@ func (c *Coordinator) fenceAndAbort(p *partition, t *txn) error {
 		// forgotten, so the fenced producer cannot claim a retry.
 		next.lastEpoch, next.epoch = noEpoch, m.epoch+1
 	}
+	if c.tv() >= 2 && next.epoch < maxEpoch+1 {
+		// Kafka aborts a fenced transaction as a TV2 EndTxn when the
+		// cluster finalizes TV2: one more bump, the fenced epoch kept
+		// as the last one.
+		next.lastEpoch, next.epoch, next.tv = next.epoch, next.epoch+1, 2
+	}
+	next.nextProducer = noPID
 	next.state = PrepareAbort
 	if err := c.apply(p, t, next); err != nil {
 		return err
@@ -270,11 +413,12 @@ func (c *Coordinator) startMarkers(p *partition, t *txn) {
 	}
 	m.markersInFlow = true
 	mk := Marker{
-		TransactionalID:  m.id,
-		ProducerID:       m.producerID,
-		ProducerEpoch:    m.epoch,
-		Commit:           m.state == PrepareCommit,
-		CoordinatorEpoch: p.coordEpoch,
+		TransactionalID:    m.id,
+		ProducerID:         m.producerID,
+		ProducerEpoch:      m.epoch,
+		Commit:             m.state == PrepareCommit,
+		CoordinatorEpoch:   p.coordEpoch,
+		TransactionVersion: m.tv,
 	}
 	for tp := range m.parts {
 		mk.Partitions = append(mk.Partitions, tp)
@@ -325,6 +469,11 @@ func (c *Coordinator) completeMarkers(p *partition, t *txn, mk Marker) {
 		}
 		next.parts = map[TopicPartition]struct{}{}
 		next.startTime = m.startTime
+		if m.tv >= 2 && m.nextProducer >= 0 {
+			// The epoch was exhausted: the markers went out at the
+			// last one; the id now moves to its next producer id.
+			next.prevProducer, next.producerID, next.epoch, next.nextProducer = m.producerID, m.nextProducer, 0, noPID
+		}
 		err := c.apply(p, t, next)
 		if err != nil {
 			m.markersInFlow = true // still this writer's job

@@ -66,6 +66,13 @@ type meta struct {
 	startTime     time.Time // start of the ongoing transaction
 	lastUpdate    time.Time
 	markersInFlow bool // a marker writer is running for this Prepare* state
+	// tv is the transaction version the client used for the current (or
+	// last) transaction: 2 bumps the epoch at every EndTxn (KIP-890 part
+	// 2), below 2 the epoch changes only at InitProducerId.
+	tv int16
+	// nextProducer is the producer id a TV2 EndTxn that exhausted the
+	// epoch moves to once the markers are written, or -1.
+	nextProducer int64
 }
 
 // sortedParts returns the partitions grouped by topic, sorted.
@@ -81,14 +88,18 @@ func (m *meta) sortedParts() map[string][]int32 {
 }
 
 // record encodes the state as a __transaction_state record: key version 0,
-// value version 0 (Kafka's schema for transaction.version below 2).
-func (m *meta) record() Record {
+// value version 0, or version 1 (flexible, with the previous and next
+// producer ids and the client's transaction version as tagged fields) when
+// the cluster finalizes transaction.version 1 or more, as Kafka's
+// TransactionLog.valueToBytes does.
+func (m *meta) record(valueVersion int16) Record {
 	k := kmsg.NewTxnMetadataKey()
 	k.Version = 0
 	k.TransactionalID = m.id
 	v := kmsg.NewTxnMetadataValue()
-	v.Version = 0
+	v.Version = valueVersion
 	v.ProducerID = m.producerID
+	v.PreviousProducerID, v.NextProducerID, v.ClientTransactionVersion = m.prevProducer, m.nextProducer, m.tv
 	v.ProducerEpoch = m.epoch
 	v.TimeoutMillis = int32(m.timeout / time.Millisecond)
 	v.State = kmsg.TransactionState(m.state)
@@ -147,9 +158,18 @@ func decodeRecord(key, value []byte) (id string, m *meta, ok bool, err error) {
 		state:        State(v.State),
 		parts:        make(map[TopicPartition]struct{}),
 		lastUpdate:   time.UnixMilli(v.LastUpdateTimestamp),
+		nextProducer: noPID,
 	}
-	if v.Version >= 1 && v.PreviousProducerID >= 0 {
-		m.prevProducer = v.PreviousProducerID
+	if v.Version >= 1 {
+		if v.PreviousProducerID >= 0 {
+			m.prevProducer = v.PreviousProducerID
+		}
+		if v.NextProducerID >= 0 {
+			m.nextProducer = v.NextProducerID
+		}
+		// The epoch before the last bump is not in the record (as in
+		// Kafka): a TV2 EndTxn retry is recognised by the epoch alone.
+		m.tv = v.ClientTransactionVersion
 	}
 	if v.StartTimestamp >= 0 {
 		m.startTime = time.UnixMilli(v.StartTimestamp)

@@ -150,20 +150,20 @@ func TestCommitFlowAndEpochBumps(t *testing.T) {
 		t.Fatal(pe, err)
 	}
 	parts := []TopicPartition{{"t", 0}, {"t", 1}}
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, parts); err != nil {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, parts, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch+1, parts); !errors.Is(err, kerr.ProducerFenced) {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch+1, parts, 0); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatal(err)
 	}
-	if err := f.c.AddPartitions(ctx, "a", pe.ID+1, pe.Epoch, parts); !errors.Is(err, kerr.InvalidProducerIDMapping) {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID+1, pe.Epoch, parts, 0); !errors.Is(err, kerr.InvalidProducerIDMapping) {
 		t.Fatal(err)
 	}
 	v, err := f.c.Verify("a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}, {"t", 2}})
 	if err != nil || !v[TopicPartition{"t", 0}] || v[TopicPartition{"t", 2}] {
 		t.Fatal(v, err)
 	}
-	if err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true); err != nil {
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); err != nil {
 		t.Fatal(err)
 	}
 	m := <-f.mk.done
@@ -172,10 +172,10 @@ func TestCommitFlowAndEpochBumps(t *testing.T) {
 	}
 	f.waitState(t, "a", CompleteCommit)
 	// A retried commit succeeds; an abort now is INVALID_TXN_STATE.
-	if err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true); err != nil {
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, false); !errors.Is(err, kerr.InvalidTxnState) {
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, false, 0); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatal(err)
 	}
 	// Re-init bumps the epoch; KIP-360 retry with the old epoch gets the
@@ -192,7 +192,7 @@ func TestCommitFlowAndEpochBumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Empty state: EndTxn is INVALID_TXN_STATE.
-	if err := f.c.EndTxn(ctx, "a", pe2.ID, pe2.Epoch, true); !errors.Is(err, kerr.InvalidTxnState) {
+	if _, err := f.c.EndTxn(ctx, "a", pe2.ID, pe2.Epoch, true, 0); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatal(err)
 	}
 }
@@ -200,7 +200,7 @@ func TestCommitFlowAndEpochBumps(t *testing.T) {
 func TestFencingAbortsOngoing(t *testing.T) {
 	f := newFixture(t)
 	pe, _ := f.c.InitProducerID(ctx, "a", 60000, none())
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}); err != nil {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.mk.mu.Lock()
@@ -213,7 +213,7 @@ func TestFencingAbortsOngoing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The zombie is fenced.
-	if err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true); !errors.Is(err, kerr.ProducerFenced) {
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatal(err)
 	}
 	f.mk.mu.Lock()
@@ -233,7 +233,7 @@ func TestFencingAbortsOngoing(t *testing.T) {
 func TestTimeoutAbort(t *testing.T) {
 	f := newFixture(t)
 	pe, _ := f.c.InitProducerID(ctx, "a", 1000, none())
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}); err != nil {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.c.AbortTimedOut()
@@ -247,7 +247,7 @@ func TestTimeoutAbort(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 	f.waitState(t, "a", CompleteAbort)
-	if err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true); !errors.Is(err, kerr.ProducerFenced) {
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatal(err)
 	}
 }
@@ -255,17 +255,17 @@ func TestTimeoutAbort(t *testing.T) {
 func TestReloadCompletesPrepared(t *testing.T) {
 	f := newFixture(t)
 	pe, _ := f.c.InitProducerID(ctx, "a", 60000, none())
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}); err != nil {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	pb, _ := f.c.InitProducerID(ctx, "b", 60000, none())
-	if err := f.c.AddPartitions(ctx, "b", pb.ID, pb.Epoch, []TopicPartition{{"u", 3}}); err != nil {
+	if err := f.c.AddPartitions(ctx, "b", pb.ID, pb.Epoch, []TopicPartition{{"u", 3}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.mk.mu.Lock()
 	f.mk.block = true
 	f.mk.mu.Unlock()
-	if err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true); err != nil {
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.c.Close()
@@ -297,7 +297,7 @@ func TestWriteFailureLeavesStateUnchanged(t *testing.T) {
 	f.log.mu.Lock()
 	f.log.fail = kerr.NotLeaderForPartition
 	f.log.mu.Unlock()
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}); !errors.Is(err, kerr.NotCoordinator) {
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 0); !errors.Is(err, kerr.NotCoordinator) {
 		t.Fatal(err)
 	}
 	if d, _ := f.c.Describe("a"); d.State != Empty {
@@ -342,5 +342,119 @@ func TestLoadOrderByEpoch(t *testing.T) {
 	f.c.UnloadEpoch(0, 7)
 	if _, err := f.c.Describe("a"); !errors.Is(err, kerr.NotCoordinator) {
 		t.Fatal(err)
+	}
+}
+
+// TestTransactionVersion2: EndTxn under TV2 (KIP-890 part 2) bumps the
+// epoch at every commit and abort, writes the markers at the bumped epoch
+// and answers it; a retry with the old epoch answers NONE once complete
+// and CONCURRENT_TRANSACTIONS before; aborting with nothing ongoing is
+// allowed (and bumps), committing it is INVALID_TXN_STATE; a stale epoch is
+// PRODUCER_FENCED; an exhausted epoch moves to a fresh producer id once the
+// markers are written, and the state survives a reload (value version 1).
+func TestTransactionVersion2(t *testing.T) {
+	f := newFixture(t)
+	pe, err := f.c.InitProducerID(ctx, "a", 60000, none())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	next, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 2)
+	if err != nil || next != (ProducerIDAndEpoch{pe.ID, pe.Epoch + 1}) {
+		t.Fatalf("commit: %v %v", next, err)
+	}
+	if m := <-f.mk.done; !m.Commit || m.ProducerEpoch != pe.Epoch+1 {
+		t.Fatalf("marker %+v, want the bumped epoch", m)
+	}
+	f.waitState(t, "a", CompleteCommit)
+	// Retry of the commit: NONE with the current id and epoch.
+	if again, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 2); err != nil || again != next {
+		t.Fatalf("retried commit: %v %v", again, err)
+	}
+	// The retry as an abort: INVALID_TXN_STATE; a stale epoch: fenced.
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, false, 2); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("abort retry after commit: %v", err)
+	}
+	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch-1, true, 2); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("stale epoch: %v", err)
+	}
+	// The old epoch can no longer add partitions.
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 2); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("old epoch adds: %v", err)
+	}
+	// Committing nothing is INVALID_TXN_STATE; aborting nothing bumps.
+	if _, err := f.c.EndTxn(ctx, "a", next.ID, next.Epoch, true, 2); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("empty commit: %v", err)
+	}
+	after, err := f.c.EndTxn(ctx, "a", next.ID, next.Epoch, false, 2)
+	if err != nil || after.Epoch != next.Epoch+1 {
+		t.Fatalf("empty abort: %v %v", after, err)
+	}
+	f.waitState(t, "a", CompleteAbort)
+
+	// Exhaustion: at the last usable epoch the bump moves the id to a
+	// fresh producer id at epoch 0, after the markers.
+	tt := f.c.parts[0].txns["a"]
+	tt.mu.Lock()
+	tt.m.epoch = maxEpoch
+	tt.mu.Unlock()
+	if err := f.c.AddPartitions(ctx, "a", next.ID, maxEpoch, []TopicPartition{{"t", 1}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := f.c.EndTxn(ctx, "a", next.ID, maxEpoch, false, 2)
+	if err != nil || moved.ID == next.ID || moved.Epoch != 0 {
+		t.Fatalf("exhausted abort: %v %v", moved, err)
+	}
+	if m := <-f.mk.done; m.Commit || m.ProducerID != next.ID || m.ProducerEpoch != maxEpoch+1 {
+		t.Fatalf("marker %+v", m)
+	}
+	d := f.waitState(t, "a", CompleteAbort)
+	if d.ProducerID != moved.ID || d.Epoch != 0 {
+		t.Fatalf("after the move: %+v", d)
+	}
+	// A retry with the old id and the exhausted epoch is recognised.
+	if again, err := f.c.EndTxn(ctx, "a", next.ID, maxEpoch, false, 2); err != nil || again != moved {
+		t.Fatalf("retry across the move: %v %v", again, err)
+	}
+
+	// A new coordinator replaying the log (value version 1 when the
+	// cluster finalizes TV >= 1) sees the same state.
+	cfg := DefaultConfig()
+	cfg.NumPartitions = 1
+	c2 := New(cfg, Options{IDs: f.ids, Markers: f.mk, Now: f.clock, TransactionVersion: func() int16 { return 2 }})
+	defer c2.Close()
+	if err := c2.Load(ctx, 0, 8, f.log); err != nil {
+		t.Fatal(err)
+	}
+	if d2, err := c2.Describe("a"); err != nil || d2.ProducerID != moved.ID || d2.Epoch != 0 || d2.State != CompleteAbort {
+		t.Fatalf("replayed: %+v %v", d2, err)
+	}
+	if err := c2.AddPartitions(ctx, "a", moved.ID, 0, []TopicPartition{{"t", 0}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.EndTxn(ctx, "a", moved.ID, 0, true, 2); err != nil {
+		t.Fatal(err)
+	}
+	<-f.mk.done
+	c3 := New(cfg, Options{IDs: f.ids, Markers: f.mk, Now: f.clock})
+	defer c3.Close()
+	// Wait for c2's completion record before replaying.
+	for i := 0; i < 2000; i++ {
+		if d, _ := c2.Describe("a"); d.State == CompleteCommit {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := c3.Load(ctx, 0, 9, f.log); err != nil {
+		t.Fatal(err)
+	}
+	if d3, err := c3.Describe("a"); err != nil || d3.Epoch != 1 || d3.State != CompleteCommit {
+		t.Fatalf("replayed v1 records: %+v %v", d3, err)
+	}
+	// The TV2 retry of that commit is still recognised after the move.
+	if again, err := c3.EndTxn(ctx, "a", moved.ID, 0, true, 2); err != nil || again.Epoch != 1 {
+		t.Fatalf("retry after reload: %v %v", again, err)
 	}
 }
