@@ -58,16 +58,18 @@ const (
 	kindBrokerConfig
 	kindScram
 	kindACL
+	kindQuota
 )
 
 type parsedKey struct {
 	kind      keyKind
-	topic     string // kindTopic, kindPartition, kindTopicConfig
-	partition int32  // kindPartition
-	broker    int32  // kindBroker
-	entity    string // kindBrokerConfig: "" or a broker id
-	mechanism string // kindScram
-	user      string // kindScram
+	topic     string      // kindTopic, kindPartition, kindTopicConfig
+	partition int32       // kindPartition
+	broker    int32       // kindBroker
+	entity    string      // kindBrokerConfig: "" or a broker id
+	mechanism string      // kindScram
+	user      string      // kindScram
+	quota     QuotaEntity // kindQuota
 }
 
 func (k keys) parse(key string) parsedKey {
@@ -112,6 +114,10 @@ func (k keys) parse(key string) parsedKey {
 		}
 	case strings.HasPrefix(rel, "configs/brokers/"):
 		return parsedKey{kind: kindBrokerConfig, entity: rel[len("configs/brokers/"):]}
+	case strings.HasPrefix(rel, "quotas/"):
+		if e, ok := k.parseQuota(rel); ok {
+			return parsedKey{kind: kindQuota, quota: e}
+		}
 	case strings.HasPrefix(rel, "acls/"):
 		return parsedKey{kind: kindACL}
 	case strings.HasPrefix(rel, "scram/"):

@@ -29,6 +29,7 @@ type state struct {
 	election      map[string]electionEntry
 	scram         map[string]map[string]ScramCredential // user → mechanism
 	acls          map[string]authz.Binding              // key → binding (acls.go)
+	quotas        map[QuotaEntity]map[string]float64    // quotas.go
 
 	dirtyTopics   map[string]bool
 	dirtyAll      bool
@@ -36,6 +37,7 @@ type state struct {
 	dirtyBrConfig bool
 	dirtyScram    bool
 	dirtyACLs     bool
+	dirtyQuotas   bool
 }
 
 type topicEntry struct {
@@ -59,6 +61,7 @@ func newState(k keys) *state {
 		election:      map[string]electionEntry{},
 		scram:         map[string]map[string]ScramCredential{},
 		acls:          map[string]authz.Binding{},
+		quotas:        map[QuotaEntity]map[string]float64{},
 		dirtyTopics:   map[string]bool{},
 		dirtyAll:      true,
 	}
@@ -174,6 +177,17 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 			}
 			s.acls[key] = r.binding()
 		}
+	case kindQuota:
+		s.dirtyQuotas = true
+		delete(s.quotas, pk.quota)
+		if !deleted {
+			var q map[string]float64
+			if err := json.Unmarshal(kv.Value, &q); err != nil {
+				bad(err)
+				return
+			}
+			s.quotas[pk.quota] = q
+		}
 	case kindScram:
 		s.dirtyScram = true
 		m := s.scram[pk.user]
@@ -245,6 +259,14 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	} else {
 		n.ACLs = prev.ACLs
 	}
+	if prev == nil || s.dirtyAll || s.dirtyQuotas {
+		n.ClientQuotas = &ClientQuotas{Entities: make(map[QuotaEntity]map[string]float64, len(s.quotas))}
+		for e, q := range s.quotas {
+			n.ClientQuotas.Entities[e] = maps.Clone(q)
+		}
+	} else {
+		n.ClientQuotas = prev.ClientQuotas
+	}
 	if prev == nil || s.dirtyAll || s.dirtyScram {
 		n.ScramCredentials = make(map[string]map[string]ScramCredential, len(s.scram))
 		for u, m := range s.scram {
@@ -278,7 +300,7 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 		}
 	}
 	clear(s.dirtyTopics)
-	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram, s.dirtyACLs = false, false, false, false, false
+	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram, s.dirtyACLs, s.dirtyQuotas = false, false, false, false, false, false
 	return n
 }
 

@@ -177,6 +177,9 @@ type Snapshot struct {
 	ScramCredentials map[string]map[string]ScramCredential
 	// ACLs are every ACL binding (acls.go), in a stable order.
 	ACLs []authz.Binding
+	// ClientQuotas are every client quota entity's quotas (quotas.go);
+	// never nil, and the same pointer while no quota changes.
+	ClientQuotas *ClientQuotas
 }
 
 // TopicSpec describes a topic to create. NumPartitions and
