@@ -45,6 +45,17 @@ func startAdmin(addr string, b *Broker) (*adminServer, error) {
 		Namespace: "runnel", Name: "fetch_follower_reads_total", Help: "Consumer fetches answered with records by a follower replica (fetch from follower, KIP-392).",
 	}, func() float64 { return float64(b.followerReads.Load()) }))
 
+	for i, kind := range quotaTypes {
+		labels := prometheus.Labels{"quota": string(kind)}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "runnel", Name: "quota_throttled_total", ConstLabels: labels,
+			Help: "Responses throttled for a client quota (Kafka's throttle-time sensors), by quota type.",
+		}, func() float64 { return float64(b.quotas.throttled[i].Load()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "runnel", Name: "quota_throttle_seconds_total", ConstLabels: labels,
+			Help: "Throttle time handed to clients for a client quota, by quota type.",
+		}, func() float64 { return time.Duration(b.quotas.throttleNanos[i].Load()).Seconds() }))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if b.cfg.AdminPprofEnable {

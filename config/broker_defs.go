@@ -60,6 +60,8 @@ var brokerDefs = []Def{
 	{Name: "connections.max.idle.ms", Type: Long, Default: "600000", Doc: `Close a client connection idle for this long.`},
 	{Name: "queued.max.requests", Type: Int, Default: "500", Validate: atLeast(1), Doc: `Most requests read from one connection and not yet answered before the broker stops reading it.`},
 	{Name: "connection.failed.authentication.delay.ms", Type: Int, Default: "100", Validate: atLeast(0), Doc: `How long the broker waits before answering a failed authentication and closing the connection (fewer password guesses per second); 0 answers at once. Must be below connections.max.idle.ms.`},
+	{Name: "quota.window.num", Type: Int, Default: "11", Validate: atLeast(1), Doc: `Number of samples a client quota's rate is measured over.`},
+	{Name: "quota.window.size.seconds", Type: Int, Default: "1", Validate: atLeast(1), Doc: `Time span of each sample of a client quota's rate.`},
 	{Name: "queued.max.request.bytes", Type: Long, Default: "-1", Doc: `Most request bytes held in memory before the broker stops reading; -1 means no limit.`},
 	{Name: "request.timeout.ms", Type: Int, Default: "30000", Doc: `How long the broker waits for a reply when it is the client (for example to another broker).`},
 	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Validate: atLeast(1024), Doc: `Most bytes a broker returns in one Fetch response, whatever the request asks.`},
@@ -281,7 +283,7 @@ var acceptedPrefixes = map[string]string{
 	"group.streams.":    "streams groups (KIP-1071) are not implemented",
 	"quorum.":           "Runnel uses etcd, not a KRaft quorum",
 	"raft.":             "Runnel uses etcd, not a KRaft quorum",
-	"client.quota.":     "Runnel does not enforce client quotas",
+	"client.quota.":     "client.quota.callback.class names a Java class; Runnel applies Kafka's default quota callback",
 	"password.encoder.": "Runnel stores no encoded passwords in broker configs",
 	"sasl.":             "Runnel's SASL mechanisms (PLAIN, SCRAM-SHA-256/512) are built in; Kerberos, OAuth and callback-handler settings do not apply",
 }

@@ -184,6 +184,10 @@ type Broker struct {
 	MaxConnectionCreationRate    int32
 	MaxConnectionsPerIPOverrides string
 	FailedAuthenticationDelayMs  int32
+	// QuotaWindowNum and QuotaWindowSizeSeconds are how client quota
+	// rates are measured (quota.window.num, quota.window.size.seconds).
+	QuotaWindowNum         int32
+	QuotaWindowSizeSeconds int32
 }
 
 // Load builds a Broker's configuration: Kafka's defaults, then the
@@ -481,6 +485,8 @@ func (b *Broker) resolve(hostname string) error {
 	b.MaxConnectionCreationRate = g.i32("max.connection.creation.rate")
 	b.MaxConnectionsPerIPOverrides = g.str("max.connections.per.ip.overrides")
 	b.FailedAuthenticationDelayMs = g.i32("connection.failed.authentication.delay.ms")
+	b.QuotaWindowNum = g.i32("quota.window.num")
+	b.QuotaWindowSizeSeconds = g.i32("quota.window.size.seconds")
 	b.FetchMaxBytes = g.i32("fetch.max.bytes")
 	b.FetchSessionCacheSlots = g.i32("max.incremental.fetch.session.cache.slots")
 	b.NumNetworkThreads = g.i32("num.network.threads")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runnel/runnel/quota"
 )
 
 // Connection limits, as Kafka's ConnectionQuotas applies them:
@@ -47,6 +49,12 @@ type connQuotas struct {
 	brokerRate     *rateLimiter // nil: no limit
 	rateValue      int          // brokerRate's rate, to keep its state when unchanged
 
+	// ipRates and ipSensors are the per-IP connection_creation_rate
+	// quotas and their measurements, over window.
+	ipRates   ConnectionRateQuotas
+	ipSensors map[netip.Addr]*quota.Rate
+	window    quota.Window
+
 	total      int
 	byListener map[string]int
 	byIP       map[netip.Addr]int
@@ -55,6 +63,7 @@ type connQuotas struct {
 
 func newConnQuotas(cfg Config) *connQuotas {
 	q := &connQuotas{
+		window:     quota.DefaultWindow,
 		byListener: make(map[string]int),
 		byIP:       make(map[netip.Addr]int),
 	}
@@ -62,6 +71,9 @@ func newConnQuotas(cfg Config) *connQuotas {
 	// exists: with one listener there is nothing to protect it from.
 	if len(cfg.Listeners) > 1 {
 		q.interBroker = cfg.InterBrokerListener
+	}
+	if cfg.QuotaWindow.Samples > 0 && cfg.QuotaWindow.Size > 0 {
+		q.window = cfg.QuotaWindow
 	}
 	q.set(ConnectionLimits{
 		MaxConnections:               cfg.MaxConnections,
@@ -276,4 +288,51 @@ func ParseMaxConnectionsPerIPOverrides(ctx context.Context, v string) (map[netip
 		}
 	}
 	return out, nil
+}
+
+// ConnectionRateQuotas are the connection_creation_rate client quotas on
+// IP entities (KIP-612): new connections per second from one address,
+// PerIP for named addresses and Default (0: none) for every other one.
+type ConnectionRateQuotas struct {
+	PerIP   map[netip.Addr]float64
+	Default float64
+}
+
+// SetConnectionRateQuotas replaces the per-IP connection rate quotas;
+// measurements in progress keep their history.
+func (s *Server) SetConnectionRateQuotas(q ConnectionRateQuotas) {
+	s.quotas.mu.Lock()
+	defer s.quotas.mu.Unlock()
+	s.quotas.ipRates = q
+}
+
+// ipRateThrottle records a new connection from addr against its
+// connection_creation_rate and returns how long to hold it before
+// closing it when that breaks the quota (Kafka's
+// ConnectionThrottledException): zero to serve it. A refused connection
+// is not counted, as in Kafka.
+func (q *connQuotas) ipRateThrottle(addr netip.Addr, now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	limit, ok := q.ipRates.PerIP[addr]
+	if !ok {
+		limit = q.ipRates.Default
+	}
+	if limit <= 0 {
+		return 0
+	}
+	r := q.ipSensors[addr]
+	if r == nil {
+		if q.ipSensors == nil {
+			q.ipSensors = map[netip.Addr]*quota.Rate{}
+		}
+		r = quota.NewRate(q.window)
+		q.ipSensors[addr] = r
+	}
+	r.Record(1, now)
+	d := r.ThrottleTime(limit, now)
+	if d > 0 {
+		r.Record(-1, now)
+	}
+	return d
 }
