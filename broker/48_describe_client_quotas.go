@@ -135,6 +135,9 @@ func (b *Broker) handleDescribeClientQuotas(_ context.Context, cc *network.ConnC
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return network.Response{Msg: resp}, nil
 	}
+	// Entries is nullable: null only beside an error, as Kafka sends it
+	// (the Java client reads a null list as a failure).
+	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
 	cq := b.ctrl.Snapshot().ClientQuotas
 	if cq == nil {
 		return network.Response{Msg: resp}, nil

@@ -20,27 +20,6 @@ func skipUnlessJavaGaps(t *testing.T, why string) {
 	javaClasspath(t)
 }
 
-// TestJavaGapClientQuotas: kafka-configs --entity-type clients/users sets
-// and describes quotas with AlterClientQuotas (49) and
-// DescribeClientQuotas (48). Runnel does not serve either, so the tool
-// fails with "The node does not support DESCRIBE_CLIENT_QUOTAS" — and so
-// does `kafka-configs --entity-type users --describe`, which lists SCRAM
-// users and their quotas together.
-func TestJavaGapClientQuotas(t *testing.T) {
-	skipUnlessJavaGaps(t, "Runnel serves no DescribeClientQuotas/AlterClientQuotas (API keys 48, 49)")
-	b := startBroker(t)
-	bs := []string{"--bootstrap-server", b.addr()}
-	out := kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "clients", "--entity-name", "c1",
-		"--alter", "--add-config", "producer_byte_rate=1024")...)
-	mustContain(t, "kafka-configs --alter clients", out, `Completed updating config for client c1\.`)
-	out = kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "clients", "--entity-name", "c1", "--describe")...)
-	mustContain(t, "kafka-configs --describe clients", out, `producer_byte_rate=1024`)
-	kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "users", "--entity-name", "alice",
-		"--alter", "--add-config", "SCRAM-SHA-256=[iterations=4096,password=alice-secret]")...)
-	out = kafkaTool(t, "", toolConfigs, append(bs, "--entity-type", "users", "--entity-name", "alice", "--describe")...)
-	mustContain(t, "kafka-configs --describe users", out, `SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=4096`)
-}
-
 // TestJavaGapGroupConfigs: Kafka 4.x has dynamic group configs (KIP-848,
 // resource type GROUP = 32): kafka-configs --entity-type groups alters
 // them with IncrementalAlterConfigs and, from 4.1, finds groups with
