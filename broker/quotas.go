@@ -217,6 +217,9 @@ func (b *Broker) chargeRequest(ctx context.Context, cc *network.ConnContext, req
 	busy := time.Since(c.start) - c.waited
 	// percent of one thread-second: 100 × seconds
 	c.throttle = b.quotas.request.Record(quotaUser(cc), quotaClientID(req), 100*busy.Seconds(), time.Now())
+	// Kafka bounds a request-quota throttle by one window
+	// (ClientRequestQuotaManager.maxThrottleTimeMs).
+	c.throttle = min(c.throttle, b.quotas.window.Size)
 	b.quotas.note(quota.RequestPercentage, c.throttle)
 	return c.throttle
 }
