@@ -78,6 +78,13 @@ bench-authz:
 	$(GO) test -run '^$$' -bench 'Authorizer' -benchtime 200000x -count 5 -timeout 30m ./broker/
 	$(GO) test -run '^$$' -bench 'Authorize' -benchmem -count 5 ./security/authz/
 
+# Client quotas' cost: produce/fetch through a broker with no quota and one
+# with quotas that apply to the client without binding, alternating round
+# after round; reports the medians and their ratios.
+.PHONY: bench-quota
+bench-quota:
+	$(GO) test -run '^$$' -bench 'QuotaCost' -benchtime 100000x -count 3 -timeout 30m ./broker/
+
 # Runnel against franz-go's in-memory kfake, same workloads, several rounds;
 # prints a table of medians (RUNNEL_BENCH_OUT=file also writes it there).
 .PHONY: bench-compare

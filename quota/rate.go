@@ -76,26 +76,31 @@ func (r *Rate) span(now time.Time) time.Duration {
 
 // Value is the rate at now, per second.
 func (r *Rate) Value(now time.Time) float64 {
+	v, _ := r.valueAndSpan(now)
+	return v
+}
+
+func (r *Rate) valueAndSpan(now time.Time) (float64, time.Duration) {
 	span := r.span(now)
 	var total float64
 	for _, s := range r.samples {
 		total += s.total
 	}
-	return total / span.Seconds()
+	return total / span.Seconds(), span
 }
 
 // ThrottleTime is how long the client must wait for the rate at now to
 // fall back to limit if nothing more is recorded: (rate-limit)/limit ×
 // the span the rate is measured over. Zero within the limit.
 func (r *Rate) ThrottleTime(limit float64, now time.Time) time.Duration {
-	v := r.Value(now)
+	v, span := r.valueAndSpan(now)
 	if v <= limit {
 		return 0
 	}
 	if limit <= 0 {
 		// A zero quota: throttle for the whole window span.
-		return r.span(now)
+		return span
 	}
-	d := (v - limit) / limit * float64(r.span(now))
+	d := (v - limit) / limit * float64(span)
 	return time.Duration(d).Round(time.Millisecond)
 }
