@@ -105,6 +105,19 @@ func TestProducerByteRateThrottles(t *testing.T) {
 		t.Fatalf("muted connection answered after %v, throttle %d ms", waited, resp.ThrottleMillis)
 	}
 
+	// Before KIP-219 (Produce v5) the client does not wait by itself: the
+	// response is held for the throttle time instead.
+	old := producePayload(t, "q-produce", value)
+	old.Version = 5
+	sent = time.Now()
+	oldResp := rawCall(t, wiretest.Dial(t, tb.addr), old, 1, "slow-producer").(*kmsg.ProduceResponse)
+	if oldResp.ThrottleMillis <= 0 {
+		t.Fatalf("v5 produce over quota not throttled")
+	}
+	if waited := time.Since(sent); waited < time.Duration(oldResp.ThrottleMillis)*time.Millisecond*9/10 {
+		t.Fatalf("v5 response after %v, throttle %d ms: not held", waited, oldResp.ThrottleMillis)
+	}
+
 	// No quota, no throttle.
 	free := rawCall(t, wiretest.Dial(t, tb.addr), producePayload(t, "q-produce", value), 1, "free").(*kmsg.ProduceResponse)
 	if free.ThrottleMillis != 0 {
