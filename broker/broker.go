@@ -211,7 +211,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.replicas = replica.NewManager(ro)
 	b.replicas.Start()
 	b.acls = newACLs(cfg, b.ctrl.Snapshot())
-	b.quotas = newClientQuotas(quotaWindow(cfg))
+	b.quotas = newClientQuotas(quotaWindow(cfg), controllerQuotaWindow(cfg))
 	b.quotas.update(b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
 		b.logs.SetProducerIDExpiration(producerIDExpiration(cfg, s, id))

@@ -64,23 +64,33 @@ type clientQuotas struct {
 }
 
 func quotaWindow(cfg *config.Broker) quota.Window {
+	return windowOf(cfg.QuotaWindowNum, cfg.QuotaWindowSizeSeconds)
+}
+
+// controllerQuotaWindow sizes the controller_mutation_rate bucket
+// (controller.quota.window.*, as in Kafka).
+func controllerQuotaWindow(cfg *config.Broker) quota.Window {
+	return windowOf(cfg.ControllerQuotaWindowNum, cfg.ControllerQuotaWindowSizeSeconds)
+}
+
+func windowOf(samples, seconds int32) quota.Window {
 	w := quota.DefaultWindow
-	if cfg.QuotaWindowNum > 0 {
-		w.Samples = int(cfg.QuotaWindowNum)
+	if samples > 0 {
+		w.Samples = int(samples)
 	}
-	if cfg.QuotaWindowSizeSeconds > 0 {
-		w.Size = time.Duration(cfg.QuotaWindowSizeSeconds) * time.Second
+	if seconds > 0 {
+		w.Size = time.Duration(seconds) * time.Second
 	}
 	return w
 }
 
-func newClientQuotas(w quota.Window) *clientQuotas {
+func newClientQuotas(w, controllerWindow quota.Window) *clientQuotas {
 	return &clientQuotas{
 		window:   w,
 		produce:  quota.NewManager(quota.ProducerByteRate, w),
 		fetch:    quota.NewManager(quota.ConsumerByteRate, w),
 		request:  quota.NewManager(quota.RequestPercentage, w),
-		mutation: quota.NewMutationManager(w),
+		mutation: quota.NewMutationManager(controllerWindow),
 	}
 }
 
@@ -232,7 +242,10 @@ func (b *Broker) withQuotas(key int16, h network.HandlerFunc) network.HandlerFun
 		return h
 	}
 	return func(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
-		ctx = context.WithValue(ctx, requestClockKey{}, &requestClock{start: time.Now()})
+		// Until a request_percentage quota exists nothing is timed.
+		if b.quotas.request.Enabled() {
+			ctx = context.WithValue(ctx, requestClockKey{}, &requestClock{start: time.Now()})
+		}
 		resp, err := h(ctx, cc, req)
 		if err != nil {
 			return resp, err

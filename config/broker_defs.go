@@ -62,6 +62,8 @@ var brokerDefs = []Def{
 	{Name: "connection.failed.authentication.delay.ms", Type: Int, Default: "100", Validate: atLeast(0), Doc: `How long the broker waits before answering a failed authentication and closing the connection (fewer password guesses per second); 0 answers at once. Must be below connections.max.idle.ms.`},
 	{Name: "quota.window.num", Type: Int, Default: "11", Validate: atLeast(1), Doc: `Number of samples a client quota's rate is measured over.`},
 	{Name: "quota.window.size.seconds", Type: Int, Default: "1", Validate: atLeast(1), Doc: `Time span of each sample of a client quota's rate.`},
+	{Name: "controller.quota.window.num", Type: Int, Default: "11", Validate: atLeast(1), Doc: `Number of samples of controller_mutation_rate quotas: the token bucket holds the quota times this many windows.`},
+	{Name: "controller.quota.window.size.seconds", Type: Int, Default: "1", Validate: atLeast(1), Doc: `Time span of each sample of controller_mutation_rate quotas.`},
 	{Name: "queued.max.request.bytes", Type: Long, Default: "-1", Doc: `Most request bytes held in memory before the broker stops reading; -1 means no limit.`},
 	{Name: "request.timeout.ms", Type: Int, Default: "30000", Doc: `How long the broker waits for a reply when it is the client (for example to another broker).`},
 	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Validate: atLeast(1024), Doc: `Most bytes a broker returns in one Fetch response, whatever the request asks.`},

@@ -188,6 +188,11 @@ type Broker struct {
 	// rates are measured (quota.window.num, quota.window.size.seconds).
 	QuotaWindowNum         int32
 	QuotaWindowSizeSeconds int32
+	// ControllerQuotaWindowNum and ControllerQuotaWindowSizeSeconds size
+	// the controller_mutation_rate token bucket
+	// (controller.quota.window.*).
+	ControllerQuotaWindowNum         int32
+	ControllerQuotaWindowSizeSeconds int32
 }
 
 // Load builds a Broker's configuration: Kafka's defaults, then the
@@ -487,6 +492,8 @@ func (b *Broker) resolve(hostname string) error {
 	b.FailedAuthenticationDelayMs = g.i32("connection.failed.authentication.delay.ms")
 	b.QuotaWindowNum = g.i32("quota.window.num")
 	b.QuotaWindowSizeSeconds = g.i32("quota.window.size.seconds")
+	b.ControllerQuotaWindowNum = g.i32("controller.quota.window.num")
+	b.ControllerQuotaWindowSizeSeconds = g.i32("controller.quota.window.size.seconds")
 	b.FetchMaxBytes = g.i32("fetch.max.bytes")
 	b.FetchSessionCacheSlots = g.i32("max.incremental.fetch.session.cache.slots")
 	b.NumNetworkThreads = g.i32("num.network.threads")

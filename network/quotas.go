@@ -52,8 +52,9 @@ type connQuotas struct {
 	// ipRates and ipSensors are the per-IP connection_creation_rate
 	// quotas and their measurements, over window.
 	ipRates   ConnectionRateQuotas
-	ipSensors map[netip.Addr]*quota.Rate
+	ipSensors map[netip.Addr]*ipSensor
 	window    quota.Window
+	lastSweep time.Time
 
 	total      int
 	byListener map[string]int
@@ -290,6 +291,30 @@ func ParseMaxConnectionsPerIPOverrides(ctx context.Context, v string) (map[netip
 	return out, nil
 }
 
+// ipSensor is one address's connection-rate measurement.
+type ipSensor struct {
+	rate *quota.Rate
+	used time.Time
+}
+
+// ipSensorIdle is how long an address's measurement outlives its last
+// connection (Kafka expires its per-IP sensors after an hour too).
+const ipSensorIdle = time.Hour
+
+// sweepIPSensors drops idle measurements, at most once a minute, so that
+// a default IP quota does not keep one per address ever seen. mu is held.
+func (q *connQuotas) sweepIPSensors(now time.Time) {
+	if now.Sub(q.lastSweep) < time.Minute {
+		return
+	}
+	q.lastSweep = now
+	for a, s := range q.ipSensors {
+		if now.Sub(s.used) > ipSensorIdle {
+			delete(q.ipSensors, a)
+		}
+	}
+}
+
 // ConnectionRateQuotas are the connection_creation_rate client quotas on
 // IP entities (KIP-612): new connections per second from one address,
 // PerIP for named addresses and Default (0: none) for every other one.
@@ -321,16 +346,20 @@ func (q *connQuotas) ipRateThrottle(addr netip.Addr, now time.Time) time.Duratio
 	if limit <= 0 {
 		return 0
 	}
-	r := q.ipSensors[addr]
-	if r == nil {
+	q.sweepIPSensors(now)
+	s := q.ipSensors[addr]
+	if s == nil {
 		if q.ipSensors == nil {
-			q.ipSensors = map[netip.Addr]*quota.Rate{}
+			q.ipSensors = map[netip.Addr]*ipSensor{}
 		}
-		r = quota.NewRate(q.window)
-		q.ipSensors[addr] = r
+		s = &ipSensor{rate: quota.NewRate(q.window)}
+		q.ipSensors[addr] = s
 	}
+	s.used = now
+	r := s.rate
 	r.Record(1, now)
-	d := r.ThrottleTime(limit, now)
+	// Bounded by one window, as Kafka's ConnectionQuotas bounds it.
+	d := min(r.ThrottleTime(limit, now), q.window.Size)
 	if d > 0 {
 		r.Record(-1, now)
 	}

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,7 +18,8 @@ type Manager struct {
 
 	mu        sync.Mutex
 	resolver  resolver
-	enabled   bool // some quota of this kind was ever set (Kafka's quotasEnabled)
+	enabled   bool        // some quota of this kind was ever set (Kafka's quotasEnabled)
+	everSet   atomic.Bool // enabled, readable without mu
 	sensors   map[Tags]*sensor
 	lastSweep time.Time
 	// clients caches, per (user, client id), the sensor and limit the
@@ -56,8 +58,13 @@ func (m *Manager) SetQuotas(quotas map[Entity]float64) {
 	clear(m.clients)
 	if len(quotas) > 0 {
 		m.enabled = true
+		m.everSet.Store(true)
 	}
 }
+
+// Enabled reports whether a quota of this kind was ever set: until then
+// Record measures nothing, and callers may skip preparing a measurement.
+func (m *Manager) Enabled() bool { return m.everSet.Load() }
 
 // bindingOf is the client's sensor and limit. mu is held.
 func (m *Manager) bindingOf(user, clientID string) *binding {
