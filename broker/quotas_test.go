@@ -279,6 +279,20 @@ func TestControllerMutationRate(t *testing.T) {
 	if third.Topics[0].ErrorCode != 0 || third.ThrottleMillis <= 0 {
 		t.Fatalf("permissive creation: throttle %d %+v", third.ThrottleMillis, third.Topics[0])
 	}
+	// CreatePartitions v3+ is strict too.
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Version, cp.TimeoutMillis = 3, 10_000
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = "mut-c", 5
+	cp.Topics = append(cp.Topics, cpt)
+	c = wiretest.Dial(t, tb.addr)
+	cpr := rawCall(t, c, cp, 5, "mutator").(*kmsg.CreatePartitionsResponse)
+	if cpr.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || cpr.ThrottleMillis <= 0 {
+		t.Fatalf("strict CreatePartitions over quota: %+v", cpr)
+	}
+	if n := len(tb.ctrl.Snapshot().Topics["mut-c"].Partitions); n != 1 {
+		t.Fatalf("refused CreatePartitions added partitions: %d", n)
+	}
 	// DeleteTopics v5+ is strict too.
 	del := kmsg.NewPtrDeleteTopicsRequest()
 	del.Version, del.TimeoutMillis, del.TopicNames = 5, 10_000, []string{"mut-a"}
