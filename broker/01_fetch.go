@@ -160,7 +160,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	if follower {
 		return network.Response{Frame: frame, Done: fr.release}, nil
 	}
-	return b.throttleFetch(ctx, cc, req, resp, frame, fr.release, user, clientID), nil
+	return b.throttleFetch(ctx, cc, req, fc, frame, fr.release, user, clientID), nil
 }
 
 // throttleFetch charges a consumer's fetch to its byte and request
@@ -168,8 +168,9 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 // either, as Kafka's KafkaApis does, the bytes are taken back from the
 // byte quota and the client gets an empty response carrying the throttle
 // time instead of the records (it asks again for the same offsets once
-// the throttle has passed).
-func (b *Broker) throttleFetch(ctx context.Context, cc *network.ConnContext, req *protocol.Request, resp *kmsg.FetchResponse, frame *protocol.Frame, release func(), user, clientID string) network.Response {
+// the throttle has passed). A session the request created is dropped, as
+// Kafka creates none for a throttled full fetch.
+func (b *Broker) throttleFetch(ctx context.Context, cc *network.ConnContext, req *protocol.Request, fc *fetchsession.Context, frame *protocol.Frame, release func(), user, clientID string) network.Response {
 	now := time.Now()
 	size := float64(frame.Len())
 	bandwidth := b.quotas.fetch.Record(user, clientID, size, now)
@@ -182,7 +183,7 @@ func (b *Broker) throttleFetch(ctx context.Context, cc *network.ConnContext, req
 	b.quotas.fetch.Unrecord(user, clientID, size, now)
 	release()
 	empty := req.Body.(*kmsg.FetchRequest).ResponseKind().(*kmsg.FetchResponse)
-	empty.SessionID = resp.SessionID
+	empty.SessionID = b.fetchSessions.Throttled(fc)
 	empty.ThrottleMillis = int32(min(throttle.Milliseconds(), 1<<31-1))
 	return network.Response{
 		Frame:         protocol.EncodeFetchResponse(req.Version, req.CorrelationID, empty, nil),

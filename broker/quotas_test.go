@@ -172,9 +172,9 @@ func TestConsumerByteRateThrottles(t *testing.T) {
 	setQuota(t, tb, "consumer_byte_rate", 20_000, "user", "<default>", "client-id", "<default>")
 
 	c := wiretest.Dial(t, tb.addr)
-	fetch := func(corr int32, offset int64) *kmsg.FetchResponse {
+	fetchEpoch := func(corr int32, offset int64, sessionEpoch int32) *kmsg.FetchResponse {
 		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.MaxBytes, req.MaxWaitMillis, req.ReplicaID, req.SessionEpoch = 12, 10<<20, 0, -1, -1
+		req.Version, req.MaxBytes, req.MaxWaitMillis, req.ReplicaID, req.SessionEpoch = 12, 10<<20, 0, -1, sessionEpoch
 		ft := kmsg.NewFetchRequestTopic()
 		ft.Topic = "q-fetch"
 		fp := kmsg.NewFetchRequestTopicPartition()
@@ -183,6 +183,7 @@ func TestConsumerByteRateThrottles(t *testing.T) {
 		req.Topics = append(req.Topics, ft)
 		return rawCall(t, c, req, corr, "slow-consumer").(*kmsg.FetchResponse)
 	}
+	fetch := func(corr int32, offset int64) *kmsg.FetchResponse { return fetchEpoch(corr, offset, -1) }
 	first := fetch(1, 0)
 	if len(first.Topics) != 1 || len(first.Topics[0].Partitions[0].RecordBatches) == 0 {
 		t.Fatalf("first fetch: %+v", first)
@@ -203,6 +204,11 @@ func TestConsumerByteRateThrottles(t *testing.T) {
 	}
 	if tb.quotas.throttled[1].Load() == 0 {
 		t.Fatal("consumer throttles not counted")
+	}
+	// A throttled full fetch creates no session (Kafka's FullFetchContext).
+	c = wiretest.Dial(t, tb.addr) // the other is muted
+	if s := fetchEpoch(100, 0, 0); s.ThrottleMillis == 0 || s.SessionID != 0 || tb.fetchSessions.Len() != 0 {
+		t.Fatalf("throttled session-creating fetch: throttle %d, session %d, %d sessions cached", s.ThrottleMillis, s.SessionID, tb.fetchSessions.Len())
 	}
 
 	// franz-go is told of the throttle time too.
