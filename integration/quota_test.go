@@ -287,15 +287,17 @@ func TestClientQuotasKadmSarama(t *testing.T) {
 	}
 }
 
-// TestRequestPercentageHoldsMetadataFlood: a client id quota'd to 1% of
-// a request thread floods Metadata from 4 connections; it is throttled
+// TestRequestPercentageHoldsMetadataFlood: a client id quota'd to 0.1%
+// of a request thread floods Metadata from 4 connections (the quota's
+// first 10 windows allow 10 ms of handler time at once, a few hundred to
+// a thousand Metadata requests, then about 1 ms a second); it is throttled
 // (franz-go sees throttle_time_ms and waits), so it is served far fewer
 // requests than the same flood without a quota, and kcat's metadata
 // listing still answers during the flood.
 func TestRequestPercentageHoldsMetadataFlood(t *testing.T) {
 	b := startBroker(t)
 	b.createTopic(t, "flooded", 3)
-	setClientQuota(t, b.admin(t), "request_percentage", 1, "flood")
+	setClientQuota(t, b.admin(t), "request_percentage", 0.1, "flood")
 	const period = 4 * time.Second
 	flood := func(clientID string) (int64, time.Duration) {
 		hook := &throttleSeen{}
@@ -323,7 +325,7 @@ func TestRequestPercentageHoldsMetadataFlood(t *testing.T) {
 	}
 	quotad, throttle := flood("flood")
 	free, freeThrottle := flood("free")
-	t.Logf("Metadata requests served in %v: %d with request_percentage=1 (max throttle %v), %d without a quota",
+	t.Logf("Metadata requests served in %v: %d with request_percentage=0.1 (max throttle %v), %d without a quota",
 		period, quotad, throttle, free)
 	if throttle <= 0 || freeThrottle != 0 {
 		t.Fatalf("throttles: quota'd %v, free %v", throttle, freeThrottle)
