@@ -78,6 +78,16 @@ bench-authz:
 	$(GO) test -run '^$$' -bench 'Authorizer' -benchtime 200000x -count 5 -timeout 30m ./broker/
 	$(GO) test -run '^$$' -bench 'Authorize' -benchmem -count 5 ./security/authz/
 
+# Client quotas' cost: a broker with no quota against one whose quotas
+# apply to the client without binding. QuotaHandlers calls the Produce and
+# Fetch handlers of both alternately (median times, set/none ratios: the
+# figure to read); QuotaCost runs franz-go end to end, alternating rounds
+# (throughput medians, noisy on a shared machine).
+.PHONY: bench-quota
+bench-quota:
+	$(GO) test -run '^$$' -bench 'QuotaHandlers' -benchtime 3000x -count 5 -timeout 30m ./broker/
+	$(GO) test -run '^$$' -bench 'QuotaCost' -benchtime 100000x -count 3 -timeout 30m ./broker/
+
 # Runnel against franz-go's in-memory kfake, same workloads, several rounds;
 # prints a table of medians (RUNNEL_BENCH_OUT=file also writes it there).
 .PHONY: bench-compare

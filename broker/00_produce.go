@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/quota"
 	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -57,7 +58,25 @@ import (
 // INVALID_RECORD.
 const produceMaxVersion int16 = 13
 
+// handleProduce appends, then charges the request's size to the client's
+// producer_byte_rate (quotas.go): over it, the response carries the
+// throttle time and the connection is muted, even for acks=0, which has
+// no response and, as in Kafka, no request_percentage charge.
 func (b *Broker) handleProduce(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
+	resp, err := b.produce(ctx, cc, req)
+	if err != nil {
+		return resp, err
+	}
+	throttle := b.quotas.produce.Record(quotaUser(cc), quotaClientID(req), float64(req.Size), time.Now())
+	b.quotas.note(quota.ProducerByteRate, throttle)
+	resp.Throttle = throttle
+	if resp.Msg == nil {
+		exemptFromRequestQuota(ctx)
+	}
+	return resp, nil
+}
+
+func (b *Broker) produce(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	pr := req.Body.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
 	snap := b.ctrl.Snapshot()
@@ -131,7 +150,9 @@ func (b *Broker) handleProduce(ctx context.Context, cc *network.ConnContext, req
 		return network.Response{}, nil
 	case -1:
 		deadline := time.Now().Add(time.Duration(max(pr.TimeoutMillis, 0)) * time.Millisecond)
-		if err := replica.AwaitHW(ctx, waits, deadline); err != nil {
+		var err error
+		waiting(ctx, func() { err = replica.AwaitHW(ctx, waits, deadline) }) // off the request_percentage clock
+		if err != nil {
 			return network.Response{}, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/runnel/runnel/controller"
 	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/quota"
 	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,6 +66,10 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 		return refusedFollowerFetch(req, r), nil // broker_actions.go
 	}
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	user, clientID := quotaUser(cc), quotaClientID(req)
+	if follower {
+		exemptFromRequestQuota(ctx) // replication is not a client's traffic
+	}
 
 	fc := b.fetchSessions.Open(r, follower, time.Now())
 	if fc.ErrorCode != 0 {
@@ -73,9 +78,17 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	}
 	resp.SessionID = fc.SessionID
 
-	maxBytes := r.MaxBytes
+	maxBytes, minBytes := r.MaxBytes, r.MinBytes
 	if !follower && b.cfg.FetchMaxBytes > 0 {
 		maxBytes = min(maxBytes, b.cfg.FetchMaxBytes)
+	}
+	if !follower {
+		// A consumer with a byte quota gets no more than its quota allows
+		// in one window, as Kafka bounds fetchMaxBytes.
+		if window, ok := b.quotas.fetch.MaxValueInWindow(user, clientID); ok && window < float64(maxBytes) {
+			maxBytes = int32(max(window, 1))
+		}
+		minBytes = min(minBytes, maxBytes)
 	}
 	fr := &fetchRead{
 		b:         b,
@@ -93,11 +106,13 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	last := false
 	for {
 		chans := fr.read(b.ctrl.Snapshot())
-		if last || r.MaxWaitMillis <= 0 || len(fc.Partitions) == 0 || fr.total >= int64(r.MinBytes) || fr.anyErr || fr.redirected {
+		if last || r.MaxWaitMillis <= 0 || len(fc.Partitions) == 0 || fr.total >= int64(minBytes) || fr.anyErr || fr.redirected {
 			break
 		}
 		fr.release()
-		if !replica.WaitAny(ctx, chans, deadline) {
+		var woke bool
+		waiting(ctx, func() { woke = replica.WaitAny(ctx, chans, deadline) }) // off the request_percentage clock
+		if !woke {
 			if ctx.Err() != nil {
 				return network.Response{}, ctx.Err()
 			}
@@ -143,7 +158,39 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 	}
 	b.countFetch(follower, resp, records) // metrics.go
 	frame := protocol.EncodeFetchResponse(req.Version, req.CorrelationID, resp, records)
-	return network.Response{Frame: frame, Done: fr.release}, nil
+	if follower {
+		return network.Response{Frame: frame, Done: fr.release}, nil
+	}
+	return b.throttleFetch(ctx, cc, req, fc, frame, fr.release, user, clientID), nil
+}
+
+// throttleFetch charges a consumer's fetch to its byte and request
+// quotas. Within both, frame goes out with a zero throttle time. Over
+// either, as Kafka's KafkaApis does, the bytes are taken back from the
+// byte quota and the client gets an empty response carrying the throttle
+// time instead of the records (it asks again for the same offsets once
+// the throttle has passed). A session the request created is dropped, as
+// Kafka creates none for a throttled full fetch.
+func (b *Broker) throttleFetch(ctx context.Context, cc *network.ConnContext, req *protocol.Request, fc *fetchsession.Context, frame *protocol.Frame, release func(), user, clientID string) network.Response {
+	now := time.Now()
+	size := float64(frame.Len())
+	bandwidth := b.quotas.fetch.Record(user, clientID, size, now)
+	requestThrottle := b.chargeRequest(ctx, cc, req)
+	throttle := max(bandwidth, requestThrottle)
+	if throttle <= 0 {
+		return network.Response{Frame: frame, Done: release}
+	}
+	b.quotas.note(quota.ConsumerByteRate, bandwidth)
+	b.quotas.fetch.Unrecord(user, clientID, size, now)
+	release()
+	empty := req.Body.(*kmsg.FetchRequest).ResponseKind().(*kmsg.FetchResponse)
+	empty.SessionID = b.fetchSessions.Throttled(fc)
+	empty.ThrottleMillis = int32(min(throttle.Milliseconds(), 1<<31-1))
+	return network.Response{
+		Frame:         protocol.EncodeFetchResponse(req.Version, req.CorrelationID, empty, nil),
+		Throttle:      throttle,
+		ThrottleFirst: !throttleAfter(empty),
+	}
 }
 
 // fetchRead is one Fetch request's reading state: the outcome of the

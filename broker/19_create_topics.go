@@ -46,6 +46,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, cc *network.ConnContext
 	tooMany := requestedPartitions(r, b.cfg.NumPartitions) > controller.MaxPartitionsPerRequest
 	// CREATE on the cluster covers every topic; else CREATE on each.
 	clusterCreate := b.authorizeCluster(cc, kmsg.ACLOperationCreate)
+	mq := b.mutationQuotaFor(cc, req, createTopicsStrictQuotaVersion) // quotas.go
 	var rev int64
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
@@ -64,6 +65,13 @@ func (b *Broker) handleCreateTopics(ctx context.Context, cc *network.ConnContext
 			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, rt)
 			continue
+		}
+		if !r.ValidateOnly {
+			if err := mq.record(requestedTopicPartitions(t, b.cfg.NumPartitions)); err != nil {
+				rt.ErrorCode, rt.ErrorMessage = adminError(err)
+				resp.Topics = append(resp.Topics, rt)
+				continue
+			}
 		}
 		created, wrev, err := b.createTopic(ctx, t, r.ValidateOnly)
 		if err != nil {
@@ -95,7 +103,21 @@ func (b *Broker) handleCreateTopics(ctx context.Context, cc *network.ConnContext
 			}
 		}
 	}
-	return network.Response{Msg: resp}, nil
+	return network.Response{Msg: resp, Throttle: mq.throttle}, nil
+}
+
+// requestedTopicPartitions is one topic's share of requestedPartitions
+// (also its controller_mutation_rate charge).
+func requestedTopicPartitions(t kmsg.CreateTopicsRequestTopic, defaultPartitions int32) int {
+	switch {
+	case len(t.ReplicaAssignment) > 0:
+		return len(t.ReplicaAssignment)
+	case t.NumPartitions == -1:
+		return int(defaultPartitions)
+	case t.NumPartitions > 0:
+		return int(t.NumPartitions)
+	}
+	return 0
 }
 
 // requestedPartitions is the number of partitions a CreateTopics request
@@ -105,14 +127,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, cc *network.ConnContext
 func requestedPartitions(r *kmsg.CreateTopicsRequest, defaultPartitions int32) int64 {
 	var n int64
 	for _, t := range r.Topics {
-		switch {
-		case len(t.ReplicaAssignment) > 0:
-			n += int64(len(t.ReplicaAssignment))
-		case t.NumPartitions == -1:
-			n += int64(defaultPartitions)
-		case t.NumPartitions > 0:
-			n += int64(t.NumPartitions)
-		}
+		n += int64(requestedTopicPartitions(t, defaultPartitions))
 	}
 	return n
 }

@@ -64,10 +64,11 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, cc *network.ConnContext
 	}
 	var rev int64
 	deleting := map[string]bool{}
+	mq := b.mutationQuotaFor(cc, req, deleteTopicsStrictQuotaVersion) // quotas.go
 	for _, t := range targets {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = t.name, t.id
-		rt.ErrorCode, rt.ErrorMessage = b.deleteOne(ctx, cc, snap, req.Version, t.name, t.id, names, ids, deleting, &rt, &rev)
+		rt.ErrorCode, rt.ErrorMessage = b.deleteOne(ctx, cc, snap, req.Version, t.name, t.id, names, ids, deleting, &rt, &rev, mq)
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if err := b.waitVisible(ctx, rev); err != nil {
@@ -78,13 +79,13 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, cc *network.ConnContext
 			}
 		}
 	}
-	return network.Response{Msg: resp}, nil
+	return network.Response{Msg: resp, Throttle: mq.throttle}, nil
 }
 
 // deleteOne deletes one requested topic, filling in the name or id the
 // response echoes, and returns the error code and message.
 func (b *Broker) deleteOne(ctx context.Context, cc *network.ConnContext, snap *controller.Snapshot, version int16, name *string, id [16]byte,
-	names map[string]int, ids map[[16]byte]int, deleting map[string]bool, rt *kmsg.DeleteTopicsResponseTopic, rev *int64,
+	names map[string]int, ids map[[16]byte]int, deleting map[string]bool, rt *kmsg.DeleteTopicsResponseTopic, rev *int64, mq *mutationQuota,
 ) (int16, *string) {
 	if !b.cfg.DeleteTopicEnable {
 		if version < 3 {
@@ -141,6 +142,9 @@ func (b *Broker) deleteOne(ctx context.Context, cc *network.ConnContext, snap *c
 	deleting[t.Name] = true
 	if isInternalTopic(t) {
 		return codeMsg(kerr.InvalidRequest, fmt.Sprintf("Topic %s is an internal topic and cannot be deleted.", t.Name))
+	}
+	if err := mq.record(len(t.Partitions)); err != nil {
+		return adminError(err)
 	}
 	wrev, err := b.ctrl.DeleteTopic(ctx, t.Name)
 	if err != nil {

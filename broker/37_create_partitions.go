@@ -55,6 +55,7 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, cc *network.ConnCon
 		adding += max(0, int64(t.Count)-cur)
 	}
 	tooMany := adding > controller.MaxPartitionsPerRequest
+	mq := b.mutationQuotaFor(cc, req, createPartitionsStrictQuotaVersion) // quotas.go
 	var rev int64
 	for _, t := range r.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
@@ -71,6 +72,11 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, cc *network.ConnCon
 			err = fmt.Errorf("%w: The topic '%s' does not exist.", kerr.UnknownTopicOrPartition, t.Topic)
 		case isInternalTopic(snap.Topics[t.Topic]):
 			err = fmt.Errorf("%w: Cannot increase the number of partitions of internal topic %s.", kerr.InvalidRequest, t.Topic)
+		case !r.ValidateOnly && t.Count > int32(len(snap.Topics[t.Topic].Partitions)):
+			if err = mq.record(int(t.Count) - len(snap.Topics[t.Topic].Partitions)); err != nil {
+				break
+			}
+			fallthrough
 		default:
 			var assignments [][]int32
 			if t.Assignment != nil {
@@ -97,5 +103,5 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, cc *network.ConnCon
 			}
 		}
 	}
-	return network.Response{Msg: resp}, nil
+	return network.Response{Msg: resp, Throttle: mq.throttle}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAdminEndpoints: the admin listener serves health, readiness and
@@ -30,6 +31,20 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 		if code, body := get(t, tb, "/metrics"); code != 200 || !strings.Contains(body, "runnel_partitions") {
 			t.Errorf("/metrics: %d, runnel_partitions missing", code)
+		}
+		// The quota metrics, one series per quota type (quotas.go).
+		tb.quotas.note("producer_byte_rate", 1500*time.Millisecond)
+		_, body := get(t, tb, "/metrics")
+		for _, want := range []string{
+			`runnel_quota_throttled_total{quota="producer_byte_rate"} 1`,
+			`runnel_quota_throttle_seconds_total{quota="producer_byte_rate"} 1.5`,
+			`runnel_quota_throttled_total{quota="consumer_byte_rate"} 0`,
+			`runnel_quota_throttled_total{quota="request_percentage"} 0`,
+			`runnel_quota_throttled_total{quota="controller_mutation_rate"} 0`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 		if code, _ := get(t, tb, "/debug/pprof/"); code != http.StatusNotFound {
 			t.Errorf("/debug/pprof/ without runnel.admin.pprof.enable: %d, want 404", code)

@@ -461,6 +461,24 @@ func authzCases(topicID [16]byte) []authzCase {
 				return r
 			},
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.OffsetDeleteResponse).ErrorCode }},
+		{key: 48, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationDescribeConfigs, denied: kerr.ClusterAuthorizationFailed,
+			req:  func() kmsg.Request { return kmsg.NewPtrDescribeClientQuotasRequest() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClientQuotasResponse).ErrorCode }},
+		{key: 49, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationAlterConfigs, denied: kerr.ClusterAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrAlterClientQuotasRequest()
+				r.ValidateOnly = true
+				e := kmsg.NewAlterClientQuotasRequestEntry()
+				ent := kmsg.NewAlterClientQuotasRequestEntryEntity()
+				ent.Type, ent.Name = "client-id", kmsg.StringPtr("authz-table")
+				e.Entity = append(e.Entity, ent)
+				op := kmsg.NewAlterClientQuotasRequestEntryOp()
+				op.Key, op.Value = "producer_byte_rate", 1024
+				e.Ops = append(e.Ops, op)
+				r.Entries = append(r.Entries, e)
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode }},
 		{key: 50, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationDescribe, denied: kerr.ClusterAuthorizationFailed,
 			req:  func() kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() },
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }},

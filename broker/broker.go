@@ -88,6 +88,8 @@ type Broker struct {
 	// acls is the ACL authorizer, nil without authorizer.class.name
 	// (authorize.go).
 	acls *acls
+	// quotas are the client quotas (quotas.go).
+	quotas *clientQuotas
 }
 
 // etcdDirName is where the embedded etcd keeps its data inside the first log
@@ -224,11 +226,14 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.replicas = replica.NewManager(ro)
 	b.replicas.Start()
 	b.acls = newACLs(cfg, b.ctrl.Snapshot())
+	b.quotas = newClientQuotas(quotaWindow(cfg), controllerQuotaWindow(cfg))
+	b.quotas.update(b.ctrl.Snapshot())
 	b.unsubscribe = b.ctrl.Subscribe(func(s *controller.Snapshot) {
 		b.logs.SetProducerIDExpiration(producerIDExpiration(cfg, s, id))
 		if b.acls != nil {
 			b.acls.update(s)
 		}
+		b.quotas.update(s)
 	})
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
@@ -257,6 +262,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	}
 	b.metrics.register(b.srv.Metrics())
 	b.ctrl.Subscribe(b.watchConnectionLimits(cfg)) // dynamic limits (netlimits.go); ends with ctrl
+	b.quotas.connectServer(b.srv.SetConnectionRateQuotas, b.ctrl.Snapshot())
 	// The listeners are bound (so a port 0 listener knows its port) but
 	// accept nothing until the broker is registered: a client must never be
 	// told metadata that lacks the broker it is talking to.

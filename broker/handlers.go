@@ -10,6 +10,15 @@ import "github.com/runnel/runnel/network"
 // SaslHandshake (17) and SaslAuthenticate (36), which are connection state,
 // by the Server too.
 func (b *Broker) handlers() map[int16]network.Handler {
+	hs := b.handlerTable()
+	for k, h := range hs {
+		h.Handle = b.withQuotas(k, h.Handle) // quotas.go
+		hs[k] = h
+	}
+	return hs
+}
+
+func (b *Broker) handlerTable() map[int16]network.Handler {
 	return map[int16]network.Handler{
 		0:  {MaxVersion: produceMaxVersion, Handle: b.handleProduce},
 		1:  {MaxVersion: fetchMaxVersion, Handle: b.handleFetch},
@@ -47,6 +56,8 @@ func (b *Broker) handlers() map[int16]network.Handler {
 		45: {MaxVersion: alterPartitionReassignmentsMaxVersion, Handle: b.handleAlterPartitionReassignments},
 		46: {MaxVersion: listPartitionReassignmentsMaxVersion, Handle: b.handleListPartitionReassignments},
 		47: {MaxVersion: offsetDeleteMaxVersion, Handle: b.handleOffsetDelete},
+		48: {MaxVersion: describeClientQuotasMaxVersion, Handle: b.handleDescribeClientQuotas},
+		49: {MaxVersion: alterClientQuotasMaxVersion, Handle: b.handleAlterClientQuotas},
 		50: {MaxVersion: describeUserScramCredentialsMaxVersion, Handle: b.handleDescribeUserScramCredentials},
 		51: {MaxVersion: alterUserScramCredentialsMaxVersion, Handle: b.handleAlterUserScramCredentials},
 		57: {MaxVersion: updateFeaturesMaxVersion, Handle: b.handleUpdateFeatures},

@@ -125,6 +125,29 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 	m.all = all
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(m.logFlush, m)
+	for i, kind := range quotaTypes {
+		// b.quotas exists once startup is over (startupPhase's atomic
+		// load orders the read after New's assignment).
+		labels := prometheus.Labels{"quota": string(kind)}
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "runnel", Name: "quota_throttled_total", ConstLabels: labels,
+			Help: "Responses throttled for a client quota (Kafka's throttle-time sensors), by quota type.",
+		}, func() float64 {
+			if b.startupPhase() != "" {
+				return 0
+			}
+			return float64(b.quotas.throttled[i].Load())
+		}))
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "runnel", Name: "quota_throttle_seconds_total", ConstLabels: labels,
+			Help: "Throttle time handed to clients for a client quota, by quota type.",
+		}, func() float64 {
+			if b.startupPhase() != "" {
+				return 0
+			}
+			return time.Duration(b.quotas.throttleNanos[i].Load()).Seconds()
+		}))
+	}
 	return m
 }
 

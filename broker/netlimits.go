@@ -48,6 +48,7 @@ func connectionLimits(ctx context.Context, cfg *config.Broker, nc *network.Confi
 	nc.QueuedMaxRequestBytes = cfg.QueuedMaxRequestBytes
 	nc.QueuedMaxRequests = int(cfg.QueuedMaxRequests)
 	nc.FailedAuthenticationDelay = time.Duration(cfg.FailedAuthenticationDelayMs) * time.Millisecond
+	nc.QuotaWindow = quotaWindow(cfg)
 	for i := range nc.Listeners {
 		l := &nc.Listeners[i]
 		if l.MaxConnections, err = limit("listener.name."+l.Name+".max.connections", cfg.ListenerConnectionLimit(l.Name, "max.connections")); err != nil {

@@ -191,6 +191,15 @@ type Broker struct {
 	MaxConnectionCreationRate    int32
 	MaxConnectionsPerIPOverrides string
 	FailedAuthenticationDelayMs  int32
+	// QuotaWindowNum and QuotaWindowSizeSeconds are how client quota
+	// rates are measured (quota.window.num, quota.window.size.seconds).
+	QuotaWindowNum         int32
+	QuotaWindowSizeSeconds int32
+	// ControllerQuotaWindowNum and ControllerQuotaWindowSizeSeconds size
+	// the controller_mutation_rate token bucket
+	// (controller.quota.window.*).
+	ControllerQuotaWindowNum         int32
+	ControllerQuotaWindowSizeSeconds int32
 }
 
 // Load builds a Broker's configuration: Kafka's defaults, then the
@@ -493,6 +502,10 @@ func (b *Broker) resolve(hostname string) error {
 	b.MaxConnectionCreationRate = g.i32("max.connection.creation.rate")
 	b.MaxConnectionsPerIPOverrides = g.str("max.connections.per.ip.overrides")
 	b.FailedAuthenticationDelayMs = g.i32("connection.failed.authentication.delay.ms")
+	b.QuotaWindowNum = g.i32("quota.window.num")
+	b.QuotaWindowSizeSeconds = g.i32("quota.window.size.seconds")
+	b.ControllerQuotaWindowNum = g.i32("controller.quota.window.num")
+	b.ControllerQuotaWindowSizeSeconds = g.i32("controller.quota.window.size.seconds")
 	b.FetchMaxBytes = g.i32("fetch.max.bytes")
 	b.FetchSessionCacheSlots = g.i32("max.incremental.fetch.session.cache.slots")
 	b.NumNetworkThreads = g.i32("num.network.threads")

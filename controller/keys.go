@@ -67,17 +67,19 @@ const (
 	kindScram
 	kindACL
 	kindFeatures
+	kindQuota
 )
 
 type parsedKey struct {
 	kind      keyKind
-	topic     string // kindTopic, kindPartition, kindTopicConfig
-	partition int32  // kindPartition
-	broker    int32  // kindBroker
-	entity    string // kindBrokerConfig: "" or a broker id
-	group     string // kindGroupConfig
-	mechanism string // kindScram
-	user      string // kindScram
+	topic     string      // kindTopic, kindPartition, kindTopicConfig
+	partition int32       // kindPartition
+	broker    int32       // kindBroker
+	entity    string      // kindBrokerConfig: "" or a broker id
+	group     string      // kindGroupConfig
+	mechanism string      // kindScram
+	user      string      // kindScram
+	quota     QuotaEntity // kindQuota
 }
 
 func (k keys) parse(key string) parsedKey {
@@ -127,6 +129,10 @@ func (k keys) parse(key string) parsedKey {
 	case strings.HasPrefix(rel, "configs/groups/"):
 		if n, ok := unesc(rel[len("configs/groups/"):]); ok && n != "" {
 			return parsedKey{kind: kindGroupConfig, group: n}
+		}
+	case strings.HasPrefix(rel, "quotas/"):
+		if e, ok := k.parseQuota(rel); ok {
+			return parsedKey{kind: kindQuota, quota: e}
 		}
 	case strings.HasPrefix(rel, "acls/"):
 		return parsedKey{kind: kindACL}

@@ -32,6 +32,7 @@ type state struct {
 	acls          map[string]authz.Binding              // key → binding (acls.go)
 	features      map[string]int16                      // finalized levels (features.go)
 	featuresEpoch int64                                 // mod revision of the features key, -1 absent
+	quotas        map[QuotaEntity]map[string]float64    // quotas.go
 
 	dirtyTopics   map[string]bool
 	dirtyAll      bool
@@ -40,6 +41,7 @@ type state struct {
 	dirtyGrConfig bool
 	dirtyScram    bool
 	dirtyACLs     bool
+	dirtyQuotas   bool
 }
 
 type topicEntry struct {
@@ -64,6 +66,7 @@ func newState(k keys) *state {
 		election:      map[string]electionEntry{},
 		scram:         map[string]map[string]ScramCredential{},
 		acls:          map[string]authz.Binding{},
+		quotas:        map[QuotaEntity]map[string]float64{},
 		dirtyTopics:   map[string]bool{},
 		featuresEpoch: -1,
 		dirtyAll:      true,
@@ -208,6 +211,17 @@ func (s *state) apply(lg *zap.Logger, kv *mvccpb.KeyValue, deleted bool) {
 			}
 			s.acls[key] = r.binding()
 		}
+	case kindQuota:
+		s.dirtyQuotas = true
+		delete(s.quotas, pk.quota)
+		if !deleted {
+			var q map[string]float64
+			if err := json.Unmarshal(kv.Value, &q); err != nil {
+				bad(err)
+				return
+			}
+			s.quotas[pk.quota] = q
+		}
 	case kindScram:
 		s.dirtyScram = true
 		m := s.scram[pk.user]
@@ -287,6 +301,14 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	} else {
 		n.ACLs = prev.ACLs
 	}
+	if prev == nil || s.dirtyAll || s.dirtyQuotas {
+		n.ClientQuotas = &ClientQuotas{Entities: make(map[QuotaEntity]map[string]float64, len(s.quotas))}
+		for e, q := range s.quotas {
+			n.ClientQuotas.Entities[e] = maps.Clone(q)
+		}
+	} else {
+		n.ClientQuotas = prev.ClientQuotas
+	}
 	if prev == nil || s.dirtyAll || s.dirtyScram {
 		n.ScramCredentials = make(map[string]map[string]ScramCredential, len(s.scram))
 		for u, m := range s.scram {
@@ -322,6 +344,7 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	clear(s.dirtyTopics)
 	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram, s.dirtyACLs = false, false, false, false, false
 	s.dirtyGrConfig = false
+	s.dirtyQuotas = false
 	return n
 }
 

@@ -182,6 +182,9 @@ type Snapshot struct {
 	ACLs []authz.Binding
 	// Features are the finalized feature levels (features.go).
 	Features FinalizedFeatures
+	// ClientQuotas are every client quota entity's quotas (quotas.go);
+	// never nil, and the same pointer while no quota changes.
+	ClientQuotas *ClientQuotas
 }
 
 // TopicSpec describes a topic to create. NumPartitions and

@@ -593,14 +593,9 @@ func TestCLISingleBroker(t *testing.T) {
 	})
 
 	t.Run("quota", func(t *testing.T) {
-		// Runnel enforces quotas but may not serve the quota APIs yet; the
-		// verb must then say so, and otherwise round-trip a quota.
+		// The verb round-trips a quota through Runnel's quota APIs.
 		c := cliRunner{t: t, brokers: b.addr()}
 		out, errOut, code := c.run("", "quota", "alter", "--client-id", "cli-app", "--set", "producer_byte_rate=1048576")
-		if code == 1 && strings.Contains(errOut, "does not serve AlterClientQuotas") {
-			c.fails(1, "does not serve DescribeClientQuotas", "quota", "describe")
-			return
-		}
 		if code != 0 {
 			t.Fatalf("quota alter: exit %d\n%s\n%s", code, out, errOut)
 		}

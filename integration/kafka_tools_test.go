@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -327,4 +328,75 @@ func TestKafkaTools(t *testing.T) {
 			t.Errorf("kafka-topics --list after --delete still lists %s:\n%s", topic, out)
 		}
 	})
+}
+
+// TestKafkaConfigsClientQuotas: kafka-configs sets, describes and
+// deletes client quotas (AlterClientQuotas 49, DescribeClientQuotas 48)
+// on clients, users, user+client pairs, their defaults and IPs; on a
+// user with a SCRAM credential --describe lists both. kadm sees what the tool set, and the tool what kadm set.
+func TestKafkaConfigsClientQuotas(t *testing.T) {
+	javaClasspath(t)
+	b := startBroker(t)
+	bs := []string{"--bootstrap-server", b.addr()}
+	args := func(a ...string) []string { return append(append([]string{}, bs...), a...) }
+
+	out := kafkaTool(t, "", toolConfigs, args("--entity-type", "clients", "--entity-name", "c1",
+		"--alter", "--add-config", "producer_byte_rate=1024,consumer_byte_rate=2048")...)
+	mustContain(t, "kafka-configs --alter clients", out, `Completed updating config for client c1\.`)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "clients", "--entity-name", "c1", "--describe")...)
+	mustContain(t, "kafka-configs --describe clients", out, `client-id 'c1'`, `producer_byte_rate=1024`, `consumer_byte_rate=2048`)
+
+	// The tool takes SCRAM and quota keys in separate --alter calls.
+	kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-name", "alice",
+		"--alter", "--add-config", "SCRAM-SHA-256=[iterations=4096,password=alice-secret]")...)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-name", "alice",
+		"--alter", "--add-config", "request_percentage=50")...)
+	mustContain(t, "kafka-configs --alter users", out, `Completed updating config for user alice\.`)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-name", "alice", "--describe")...)
+	mustContain(t, "kafka-configs --describe users", out,
+		`SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=4096`,
+		`user-principal 'alice'.* request_percentage=50`)
+
+	kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients", "--entity-name", "app",
+		"--alter", "--add-config", "producer_byte_rate=8192")...)
+	kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-default", "--alter", "--add-config", "consumer_byte_rate=4096")...)
+	kafkaTool(t, "", toolConfigs, args("--entity-type", "ips", "--entity-name", "127.0.0.1", "--alter", "--add-config", "connection_creation_rate=1000")...)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients", "--entity-name", "app", "--describe")...)
+	mustContain(t, "kafka-configs --describe users+clients", out, `user-principal 'alice', client-id 'app'.* producer_byte_rate=8192`)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "users", "--entity-default", "--describe")...)
+	mustContain(t, "kafka-configs --describe default user", out, `default user-principal.* consumer_byte_rate=4096`)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "ips", "--entity-name", "127.0.0.1", "--describe")...)
+	mustContain(t, "kafka-configs --describe ips", out, `ip '127\.0\.0\.1'.* connection_creation_rate=1000`)
+
+	// An invalid quota is refused with Kafka's message.
+	res := runJava(t, 90*time.Second, "", toolConfigs, args("--entity-type", "clients", "--entity-name", "c1",
+		"--alter", "--add-config", "producer_byte_rate=1.5")...)
+	if res.exitCode == 0 || !strings.Contains(res.stdout+res.stderr, "producer_byte_rate cannot be a fractional value") {
+		t.Errorf("fractional producer_byte_rate accepted: exit %d\n%s\n%s", res.exitCode, res.stdout, res.stderr)
+	}
+
+	// kadm sees the tool's quotas; the tool sees kadm's.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	adm := b.admin(t)
+	c1 := "c1"
+	d, err := adm.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &c1, MatchType: 0}})
+	if err != nil || len(d) != 1 || len(d[0].Values) != 2 {
+		t.Fatalf("kadm describe c1: %v %+v", err, d)
+	}
+	c2 := "from-kadm"
+	if _, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &c2}}, Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: 777}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "clients", "--describe")...)
+	mustContain(t, "kafka-configs --describe all clients", out, `client-id 'c1'`, `client-id 'from-kadm'.* consumer_byte_rate=777`)
+
+	kafkaTool(t, "", toolConfigs, args("--entity-type", "clients", "--entity-name", "c1", "--alter", "--delete-config", "producer_byte_rate")...)
+	out = kafkaTool(t, "", toolConfigs, args("--entity-type", "clients", "--entity-name", "c1", "--describe")...)
+	if strings.Contains(out, "producer_byte_rate") {
+		t.Errorf("deleted quota still described:\n%s", out)
+	}
+	mustContain(t, "kafka-configs --describe after delete", out, `consumer_byte_rate=2048`)
 }

@@ -100,6 +100,11 @@ type conn struct {
 	// timer and clock time the request being handled (metrics.go).
 	timer reqtime.Timer
 	clock requestClock
+
+	// mutedUntil (UnixNano) is when a throttled connection may read and
+	// handle requests again (KIP-219, mute): set by the serve goroutine
+	// after a throttled response, read by both goroutines.
+	mutedUntil atomic.Int64
 }
 
 // inbound is one decoded request, or the error that ended reading (req nil).
@@ -205,6 +210,11 @@ func (c *conn) handshake(ctx context.Context) error {
 func (c *conn) read(ctx context.Context, in chan<- inbound) {
 	defer close(in)
 	for {
+		// A throttled connection is not read: its requests stay in the
+		// socket, as Kafka mutes the channel.
+		if err := c.waitUnmuted(ctx); err != nil {
+			return
+		}
 		if c.s.cfg.IdleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout)) //nolint:errcheck // a failure surfaces on Read
 		}
@@ -274,6 +284,12 @@ func (c *conn) parse(frame []byte, lockstep bool) (*protocol.Request, error) {
 // or the server is closing, else the reason to close the connection.
 func (c *conn) process(ctx context.Context, in <-chan inbound) error {
 	for item := range in {
+		// The reader may have read one request ahead of the mute; it
+		// waits too.
+		if err := c.waitUnmuted(ctx); err != nil {
+			c.s.done(&item)
+			return nil
+		}
 		c.s.startHandling(&item)
 		err := c.handle(ctx, item)
 		c.s.done(&item)
@@ -320,6 +336,34 @@ func (c *conn) handle(ctx context.Context, item inbound) error {
 		c.s.frames.Put(item.frame)
 	}
 	return nil
+}
+
+// mute keeps the connection from reading and handling requests for d
+// (a quota throttle, KIP-219).
+func (c *conn) mute(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	if until > c.mutedUntil.Load() {
+		c.mutedUntil.Store(until)
+	}
+}
+
+// waitUnmuted returns once the connection is not muted, or with ctx's
+// error. A muted connection's idle deadline does not run while it waits:
+// the silence is the broker's doing.
+func (c *conn) waitUnmuted(ctx context.Context) error {
+	for {
+		d := time.Until(time.Unix(0, c.mutedUntil.Load()))
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 }
 
 // quiet maps the ordinary ends of a connection (peer closed, server closing)

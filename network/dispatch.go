@@ -39,6 +39,15 @@ type Response struct {
 	// CloseAfter, if set, closes the connection once the response is
 	// written, with this reason (a failed SASL authentication).
 	CloseAfter error
+	// Throttle, when positive, mutes the connection for this long once
+	// the response is written: its next requests are not read or handled
+	// before it has passed (KIP-219; a quota violation, package quota).
+	// The throttle time in Msg or Frame is the handler's to set.
+	// With ThrottleFirst (a version from before KIP-219, whose clients do
+	// not wait by themselves) the response itself is held for that long,
+	// as Kafka did before KIP-219.
+	Throttle      time.Duration
+	ThrottleFirst bool
 }
 
 // parse decodes a frame. An ApiVersions request of a version the broker does
@@ -80,6 +89,18 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *protocol.Request) e
 	if isAuthFailure(resp.CloseAfter) {
 		s.metrics.authFailure(c.cc.Listener)
 		c.delayAuthFailure(ctx)
+	}
+	c.clock.throttle = resp.Throttle
+	if resp.Throttle > 0 {
+		c.mute(resp.Throttle)
+		if resp.ThrottleFirst {
+			held := time.Now()
+			if err := c.waitUnmuted(ctx); err != nil {
+				return err
+			}
+			// The hold is the throttle phase, not the send.
+			c.clock.held = time.Since(held)
+		}
 	}
 	switch {
 	case resp.Frame != nil:

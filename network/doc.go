@@ -99,6 +99,15 @@
 // fit is not read until others are done. A failed SASL authentication is
 // answered and closed only after connection.failed.authentication.delay.ms.
 //
+// Client quotas (the owner decides them, package quota measures them):
+// a [Response] with a Throttle mutes its connection once written — the
+// reader reads no further frame and the serve goroutine handles nothing
+// until the throttle has passed (KIP-219); with ThrottleFirst (request
+// versions from before KIP-219) the response itself waits. A connection
+// from an address over its connection_creation_rate
+// ([Server.SetConnectionRateQuotas], KIP-612) is held unserved for the
+// throttle time, then closed.
+//
 // # Who closes what
 //
 // The Server closes its listeners (in Close) and each connection (its

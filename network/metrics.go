@@ -179,6 +179,10 @@ func errorSlot(code int16) int {
 // (requests of one connection are handled one at a time).
 type requestClock struct {
 	received, started, handled, sent time.Time
+	// throttle is the quota throttle the response carried (KIP-219: the
+	// connection is muted for it after the response; before KIP-219 the
+	// response is held for it, between handled and sent: held).
+	throttle, held time.Duration
 }
 
 // observe records a handled request's phases and counts.
@@ -188,13 +192,13 @@ func (m *Metrics) observe(c *conn, key int16, clk *requestClock) {
 		return
 	}
 	a.requests.Inc()
-	remote, throttle := c.timer.Remote(), c.timer.Throttle()
+	remote, throttle := c.timer.Remote(), clk.throttle
 	handler := clk.handled.Sub(clk.started)
-	local := max(handler-remote-throttle, 0)
+	local := max(handler-remote, 0)
 	send := time.Duration(0)
 	end := clk.handled
 	if !clk.sent.IsZero() {
-		send, end = clk.sent.Sub(clk.handled), clk.sent
+		send, end = max(clk.sent.Sub(clk.handled)-clk.held, 0), clk.sent
 	}
 	a.phases[phaseQueue].Observe(clk.started.Sub(clk.received).Seconds())
 	a.phases[phaseLocal].Observe(local.Seconds())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runnel/runnel/quota"
 )
 
 // Connection limits, as Kafka's ConnectionQuotas applies them:
@@ -47,6 +49,13 @@ type connQuotas struct {
 	brokerRate     *rateLimiter // nil: no limit
 	rateValue      int          // brokerRate's rate, to keep its state when unchanged
 
+	// ipRates and ipSensors are the per-IP connection_creation_rate
+	// quotas and their measurements, over window.
+	ipRates   ConnectionRateQuotas
+	ipSensors map[netip.Addr]*ipSensor
+	window    quota.Window
+	lastSweep time.Time
+
 	total      int
 	byListener map[string]int
 	byIP       map[netip.Addr]int
@@ -55,6 +64,7 @@ type connQuotas struct {
 
 func newConnQuotas(cfg Config) *connQuotas {
 	q := &connQuotas{
+		window:     quota.DefaultWindow,
 		byListener: make(map[string]int),
 		byIP:       make(map[netip.Addr]int),
 	}
@@ -62,6 +72,9 @@ func newConnQuotas(cfg Config) *connQuotas {
 	// exists: with one listener there is nothing to protect it from.
 	if len(cfg.Listeners) > 1 {
 		q.interBroker = cfg.InterBrokerListener
+	}
+	if cfg.QuotaWindow.Samples > 0 && cfg.QuotaWindow.Size > 0 {
+		q.window = cfg.QuotaWindow
 	}
 	q.set(ConnectionLimits{
 		MaxConnections:               cfg.MaxConnections,
@@ -276,4 +289,79 @@ func ParseMaxConnectionsPerIPOverrides(ctx context.Context, v string) (map[netip
 		}
 	}
 	return out, nil
+}
+
+// ipSensor is one address's connection-rate measurement.
+type ipSensor struct {
+	rate *quota.Rate
+	used time.Time
+}
+
+// ipSensorIdle is how long an address's measurement outlives its last
+// connection (Kafka expires its per-IP sensors after an hour too).
+const ipSensorIdle = time.Hour
+
+// sweepIPSensors drops idle measurements, at most once a minute, so that
+// a default IP quota does not keep one per address ever seen. mu is held.
+func (q *connQuotas) sweepIPSensors(now time.Time) {
+	if now.Sub(q.lastSweep) < time.Minute {
+		return
+	}
+	q.lastSweep = now
+	for a, s := range q.ipSensors {
+		if now.Sub(s.used) > ipSensorIdle {
+			delete(q.ipSensors, a)
+		}
+	}
+}
+
+// ConnectionRateQuotas are the connection_creation_rate client quotas on
+// IP entities (KIP-612): new connections per second from one address,
+// PerIP for named addresses and Default (0: none) for every other one.
+type ConnectionRateQuotas struct {
+	PerIP   map[netip.Addr]float64
+	Default float64
+}
+
+// SetConnectionRateQuotas replaces the per-IP connection rate quotas;
+// measurements in progress keep their history.
+func (s *Server) SetConnectionRateQuotas(q ConnectionRateQuotas) {
+	s.quotas.mu.Lock()
+	defer s.quotas.mu.Unlock()
+	s.quotas.ipRates = q
+}
+
+// ipRateThrottle records a new connection from addr against its
+// connection_creation_rate and returns how long to hold it before
+// closing it when that breaks the quota (Kafka's
+// ConnectionThrottledException): zero to serve it. A refused connection
+// is not counted, as in Kafka.
+func (q *connQuotas) ipRateThrottle(addr netip.Addr, now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	limit, ok := q.ipRates.PerIP[addr]
+	if !ok {
+		limit = q.ipRates.Default
+	}
+	if limit <= 0 {
+		return 0
+	}
+	q.sweepIPSensors(now)
+	s := q.ipSensors[addr]
+	if s == nil {
+		if q.ipSensors == nil {
+			q.ipSensors = map[netip.Addr]*ipSensor{}
+		}
+		s = &ipSensor{rate: quota.NewRate(q.window)}
+		q.ipSensors[addr] = s
+	}
+	s.used = now
+	r := s.rate
+	r.Record(1, now)
+	// Bounded by one window, as Kafka's ConnectionQuotas bounds it.
+	d := min(r.ThrottleTime(limit, now), q.window.Size)
+	if d > 0 {
+		r.Record(-1, now)
+	}
+	return d
 }

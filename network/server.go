@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/protocol"
+	"github.com/runnel/runnel/quota"
 	"github.com/runnel/runnel/security/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -82,6 +83,11 @@ type Config struct {
 	// authentication is answered, and its connection closed, only after
 	// it (sasl.go); 0 answers at once.
 	FailedAuthenticationDelay time.Duration
+
+	// QuotaWindow is how per-IP connection_creation_rate quotas are
+	// measured (quota.window.num, quota.window.size.seconds); zero is
+	// Kafka's default.
+	QuotaWindow quota.Window
 
 	// Features reports the supported and finalized features ApiVersions
 	// v3+ answers with (KIP-584), read on every request so a finalized
@@ -297,6 +303,10 @@ func (s *Server) accept(l *boundListener) {
 			return
 		}
 		ip := remoteIP(nc.RemoteAddr())
+		if d := s.quotas.ipRateThrottle(ip, time.Now()); d > 0 {
+			s.closeThrottled(nc, d)
+			continue
+		}
 		overTotal, err := s.quotas.admit(s.ctx, l, ip)
 		if err != nil {
 			nc.Close()
@@ -325,6 +335,26 @@ func (s *Server) accept(l *boundListener) {
 		s.mu.Unlock()
 		go c.serve()
 	}
+}
+
+// closeThrottled holds a connection over its address's
+// connection_creation_rate unserved for d, then closes it, as Kafka's
+// acceptor delays closing a throttled socket (KIP-612) so that the client
+// backs off instead of reconnecting at once.
+func (s *Server) closeThrottled(nc net.Conn, d time.Duration) {
+	s.log.Debug("connection over its address's connection_creation_rate; closing it after the throttle time",
+		zap.Stringer("remote", nc.RemoteAddr()), zap.Duration("throttle", d))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+		}
+		nc.Close()
+	}()
 }
 
 // closeIdlest closes the connection idle longest on a listener other than

@@ -615,3 +615,70 @@ func TestAPIVersionsFeatures(t *testing.T) {
 		}
 	}
 }
+
+// A response with a Throttle mutes its connection (KIP-219): the next
+// request, pipelined behind it, is not handled before the throttle has
+// passed, while other connections are served meanwhile; with
+// ThrottleFirst the response itself is held.
+func TestThrottleMutesConnection(t *testing.T) {
+	const throttle = 2 * time.Second
+	var mu sync.Mutex
+	calls := map[string][]time.Time{}
+	ts := startServer(t, map[int16]Handler{
+		3: {MaxVersion: 12, Handle: func(_ context.Context, _ *ConnContext, req *protocol.Request) (Response, error) {
+			mu.Lock()
+			calls[*req.ClientID] = append(calls[*req.ClientID], time.Now())
+			mu.Unlock()
+			resp := req.Body.(*kmsg.MetadataRequest).ResponseKind().(*kmsg.MetadataResponse)
+			switch *req.ClientID {
+			case "muted":
+				resp.ThrottleMillis = int32(throttle.Milliseconds())
+				return Response{Msg: resp, Throttle: throttle}, nil
+			case "held":
+				resp.ThrottleMillis = int32(throttle.Milliseconds())
+				return Response{Msg: resp, Throttle: throttle, ThrottleFirst: true}, nil
+			}
+			return Response{Msg: resp}, nil
+		}},
+	})
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	send := func(c net.Conn, corr int32, client string) {
+		if _, err := c.Write(wiretest.Sized(wiretest.EncodeRequest(md, corr, wiretest.Str(client)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	muted := wiretest.Dial(t, ts.addr)
+	send(muted, 1, "muted")
+	send(muted, 2, "muted")
+	if corr, _ := wiretest.ReadResponse(t, muted); corr != 1 {
+		t.Fatalf("first response %d", corr)
+	}
+	// Another connection is served while the first is muted.
+	other := wiretest.Dial(t, ts.addr)
+	send(other, 1, "other")
+	wiretest.ReadResponse(t, other)
+	mu.Lock()
+	early := len(calls["muted"])
+	mu.Unlock()
+	if early != 1 {
+		t.Fatalf("muted connection's second request handled during the mute")
+	}
+	if corr, _ := wiretest.ReadResponse(t, muted); corr != 2 {
+		t.Fatalf("second response %d", corr)
+	}
+	mu.Lock()
+	gap := calls["muted"][1].Sub(calls["muted"][0])
+	mu.Unlock()
+	if gap < throttle {
+		t.Fatalf("second request handled %v after the first, within the %v throttle", gap, throttle)
+	}
+
+	held := wiretest.Dial(t, ts.addr)
+	sent := time.Now()
+	send(held, 1, "held")
+	wiretest.ReadResponse(t, held)
+	if waited := time.Since(sent); waited < throttle {
+		t.Fatalf("ThrottleFirst response after %v, before the %v throttle", waited, throttle)
+	}
+}

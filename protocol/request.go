@@ -31,6 +31,10 @@ type Request struct {
 	// Flexible reports a flexible version (request header v2, response
 	// header v1 except for ApiVersions).
 	Flexible bool
+	// Size is the request's size on the wire (the frame without its
+	// 4-byte size prefix): what a produce quota charges, as Kafka's
+	// request.sizeInBytes.
+	Size int
 }
 
 // RequestError is the error ParseRequest returns. Kind is ErrUnknownKey,
@@ -111,7 +115,7 @@ func ParseRequest(frame []byte) (*Request, error) {
 		return fail(ErrUnsupportedVersion, nil)
 	}
 	body.SetVersion(version)
-	req := &Request{Key: key, Version: version, CorrelationID: corr, Body: body, Flexible: body.IsFlexible()}
+	req := &Request{Key: key, Version: version, CorrelationID: corr, Body: body, Flexible: body.IsFlexible(), Size: len(frame)}
 
 	rest := frame[fixedHeaderLen:]
 	if !(key == 7 && version == 0) { // ControlledShutdown v0 has header v0

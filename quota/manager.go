@@ -2,6 +2,7 @@ package quota
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,9 +18,22 @@ type Manager struct {
 
 	mu        sync.Mutex
 	resolver  resolver
-	enabled   bool // some quota of this kind was ever set (Kafka's quotasEnabled)
+	enabled   bool        // some quota of this kind was ever set (Kafka's quotasEnabled)
+	everSet   atomic.Bool // enabled, readable without mu
 	sensors   map[Tags]*sensor
 	lastSweep time.Time
+	// clients caches, per (user, client id), the sensor and limit the
+	// resolver chose, so that a request costs one map lookup; emptied
+	// whenever the quotas change or sensors are swept.
+	clients map[client]*binding
+}
+
+type client struct{ user, clientID string }
+
+type binding struct {
+	s     *sensor
+	limit float64
+	ok    bool
 }
 
 type sensor struct {
@@ -29,7 +43,7 @@ type sensor struct {
 
 // NewManager is a Manager for one kind, with no quotas.
 func NewManager(kind Kind, w Window) *Manager {
-	return &Manager{kind: kind, w: w, resolver: newResolver(nil), sensors: map[Tags]*sensor{}}
+	return &Manager{kind: kind, w: w, resolver: newResolver(nil), sensors: map[Tags]*sensor{}, clients: map[client]*binding{}}
 }
 
 // Kind is the quota kind the Manager measures.
@@ -41,16 +55,44 @@ func (m *Manager) SetQuotas(quotas map[Entity]float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.resolver = newResolver(quotas)
+	clear(m.clients)
 	if len(quotas) > 0 {
 		m.enabled = true
+		m.everSet.Store(true)
 	}
+}
+
+// Enabled reports whether a quota of this kind was ever set: until then
+// Record measures nothing, and callers may skip preparing a measurement.
+func (m *Manager) Enabled() bool { return m.everSet.Load() }
+
+// bindingOf is the client's sensor and limit. mu is held.
+func (m *Manager) bindingOf(user, clientID string) *binding {
+	k := client{user, clientID}
+	if b := m.clients[k]; b != nil {
+		return b
+	}
+	tags := m.resolver.tags(user, clientID)
+	s := m.sensors[tags]
+	if s == nil {
+		s = &sensor{rate: NewRate(m.w)}
+		m.sensors[tags] = s
+	}
+	b := &binding{s: s}
+	b.limit, b.ok = m.resolver.limit(tags)
+	m.clients[k] = b
+	return b
 }
 
 // Limit is the quota that applies to user and clientID, if any.
 func (m *Manager) Limit(user, clientID string) (float64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.resolver.limit(m.resolver.tags(user, clientID))
+	if !m.enabled {
+		return 0, false
+	}
+	b := m.bindingOf(user, clientID)
+	return b.limit, b.ok
 }
 
 // Record adds v (bytes, or percent-seconds of thread time) for user and
@@ -64,20 +106,14 @@ func (m *Manager) Record(user, clientID string, v float64, now time.Time) time.D
 	if !m.enabled {
 		return 0
 	}
-	tags := m.resolver.tags(user, clientID)
-	s := m.sensors[tags]
-	if s == nil {
-		s = &sensor{rate: NewRate(m.w)}
-		m.sensors[tags] = s
-	}
-	s.used = now
-	s.rate.Record(v, now)
 	m.sweep(now)
-	limit, ok := m.resolver.limit(tags)
-	if !ok {
+	b := m.bindingOf(user, clientID)
+	b.s.used = now
+	b.s.rate.Record(v, now)
+	if !b.ok {
 		return 0
 	}
-	return s.rate.ThrottleTime(limit, now)
+	return b.s.rate.ThrottleTime(b.limit, now)
 }
 
 // Unrecord takes back v recorded at now: a fetch answered empty because
@@ -86,8 +122,8 @@ func (m *Manager) Record(user, clientID string, v float64, now time.Time) time.D
 func (m *Manager) Unrecord(user, clientID string, v float64, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s := m.sensors[m.resolver.tags(user, clientID)]; s != nil {
-		s.rate.Record(-v, now)
+	if b := m.clients[client{user, clientID}]; b != nil {
+		b.s.rate.Record(-v, now)
 	}
 }
 
@@ -113,6 +149,7 @@ func (m *Manager) sweep(now time.Time) {
 			delete(m.sensors, t)
 		}
 	}
+	clear(m.clients) // entries may point at swept sensors
 }
 
 // Sensors is the number of live measurements (a metric).

@@ -46,22 +46,25 @@ func (r *Rate) Record(v float64, now time.Time) {
 	s.total += v
 }
 
-// purge resets windows older than the whole span (Samples × Size): they
-// say nothing about the current rate.
-func (r *Rate) purge(now time.Time) {
-	expire := time.Duration(r.w.Samples) * r.w.Size
-	for i := range r.samples {
-		if now.Sub(r.samples[i].start) >= expire {
-			r.samples[i] = sample{start: now}
-		}
-	}
-}
-
 // span is the time the live windows cover, at least Samples-1 windows.
 func (r *Rate) span(now time.Time) time.Duration {
-	r.purge(now)
+	_, span := r.totalAndSpan(now)
+	return span
+}
+
+// totalAndSpan purges, then sums the live windows and finds their span,
+// in one pass (it runs on every request of a client with a quota).
+func (r *Rate) totalAndSpan(now time.Time) (float64, time.Duration) {
+	expire := time.Duration(r.w.Samples) * r.w.Size
 	oldest := now
-	for _, s := range r.samples {
+	var total float64
+	for i := range r.samples {
+		s := &r.samples[i]
+		if now.Sub(s.start) >= expire {
+			*s = sample{start: now}
+			continue
+		}
+		total += s.total
 		if s.start.Before(oldest) {
 			oldest = s.start
 		}
@@ -71,31 +74,32 @@ func (r *Rate) span(now time.Time) time.Duration {
 	if least := r.w.Samples - 1; full < least {
 		elapsed += time.Duration(least-full) * r.w.Size
 	}
-	return elapsed
+	return total, elapsed
 }
 
 // Value is the rate at now, per second.
 func (r *Rate) Value(now time.Time) float64 {
-	span := r.span(now)
-	var total float64
-	for _, s := range r.samples {
-		total += s.total
-	}
-	return total / span.Seconds()
+	v, _ := r.valueAndSpan(now)
+	return v
+}
+
+func (r *Rate) valueAndSpan(now time.Time) (float64, time.Duration) {
+	total, span := r.totalAndSpan(now)
+	return total / span.Seconds(), span
 }
 
 // ThrottleTime is how long the client must wait for the rate at now to
 // fall back to limit if nothing more is recorded: (rate-limit)/limit ×
 // the span the rate is measured over. Zero within the limit.
 func (r *Rate) ThrottleTime(limit float64, now time.Time) time.Duration {
-	v := r.Value(now)
+	v, span := r.valueAndSpan(now)
 	if v <= limit {
 		return 0
 	}
 	if limit <= 0 {
 		// A zero quota: throttle for the whole window span.
-		return r.span(now)
+		return span
 	}
-	d := (v - limit) / limit * float64(r.span(now))
+	d := (v - limit) / limit * float64(span)
 	return time.Duration(d).Round(time.Millisecond)
 }

@@ -294,6 +294,21 @@ func (c *Cache) remove(id int32) {
 	}
 }
 
+// Throttled is the session id a response throttled instead of answered
+// (a client quota) carries, as Kafka's getThrottledResponse: a session a
+// full fetch just created is dropped (Kafka creates it only with a real
+// response) and the answer has none; an incremental one keeps its id.
+func (c *Cache) Throttled(ctx *Context) int32 {
+	if ctx.session == nil {
+		return 0
+	}
+	if !ctx.Incremental {
+		c.remove(ctx.session.id)
+		return 0
+	}
+	return ctx.SessionID
+}
+
 // Len is the number of cached sessions.
 func (c *Cache) Len() int {
 	c.mu.Lock()

@@ -1,8 +1,9 @@
 // Package reqtime lets code below the network layer report how long a
 // request spent waiting rather than working, so that the request metrics
 // can split a handler's time the way Kafka's RequestMetrics do: LocalTimeMs
-// (working), RemoteTimeMs (in purgatory: acks=all waiting for the ISR, a
-// fetch long-polling for data) and ThrottleTimeMs.
+// (working) and RemoteTimeMs (in purgatory: acks=all waiting for the ISR,
+// a fetch long-polling for data). ThrottleTimeMs is the network layer's
+// own: the quota throttle a response carries (network.Response.Throttle).
 //
 // The network layer puts one Timer per connection into the connection's
 // context (requests of one connection are handled one at a time) and
@@ -18,21 +19,16 @@ import (
 
 // Timer accumulates the waiting time of the request being handled.
 type Timer struct {
-	remote   atomic.Int64 // nanoseconds
-	throttle atomic.Int64 // nanoseconds
+	remote atomic.Int64 // nanoseconds
 }
 
 // Reset clears the timer before a request is handled.
 func (t *Timer) Reset() {
 	t.remote.Store(0)
-	t.throttle.Store(0)
 }
 
 // Remote is the purgatory time recorded since Reset.
 func (t *Timer) Remote() time.Duration { return time.Duration(t.remote.Load()) }
-
-// Throttle is the throttle time recorded since Reset.
-func (t *Timer) Throttle() time.Duration { return time.Duration(t.throttle.Load()) }
 
 type timerKey struct{}
 
@@ -51,13 +47,5 @@ func from(ctx context.Context) *Timer {
 func AddRemote(ctx context.Context, d time.Duration) {
 	if t := from(ctx); t != nil {
 		t.remote.Add(int64(d))
-	}
-}
-
-// AddThrottle records d of throttling (a quota delay) for the request ctx
-// belongs to.
-func AddThrottle(ctx context.Context, d time.Duration) {
-	if t := from(ctx); t != nil {
-		t.throttle.Add(int64(d))
 	}
 }
