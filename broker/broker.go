@@ -59,6 +59,7 @@ type Broker struct {
 	admin    *adminServer
 	txns     *txnCoordinator   // transaction coordination glue (transactions.go)
 	groups   *groupCoordinator // group coordination glue (groups.go)
+	shares   *shareService     // share-partitions and share sessions (share.go)
 	// fetchSessions is the KIP-227 fetch session cache.
 	fetchSessions *fetchsession.Cache
 	// followerReads counts consumer fetches this broker answered with
@@ -219,6 +220,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.txns = b.startTxns()
+	b.shares = b.startShares()
 	b.fetchSessions = fetchsession.New(cfg.FetchSessionCacheSlots)
 
 	for i := range listeners {
@@ -291,6 +293,7 @@ func (b *Broker) Close() error {
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
+		b.shares.close()
 		if b.replicas != nil {
 			b.replicas.Close()
 		}

@@ -57,5 +57,11 @@ func (b *Broker) handlers() map[int16]network.Handler {
 		69: {MaxVersion: consumerGroupDescribeMaxVersion, Handle: b.handleConsumerGroupDescribe},
 		74: {MaxVersion: listConfigResourcesMaxVersion, Handle: b.handleListConfigResources},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
+		76: {MaxVersion: shareGroupHeartbeatMaxVersion, Handle: b.handleShareGroupHeartbeat},
+		77: {MaxVersion: shareGroupDescribeMaxVersion, Handle: b.handleShareGroupDescribe},
+		78: {MaxVersion: shareFetchMaxVersion, Handle: b.handleShareFetch},
+		79: {MaxVersion: shareAcknowledgeMaxVersion, Handle: b.handleShareAcknowledge},
+		84: {MaxVersion: readShareGroupStateMaxVersion, Handle: b.handleReadShareGroupState},
+		85: {MaxVersion: writeShareGroupStateMaxVersion, Handle: b.handleWriteShareGroupState},
 	}
 }
