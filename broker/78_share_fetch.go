@@ -74,9 +74,12 @@ func (b *Broker) handleShareFetch(ctx context.Context, cc *network.ConnContext, 
 	closed := false
 	if r.ShareSessionEpoch != sharepart.FinalEpoch {
 		var serr sharepart.SessionError
-		serve, _, serr = b.shares.sessions.Fetch(sk, r.ShareSessionEpoch, add, forget, now)
+		serve, _, serr = b.shares.sessions.Fetch(sk, cc.ID, r.ShareSessionEpoch, add, forget, now)
 		if code := sessionErrorCode(serr); code != nil {
 			return fail(code)
+		}
+		if r.ShareSessionEpoch == sharepart.InitialEpoch {
+			b.shares.closeWithConn(cc, sk)
 		}
 	}
 
@@ -104,7 +107,7 @@ func (b *Broker) handleShareFetch(ctx context.Context, cc *network.ConnContext, 
 		}
 	}
 	if r.ShareSessionEpoch == sharepart.FinalEpoch {
-		if _, c, serr := b.shares.sessions.Fetch(sk, sharepart.FinalEpoch, nil, nil, now); serr == sharepart.SessionOK {
+		if _, c, serr := b.shares.sessions.Fetch(sk, cc.ID, sharepart.FinalEpoch, nil, nil, now); serr == sharepart.SessionOK {
 			closed = c
 		} else if code := sessionErrorCode(serr); code != nil {
 			resp.ErrorCode = code.Code

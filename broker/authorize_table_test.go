@@ -581,6 +581,29 @@ func authzCases(topicID [16]byte) []authzCase {
 				return r
 			},
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareAcknowledgeResponse).ErrorCode }},
+		{key: 90, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-offsets", op: kmsg.ACLOperationDescribe, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+				g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+				g.GroupID = azGroup + "-offsets"
+				r.Groups = append(r.Groups, g)
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeShareGroupOffsetsResponse).Groups[0].ErrorCode }},
+		{key: 91, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-alter", op: kmsg.ACLOperationRead, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+				r.GroupID = azGroup + "-alter"
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterShareGroupOffsetsResponse).ErrorCode }},
+		{key: 92, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-delete", op: kmsg.ACLOperationDelete, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+				r.GroupID = azGroup + "-delete"
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteShareGroupOffsetsResponse).ErrorCode }},
 		{key: 84, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationClusterAction, denied: kerr.ClusterAuthorizationFailed,
 			onlyDenied: "inter-broker only: the request must also come from a broker on the inter-broker listener",
 			req: func() kmsg.Request {

@@ -63,5 +63,8 @@ func (b *Broker) handlers() map[int16]network.Handler {
 		79: {MaxVersion: shareAcknowledgeMaxVersion, Handle: b.handleShareAcknowledge},
 		84: {MaxVersion: readShareGroupStateMaxVersion, Handle: b.handleReadShareGroupState},
 		85: {MaxVersion: writeShareGroupStateMaxVersion, Handle: b.handleWriteShareGroupState},
+		90: {MaxVersion: describeShareGroupOffsetsMaxVersion, Handle: b.handleDescribeShareGroupOffsets},
+		91: {MaxVersion: alterShareGroupOffsetsMaxVersion, Handle: b.handleAlterShareGroupOffsets},
+		92: {MaxVersion: deleteShareGroupOffsetsMaxVersion, Handle: b.handleDeleteShareGroupOffsets},
 	}
 }

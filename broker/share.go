@@ -369,3 +369,43 @@ func (s *shareService) nextLockExpiry(group string, serve []sharepart.TopicParti
 	}
 	return t
 }
+
+// closeWithConn ends the share session sk when connection cc closes and
+// releases what its member holds here, as Kafka does: a consumer that
+// vanishes without closing its session gives its records back at once
+// rather than after their locks expire.
+func (s *shareService) closeWithConn(cc *network.ConnContext, sk sharepart.SessionKey) {
+	type closeKey struct{ sk sharepart.SessionKey }
+	if cc.Value(closeKey{sk}) != nil {
+		return // already registered on this connection
+	}
+	cc.SetValue(closeKey{sk}, true)
+	conn := cc.ID
+	cc.OnClose(func() {
+		if !s.sessions.CloseConn(sk, conn) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.releaseMember(ctx, sk.Group, sk.Member)
+	})
+}
+
+// deleteShareState forgets a deleted share group's share-partition state
+// on every partition of topics.
+func (b *Broker) deleteShareState(ctx context.Context, group string, topics []string) int16 {
+	snap := b.ctrl.Snapshot()
+	for _, name := range topics {
+		mt := snap.Topics[name]
+		if mt == nil {
+			continue
+		}
+		for p := range mt.Partitions {
+			k := sharepart.Key{Group: group, TopicID: [16]byte(mt.ID), Partition: int32(p)}
+			if err := b.shares.state.adminWrite(ctx, k, sharepart.UninitializedStart); err != nil {
+				return errorCode(err)
+			}
+		}
+	}
+	return 0
+}

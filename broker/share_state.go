@@ -392,9 +392,11 @@ func (sc *shareStateCoordinator) writeLocal(ctx context.Context, idx int32, k sh
 	cur, ok := sp.entries[string(key)]
 	switch {
 	case admin:
+		// The next state epoch; 1 when there was no state, so that a leader
+		// that loaded "no state" (epoch 0) is fenced too.
+		e.stateEpoch, e.leaderEpoch = 1, -1
 		if ok {
-			e.stateEpoch = cur.stateEpoch + 1
-			e.leaderEpoch = cur.leaderEpoch
+			e.stateEpoch, e.leaderEpoch = cur.stateEpoch+1, cur.leaderEpoch
 		}
 	case ok && e.leaderEpoch < cur.leaderEpoch:
 		return kerr.FencedLeaderEpoch

@@ -63,11 +63,14 @@ type shareGroup struct {
 	c  *Coordinator
 	p  *partition // the __consumer_offsets partition it was created under
 
-	dead      bool
-	epoch     int32
-	members   map[string]*shareMember
-	target    map[string]partitionSet
-	topics    map[string]TopicInfo // resolved subscribed topics at the last assignment
+	dead    bool
+	epoch   int32
+	members map[string]*shareMember
+	target  map[string]partitionSet
+	topics  map[string]TopicInfo // resolved subscribed topics at the last assignment
+	// used are every topic ever assigned in this group: the topics whose
+	// share-partition state DeleteGroups must delete.
+	used      map[string]TopicInfo
 	stateTime time.Time
 }
 
@@ -319,6 +322,12 @@ func (sg *shareGroup) resolve(topics map[string]TopicInfo) map[string]TopicInfo 
 func (sg *shareGroup) bump(topics map[string]TopicInfo) {
 	sg.epoch++
 	sg.topics = sg.resolve(topics)
+	for name, info := range sg.topics {
+		if sg.used == nil {
+			sg.used = map[string]TopicInfo{}
+		}
+		sg.used[name] = info
+	}
 	sg.target = assignSimple(sg.members, sg.topics)
 }
 
@@ -479,18 +488,30 @@ func (c *Coordinator) DeleteShareGroup(id string) (code int16, ok bool) {
 	return 0, true
 }
 
-// ShareGroupState tells the admin handlers whether id is a share group
-// and whether it has members.
-func (c *Coordinator) ShareGroupState(id string) (exists, hasMembers bool, err error) {
-	sg, lerr := c.shareGroupFor(id, false)
-	if lerr != nil {
-		return false, false, lerr
+// ShareGroupStatus is what the admin handlers need of a share group.
+type ShareGroupStatus struct {
+	Exists, HasMembers bool
+	// OtherType: the id is a live classic or consumer group.
+	OtherType bool
+	// Topics are the topics ever assigned in the group.
+	Topics map[string]TopicInfo
+}
+
+// ShareGroupStatus looks id up for the share-group admin APIs; errors are
+// NOT_COORDINATOR and COORDINATOR_LOAD_IN_PROGRESS.
+func (c *Coordinator) ShareGroupStatus(id string) (ShareGroupStatus, error) {
+	sg, err := c.shareGroupFor(id, false)
+	if err != nil {
+		return ShareGroupStatus{}, err
 	}
-	if sg == nil {
-		return false, false, nil
+	if sg == nil || sg.dead {
+		if sg != nil {
+			sg.mu.Unlock()
+		}
+		return ShareGroupStatus{OtherType: c.isOtherGroup(id)}, nil
 	}
 	defer sg.mu.Unlock()
-	return !sg.dead, len(sg.members) > 0, nil
+	return ShareGroupStatus{Exists: true, HasMembers: len(sg.members) > 0, Topics: maps.Clone(sg.used)}, nil
 }
 
 // shareSessionTimeout is the group's share.session.timeout.ms when it sets

@@ -101,3 +101,183 @@ func TestShareGroupFranzConsumers(t *testing.T) {
 	}
 	t.Logf("records per consumer: %v", per)
 }
+
+// shareMember drives ShareFetch and ShareAcknowledge with raw kmsg
+// requests, one share session on one broker.
+type shareMember struct {
+	t      *testing.T
+	cl     *kgo.Client
+	group  string
+	member string
+	topic  [16]byte
+	epoch  int32
+}
+
+func newShareMember(t *testing.T, b *broker, group, member string, topic [16]byte) *shareMember {
+	return &shareMember{t: t, cl: b.franz(t), group: group, member: member, topic: topic}
+}
+
+type acquired struct {
+	first, last int64
+	count       int16
+}
+
+// fetch sends a ShareFetch with acks piggy-backed and returns what it
+// acquired.
+func (m *shareMember) fetch(maxRecords int32, maxWait int32, acks ...kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) []acquired {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID = &m.group, &m.member
+	req.ShareSessionEpoch, req.MaxWaitMillis, req.MaxRecords, req.BatchSize, req.MaxBytes = m.epoch, maxWait, maxRecords, maxRecords, 1<<20
+	t := kmsg.NewShareFetchRequestTopic()
+	t.TopicID = m.topic
+	p := kmsg.NewShareFetchRequestTopicPartition()
+	p.PartitionMaxBytes = 1 << 20
+	p.AcknowledgementBatches = acks
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, m.cl.SeedBrokers()[0])
+	if err != nil || resp.ErrorCode != 0 {
+		m.t.Fatalf("ShareFetch %s epoch %d: %v %+v", m.member, m.epoch, err, resp)
+	}
+	m.epoch++
+	var out []acquired
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 || rp.AcknowledgeErrorCode != 0 {
+				m.t.Fatalf("ShareFetch %s partition: %+v", m.member, rp)
+			}
+			for _, a := range rp.AcquiredRecords {
+				out = append(out, acquired{a.FirstOffset, a.LastOffset, a.DeliveryCount})
+			}
+		}
+	}
+	return out
+}
+
+// ack sends a ShareAcknowledge and returns the partition's error code.
+func (m *shareMember) ack(acks ...kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) int16 {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.member, m.epoch
+	t := kmsg.NewShareAcknowledgeRequestTopic()
+	t.TopicID = m.topic
+	p := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	for _, a := range acks {
+		b := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
+		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.FirstOffset, a.LastOffset, a.AcknowledgeTypes
+		p.AcknowledgementBatches = append(p.AcknowledgementBatches, b)
+	}
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, m.cl.SeedBrokers()[0])
+	if err != nil || resp.ErrorCode != 0 {
+		m.t.Fatalf("ShareAcknowledge %s epoch %d: %v %+v", m.member, m.epoch, err, resp)
+	}
+	m.epoch++
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+func ackBatch(first, last int64, types ...int8) kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch {
+	b := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
+	b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = first, last, types
+	return b
+}
+
+// shareStartOffset is DescribeShareGroupOffsets' start offset and lag of
+// partition 0.
+func shareStartOffset(t *testing.T, b *broker, group, topic string) (int64, int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	g.GroupID = group
+	rt := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0}
+	g.Topics = append(g.Topics, rt)
+	req.Groups = append(req.Groups, g)
+	resp, err := req.RequestWith(ctx, b.franz(t))
+	if err != nil || resp.Groups[0].ErrorCode != 0 || resp.Groups[0].Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("DescribeShareGroupOffsets: %v %+v", err, resp)
+	}
+	p := resp.Groups[0].Topics[0].Partitions[0]
+	return p.StartOffset, p.Lag
+}
+
+// TestShareGroupAcknowledgementsAndRestart, with raw requests: accepted
+// records are done; released ones come back with a higher delivery count;
+// rejected ones never; a member's lock running out frees its records;
+// nothing is delivered past group.share.delivery.count.limit; and the
+// share-partition's state (start offset, delivery counts) survives a
+// broker restart.
+func TestShareGroupAcknowledgementsAndRestart(t *testing.T) {
+	b := shareBroker(t,
+		withOverride("group.share.min.record.lock.duration.ms", "1000"),
+		withOverride("group.share.record.lock.duration.ms", "1500"),
+		withOverride("group.share.delivery.count.limit", "2"))
+	const topic, group = "share-acks", "share-acks-g"
+	b.createTopic(t, topic, 1)
+	setGroupConfig(t, b, group, "share.auto.offset.reset", "earliest")
+	produceN(t, b, topic, 0, 10)
+	md, err := b.admin(t).ListTopics(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicID := [16]byte(md[topic].ID)
+	const accept, release, reject = 1, 2, 3
+
+	a := newShareMember(t, b, group, "member-a", topicID)
+	if got := a.fetch(100, 1000); len(got) != 1 || got[0] != (acquired{0, 9, 1}) {
+		t.Fatalf("a's first fetch: %v", got)
+	}
+	// a accepts 0-2, releases 3, rejects 4, keeps 5-9.
+	if code := a.ack(ackBatch(0, 4, accept, accept, accept, release, reject)); code != 0 {
+		t.Fatalf("a's acks: %d", code)
+	}
+	bm := newShareMember(t, b, group, "member-b", topicID)
+	if got := bm.fetch(100, 500); len(got) != 1 || got[0] != (acquired{3, 3, 2}) {
+		t.Fatalf("b gets the released record only: %v", got)
+	}
+	// b releases 3 at the delivery limit (2): archived. a's locks on 5-9
+	// run out and b gets them, second delivery.
+	got := bm.fetch(100, 5000, ackBatch(3, 3, release))
+	if len(got) != 1 || got[0] != (acquired{5, 9, 2}) {
+		t.Fatalf("after a's locks expired: %v", got)
+	}
+	// a may no longer acknowledge what it lost.
+	if code := a.ack(ackBatch(5, 9, accept)); code != 121 {
+		t.Fatalf("a's stale ack: code %d, want INVALID_RECORD_STATE", code)
+	}
+	// b's locks run out too: delivered twice, 5-9 are archived; nothing
+	// comes back.
+	time.Sleep(2 * time.Second)
+	c := newShareMember(t, b, group, "member-c", topicID)
+	if got := c.fetch(100, 500); len(got) != 0 {
+		t.Fatalf("records delivered past the delivery limit: %v", got)
+	}
+	if start, lag := shareStartOffset(t, b, group, topic); start != 10 || lag != 0 {
+		t.Fatalf("start offset %d lag %d, want 10 and 0", start, lag)
+	}
+
+	// In flight across a restart: 10-14 acquired, 10-11 accepted.
+	produceN(t, b, topic, 10, 5)
+	if got := c.fetch(100, 2000); len(got) != 1 || got[0] != (acquired{10, 14, 1}) {
+		t.Fatalf("c's fetch: %v", got)
+	}
+	if code := c.ack(ackBatch(10, 11, accept)); code != 0 {
+		t.Fatalf("c's ack: %d", code)
+	}
+	b.restart()
+	if start, lag := shareStartOffset(t, b, group, topic); start != 12 || lag != 3 {
+		t.Fatalf("after restart: start offset %d lag %d, want 12 and 3", start, lag)
+	}
+	d := newShareMember(t, b, group, "member-d", topicID)
+	if got := d.fetch(100, 2000); len(got) != 1 || got[0] != (acquired{12, 14, 2}) {
+		t.Fatalf("after restart: %v, want 12-14 at their second delivery", got)
+	}
+}

@@ -184,20 +184,20 @@ func TestSessions(t *testing.T) {
 	now := time.Unix(1000, 0)
 	k := SessionKey{"g", "m"}
 	tp := func(p int32) TopicPartition { return TopicPartition{Partition: p} }
-	if _, _, e := s.Fetch(k, 1, nil, nil, now); e != SessionNotFound {
+	if _, _, e := s.Fetch(k, 7, 1, nil, nil, now); e != SessionNotFound {
 		t.Fatalf("epoch 1 without a session: %v", e)
 	}
-	parts, _, e := s.Fetch(k, 0, []TopicPartition{tp(0), tp(1)}, nil, now)
+	parts, _, e := s.Fetch(k, 7, 0, []TopicPartition{tp(0), tp(1)}, nil, now)
 	if e != SessionOK || len(parts) != 2 {
 		t.Fatalf("open: %v %v", parts, e)
 	}
-	if _, _, e := s.Fetch(SessionKey{"g", "other"}, 0, nil, nil, now); e != SessionLimitReached {
+	if _, _, e := s.Fetch(SessionKey{"g", "other"}, 8, 0, nil, nil, now); e != SessionLimitReached {
 		t.Fatalf("second session over the limit: %v", e)
 	}
-	if _, _, e := s.Fetch(k, 2, nil, nil, now); e != SessionInvalidEpoch {
+	if _, _, e := s.Fetch(k, 7, 2, nil, nil, now); e != SessionInvalidEpoch {
 		t.Fatalf("wrong epoch: %v", e)
 	}
-	parts, _, e = s.Fetch(k, 1, []TopicPartition{tp(2)}, []TopicPartition{tp(0)}, now)
+	parts, _, e = s.Fetch(k, 7, 1, []TopicPartition{tp(2)}, []TopicPartition{tp(0)}, now)
 	if e != SessionOK || !reflect.DeepEqual(parts, []TopicPartition{tp(1), tp(2)}) {
 		t.Fatalf("incremental: %v %v", parts, e)
 	}
@@ -210,9 +210,14 @@ func TestSessions(t *testing.T) {
 	if closed, e := s.Acknowledge(k, -1, now); !closed || e != SessionOK {
 		t.Fatalf("close: %v %v", closed, e)
 	}
+	// A session ends with its connection, not with another one.
+	s.Fetch(k, 7, 0, nil, nil, now)
+	if s.CloseConn(k, 9) || !s.CloseConn(k, 7) {
+		t.Fatal("CloseConn closed the wrong session")
+	}
 	// An idle session is evicted for a new one.
-	s.Fetch(k, 0, nil, nil, now)
-	if _, _, e := s.Fetch(SessionKey{"g", "other"}, 0, nil, nil, now.Add(2*time.Minute)); e != SessionOK {
+	s.Fetch(k, 7, 0, nil, nil, now)
+	if _, _, e := s.Fetch(SessionKey{"g", "other"}, 8, 0, nil, nil, now.Add(2*time.Minute)); e != SessionOK {
 		t.Fatalf("eviction: %v", e)
 	}
 }

@@ -32,6 +32,8 @@ type Session struct {
 	Epoch      int32 // the epoch the next request must carry
 	Partitions []TopicPartition
 	lastUsed   time.Time
+	// conn is the connection that opened it: the session ends with it.
+	conn uint64
 }
 
 // SessionError is why a session request was refused.
@@ -70,7 +72,7 @@ func nextEpoch(e int32) int32 {
 // the session with add; a positive epoch must match and adds add and
 // removes forget; -1 closes it. It returns the partitions to serve (none
 // for -1) and whether a session was closed.
-func (s *Sessions) Fetch(k SessionKey, epoch int32, add, forget []TopicPartition, now time.Time) ([]TopicPartition, bool, SessionError) {
+func (s *Sessions) Fetch(k SessionKey, conn uint64, epoch int32, add, forget []TopicPartition, now time.Time) ([]TopicPartition, bool, SessionError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -78,7 +80,7 @@ func (s *Sessions) Fetch(k SessionKey, epoch int32, add, forget []TopicPartition
 		if _, ok := s.sessions[k]; !ok && len(s.sessions) >= s.max && !s.evictOne(now) {
 			return nil, false, SessionLimitReached
 		}
-		ss := &Session{Epoch: 1, lastUsed: now}
+		ss := &Session{Epoch: 1, lastUsed: now, conn: conn}
 		ss.Partitions = merge(nil, add, nil)
 		s.sessions[k] = ss
 		return ss.Partitions, false, SessionOK
@@ -127,6 +129,19 @@ func (s *Sessions) Acknowledge(k SessionKey, epoch int32, now time.Time) (closed
 	ss.Epoch = nextEpoch(epoch)
 	ss.lastUsed = now
 	return false, SessionOK
+}
+
+// CloseConn closes k's session if connection conn opened it (a newer
+// session of the member, on another connection, stays); it reports
+// whether it did.
+func (s *Sessions) CloseConn(k SessionKey, conn uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss, ok := s.sessions[k]; ok && ss.conn == conn {
+		delete(s.sessions, k)
+		return true
+	}
+	return false
 }
 
 // Len is the number of open sessions.
