@@ -146,6 +146,9 @@ func initialOffset(l *storage.Log, reset string, now time.Time) (int64, error) {
 	return l.HighWatermark(), nil
 }
 
+// shareReadChunk is how much log a ShareFetch reads at a time.
+const shareReadChunk = 256 << 10
+
 // shareRead is what one share-partition gave a ShareFetch.
 type shareRead struct {
 	records  []byte
@@ -169,33 +172,45 @@ func (s *shareService) acquire(ctx context.Context, k sharepart.Key, rep *replic
 		if !ok {
 			return nil
 		}
-		info, rr, err := rep.Read(replica.ReadOptions{ReplicaID: -1, FetchOffset: from, LastFetchedEpoch: -1, ReadCommitted: st.readCommitted, MaxBytes: maxBytes, MinOneBatch: true})
-		if err != nil {
-			if errors.Is(err, kerr.OffsetOutOfRange) {
-				return nil // the start is past the log end (nothing to read yet)
+		// Read in chunks, so that a fetch for a few hundred records does
+		// not copy megabytes of log it will not deliver.
+		budget := int64(maxBytes)
+		for out.count < maxRecords && budget > 0 {
+			info, rr, err := rep.Read(replica.ReadOptions{ReplicaID: -1, FetchOffset: from, LastFetchedEpoch: -1, ReadCommitted: st.readCommitted, MaxBytes: int32(min(budget, shareReadChunk)), MinOneBatch: true})
+			if err != nil {
+				if errors.Is(err, kerr.OffsetOutOfRange) {
+					return nil // the start is past the log end (nothing to read yet)
+				}
+				return err
 			}
-			return err
-		}
-		defer rr.Release()
-		if rr == nil || rr.Size == 0 {
-			return nil
-		}
-		var buf bytes.Buffer
-		if _, err := rr.WriteTo(&buf); err != nil {
-			return err
-		}
-		raws, batches := splitBatches(buf.Bytes(), info.Aborted, st.readCommitted)
-		runs, used := sp.Acquire(member, batches, maxRecords, now, st.lim)
-		for i, u := range used {
-			if u {
-				out.records = append(out.records, raws[i]...)
+			if rr == nil || rr.Size == 0 {
+				rr.Release()
+				return nil
 			}
-		}
-		for _, r := range runs {
-			a := kmsg.NewShareFetchResponseTopicPartitionAcquiredRecord()
-			a.FirstOffset, a.LastOffset, a.DeliveryCount = r.First, r.Last, r.DeliveryCount
-			out.acquired = append(out.acquired, a)
-			out.count += int(r.Last - r.First + 1)
+			var buf bytes.Buffer
+			_, err = rr.WriteTo(&buf)
+			rr.Release()
+			if err != nil {
+				return err
+			}
+			raws, batches := splitBatches(buf.Bytes(), info.Aborted, st.readCommitted)
+			if len(batches) == 0 {
+				return nil
+			}
+			runs, used := sp.Acquire(member, batches, maxRecords-out.count, now, st.lim)
+			for i, u := range used {
+				if u {
+					out.records = append(out.records, raws[i]...)
+				}
+			}
+			for _, r := range runs {
+				a := kmsg.NewShareFetchResponseTopicPartitionAcquiredRecord()
+				a.FirstOffset, a.LastOffset, a.DeliveryCount = r.First, r.Last, r.DeliveryCount
+				out.acquired = append(out.acquired, a)
+				out.count += int(r.Last - r.First + 1)
+			}
+			budget -= int64(buf.Len())
+			from = batches[len(batches)-1].Last + 1
 		}
 		return nil
 	})
