@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -280,4 +281,102 @@ func TestShareGroupAcknowledgementsAndRestart(t *testing.T) {
 	if got := d.fetch(100, 2000); len(got) != 1 || got[0] != (acquired{12, 14, 2}) {
 		t.Fatalf("after restart: %v, want 12-14 at their second delivery", got)
 	}
+}
+
+// TestShareGroupFranzReleaseReject: franz-go share consumers acknowledge
+// record by record (Record.Ack): records released at their first delivery
+// come back (DeliveryCount 2) and are then accepted; rejected records are
+// never seen again; a consumer that holds records and disappears gives
+// them back (its connection closes, the broker releases its records), and
+// another consumer gets them with their next delivery count.
+func TestShareGroupFranzReleaseReject(t *testing.T) {
+	b := shareBroker(t)
+	const topic, group, n = "share-rr", "share-rr-g", 300
+	b.createTopic(t, topic, 1)
+	setGroupConfig(t, b, group, "share.auto.offset.reset", "earliest")
+	produceN(t, b, topic, 0, n)
+
+	// A consumer takes a first batch and vanishes without acknowledging.
+	quitter := b.franz(t, kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.ShareMaxRecords(20))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	held := map[string]bool{}
+	for len(held) == 0 && ctx.Err() == nil {
+		quitter.PollRecords(ctx, 20).EachRecord(func(r *kgo.Record) { held[string(r.Value)] = true })
+	}
+	quitter.Close() // leaves the group; its records are released, not accepted
+
+	cl := b.franz(t, kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.ShareMaxRecords(50))
+	deliveries := map[string][]int32{}
+	accepted := 0
+	for accepted+rejectedCount(deliveries) < n && ctx.Err() == nil {
+		cl.PollRecords(ctx, 50).EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			deliveries[v] = append(deliveries[v], r.DeliveryCount())
+			i, _ := strconv.Atoi(v)
+			switch {
+			case i%10 == 3:
+				r.Ack(kgo.AckReject)
+			case i%10 == 7 && r.DeliveryCount() == 1 && !held[v]:
+				r.Ack(kgo.AckRelease)
+			default:
+				r.Ack(kgo.AckAccept)
+				accepted++
+			}
+		})
+	}
+	if err := cl.FlushAcks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The quitter's client fetched ahead of what it polled: those records
+	// were acquired too and come back at their second delivery, like the
+	// ones it polled.
+	second := 0
+	for i := 0; i < n; i++ {
+		v := strconv.Itoa(i)
+		got := deliveries[v]
+		if len(got) == 0 {
+			t.Errorf("record %s never delivered", v)
+			continue
+		}
+		base := got[0]
+		if base == 2 {
+			second++
+		}
+		want := []int32{base}
+		switch {
+		case held[v] && base != 2:
+			t.Errorf("record %s held by the quitter: first delivery here %d, want 2", v, base)
+		case base != 1 && base != 2:
+			t.Errorf("record %s: first delivery here %d", v, base)
+		case i%10 == 7 && base == 1:
+			want = []int32{1, 2}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("record %s: deliveries %v, want %v", v, got, want)
+		}
+	}
+	if second < len(held) {
+		t.Errorf("%d records redelivered, fewer than the %d the quitter held", second, len(held))
+	}
+	t.Logf("quitter polled %d records; %d came back at their second delivery", len(held), second)
+	// Nothing more: rejected records are archived, the rest accepted.
+	short, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer scancel()
+	if fs := cl.PollRecords(short, 10); fs.NumRecords() != 0 {
+		t.Fatalf("%d records after everything was acknowledged", fs.NumRecords())
+	}
+	if start, lag := shareStartOffset(t, b, group, topic); start != n || lag != 0 {
+		t.Fatalf("start offset %d lag %d, want %d and 0", start, lag, n)
+	}
+}
+
+func rejectedCount(d map[string][]int32) int {
+	c := 0
+	for v := range d {
+		if i, _ := strconv.Atoi(v); i%10 == 3 {
+			c++
+		}
+	}
+	return c
 }
