@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -379,4 +380,60 @@ func rejectedCount(d map[string][]int32) int {
 		}
 	}
 	return c
+}
+
+// TestShareGroupReadCommitted: with share.isolation.level=read_committed a
+// share group gets the records of committed transactions and never those
+// of aborted ones (nor the markers); read_uncommitted gets both.
+func TestShareGroupReadCommitted(t *testing.T) {
+	b := shareBroker(t)
+	const topic = "share-txn"
+	b.createTopic(t, topic, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	prod := b.franz(t, kgo.DefaultProduceTopic(topic), kgo.TransactionalID("share-txn-p"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i, commit := range []bool{true, false, true, false} {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 10; j++ {
+			v := fmt.Sprintf("%s-%d-%d", map[bool]string{true: "c", false: "a"}[commit], i, j)
+			if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: 0}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := prod.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume := func(group string, want int) map[string]bool {
+		t.Helper()
+		setGroupConfig(t, b, group, "share.auto.offset.reset", "earliest")
+		cl := b.franz(t, kgo.ShareGroup(group), kgo.ConsumeTopics(topic))
+		got := map[string]bool{}
+		for len(got) < want && ctx.Err() == nil {
+			cl.PollRecords(ctx, 100).EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
+		}
+		// Nothing more arrives.
+		short, scancel := context.WithTimeout(ctx, 2*time.Second)
+		defer scancel()
+		cl.PollRecords(short, 100).EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
+		return got
+	}
+	setGroupConfig(t, b, "share-rc", "share.isolation.level", "read_committed")
+	rc := consume("share-rc", 20)
+	if len(rc) != 20 {
+		t.Fatalf("read_committed: %d records, want the 20 committed: %v", len(rc), rc)
+	}
+	for v := range rc {
+		if !strings.HasPrefix(v, "c-") {
+			t.Fatalf("read_committed delivered %s of an aborted transaction", v)
+		}
+	}
+	if ru := consume("share-ru", 40); len(ru) != 40 {
+		t.Fatalf("read_uncommitted: %d records, want 40", len(ru))
+	}
+	if start, lag := shareStartOffset(t, b, "share-rc", topic); lag != 0 || start < 44 {
+		t.Fatalf("read_committed group: start %d lag %d, want past all 44 offsets (40 records, 4 markers) and 0", start, lag)
+	}
 }
