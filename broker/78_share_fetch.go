@@ -25,8 +25,9 @@ import (
 // member's records and returns none. Otherwise every partition of the
 // session this broker leads is asked for records in turn, up to MaxRecords
 // in all (share.go: acquire); a fetch that acquires nothing waits, up to
-// MaxWaitMillis, for a partition's high watermark to move or an
-// acquisition lock to run out, and tries again.
+// MaxWaitMillis, for a partition's high watermark to move, an
+// acquisition lock to run out or records to be released or acknowledged
+// (which may free a full in-flight window), and tries again.
 //
 // Records acquired are locked to the member for
 // share.record.lock.duration.ms (AcquisitionLockTimeoutMillis). The acquire
@@ -130,7 +131,9 @@ func (b *Broker) handleShareFetch(ctx context.Context, cc *network.ConnContext, 
 	deadline := now.Add(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
 	for {
 		snap = b.ctrl.Snapshot()
+		freed := b.shares.freed.wait() // before reading, so that no release is missed
 		chans, got, anyErr := b.shareFetchRound(ctx, cc, snap, group, member, serve, maxRecords, maxBytes, out, endpoints)
+		chans = append(chans, freed)
 		if got > 0 || anyErr || r.MaxWaitMillis <= 0 || len(serve) == 0 || ctx.Err() != nil {
 			break
 		}

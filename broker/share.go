@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/config"
@@ -52,6 +53,34 @@ type shareService struct {
 	parts    *sharepart.Manager
 	sessions *sharepart.Sessions
 	state    *shareStateCoordinator // share_state.go
+	// freed wakes ShareFetches waiting for records when acknowledgements
+	// or releases free some (a full in-flight window, released records).
+	freed broadcast
+}
+
+// broadcast is a channel closed at each notify, for any number of waiters.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next notify.
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
 }
 
 func (b *Broker) startShares() *shareService {
@@ -288,6 +317,7 @@ func (s *shareService) acknowledge(ctx context.Context, k sharepart.Key, rep *re
 		}
 		return nil
 	})
+	s.freed.notify()
 	if err != nil {
 		return errorCode(err)
 	}
@@ -317,6 +347,7 @@ func (s *shareService) releaseMember(ctx context.Context, group, member string) 
 			s.lg.Debug("releasing a closed share session's records", zap.String("group", group), zap.Error(err))
 		}
 	}
+	s.freed.notify()
 }
 
 // shareLeaderHint fills KIP-951's current leader of a partition this broker
