@@ -20,5 +20,11 @@ func (b *Broker) handleJoinGroup(ctx context.Context, cc *network.ConnContext, r
 		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, r.MemberID
 		return network.Response{Msg: resp}, nil
 	}
+	if b.groups.coord.IsShareGroup(r.Group) {
+		// A share group's id cannot be joined with the classic protocol.
+		resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.InconsistentGroupProtocol.Code, -1, r.MemberID
+		return network.Response{Msg: resp}, nil
+	}
 	return network.Response{Msg: b.groups.coord.JoinGroup(ctx, groupClient(cc, req.ClientID), r)}, nil
 }

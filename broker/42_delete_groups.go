@@ -43,10 +43,24 @@ func (b *Broker) deleteGroups(ctx context.Context, cc *network.ConnContext, r *k
 			allowed.Groups = append(allowed.Groups, g)
 		}
 	}
-	if len(allowed.Groups) == len(r.Groups) {
-		return b.groups.coord.DeleteGroups(ctx, r)
+	// Share groups: the topics whose share-partition state goes with them.
+	shareTopics := map[string][]string{}
+	for _, g := range allowed.Groups {
+		if st, err := b.groups.coord.ShareGroupStatus(g); err == nil && st.Exists && !st.HasMembers {
+			for name := range st.Topics {
+				shareTopics[g] = append(shareTopics[g], name)
+			}
+		}
 	}
 	deleted := b.groups.coord.DeleteGroups(ctx, &allowed)
+	for i, g := range deleted.Groups {
+		if topics, ok := shareTopics[g.Group]; ok && g.ErrorCode == 0 {
+			deleted.Groups[i].ErrorCode = b.deleteShareState(ctx, g.Group, topics)
+		}
+	}
+	if len(allowed.Groups) == len(r.Groups) {
+		return deleted
+	}
 	byName := map[string]kmsg.DeleteGroupsResponseGroup{}
 	for _, g := range deleted.Groups {
 		byName[g.Group] = g

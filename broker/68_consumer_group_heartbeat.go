@@ -46,6 +46,12 @@ func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, cc *network.C
 		resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
 		return network.Response{Msg: resp}, nil
 	}
+	if b.groups.coord.IsShareGroup(r.Group) {
+		resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		msg := "Group " + r.Group + " is not a consumer group."
+		resp.ErrorCode, resp.ErrorMessage = kerr.GroupIDNotFound.Code, &msg
+		return network.Response{Msg: resp}, nil
+	}
 	cl := groupClient(cc, req.ClientID)
 	who := requester(cc)
 	cl.MayDescribe = func(topic string) bool {

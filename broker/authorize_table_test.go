@@ -554,6 +554,112 @@ func authzCases(topicID [16]byte) []authzCase {
 				return r
 			},
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupDescribeResponse).Groups[0].ErrorCode }},
+		{key: 76, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-share", op: kmsg.ACLOperationRead, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrShareGroupHeartbeatRequest()
+				r.GroupID, r.MemberID = azGroup+"-share", "az-share-member-1"
+				r.SubscribedTopicNames = []string{}
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode }},
+		{key: 76, name: "subscribed topic", rt: kmsg.ACLResourceTypeTopic, res: azTopic, op: kmsg.ACLOperationDescribe, denied: kerr.TopicAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrShareGroupHeartbeatRequest()
+				r.GroupID, r.MemberID = azGroup+"-open", "az-share-member-2"
+				r.SubscribedTopicNames = []string{azTopic}
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode }},
+		{key: 77, rt: kmsg.ACLResourceTypeGroup, res: azGroup, op: kmsg.ACLOperationDescribe, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrShareGroupDescribeRequest()
+				r.GroupIDs = []string{azGroup}
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareGroupDescribeResponse).Groups[0].ErrorCode }},
+		{key: 78, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-sf", op: kmsg.ACLOperationRead, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrShareFetchRequest()
+				r.GroupID, r.MemberID = str(azGroup+"-sf"), str("az-share-member-3")
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareFetchResponse).ErrorCode }},
+		{key: 78, name: "topic", rt: kmsg.ACLResourceTypeTopic, res: azTopic, op: kmsg.ACLOperationRead, denied: kerr.TopicAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrShareFetchRequest()
+				r.GroupID, r.MemberID = str(azGroup+"-open"), str("az-share-member-4")
+				t := kmsg.NewShareFetchRequestTopic()
+				t.TopicID = topicID
+				p := kmsg.NewShareFetchRequestTopicPartition()
+				t.Partitions = append(t.Partitions, p)
+				r.Topics = append(r.Topics, t)
+				return r
+			},
+			code: func(r kmsg.Response) int16 {
+				resp := r.(*kmsg.ShareFetchResponse)
+				if resp.ErrorCode != 0 || len(resp.Topics) == 0 {
+					return resp.ErrorCode
+				}
+				return resp.Topics[0].Partitions[0].ErrorCode
+			}},
+		{key: 79, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-sa", op: kmsg.ACLOperationRead, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrShareAcknowledgeRequest()
+				r.GroupID, r.MemberID, r.ShareSessionEpoch = str(azGroup+"-sa"), str("az-share-member-5"), 1
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ShareAcknowledgeResponse).ErrorCode }},
+		{key: 90, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-offsets", op: kmsg.ACLOperationDescribe, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+				g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+				g.GroupID = azGroup + "-offsets"
+				r.Groups = append(r.Groups, g)
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeShareGroupOffsetsResponse).Groups[0].ErrorCode }},
+		{key: 91, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-alter", op: kmsg.ACLOperationRead, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+				r.GroupID = azGroup + "-alter"
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterShareGroupOffsetsResponse).ErrorCode }},
+		{key: 92, rt: kmsg.ACLResourceTypeGroup, res: azGroup + "-delete", op: kmsg.ACLOperationDelete, denied: kerr.GroupAuthorizationFailed,
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+				r.GroupID = azGroup + "-delete"
+				return r
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteShareGroupOffsetsResponse).ErrorCode }},
+		{key: 84, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationClusterAction, denied: kerr.ClusterAuthorizationFailed,
+			onlyDenied: "inter-broker only: the request must also come from a broker on the inter-broker listener",
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrReadShareGroupStateRequest()
+				r.GroupID = azGroup
+				t := kmsg.NewReadShareGroupStateRequestTopic()
+				t.TopicID = topicID
+				t.Partitions = append(t.Partitions, kmsg.NewReadShareGroupStateRequestTopicPartition())
+				r.Topics = append(r.Topics, t)
+				return r
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.ReadShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
+		{key: 85, rt: kmsg.ACLResourceTypeCluster, res: "kafka-cluster", op: kmsg.ACLOperationClusterAction, denied: kerr.ClusterAuthorizationFailed,
+			onlyDenied: "inter-broker only: the request must also come from a broker on the inter-broker listener",
+			req: func() kmsg.Request {
+				r := kmsg.NewPtrWriteShareGroupStateRequest()
+				r.GroupID = azGroup
+				t := kmsg.NewWriteShareGroupStateRequestTopic()
+				t.TopicID = topicID
+				t.Partitions = append(t.Partitions, kmsg.NewWriteShareGroupStateRequestTopicPartition())
+				r.Topics = append(r.Topics, t)
+				return r
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.WriteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode
+			}},
 		{key: 75, rt: kmsg.ACLResourceTypeTopic, res: azTopic, op: kmsg.ACLOperationDescribe, denied: kerr.TopicAuthorizationFailed,
 			req: func() kmsg.Request {
 				r := kmsg.NewPtrDescribeTopicPartitionsRequest()
@@ -600,7 +706,7 @@ func hasGroup(r *kmsg.ListGroupsResponse, g string) bool {
 // longer gets it. Every served key is in the table or exempt with a
 // reason.
 func TestAuthorizationTable(t *testing.T) {
-	tb, saslAddr := startAuthorizingBroker(t)
+	tb, saslAddr := startAuthorizingBroker(t, "group.share.enable=true")
 	ctx := testCtx(t)
 	adm := tb.admin(t)
 	var topicID [16]byte

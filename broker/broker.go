@@ -63,6 +63,7 @@ type Broker struct {
 	phase  atomic.Pointer[string]
 	txns   *txnCoordinator   // transaction coordination glue (transactions.go)
 	groups *groupCoordinator // group coordination glue (groups.go)
+	shares *shareService     // share-partitions and share sessions (share.go)
 	// fetchSessions is the KIP-227 fetch session cache.
 	fetchSessions *fetchsession.Cache
 	// followerReads counts consumer fetches this broker answered with
@@ -238,6 +239,7 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 	b.groups = b.startGroups()
 	b.pids = newProducerIDs(b.ctrl)
 	b.txns = b.startTxns()
+	b.shares = b.startShares()
 	b.fetchSessions = fetchsession.New(cfg.FetchSessionCacheSlots)
 
 	for i := range listeners {
@@ -304,6 +306,7 @@ func (b *Broker) Close() error {
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
+		b.shares.close()
 		if b.replicas != nil {
 			b.replicas.Close()
 		}

@@ -83,6 +83,9 @@ func (b *Broker) startGroups() *groupCoordinator {
 		ConsumerSessionTimeout:    ms(int64(cfg.ConsumerGroupSessionTimeoutMs)),
 		ConsumerHeartbeatInterval: ms(int64(cfg.ConsumerGroupHeartbeatMs)),
 		ConsumerMaxGroupSize:      int(cfg.ConsumerGroupMaxSize),
+		ShareSessionTimeout:       ms(int64(cfg.Share.SessionTimeoutMs)),
+		ShareHeartbeatInterval:    ms(int64(cfg.Share.HeartbeatMs)),
+		ShareMaxGroupSize:         int(cfg.Share.MaxSize),
 	}
 	gc := &groupCoordinator{b: b, lg: b.log.Named("groups"), loaded: make(map[int32]int32)}
 	gc.coord = coordinator.New(ccfg, coordinator.Options{Logger: gc.lg, Topics: snapshotTopics{b}, GroupConfigs: snapshotGroupConfigs{b}})

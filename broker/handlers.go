@@ -69,5 +69,14 @@ func (b *Broker) handlerTable() map[int16]network.Handler {
 		69: {MaxVersion: consumerGroupDescribeMaxVersion, Handle: b.handleConsumerGroupDescribe},
 		74: {MaxVersion: listConfigResourcesMaxVersion, Handle: b.handleListConfigResources},
 		75: {MaxVersion: describeTopicPartitionsMaxVersion, Handle: b.handleDescribeTopicPartitions},
+		76: {MaxVersion: shareGroupHeartbeatMaxVersion, Handle: b.handleShareGroupHeartbeat},
+		77: {MaxVersion: shareGroupDescribeMaxVersion, Handle: b.handleShareGroupDescribe},
+		78: {MaxVersion: shareFetchMaxVersion, Handle: b.handleShareFetch},
+		79: {MaxVersion: shareAcknowledgeMaxVersion, Handle: b.handleShareAcknowledge},
+		84: {MaxVersion: readShareGroupStateMaxVersion, Handle: b.handleReadShareGroupState},
+		85: {MaxVersion: writeShareGroupStateMaxVersion, Handle: b.handleWriteShareGroupState},
+		90: {MaxVersion: describeShareGroupOffsetsMaxVersion, Handle: b.handleDescribeShareGroupOffsets},
+		91: {MaxVersion: alterShareGroupOffsetsMaxVersion, Handle: b.handleAlterShareGroupOffsets},
+		92: {MaxVersion: deleteShareGroupOffsetsMaxVersion, Handle: b.handleDeleteShareGroupOffsets},
 	}
 }

@@ -150,7 +150,7 @@ var brokerDefs = []Def{
 	{Name: "group.max.session.timeout.ms", Type: Int, Default: "1800000", Doc: `Longest session timeout a classic-protocol group member may ask for.`},
 	{Name: "group.initial.rebalance.delay.ms", Type: Int, Default: "3000", Doc: `How long a new classic group waits for more members before its first rebalance.`},
 	{Name: "group.max.size", Type: Int, Default: "2147483647", Validate: atLeast(1), Doc: `Most members of one classic group.`},
-	{Name: "group.coordinator.rebalance.protocols", Type: List, Default: "classic,consumer", Validate: listOf(false, "classic", "consumer", "share", "streams"), Doc: `Group protocols the coordinator serves: classic (JoinGroup/SyncGroup) and consumer (KIP-848 ConsumerGroupHeartbeat).`},
+	{Name: "group.coordinator.rebalance.protocols", Type: List, Default: "classic,consumer", Validate: listOf(false, "classic", "consumer", "share", "streams"), Doc: `Group protocols the coordinator serves: classic (JoinGroup/SyncGroup) and consumer (KIP-848 ConsumerGroupHeartbeat). Share groups are switched on by group.share.enable, as in Kafka 4.1.`},
 	{Name: "group.consumer.session.timeout.ms", Type: Int, Default: "45000", Validate: atLeast(1), Doc: `Session timeout of consumer-protocol (KIP-848) group members.`},
 	{Name: "group.consumer.min.session.timeout.ms", Type: Int, Default: "45000", Validate: atLeast(1), Doc: `Shortest session timeout a consumer-protocol group may be given.`},
 	{Name: "group.consumer.max.session.timeout.ms", Type: Int, Default: "60000", Validate: atLeast(1), Doc: `Longest session timeout a consumer-protocol group may be given.`},
@@ -201,8 +201,9 @@ var brokerDefs = []Def{
 }
 
 var brokerIndex = func() map[string]*Def {
-	brokerDefs = append(brokerDefs, sslDefs...)  // ssl.go
-	brokerDefs = append(brokerDefs, saslDefs...) // sasl.go
+	brokerDefs = append(brokerDefs, sslDefs...)   // ssl.go
+	brokerDefs = append(brokerDefs, saslDefs...)  // sasl.go
+	brokerDefs = append(brokerDefs, shareDefs...) // share.go
 	sort.Slice(brokerDefs, func(i, j int) bool { return brokerDefs[i].Name < brokerDefs[j].Name })
 	m := make(map[string]*Def, len(brokerDefs))
 	for i := range brokerDefs {
@@ -284,8 +285,8 @@ var acceptedPrefixes = map[string]string{
 	"metrics.":          "Runnel exports Prometheus metrics on runnel.admin.listener",
 	"confluent.":        "Confluent Server key; not part of Apache Kafka",
 	"remote.log.":       "Runnel has no tiered storage",
-	"share.":            "share groups (KIP-932) are not implemented",
-	"group.share.":      "share groups (KIP-932) are not implemented",
+	"share.":            "Runnel has no separate share coordinator: share-partition leaders keep their state in __share_group_state (share.coordinator.state.topic.* apply)",
+	"group.share.":      "share group setting Runnel does not use (the simple assignor is the only one; state is persisted by the share-partition leader)",
 	"group.streams.":    "streams groups (KIP-1071) are not implemented",
 	"quorum.":           "Runnel uses etcd, not a KRaft quorum",
 	"raft.":             "Runnel uses etcd, not a KRaft quorum",

@@ -14,11 +14,11 @@ import (
 // does not set takes its value from the broker's group.<key> where the
 // broker has one, else from the key's own default.
 //
-// Runnel serves consumer (KIP-848) groups only; the share.* and streams.*
-// keys are stored, validated and described as Kafka does, and have no
-// effect. Their broker-level bounds (group.share.min.session.timeout.ms …)
-// are Kafka's defaults, since Runnel's broker does not take group.share.*
-// or group.streams.* keys (share and streams groups are not served).
+// Runnel serves consumer (KIP-848) and share (KIP-932) groups; the
+// streams.* keys are stored, validated and described as Kafka does, and
+// have no effect. Their broker-level bounds are Kafka's defaults, since
+// Runnel's broker does not take group.streams.* keys (streams groups are
+// not served).
 
 // Group config keys used outside this file.
 const (
@@ -29,11 +29,11 @@ const (
 var groupDefs = []Def{
 	{Name: GroupConsumerSessionTimeoutMs, Type: Int, Default: "45000", Validate: atLeast(1), Doc: `Session timeout of this consumer-protocol group's members: a member that does not heartbeat within it leaves the group.`},
 	{Name: GroupConsumerHeartbeatIntervalMs, Type: Int, Default: "5000", Validate: atLeast(1), Doc: `Heartbeat interval the coordinator gives this consumer-protocol group's members.`},
-	{Name: "share.session.timeout.ms", Type: Int, Default: "45000", Validate: atLeast(1), Doc: `Session timeout of this share group's members (share groups are not served by Runnel).`},
-	{Name: "share.heartbeat.interval.ms", Type: Int, Default: "5000", Validate: atLeast(1), Doc: `Heartbeat interval of this share group's members (share groups are not served by Runnel).`},
-	{Name: "share.record.lock.duration.ms", Type: Int, Default: "30000", Validate: atLeast(1000), Doc: `How long a share-group member holds a record it acquired (share groups are not served by Runnel).`},
-	{Name: "share.auto.offset.reset", Type: String, Default: "latest", Validate: shareAutoOffsetReset, Doc: `Where a share group starts on a partition it has no state for: earliest, latest, or by_duration:<ISO-8601 duration> back from now (share groups are not served by Runnel).`},
-	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Validate: oneOf("read_committed", "read_uncommitted"), Doc: `Whether a share group delivers records of aborted transactions (read_uncommitted) or only committed ones (share groups are not served by Runnel).`},
+	{Name: "share.session.timeout.ms", Type: Int, Default: "45000", Validate: atLeast(1), Doc: `Session timeout of this share group's members.`},
+	{Name: "share.heartbeat.interval.ms", Type: Int, Default: "5000", Validate: atLeast(1), Doc: `Heartbeat interval of this share group's members.`},
+	{Name: "share.record.lock.duration.ms", Type: Int, Default: "30000", Validate: atLeast(1000), Doc: `How long a share-group member holds a record it acquired.`},
+	{Name: "share.auto.offset.reset", Type: String, Default: "latest", Validate: shareAutoOffsetReset, Doc: `Where a share group starts on a partition it has no state for: earliest, latest, or by_duration:<ISO-8601 duration> back from now.`},
+	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Validate: oneOf("read_committed", "read_uncommitted"), Doc: `Whether a share group delivers records of aborted transactions (read_uncommitted) or only committed ones.`},
 	{Name: "streams.session.timeout.ms", Type: Int, Default: "45000", Validate: atLeast(1), Doc: `Session timeout of this streams group's members (streams groups are not served by Runnel).`},
 	{Name: "streams.heartbeat.interval.ms", Type: Int, Default: "5000", Validate: atLeast(1), Doc: `Heartbeat interval of this streams group's members (streams groups are not served by Runnel).`},
 	{Name: "streams.num.standby.replicas", Type: Int, Default: "0", Validate: atLeast(0), Doc: `Standby replicas of each task of this streams group (streams groups are not served by Runnel).`},
@@ -67,13 +67,13 @@ type groupBound struct {
 }
 
 func (b *Broker) groupBounds() []groupBound {
-	// The share and streams bounds are Kafka's defaults (see above).
+	// The streams bounds are Kafka's defaults (see above).
 	return []groupBound{
 		{GroupConsumerHeartbeatIntervalMs, int64(b.ConsumerGroupMinHeartbeatMs), int64(b.ConsumerGroupMaxHeartbeatMs), "group.consumer.min.heartbeat.interval.ms", "group.consumer.max.heartbeat.interval.ms"},
 		{GroupConsumerSessionTimeoutMs, int64(b.ConsumerGroupMinSessionMs), int64(b.ConsumerGroupMaxSessionMs), "group.consumer.min.session.timeout.ms", "group.consumer.max.session.timeout.ms"},
-		{"share.heartbeat.interval.ms", 5000, 15000, "group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms"},
-		{"share.session.timeout.ms", 45000, 60000, "group.share.min.session.timeout.ms", "group.share.max.session.timeout.ms"},
-		{"share.record.lock.duration.ms", 15000, 60000, "group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"},
+		{"share.heartbeat.interval.ms", int64(b.Share.MinHeartbeatMs), int64(b.Share.MaxHeartbeatMs), "group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms"},
+		{"share.session.timeout.ms", int64(b.Share.MinSessionMs), int64(b.Share.MaxSessionMs), "group.share.min.session.timeout.ms", "group.share.max.session.timeout.ms"},
+		{"share.record.lock.duration.ms", int64(b.Share.MinRecordLockMs), int64(b.Share.MaxRecordLockMs), "group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"},
 		{"streams.heartbeat.interval.ms", 5000, 15000, "group.streams.min.heartbeat.interval.ms", "group.streams.max.heartbeat.interval.ms"},
 		{"streams.session.timeout.ms", 45000, 60000, "group.streams.min.session.timeout.ms", "group.streams.max.session.timeout.ms"},
 		{"streams.num.standby.replicas", 0, 2, "", "group.streams.max.standby.replicas"},

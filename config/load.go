@@ -115,6 +115,7 @@ type Broker struct {
 	GroupMaxSessionTimeoutMs      int32
 	GroupMaxSize                  int32
 	GroupRebalanceProtocols       []string
+	Share                         ShareConfig // share.go
 	ConsumerGroupSessionTimeoutMs int32
 	ConsumerGroupMinSessionMs     int32
 	ConsumerGroupMaxSessionMs     int32
@@ -544,6 +545,7 @@ func (b *Broker) resolve(hostname string) error {
 	b.OffsetsRetentionCheckMs = g.i64("offsets.retention.check.interval.ms")
 	b.OffsetsCommitTimeoutMs = g.i32("offsets.commit.timeout.ms")
 	b.OffsetMetadataMaxBytes = g.i32("offset.metadata.max.bytes")
+	b.Share = loadShare(g)
 	b.TransactionStateLogRF = g.i16("transaction.state.log.replication.factor")
 	b.TransactionStateLogMinISR = g.i32("transaction.state.log.min.isr")
 	b.TransactionStateLogPartitions = g.i32("transaction.state.log.num.partitions")

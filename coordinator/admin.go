@@ -124,6 +124,17 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 		rg.GroupType = kind.String()
 		resp.Groups = append(resp.Groups, rg)
 	}
+	for _, sg := range c.ShareGroups() {
+		if version >= 4 && !match(req.StatesFilter, sg.State) {
+			continue
+		}
+		if version >= 5 && !match(req.TypesFilter, "share") {
+			continue
+		}
+		rg := kmsg.NewListGroupsResponseGroup()
+		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = sg.ID, "share", sg.State, "share"
+		resp.Groups = append(resp.Groups, rg)
+	}
 	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
 	return resp
 }
@@ -143,6 +154,9 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 }
 
 func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
+	if code, ok := c.DeleteShareGroup(id); ok {
+		return code
+	}
 	g, err := c.lookup(id, false)
 	if err != nil {
 		return err.(*kerr.Error).Code

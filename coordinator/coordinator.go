@@ -36,6 +36,12 @@ type Config struct {
 	ConsumerSessionTimeout    time.Duration
 	ConsumerHeartbeatInterval time.Duration
 	ConsumerMaxGroupSize      int
+
+	// Share groups (KIP-932): group.share.session.timeout.ms,
+	// group.share.heartbeat.interval.ms, group.share.max.size.
+	ShareSessionTimeout    time.Duration
+	ShareHeartbeatInterval time.Duration
+	ShareMaxGroupSize      int
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -53,6 +59,9 @@ func DefaultConfig() Config {
 		ConsumerSessionTimeout:    45 * time.Second,
 		ConsumerHeartbeatInterval: 5 * time.Second,
 		ConsumerMaxGroupSize:      1<<31 - 1,
+		ShareSessionTimeout:       45 * time.Second,
+		ShareHeartbeatInterval:    5 * time.Second,
+		ShareMaxGroupSize:         200,
 	}
 }
 
@@ -111,6 +120,8 @@ type Coordinator struct {
 	txnOffsets txnOffsetState
 
 	stats stats // metrics.go
+	// shares are the share groups (share.go).
+	shares shareGroups
 }
 
 // partition is one loaded (or loading) __consumer_offsets partition.
@@ -155,6 +166,7 @@ func (c *Coordinator) Close() {
 	parts := c.parts
 	c.parts = map[int32]*partition{}
 	c.mu.Unlock()
+	c.closeShareGroups()
 	for _, p := range parts {
 		p.unload()
 	}

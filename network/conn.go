@@ -40,6 +40,30 @@ type ConnContext struct {
 	// sasl is the authentication state on a SASL listener, nil elsewhere
 	// (sasl.go).
 	sasl *saslConn
+
+	// onClose are called, in order, once the connection has closed and
+	// its last request was handled (OnClose).
+	onClose []func()
+}
+
+// OnClose registers fn to run when the connection closes, after its last
+// request was handled, on the connection's own goroutine (so before the
+// Server's Close returns). Handlers use it for state tied to a connection
+// (a share session releases the records its member holds, as in Kafka).
+func (cc *ConnContext) OnClose(fn func()) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.onClose = append(cc.onClose, fn)
+}
+
+func (cc *ConnContext) runOnClose() {
+	cc.mu.Lock()
+	fns := cc.onClose
+	cc.onClose = nil
+	cc.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // ClientSoftware returns the client software name and version the client
@@ -171,6 +195,7 @@ func (c *conn) serve() {
 	for item := range in { // decoded ahead and never handled
 		c.s.done(&item)
 	}
+	c.cc.runOnClose()
 	if reason != nil {
 		c.cc.Log.Info("closing connection", zap.Error(reason))
 	} else {
