@@ -73,7 +73,7 @@ func TestUpdateFeatures(t *testing.T) {
 	for _, f := range first.SupportedFeatures {
 		sup = append(sup, fmt.Sprintf("%s:%d-%d", f.Name, f.MinVersion, f.MaxVersion))
 	}
-	if fmt.Sprint(sup) != "[group.version:0-1 transaction.version:0-2]" {
+	if fmt.Sprint(sup) != "[group.version:0-1 share.version:0-1 transaction.version:0-2]" {
 		t.Fatalf("supported %v", sup)
 	}
 

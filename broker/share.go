@@ -100,10 +100,13 @@ func (s *shareService) close() {
 	s.parts.Close()
 }
 
-// shareEnabled reports whether this broker serves share groups
-// (group.share.enable, Kafka 4.1's switch besides the share.version
-// feature).
-func (b *Broker) shareEnabled() bool { return b.cfg.Share.Enable }
+// shareEnabled reports whether this broker serves share groups: the
+// cluster's share.version feature finalized at 1 (kafka-features
+// upgrade --feature share.version=1), or group.share.enable, Kafka 4.1's
+// switch besides it.
+func (b *Broker) shareEnabled() bool {
+	return b.cfg.Share.Enable || b.ctrl.Snapshot().Features.Level(controller.FeatureShareVersion) >= 1
+}
 
 // shareGroupSettings are a group's effective share settings: its GROUP
 // config where set, else the broker's.

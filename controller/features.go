@@ -25,6 +25,7 @@ import (
 const (
 	FeatureTransactionVersion = "transaction.version"
 	FeatureGroupVersion       = "group.version"
+	FeatureShareVersion       = "share.version"
 )
 
 // FeatureRange is one feature this software supports: the levels it can
@@ -38,10 +39,12 @@ type FeatureRange struct {
 // SupportedFeatures lists the features Runnel supports, sorted by name.
 // Kafka 4.x formats a new cluster at the latest production level of each
 // feature: transaction.version 2 (KIP-890 part 2) and group.version 1
-// (KIP-848). share.version joins the list once share groups exist.
+// (KIP-848). share.version 1 turns share groups on (KIP-932); Kafka 4.1
+// leaves it at 0 in a new cluster (early access).
 func SupportedFeatures() []FeatureRange {
 	return []FeatureRange{
 		{Name: FeatureGroupVersion, Min: 0, Max: 1, NewClusterLevel: 1},
+		{Name: FeatureShareVersion, Min: 0, Max: 1, NewClusterLevel: 0},
 		{Name: FeatureTransactionVersion, Min: 0, Max: 2, NewClusterLevel: 2},
 	}
 }

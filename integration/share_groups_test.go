@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -436,4 +438,41 @@ func TestShareGroupReadCommitted(t *testing.T) {
 	if start, lag := shareStartOffset(t, b, "share-rc", topic); lag != 0 || start < 44 {
 		t.Fatalf("read_committed group: start %d lag %d, want past all 44 offsets (40 records, 4 markers) and 0", start, lag)
 	}
+}
+
+// TestShareGroupsByFeature: without group.share.enable, share groups are
+// off (ShareGroupHeartbeat answers UNSUPPORTED_VERSION, as Kafka's
+// handler does) until an operator finalizes share.version=1 with
+// UpdateFeatures, as `kafka-features upgrade --feature share.version=1`
+// does; then the same heartbeat joins.
+func TestShareGroupsByFeature(t *testing.T) {
+	b := startBroker(t)
+	cl := b.franz(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b.createTopic(t, "share-by-feature", 1)
+	heartbeat := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.GroupID, req.MemberID, req.MemberEpoch = "sbf", "member-sbf-0000001", 0
+		req.SubscribedTopicNames = []string{"share-by-feature"}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	if code := heartbeat(); code != 35 { // UNSUPPORTED_VERSION
+		t.Fatalf("share heartbeat with share.version 0: error %d, want UNSUPPORTED_VERSION", code)
+	}
+	up := kmsg.NewPtrUpdateFeaturesRequest()
+	f := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+	f.Feature, f.MaxVersionLevel, f.UpgradeType = "share.version", 1, 1
+	up.FeatureUpdates = append(up.FeatureUpdates, f)
+	up.TimeoutMillis = 30000
+	resp, err := up.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 || (len(resp.Results) > 0 && resp.Results[0].ErrorCode != 0) {
+		t.Fatalf("UpdateFeatures share.version=1: %v %+v", err, resp)
+	}
+	testenv.Eventually(t, "a share heartbeat joins after share.version=1", func() bool { return heartbeat() == 0 })
 }
