@@ -205,6 +205,7 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 		}
 	}
 
+	fenced := 0
 	for name, t := range snap.Topics {
 		eff, err := config.EffectiveTopic(m.cfg, dyn, t.Configs)
 		if err != nil {
@@ -234,8 +235,16 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 				r.log.SetConfig(scfg)
 			}
 			r.setMinInsync(eff.MinInsyncReplicas)
-			r.setRole(p, own)
+			if r.setRole(p, own) {
+				fenced++
+			}
 		}
+	}
+	if fenced > 0 {
+		// One line for all: a restarted broker has thousands (each is
+		// logged at Debug); the controller elects again at once.
+		m.log.Info("partition state names this broker leader for another broker epoch; not leading until the controller elects a leader again",
+			zap.Int("partitions", fenced), zap.Int64("broker_epoch", own))
 	}
 	if first {
 		m.setAsideStrays()

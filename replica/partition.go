@@ -292,7 +292,10 @@ func (p *Partition) Read(o ReadOptions) (ReadInfo, *storage.ReadResult, error) {
 // replica then neither leads nor follows (produce and fetch are answered
 // NOT_LEADER_OR_FOLLOWER) until the controller writes the leadership
 // again, in a new leader epoch.
-func (p *Partition) setRole(st controller.Partition, own int64) {
+//
+// It reports whether the state was newly fenced, for the Manager's one
+// log line per snapshot (a restarted broker has thousands).
+func (p *Partition) setRole(st controller.Partition, own int64) (newlyFenced bool) {
 	leader := st.Leader
 	fenced := leader == p.self && own >= 0 && (own == 0 || st.LeaderBrokerEpoch != own)
 	if fenced {
@@ -315,8 +318,7 @@ func (p *Partition) setRole(st controller.Partition, own int64) {
 	}
 	p.appendMu.Unlock()
 	if changed && fenced {
-		// Routine after a restart (the controller elects again at once):
-		// Debug, or a broker with 100k partitions logs 100k lines.
+		newlyFenced = true
 		p.lg.Debug("partition state names this broker leader for another broker epoch; not leading until the controller elects a leader again",
 			zap.String("topic", p.topic), zap.Int32("partition", p.index), zap.Int32("leader_epoch", st.LeaderEpoch),
 			zap.Int64("leader_broker_epoch", st.LeaderBrokerEpoch), zap.Int64("broker_epoch", own))
@@ -329,6 +331,7 @@ func (p *Partition) setRole(st controller.Partition, own int64) {
 	if changed {
 		p.wake()
 	}
+	return newlyFenced
 }
 
 // AdvanceLogStart moves the log start up to offset on the leader
