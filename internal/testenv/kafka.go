@@ -45,6 +45,10 @@ type KafkaConfig struct {
 	HeapMB int
 	// JVMOptions replace the JVM's default flags (heap aside).
 	JVMOptions []string
+	// Listeners are extra client listeners, each named for its security
+	// protocol (SASL_PLAINTEXT, say), on their own free ports, beside
+	// PLAINTEXT; their SASL settings go in Properties.
+	Listeners []string
 }
 
 // Kafka is a running Apache Kafka cluster.
@@ -62,7 +66,9 @@ type KafkaNode struct {
 	ID             int32
 	Addr           string // the PLAINTEXT listener clients use, 127.0.0.1:port
 	ControllerAddr string
-	Dir            string // holds server.properties, kafka.log and the log dir
+	Dir            string // holds server.properties and the log dir
+	// ListenerAddrs are the extra listeners' addresses by name.
+	ListenerAddrs map[string]string
 
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -194,6 +200,10 @@ func startKafkaOnce(cfg KafkaConfig) (*Kafka, error) {
 			Addr:           fmt.Sprintf("127.0.0.1:%d", freePort()),
 			ControllerAddr: fmt.Sprintf("127.0.0.1:%d", freePort()),
 			Dir:            filepath.Join(dir, fmt.Sprint("node", i+1)),
+			ListenerAddrs:  map[string]string{},
+		}
+		for _, name := range cfg.Listeners {
+			n.ListenerAddrs[name] = fmt.Sprintf("127.0.0.1:%d", freePort())
 		}
 		if err := os.MkdirAll(filepath.Join(n.Dir, "data"), 0o755); err != nil {
 			os.RemoveAll(dir)
@@ -265,14 +275,27 @@ func startKafkaOnce(cfg KafkaConfig) (*Kafka, error) {
 // internal topics' replication factor when there are fewer than three
 // nodes), then the caller's properties.
 func kafkaProperties(n *KafkaNode, nodes int, voters []string, extra map[string]string) string {
+	listeners := "PLAINTEXT://" + n.Addr + ",CONTROLLER://" + n.ControllerAddr
+	advertised := "PLAINTEXT://" + n.Addr
+	protocols := "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	names := make([]string, 0, len(n.ListenerAddrs))
+	for name := range n.ListenerAddrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		listeners += "," + name + "://" + n.ListenerAddrs[name]
+		advertised += "," + name + "://" + n.ListenerAddrs[name]
+		protocols += "," + name + ":" + name
+	}
 	props := map[string]string{
 		"process.roles":                  "broker,controller",
 		"node.id":                        fmt.Sprint(n.ID),
-		"listeners":                      "PLAINTEXT://" + n.Addr + ",CONTROLLER://" + n.ControllerAddr,
-		"advertised.listeners":           "PLAINTEXT://" + n.Addr,
+		"listeners":                      listeners,
+		"advertised.listeners":           advertised,
 		"controller.listener.names":      "CONTROLLER",
 		"inter.broker.listener.name":     "PLAINTEXT",
-		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"listener.security.protocol.map": protocols,
 		"log.dirs":                       filepath.Join(n.Dir, "data"),
 	}
 	if nodes == 1 {
