@@ -70,6 +70,17 @@ func conformanceScenarios() []confScenario {
 			createTopicsStep("invalid-config-value", nil, ctopic("cf-ct-cfg2", 1, 1, "retention.ms", "abc")),
 			createTopicsStep("invalid-cleanup-policy", nil, ctopic("cf-ct-cfg3", 1, 1, "cleanup.policy", "sometimes")),
 			createTopicsStep("duplicate-in-request", nil, ctopic("cf-ct-dup", 1, 1), ctopic("cf-ct-dup", 1, 1)),
+			createTopicsStep("name-too-long", nil, ctopic(string(make([]byte, 250)), 1, 1)),
+			createTopicsStep("colliding-name", []int16{vMax}, ctopic("cf_ct_a", 1, 1)),
+			createTopicsStep("zero-replication", nil, ctopic("cf-ct-rf0", 1, 0)),
+			createTopicsStep("assignment-and-count", []int16{vMax}, func() kmsg.CreateTopicsRequestTopic {
+				t := ctopic("cf-ct-both", 2, 1)
+				a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+				a.Partition, a.Replicas = 0, []int32{1}
+				t.ReplicaAssignment = append(t.ReplicaAssignment, a)
+				return t
+			}()),
+			createTopicsStep("min-isr-above-rf", nil, ctopic("cf-ct-minisr", 1, 1, "min.insync.replicas", "0")),
 			{name: "validate-only", key: 19, build: func(s *confSide, v int16) kmsg.Request {
 				r := kmsg.NewPtrCreateTopicsRequest()
 				r.Topics = []kmsg.CreateTopicsRequestTopic{ctopic("cf-ct-validate", 4, 1, "retention.ms", "1000")}
@@ -137,6 +148,7 @@ func conformanceScenarios() []confScenario {
 		}},
 		{name: "ProduceFetch", steps: []confStep{
 			createTopic("cf-pf", 2),
+			createTopic("cf-pf-small", 1, "max.message.bytes", "1024"),
 			produceStep("first", "cf-pf", 0, confBatch(-1, -1, -1, false, "a", "b", "c")),
 			produceStep("second", "cf-pf", 0, confBatch(-1, -1, -1, false, "d")),
 			produceStep("unknown-topic", "cf-pf-absent", 0, confBatch(-1, -1, -1, false, "x")),
@@ -144,6 +156,12 @@ func conformanceScenarios() []confScenario {
 			produceStep("corrupt-crc", "cf-pf", 1, corruptCRC(confBatch(-1, -1, -1, false, "x"))),
 			produceStep("transactional-without-txn", "cf-pf", 1, confBatch(77, 0, 0, true, "x")),
 			produceStep("idempotent-unknown-producer", "cf-pf", 1, confBatch(123456, 0, 5, false, "x")),
+			{name: "invalid-acks", key: 0, versions: produceVersions, build: func(s *confSide, v int16) kmsg.Request {
+				r := produceRequest(s, "cf-pf", 0, nil, confBatch(-1, -1, -1, false, "x"))
+				r.Acks = 2
+				return r
+			}},
+			produceStep("too-large-for-topic", "cf-pf-small", 0, confBatch(-1, -1, -1, false, string(make([]byte, 2048)))),
 			fetchStep("from-zero", "cf-pf", 0, 0, 0),
 			fetchStep("from-middle", "cf-pf", 0, 2, 0),
 			fetchStep("at-end", "cf-pf", 0, 4, 0),
@@ -231,6 +249,20 @@ func conformanceScenarios() []confScenario {
 		}},
 		{name: "DescribeLogDirs", steps: []confStep{
 			createTopic("cf-dld", 1),
+			{name: "log created", key: 35, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+				r := kmsg.NewPtrDescribeLogDirsRequest()
+				t := kmsg.NewDescribeLogDirsRequestTopic()
+				t.Topic, t.Partitions = "cf-dld", []int32{0}
+				r.Topics = append(r.Topics, t)
+				return r
+			}, until: func(_ *confSide, resp kmsg.Response) bool {
+				for _, d := range resp.(*kmsg.DescribeLogDirsResponse).Dirs {
+					if len(d.Topics) > 0 {
+						return true
+					}
+				}
+				return false
+			}},
 			{name: "topic", key: 35, build: func(s *confSide, v int16) kmsg.Request {
 				r := kmsg.NewPtrDescribeLogDirsRequest()
 				t := kmsg.NewDescribeLogDirsRequestTopic()
@@ -327,6 +359,18 @@ func conformanceScenarios() []confScenario {
 				return r
 			}},
 			offsetFetchStep("unknown-group", "cf-ge-absent", "cf-ge-topic"),
+			{name: "commit-metadata-too-large", key: 8, build: func(s *confSide, v int16) kmsg.Request {
+				r := offsetCommitRequest("cf-ge", "", -1, "cf-ge-topic", 0, 1)
+				r.Topics[0].Partitions[0].Metadata = kmsg.StringPtr(string(make([]byte, 5000)))
+				return r
+			}},
+			{name: "commit-unknown-topic", key: 8, build: func(s *confSide, v int16) kmsg.Request {
+				return offsetCommitRequest("cf-ge", "", -1, "cf-ge-absent-topic", 0, 1)
+			}},
+			// Once __consumer_offsets exists (creating it by hand before
+			// would leave Kafka's group coordinator without its partitions).
+			createTopicsStep("internal-name", nil, ctopic("__consumer_offsets", 1, 1)),
+			produceStep("internal-topic", "__consumer_offsets", 0, confBatch(-1, -1, -1, false, "x")),
 			{name: "commit-empty-group-id", key: 8, build: func(s *confSide, v int16) kmsg.Request {
 				return offsetCommitRequest("", "", -1, "cf-ge-topic", 0, 1)
 			}},
