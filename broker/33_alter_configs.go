@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -22,7 +23,8 @@ const alterConfigsMaxVersion int16 = 2
 // Topic configs are checked with config.ValidateTopicConfigs, broker
 // configs (this or any broker's id, or the empty name for the cluster-wide
 // defaults) with config.ValidateBrokerDynamic; a failure is INVALID_CONFIG
-// with the validator's message. A resource named twice is INVALID_REQUEST,
+// with the validator's message, except a key that cannot change at run
+// time: INVALID_REQUEST, as in Kafka. A resource named twice is INVALID_REQUEST,
 // BROKER_LOGGER is not alterable this way (INVALID_REQUEST, as in Kafka).
 // ValidateOnly checks without writing. Changes reach this broker's
 // partition logs before the answer.
@@ -121,6 +123,9 @@ func (b *Broker) alterConfigResource(ctx context.Context, typ kmsg.ConfigResourc
 			return 0, err
 		}
 		if err := config.ValidateBrokerDynamic(next); err != nil {
+			if errors.As(err, new(config.NotDynamicError)) {
+				return 0, fmt.Errorf("%w: %s", kerr.InvalidRequest, err)
+			}
 			return 0, fmt.Errorf("%w: %s", kerr.InvalidConfig, err)
 		}
 		if validateOnly {
