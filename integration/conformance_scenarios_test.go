@@ -239,6 +239,15 @@ func conformanceScenarios() []confScenario {
 			incrementalAlterStep("incremental-append-list", 2, "cf-cfg", "cleanup.policy", 2, "compact"),
 			incrementalAlterStep("incremental-unknown-topic", 2, "cf-cfg-absent", "segment.ms", 0, "1"),
 			describeConfigsStep("topic-after", 2, "cf-cfg", []string{"retention.ms", "segment.ms", "cleanup.policy"}),
+			incrementalAlterStep("broker-dynamic", 4, "1", "log.cleaner.threads", 0, "2"),
+			incrementalAlterStep("broker-read-only", 4, "1", "log.dirs", 0, "/tmp/x"),
+			incrementalAlterStep("broker-unknown-key", 4, "1", "no.such.config", 0, "1"),
+			incrementalAlterStep("cluster-default", 4, "", "log.retention.ms", 0, "86400000"),
+			incrementalAlterStep("other-broker", 4, "7", "log.cleaner.threads", 0, "2"),
+			describeConfigsStep("broker-after", 4, "1", []string{"log.cleaner.threads", "log.retention.ms"}),
+			describeConfigsStep("cluster-defaults", 4, "", nil),
+			incrementalAlterStep("cluster-default-delete", 4, "", "log.retention.ms", 1, ""),
+			incrementalAlterStep("broker-dynamic-delete", 4, "1", "log.cleaner.threads", 1, ""),
 		}},
 		{name: "DescribeCluster", steps: []confStep{
 			{name: "cluster", key: 60, build: func(s *confSide, v int16) kmsg.Request {
@@ -400,6 +409,19 @@ func conformanceScenarios() []confScenario {
 				t := kmsg.NewDescribeProducersRequestTopic()
 				t.Topic, t.Partitions = "cf-idem", []int32{0, 2}
 				r.Topics = append(r.Topics, t)
+				return r
+			}},
+		}},
+		// Last: a request that would break the brokers' state if either
+		// accepted it.
+		{name: "Destructive", steps: []confStep{
+			{name: "delete-internal-topic", key: 20, build: func(s *confSide, v int16) kmsg.Request {
+				r := kmsg.NewPtrDeleteTopicsRequest()
+				r.TopicNames = []string{"__consumer_offsets"}
+				t := kmsg.NewDeleteTopicsRequestTopic()
+				t.Topic = kmsg.StringPtr("__consumer_offsets")
+				r.Topics = append(r.Topics, t)
+				r.TimeoutMillis = 30000
 				return r
 			}},
 		}},

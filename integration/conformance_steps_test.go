@@ -665,6 +665,24 @@ func transactionScenario() confScenario {
 			return r
 		}},
 		endTxn("end-after-fenced", false, 0),
+		// A second transaction, aborted: read_committed answers list it.
+		initProducerIDStep("re-init", txnID, "txn"),
+		addPartitions("add-partitions-again", 0, 0, []int16{3}),
+		{name: "produce-to-abort", key: 0, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			return produceRequest(s, topic, 0, txnID, confBatch(s.int64Val("txn.pid"), s.int16Val("txn.epoch"), 0, true, "t2", "t3"))
+		}},
+		endTxn("abort", false, 0),
+		{name: "settle-abort", key: 65, versions: []int16{vMax}, build: describe.build, until: func(_ *confSide, resp kmsg.Response) bool {
+			for _, t := range resp.(*kmsg.DescribeTransactionsResponse).TransactionStates {
+				if t.TransactionalID == txn {
+					return t.State == "CompleteAbort" || t.State == "Empty"
+				}
+			}
+			return false
+		}},
+		fetchStep("read-committed-after-abort", topic, 0, 2, -1, 1),
+		listOffsetsStep("latest-after-abort", topic, 0, -1, -1),
+		endTxn("abort-again", false, 0),
 	}}
 }
 
