@@ -341,6 +341,7 @@ func conformanceScenarios() []confScenario {
 			}},
 		}},
 		classicGroupScenario(),
+		staticGroupScenario(),
 		{name: "GroupErrors", steps: []confStep{
 			findCoordinatorReady("cf-ge"),
 			groupReady("cf-ge"),

@@ -454,6 +454,62 @@ func classicGroupScenario() confScenario {
 	}}
 }
 
+// staticGroupScenario: static membership (KIP-345) — a member with an
+// instance id rejoining under a new member id fences the old one.
+func staticGroupScenario() confScenario {
+	const g = "cf-static"
+	join := func(name, memberKey string) confStep {
+		return confStep{name: name, key: 11, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrJoinGroupRequest()
+			r.Group, r.SessionTimeoutMillis, r.RebalanceTimeoutMillis = g, 30000, 30000
+			r.InstanceID, r.ProtocolType, r.Protocols = kmsg.StringPtr("i1"), "consumer", consumerProtocol("cf-cg-t")
+			return r
+		}, capture: func(s *confSide, resp kmsg.Response) {
+			j := resp.(*kmsg.JoinGroupResponse)
+			if j.ErrorCode == 0 {
+				s.vals[memberKey], s.vals[g+".generation"] = j.MemberID, j.Generation
+			}
+		}}
+	}
+	heartbeat := func(name, memberKey string) confStep {
+		return confStep{name: name, key: 12, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrHeartbeatRequest()
+			r.Group, r.MemberID, r.InstanceID = g, s.strVal(memberKey), kmsg.StringPtr("i1")
+			r.Generation = s.int32Val(g + ".generation")
+			return r
+		}}
+	}
+	return confScenario{name: "StaticGroup", steps: []confStep{
+		findCoordinatorReady(g),
+		groupReady(g),
+		join("join", "first"),
+		syncStep("sync", g, "first", 0),
+		{name: "sync-inconsistent-protocol", key: 14, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrSyncGroupRequest()
+			r.Group, r.MemberID, r.Generation = g, s.strVal("first"), s.int32Val(g+".generation")
+			r.ProtocolType, r.Protocol = kmsg.StringPtr("connect"), kmsg.StringPtr("range")
+			return r
+		}},
+		heartbeat("heartbeat", "first"),
+		join("rejoin-new-member-id", "second"),
+		heartbeat("heartbeat-fenced", "first"),
+		heartbeat("heartbeat-new", "second"),
+		{name: "describe", key: 15, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeGroupsRequest()
+			r.Groups = []string{g}
+			return r
+		}},
+		{name: "leave-by-instance", key: 13, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrLeaveGroupRequest()
+			r.Group = g
+			m := kmsg.NewLeaveGroupRequestMember()
+			m.InstanceID = kmsg.StringPtr("i1")
+			r.Members = append(r.Members, m)
+			return r
+		}},
+	}}
+}
+
 func offsetDeleteStep(name, group, topic string) confStep {
 	return confStep{name: name, key: 47, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
 		r := kmsg.NewPtrOffsetDeleteRequest()
