@@ -63,6 +63,27 @@ func aclScenario() confScenario {
 		}},
 		createACLsStep("create", []int16{vMax}, aclCreation(topic, "az-t", literal, "User:alice", kmsg.ACLOperationDescribe)),
 		createACLsStep("create-old-version", []int16{vMin}, aclCreation(group, "az-g-", prefixed, "User:bob", kmsg.ACLOperationRead)),
+		// Kafka answers ACL and SCRAM changes once its controller took them;
+		// its broker applies them a moment later. Wait for both before
+		// reading them back.
+		{name: "alice visible", key: 50, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+			u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+			u.Name = "alice"
+			r.Users = append(r.Users, u)
+			return r
+		}, until: func(_ *confSide, resp kmsg.Response) bool {
+			res := resp.(*kmsg.DescribeUserSCRAMCredentialsResponse).Results
+			return len(res) == 1 && res[0].ErrorCode == 0
+		}},
+		{name: "acls visible", key: 29, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeACLsRequest()
+			r.ResourceType, r.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+			r.Operation, r.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+			return r
+		}, until: func(_ *confSide, resp kmsg.Response) bool {
+			return len(resp.(*kmsg.DescribeACLsResponse).Resources) == 2 // alice's and bob's
+		}},
 		createACLsStep("create-principal-without-type", nil, aclCreation(topic, "az-x", literal, "alice", kmsg.ACLOperationRead)),
 		createACLsStep("create-resource-any", nil, aclCreation(kmsg.ACLResourceTypeAny, "az-x", literal, "User:alice", kmsg.ACLOperationRead)),
 		createACLsStep("create-pattern-match", nil, aclCreation(topic, "az-x", kmsg.ACLResourcePatternTypeMatch, "User:alice", kmsg.ACLOperationRead)),

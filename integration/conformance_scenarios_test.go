@@ -322,6 +322,18 @@ func conformanceScenarios() []confScenario {
 			scramUpsertStep("too-few-iterations", "cf-alice", 1, 1000),
 			scramUpsertStep("unknown-mechanism", "cf-alice", 9, 8192),
 			scramUpsertStep("valid", "cf-alice", 1, 8192),
+			// Kafka answers once its controller took the change; its broker
+			// learns it a moment later.
+			{name: "cf-alice visible", key: 50, versions: []int16{vMax}, build: func(s *confSide, v int16) kmsg.Request {
+				r := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+				u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+				u.Name = "cf-alice"
+				r.Users = append(r.Users, u)
+				return r
+			}, until: func(_ *confSide, resp kmsg.Response) bool {
+				res := resp.(*kmsg.DescribeUserSCRAMCredentialsResponse).Results
+				return len(res) == 1 && res[0].ErrorCode == 0
+			}},
 			{name: "describe-all", key: 50, build: func(s *confSide, v int16) kmsg.Request {
 				return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
 			}},
