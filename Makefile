@@ -94,6 +94,21 @@ bench-quota:
 bench-compare:
 	RUNNEL_BENCH_COMPARE=1 $(GO) test -run TestBenchCompare -v -timeout 30m ./integration/
 
+# Runnel against Apache Kafka (the release pinned in integration/java/pom.xml,
+# started from integration/java/lib), same franz-go workloads, alternating
+# rounds; prints a table of medians with each broker's CPU s/GB and RSS.
+.PHONY: bench-compare-kafka
+bench-compare-kafka: java-deps
+	RUNNEL_BENCH_KAFKA=1 $(GO) test -run TestBenchCompareKafka -v -timeout 60m ./integration/
+
+# Differential conformance against Apache Kafka, in full: the corpus
+# (which `make test` also runs) verbosely, failing on allowlist entries no
+# difference needed, and three-node Kafka in the test harness.
+.PHONY: conformance
+conformance: java-deps
+	RUNNEL_CONFORMANCE_FULL=1 $(GO) test -race -count=1 -run 'TestStartKafka' -v -timeout 10m ./internal/testenv/
+	RUNNEL_CONFORMANCE_FULL=1 $(GO) test -race -count=1 -run 'TestDifferentialConformance' -v -timeout 20m ./integration/
+
 # The same workloads against this tree and a baseline revision, one run,
 # alternating rounds: `make bench-baseline BASE=main~3` (a refactor must not
 # be slower). The baseline binary is built from a detached worktree.

@@ -28,7 +28,9 @@ const (
 //   - -1 latest: the last fetchable offset — the HW for read_uncommitted,
 //     the LSO for read_committed, the log end for a replica (id >= 0);
 //   - -3 max timestamp: the first record carrying the largest timestamp;
-//   - a timestamp >= 0: the first record whose timestamp is >= it.
+//   - a timestamp >= 0: the first record whose timestamp is >= it;
+//   - any other negative timestamp (or a special one of a later
+//     version): UNSUPPORTED_VERSION, as in Kafka.
 //
 // Lookups whose answer is not below the last fetchable offset answer
 // offset -1 and timestamp -1, as Kafka does. The leader epoch answered is
@@ -117,7 +119,10 @@ func (b *Broker) listOffset(snap *controller.Snapshot, r *kmsg.ListOffsetsReques
 			found(t, off)
 		}
 	default:
-		return fmt.Errorf("%w: timestamp %d is not valid at version %d", kerr.InvalidRequest, ts, r.Version)
+		// A negative timestamp this version does not define (a special
+		// one of a later version, or none at all): Kafka answers
+		// UNSUPPORTED_VERSION, not INVALID_REQUEST.
+		return fmt.Errorf("%w: timestamp %d is not defined at version %d", kerr.UnsupportedVersion, ts, r.Version)
 	}
 	return nil
 }

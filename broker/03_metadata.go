@@ -146,7 +146,11 @@ func (b *Broker) handleMetadata(ctx context.Context, cc *network.ConnContext, re
 		rt.Topic, rt.TopicID, rt.ErrorCode = name, id, code
 		rt.AuthorizedOperations = authorizedOperationsOmitted
 		if name != nil {
-			rt.AuthorizedOperations = topicOps(*name)
+			// Kafka computes the operations of the topics it answers
+			// for; one the principal may not describe keeps "omitted".
+			if code != kerr.TopicAuthorizationFailed.Code {
+				rt.AuthorizedOperations = topicOps(*name)
+			}
 			rt.IsInternal = code != kerr.TopicAuthorizationFailed.Code && isInternalTopicName(*name)
 		}
 		rt.Partitions = []kmsg.MetadataResponseTopicPartition{}

@@ -16,6 +16,11 @@ import (
 // when it asked for all.
 const offsetFetchMaxVersion int16 = 10
 
+// noOffsetMetadata is the metadata of a partition answered with an error:
+// empty, not null, as Kafka's OffsetFetchResponse.PartitionData sends it.
+// Handlers only take its address; nothing writes it.
+var noOffsetMetadata = ""
+
 func (b *Broker) handleOffsetFetch(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.OffsetFetchRequest)
 	mayDescribeGroup := func(g string) bool {
@@ -34,6 +39,7 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, cc *network.ConnContext,
 				for _, p := range t.Partitions {
 					rp := kmsg.NewOffsetFetchResponseTopicPartition()
 					rp.Partition, rp.Offset, rp.ErrorCode = p, -1, kerr.GroupAuthorizationFailed.Code
+					rp.Metadata = &noOffsetMetadata
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)
@@ -55,7 +61,7 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, cc *network.ConnContext,
 				}
 				for i := range t.Partitions {
 					p := &t.Partitions[i]
-					p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, nil, kerr.TopicAuthorizationFailed.Code
+					p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, &noOffsetMetadata, kerr.TopicAuthorizationFailed.Code
 				}
 			}
 			kept = append(kept, t)
@@ -82,7 +88,7 @@ func (b *Broker) handleOffsetFetch(ctx context.Context, cc *network.ConnContext,
 				}
 				for i := range t.Partitions {
 					p := &t.Partitions[i]
-					p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, nil, kerr.TopicAuthorizationFailed.Code
+					p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, &noOffsetMetadata, kerr.TopicAuthorizationFailed.Code
 				}
 			}
 			kept = append(kept, t)

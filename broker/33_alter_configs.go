@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -24,9 +25,10 @@ const alterConfigsMaxVersion int16 = 2
 // configs (this or any broker's id, or the empty name for the cluster-wide
 // defaults) with config.ValidateBrokerDynamic, group configs (GROUP, any
 // group id but the empty one) with config.Broker.ValidateGroupConfigs; a
-// failure is INVALID_CONFIG with the validator's message. A null value
-// leaves a topic or broker key out, and is INVALID_CONFIG for a group, as
-// Kafka's controller answers. A resource named twice is INVALID_REQUEST,
+// failure is INVALID_CONFIG with the validator's message, except a broker
+// key that cannot change at run time: INVALID_REQUEST, as in Kafka. A null
+// value leaves a topic or broker key out, and is INVALID_CONFIG for a
+// group, as Kafka's controller answers. A resource named twice is INVALID_REQUEST,
 // BROKER_LOGGER is not alterable this way (INVALID_REQUEST, as in Kafka).
 // ValidateOnly checks without writing. Changes reach this broker's
 // partition logs before the answer.
@@ -145,6 +147,9 @@ func (b *Broker) alterConfigResource(ctx context.Context, typ kmsg.ConfigResourc
 			return 0, err
 		}
 		if err := config.ValidateBrokerDynamic(next); err != nil {
+			if errors.As(err, new(config.NotDynamicError)) {
+				return 0, fmt.Errorf("%w: %s", kerr.InvalidRequest, err)
+			}
 			return 0, fmt.Errorf("%w: %s", kerr.InvalidConfig, err)
 		}
 		if validateOnly {

@@ -47,7 +47,19 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, cc *netw
 	r := req.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	if !b.authorizeCluster(cc, kmsg.ACLOperationAlter) {
+		// As Kafka's error response: the error at the top and on every
+		// partition asked for.
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, t := range r.Topics {
+			rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.ClusterAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
 		return network.Response{Msg: resp}, nil
 	}
 	resp.AllowReplicationFactorChange = r.AllowReplicationFactorChange

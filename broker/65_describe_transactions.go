@@ -23,15 +23,15 @@ func (b *Broker) handleDescribeTransactions(_ context.Context, cc *network.ConnC
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
 		if !b.authorize(cc, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
+			// As in Kafka, an entry with an error carries only its code:
+			// producer id, epoch and start time stay 0.
 			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
 			resp.TransactionStates = append(resp.TransactionStates, st)
 			continue
 		}
 		d, err := b.txns.coord.Describe(id)
 		if err != nil {
 			st.ErrorCode = errorCode(err)
-			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
 			resp.TransactionStates = append(resp.TransactionStates, st)
 			continue
 		}

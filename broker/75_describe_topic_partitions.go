@@ -91,6 +91,9 @@ func (b *Broker) handleDescribeTopicPartitions(_ context.Context, cc *network.Co
 		rt.AuthorizedOperations = b.authorizedOperations(cc, kmsg.ACLResourceTypeTopic, name)
 		rt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 		if !all && !mayDescribe(name) {
+			// As Kafka: a topic the principal may not describe gets no
+			// operations computed ("omitted").
+			rt.AuthorizedOperations = authorizedOperationsOmitted
 			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, rt)
 			continue

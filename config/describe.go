@@ -233,6 +233,15 @@ func DescribeBrokerDefaults(dyn Dynamic) []Entry {
 	return out
 }
 
+// NotDynamicError is ValidateBrokerDynamic's answer for a broker key that
+// cannot change at run time: Kafka refuses it as an invalid request rather
+// than an invalid config.
+type NotDynamicError struct{ Key string }
+
+func (e NotDynamicError) Error() string {
+	return fmt.Sprintf("Cannot update these configs dynamically: [%s]", e.Key)
+}
+
 // ValidateBrokerDynamic checks configs sent with AlterConfigs or
 // IncrementalAlterConfigs for a broker resource: every key must be a
 // broker key that may change at run time, and every value must be valid.
@@ -249,7 +258,7 @@ func ValidateBrokerDynamic(m map[string]string) error {
 			return fmt.Errorf("Unknown broker config name: %s", k)
 		}
 		if !d.Dynamic {
-			return fmt.Errorf("Cannot update these configs dynamically: [%s]", k)
+			return NotDynamicError{Key: k}
 		}
 		if err := d.Check(m[k]); err != nil {
 			return err
