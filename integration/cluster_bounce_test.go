@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
+
 	"github.com/IBM/sarama"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -112,6 +114,20 @@ func TestClusterBouncedLeader(t *testing.T) {
 		nd.b.start()
 		restarted := time.Since(start)
 		c.waitFullISR(ctx, adm, topic)
+		// A restart faster than the controller's reaction finds the ISR
+		// whole before the new leader epochs are written: wait for them.
+		testenv.Eventually(t, "the bounced broker's partitions led in newer leader epochs", func() bool {
+			td2, _, err := c.metadata(ctx, adm, topic)
+			if err != nil {
+				return false
+			}
+			for _, p := range td2.Partitions {
+				if e, ok := epochsBefore[p.Partition]; ok && p.LeaderEpoch <= e {
+					return false
+				}
+			}
+			return true
+		})
 		close(probeDone)
 		got := <-probeRes
 		for i := range got {
