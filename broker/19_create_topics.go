@@ -103,6 +103,11 @@ func (b *Broker) handleCreateTopics(ctx context.Context, cc *network.ConnContext
 			}
 		}
 	}
+	for i := range resp.Topics {
+		if rt := &resp.Topics[i]; rt.ErrorCode != 0 && rt.Configs == nil {
+			rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{} // Kafka sends an empty array, not null
+		}
+	}
 	return network.Response{Msg: resp, Throttle: mq.throttle}, nil
 }
 

@@ -292,7 +292,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 	resp.SetVersion(req.GetVersion())
 	resp.HeartbeatIntervalMillis = int32(c.consumerHeartbeatInterval(req.Group) / time.Millisecond)
 	fail := func(e *heartbeatError) *kmsg.ConsumerGroupHeartbeatResponse {
-		resp.ErrorCode = e.err.Code
+		// Kafka answers an error with no heartbeat interval.
+		resp.ErrorCode, resp.HeartbeatIntervalMillis = e.err.Code, 0
 		if e.msg != "" {
 			resp.ErrorMessage = &e.msg
 		}
@@ -339,6 +340,9 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, cl Client, req
 	}
 	if herr != nil {
 		return fail(herr)
+	}
+	if req.MemberEpoch < 0 {
+		resp.HeartbeatIntervalMillis = 0 // a member that left heartbeats no more (Kafka's answer)
 	}
 	return resp
 }

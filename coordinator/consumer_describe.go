@@ -67,7 +67,8 @@ func (cg *consumerGroup) describe(rg *kmsg.ConsumerGroupDescribeResponseGroup, n
 		rm.ClientID = m.clientID
 		rm.ClientHost = m.clientHost
 		rm.SubscribedTopics = append([]string{}, m.topicNames...)
-		rm.SubscribedTopicRegex = strPtr(m.regex)
+		regex := m.regex // "" without one, as Kafka answers, not null
+		rm.SubscribedTopicRegex = &regex
 		rm.Assignment = m.assigned.describeAssignment(names)
 		rm.TargetAssignment = cg.target[m.id].describeAssignment(names)
 		if version >= 1 {
