@@ -51,6 +51,11 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, cc *network.ConnC
 			for _, p := range topics[t] {
 				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
 				rp.Partition, rp.ErrorCode = p, codes[txn.TopicPartition{Topic: t, Partition: p}]
+				if r.Version < 2 && rp.ErrorCode == kerr.ProducerFenced.Code {
+					// PRODUCER_FENCED came with v2; older clients know
+					// INVALID_PRODUCER_EPOCH (Kafka's response mapping).
+					rp.ErrorCode = kerr.InvalidProducerEpoch.Code
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
@@ -75,6 +80,11 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, cc *network.ConnC
 			for _, p := range topics[t] {
 				rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
 				rp.Partition, rp.ErrorCode = p, codes[txn.TopicPartition{Topic: t, Partition: p}]
+				if r.Version < 2 && rp.ErrorCode == kerr.ProducerFenced.Code {
+					// PRODUCER_FENCED came with v2; older clients know
+					// INVALID_PRODUCER_EPOCH (Kafka's response mapping).
+					rp.ErrorCode = kerr.InvalidProducerEpoch.Code
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			rtx.Topics = append(rtx.Topics, rt)
