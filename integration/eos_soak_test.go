@@ -180,12 +180,14 @@ func eosSoakConfluent(t *testing.T, b *broker, name, protocol string, duration t
 	input := produceEOSInput(ctx, t, b, in, duration)
 
 	slots := make([]*eosProcess, members)
+	var all []*eosProcess
 	start := func(i int) {
 		instance := ""
 		if i%2 == 0 {
 			instance = fmt.Sprintf("%s-static-%d", name, i)
 		}
 		slots[i] = startEOSProcess(t, py, b.addr(), in, out, group, fmt.Sprintf("txn-%s-%d", name, i), instance, protocol)
+		all = append(all, slots[i])
 	}
 	for i := range slots {
 		start(i)
@@ -222,7 +224,7 @@ func eosSoakConfluent(t *testing.T, b *broker, name, protocol string, duration t
 			slots[i].kill()
 			start(i)
 			churn["kill"]++
-		case 2: // a zombie: frozen past the session timeout, mid-transaction perhaps
+		case 2: // a zombie: frozen mid-transaction past the session timeout
 			slots[i].freeze(4 * time.Second)
 			churn["zombie"]++
 		}
@@ -234,6 +236,11 @@ func eosSoakConfluent(t *testing.T, b *broker, name, protocol string, duration t
 	for _, p := range slots {
 		p.terminate(t)
 	}
+	aborted := 0
+	for _, p := range all {
+		aborted += strings.Count(p.stderr.String(), ": aborting ")
+	}
+	t.Logf("%s: %d member processes, %d transactions aborted by members", name, len(all), aborted)
 	if t.Failed() {
 		for _, p := range slots {
 			t.Logf("%s:\n%s", p.txnID, tail(p.stderr.String(), 30))
@@ -297,14 +304,31 @@ func (p *eosProcess) kill() {
 	<-p.done
 }
 
-// freeze stops the process for d: its heartbeats stop, and a transaction
-// it had open resumes after the group has moved on.
+// freeze stops the process for d inside a transaction (SIGUSR1 makes the
+// member stop itself between producing and committing; SIGSTOP if it has
+// not within two seconds): its heartbeats stop, and its open transaction
+// resumes after the group has moved on.
 func (p *eosProcess) freeze(d time.Duration) {
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		return
 	}
+	for i := 0; i < 20 && !p.stopped(); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGSTOP)
 	time.Sleep(d)
 	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+}
+
+// stopped reports whether the process is in the stopped state.
+func (p *eosProcess) stopped() bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'T'
 }
 
 // keepCPUsBusy spins one goroutine per CPU until the returned function is

@@ -11,8 +11,9 @@ usage: confluent_eos_member.py BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP TXN_ID
                                INSTANCE_ID PROTOCOL
 INSTANCE_ID "" for a dynamic member; PROTOCOL "classic" (cooperative-sticky)
 or "consumer" (KIP-848). SIGTERM closes the member cleanly (leaves the
-group). Logs go to stderr; exit status 3 on a fatal producer error.
+group); SIGUSR1 freezes it inside its next transaction. Logs go to stderr; exit status 3 on a fatal producer error.
 """
+import os
 import signal
 import sys
 import time
@@ -30,6 +31,19 @@ def on_term(*_):
 
 
 signal.signal(signal.SIGTERM, on_term)
+
+# SIGUSR1 asks the member to freeze itself (SIGSTOP) inside its next
+# transaction, after producing and before committing: the test resumes it
+# (SIGCONT) once the group has moved on, making it a zombie.
+freeze_in_txn = False
+
+
+def on_usr1(*_):
+    global freeze_in_txn
+    freeze_in_txn = True
+
+
+signal.signal(signal.SIGUSR1, on_usr1)
 
 
 def log(msg):
@@ -128,6 +142,11 @@ while not stopping:
         for m in recs:
             producer.produce(out_topic, value=b"out-" + m.value(), partition=m.partition())
             offsets[(m.topic(), m.partition())] = m.offset() + 1
+        if freeze_in_txn:
+            freeze_in_txn = False
+            producer.flush(30)
+            log("freezing in a transaction")
+            os.kill(os.getpid(), signal.SIGSTOP)
         producer.send_offsets_to_transaction(
             [TopicPartition(t, p, o) for (t, p), o in offsets.items()],
             consumer.consumer_group_metadata(), 30)
