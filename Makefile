@@ -127,6 +127,17 @@ SOAK_EOS ?= 5m
 soak-eos:
 	RUNNEL_SOAK_EOS=$(SOAK_EOS) $(GO) test -race -count=1 -run TestEOSSoak -v -timeout 90m ./integration/
 
+# The same soak SOAK_EOS_RUNS times in a row (default 20), SOAK_EOS_EACH
+# (default 30s) per variant; SOAK_EOS_ONLY picks variants by subtest name,
+# e.g. SOAK_EOS_ONLY=confluent or SOAK_EOS_ONLY='range|kip848'. Stops at
+# the first failing run.
+SOAK_EOS_RUNS ?= 20
+SOAK_EOS_EACH ?= 30s
+SOAK_EOS_ONLY ?=
+.PHONY: soak-eos-20
+soak-eos-20:
+	RUNNEL_SOAK_EOS=$(SOAK_EOS_EACH) $(GO) test -race -count=$(SOAK_EOS_RUNS) -failfast -run 'TestEOSSoak/$(SOAK_EOS_ONLY)' -v -timeout 300m ./integration/
+
 # acks=all produce throughput on one three-broker cluster (external etcd):
 # RF=3 with min.insync.replicas=2 against RF=1, twice each, same run.
 .PHONY: bench-cluster
