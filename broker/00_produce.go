@@ -150,9 +150,7 @@ func (b *Broker) produce(ctx context.Context, cc *network.ConnContext, req *prot
 		return network.Response{}, nil
 	case -1:
 		deadline := time.Now().Add(time.Duration(max(pr.TimeoutMillis, 0)) * time.Millisecond)
-		var err error
-		waiting(ctx, func() { err = replica.AwaitHW(ctx, waits, deadline) }) // off the request_percentage clock
-		if err != nil {
+		if err := replica.AwaitHW(ctx, waits, deadline); err != nil {
 			return network.Response{}, err
 		}
 	}

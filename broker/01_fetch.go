@@ -110,9 +110,7 @@ func (b *Broker) handleFetch(ctx context.Context, cc *network.ConnContext, req *
 			break
 		}
 		fr.release()
-		var woke bool
-		waiting(ctx, func() { woke = replica.WaitAny(ctx, chans, deadline) }) // off the request_percentage clock
-		if !woke {
+		if !replica.WaitAny(ctx, chans, deadline) {
 			if ctx.Err() != nil {
 				return network.Response{}, ctx.Err()
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/internal/reqtime"
 	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/protocol"
 	"github.com/runnel/runnel/quota"
@@ -183,10 +184,11 @@ func quotaClientID(req *protocol.Request) string {
 
 // requestClock is what a request spent: from when its handler began,
 // less the time it waited for other work (which takes no thread in
-// Kafka's purgatory). Handlers find it in their context.
+// Kafka's purgatory: the replica package reports those waits through
+// internal/reqtime, as the request metrics' remote phase). Handlers find
+// it in their context.
 type requestClock struct {
-	start  time.Time
-	waited time.Duration
+	start time.Time
 	// recorded: the handler already charged request_percentage (Fetch,
 	// which must know before it encodes its response).
 	recorded bool
@@ -198,15 +200,6 @@ type requestClockKey struct{}
 func clockOf(ctx context.Context) *requestClock {
 	c, _ := ctx.Value(requestClockKey{}).(*requestClock)
 	return c
-}
-
-// waiting runs fn, a wait for other work, off the request's clock.
-func waiting(ctx context.Context, fn func()) {
-	start := time.Now()
-	fn()
-	if c := clockOf(ctx); c != nil {
-		c.waited += time.Since(start)
-	}
 }
 
 // quotaExemptAPIs are the broker-only APIs Kafka answers without request
@@ -224,7 +217,7 @@ func (b *Broker) chargeRequest(ctx context.Context, cc *network.ConnContext, req
 		return c.throttle
 	}
 	c.recorded = true
-	busy := time.Since(c.start) - c.waited
+	busy := time.Since(c.start) - reqtime.RemoteOf(ctx)
 	// percent of one thread-second: 100 × seconds
 	c.throttle = b.quotas.request.Record(quotaUser(cc), quotaClientID(req), 100*busy.Seconds(), time.Now())
 	// Kafka bounds a request-quota throttle by one window

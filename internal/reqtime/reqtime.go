@@ -42,6 +42,15 @@ func from(ctx context.Context) *Timer {
 	return t
 }
 
+// RemoteOf is the purgatory time recorded so far for the request ctx
+// belongs to (0 without a Timer).
+func RemoteOf(ctx context.Context) time.Duration {
+	if t := from(ctx); t != nil {
+		return t.Remote()
+	}
+	return 0
+}
+
 // AddRemote records d of waiting in purgatory for the request ctx belongs
 // to; without a Timer in ctx (an internal caller) it does nothing.
 func AddRemote(ctx context.Context, d time.Duration) {
