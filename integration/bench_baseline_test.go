@@ -31,14 +31,7 @@ func TestBenchBaseline(t *testing.T) {
 	}
 	rounds := envInt(t, "RUNNEL_BENCH_ROUNDS", 3)
 	records := envInt(t, "RUNNEL_BENCH_RECORDS", 500_000)
-	duration := 10 * time.Second
-	if v := os.Getenv("RUNNEL_BENCH_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("RUNNEL_BENCH_DURATION: %v", err)
-		}
-		duration = d
-	}
+	duration := envDuration(t, "RUNNEL_BENCH_DURATION", 10*time.Second)
 	fill := os.Getenv("RUNNEL_BENCH_FILL") != "0"
 	if fill {
 		fillPageCache(t, t.TempDir())

@@ -70,14 +70,7 @@ func TestBenchCompare(t *testing.T) {
 	}
 	rounds := envInt(t, "RUNNEL_BENCH_ROUNDS", 3)
 	records := envInt(t, "RUNNEL_BENCH_RECORDS", 500_000)
-	duration := 10 * time.Second
-	if v := os.Getenv("RUNNEL_BENCH_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("RUNNEL_BENCH_DURATION: %v", err)
-		}
-		duration = d
-	}
+	duration := envDuration(t, "RUNNEL_BENCH_DURATION", 10*time.Second)
 
 	fill := os.Getenv("RUNNEL_BENCH_FILL") != "0"
 	if fill {
@@ -378,6 +371,20 @@ func envInt(t *testing.T, key string, def int) int {
 		t.Fatalf("%s=%q: want a positive integer", key, v)
 	}
 	return n
+}
+
+// envDuration reads a duration from the environment (def when unset).
+func envDuration(t *testing.T, key string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return d
 }
 
 // buildNoRace builds a command of this module without the race detector.

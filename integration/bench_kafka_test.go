@@ -36,14 +36,7 @@ func TestBenchCompareKafka(t *testing.T) {
 	rounds := envInt(t, "RUNNEL_BENCH_ROUNDS", 3)
 	records := envInt(t, "RUNNEL_BENCH_RECORDS", 500_000)
 	rate := envInt(t, "RUNNEL_BENCH_RATE", 10_000)
-	duration := 10 * time.Second
-	if v := os.Getenv("RUNNEL_BENCH_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("RUNNEL_BENCH_DURATION: %v", err)
-		}
-		duration = d
-	}
+	duration := envDuration(t, "RUNNEL_BENCH_DURATION", 10*time.Second)
 
 	rn := startRunnelProc(t, buildNoRace(t, t.TempDir(), "runnel", "github.com/runnel/runnel/cmd/runnel"))
 	kafka := testenv.StartKafka(t, testenv.KafkaConfig{HeapMB: 1024,

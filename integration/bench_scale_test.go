@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -114,12 +113,7 @@ func scaleTopic(i int) string { return fmt.Sprintf("scale-%05d", i) }
 // users run.
 func useRunnelWithoutRace(t *testing.T) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "runnel")
-	build := exec.Command("go", "build", "-o", bin, "github.com/runnel/runnel/cmd/runnel")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildNoRace(t, t.TempDir(), "runnel", "github.com/runnel/runnel/cmd/runnel")
 	saved := runnelBinary
 	runnelBinary = bin
 	t.Cleanup(func() { runnelBinary = saved })
