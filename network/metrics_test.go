@@ -88,6 +88,12 @@ func TestRequestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := ts.Server
+	// The server records a request after writing its response, so the
+	// client can read the answer first: wait for the last phase recorded.
+	testenv.Eventually(t, "the Metadata request recorded", func() bool {
+		n, _, _ := gather(t, s, "runnel_request_duration_seconds", "api", "Metadata", "phase", "total")
+		return n == 1
+	})
 	if v, _, _ := gather(t, s, "runnel_requests_total", "api", "Metadata"); v != 1 {
 		t.Errorf("Metadata requests %v, want 1", v)
 	}
