@@ -21,27 +21,12 @@ const alterShareGroupOffsetsMaxVersion int16 = 0
 func (b *Broker) handleAlterShareGroupOffsets(ctx context.Context, cc *network.ConnContext, req *protocol.Request) (network.Response, error) {
 	r := req.Body.(*kmsg.AlterShareGroupOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
-	fail := func(err *kerr.Error, msg string) (network.Response, error) {
+	if err, msg := b.checkEmptyShareGroup(cc, kmsg.ACLOperationRead, r.GroupID); err != nil {
 		resp.ErrorCode = err.Code
 		if msg != "" {
 			resp.ErrorMessage = &msg
 		}
 		return network.Response{Msg: resp}, nil
-	}
-	if !b.shareEnabled() {
-		return fail(kerr.UnsupportedVersion, "")
-	}
-	if !b.authorize(cc, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.GroupID) {
-		return fail(kerr.GroupAuthorizationFailed, "")
-	}
-	st, err := b.groups.coord.ShareGroupStatus(r.GroupID)
-	switch {
-	case err != nil:
-		return fail(err.(*kerr.Error), "")
-	case st.OtherType:
-		return fail(kerr.GroupIDNotFound, "Group "+r.GroupID+" is not a share group.")
-	case st.HasMembers:
-		return fail(kerr.NonEmptyGroup, "The group is not empty.")
 	}
 	snap := b.ctrl.Snapshot()
 	for _, t := range r.Topics {

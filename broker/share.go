@@ -108,6 +108,29 @@ func (b *Broker) shareEnabled() bool {
 	return b.cfg.Share.Enable || b.ctrl.Snapshot().Features.Level(controller.FeatureShareVersion) >= 1
 }
 
+// checkEmptyShareGroup is what the share-group offset admin APIs (91, 92)
+// require before they touch a group's state: share groups enabled, op
+// allowed on the group, and the group an existing share group without
+// members. It returns the error to answer with and its message, or nil.
+func (b *Broker) checkEmptyShareGroup(cc *network.ConnContext, op kmsg.ACLOperation, group string) (*kerr.Error, string) {
+	if !b.shareEnabled() {
+		return kerr.UnsupportedVersion, ""
+	}
+	if !b.authorize(cc, op, kmsg.ACLResourceTypeGroup, group) {
+		return kerr.GroupAuthorizationFailed, ""
+	}
+	st, err := b.groups.coord.ShareGroupStatus(group)
+	switch {
+	case err != nil:
+		return err.(*kerr.Error), ""
+	case st.OtherType:
+		return kerr.GroupIDNotFound, "Group " + group + " is not a share group."
+	case st.HasMembers:
+		return kerr.NonEmptyGroup, "The group is not empty."
+	}
+	return nil, ""
+}
+
 // shareGroupSettings are a group's effective share settings: its GROUP
 // config where set, else the broker's.
 type shareGroupSettings struct {
