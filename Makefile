@@ -98,11 +98,15 @@ bench-compare:
 	RUNNEL_BENCH_COMPARE=1 $(GO) test -run TestBenchCompare -v -timeout 30m ./integration/
 
 # Runnel against Apache Kafka (the release pinned in integration/java/pom.xml,
-# started from integration/java/lib), same franz-go workloads, alternating
-# rounds; prints a table of medians with each broker's CPU s/GB and RSS.
+# started from integration/java/lib), alternating rounds: franz-go,
+# librdkafka's rdkafka_performance and Kafka's perf-test tools as clients,
+# e2e latency at 10k and 50k msg/s, start-up and kill -9 recovery, and
+# three brokers each at RF=3; prints one table of medians, ratios and goals
+# with each broker's CPU s/GB and RSS (docs/performance.md). About 40
+# minutes; RUNNEL_BENCH_PHASES=single,life,rf3 picks phases.
 .PHONY: bench-compare-kafka
 bench-compare-kafka: java-deps
-	RUNNEL_BENCH_KAFKA=1 $(GO) test -run TestBenchCompareKafka -v -timeout 60m ./integration/
+	RUNNEL_BENCH_KAFKA=1 $(GO) test -run TestBenchCompareKafka -v -timeout 120m ./integration/
 
 # Differential conformance against Apache Kafka, in full: the corpus
 # (which `make test` also runs) verbosely, failing on allowlist entries no
