@@ -44,8 +44,9 @@ import (
 // whole batch (KIP-74). An offset below the log start or above the log end
 // is OFFSET_OUT_OF_RANGE, with -1 offsets for a consumer, as Kafka. A
 // partition refused before reading (unknown, unauthorized) carries an
-// empty aborted-transaction list, one refused by the read a null list. A v12+ fetcher whose last fetched epoch has
-// diverged from the leader's log gets the diverging epoch instead of data.
+// empty aborted-transaction list, one refused by the read a null list. A
+// v12+ fetcher whose last fetched epoch has diverged from the leader's log
+// gets the diverging epoch instead of data.
 //
 // Long poll: if nothing is readable beyond MinBytes and no partition has an
 // error, the handler waits on the replicas' change channels (the HW moved
