@@ -54,8 +54,15 @@ import (
 // Transactional batches (transactions.go) must come with the request's
 // transactional id, and their partition must be part of the producer's
 // ongoing transaction (KIP-890 part 1 verification with the coordinator),
-// else INVALID_TXN_STATE; a batch without a transactional id is
-// INVALID_RECORD.
+// else INVALID_TXN_STATE. A request with a transactional batch and no
+// transactional id is refused whole, every partition with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka does.
+//
+// A refused partition's offsets are -1, except that an error of the
+// leader's append itself carries the log start offset
+// (produceErrorHasLogStart). An idempotent retry of one of the producer's
+// last five batches is answered with that batch's offsets and, as its
+// LogAppendTime, the batch's max timestamp (storage's duplicate path).
 const produceMaxVersion int16 = 13
 
 // handleProduce appends, then charges the request's size to the client's
@@ -85,6 +92,11 @@ func (b *Broker) produce(ctx context.Context, cc *network.ConnContext, req *prot
 	switch {
 	case pr.TransactionID != nil && !b.authorize(cc, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *pr.TransactionID):
 		// Kafka refuses the whole request before looking at topics.
+		reqErr = kerr.TransactionalIDAuthorizationFailed
+	case pr.TransactionID == nil && produceHasTransactionalBatch(pr):
+		// As Kafka's KafkaApis: transactional records need a
+		// transactional id the client may write; without one every
+		// partition of the request is refused.
 		reqErr = kerr.TransactionalIDAuthorizationFailed
 	case pr.Acks != 0 && pr.Acks != 1 && pr.Acks != -1:
 		reqErr = kerr.InvalidRequiredAcks
@@ -196,8 +208,7 @@ func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topi
 	}
 	res, w, err := r.AppendAsLeader(rp.Records, replica.LeaderAppend{CheckMinISR: acks == -1})
 	if err != nil {
-		var recErrs *storage.RecordErrors
-		if errors.As(err, &recErrs) {
+		if produceErrorHasLogStart(err) {
 			sp.LogStartOffset = r.Log().LogStartOffset()
 		}
 		return replica.HWWait{}, err
@@ -206,6 +217,22 @@ func (b *Broker) produceOne(ctx context.Context, snap *controller.Snapshot, topi
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return w, nil
+}
+
+// produceErrorHasLogStart says whether a refused append's answer carries
+// the log start offset, as Kafka's ReplicaManager.appendToLocalLog
+// decides: every error of the leader's append does (a refused sequence or
+// epoch, NOT_ENOUGH_REPLICAS, invalid records, ...) except the partition,
+// size, corruption and storage errors, which keep -1. Errors before the
+// append (request checks, transaction verification) keep -1 too.
+func produceErrorHasLogStart(err error) bool {
+	for _, e := range []error{kerr.UnknownTopicOrPartition, kerr.NotLeaderForPartition, kerr.MessageTooLarge,
+		kerr.RecordListTooLarge, kerr.CorruptMessage, kerr.KafkaStorageError} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // produceRecordErrors is the v8+ ErrorRecords of a partition whose append
@@ -271,6 +298,20 @@ func checkProduceRecords(version int16, records []byte) error {
 		return fmt.Errorf("%w: Produce requests with version %d are only allowed to contain exactly one record batch per partition", kerr.InvalidRecord, version)
 	}
 	return nil
+}
+
+// produceHasTransactionalBatch reports whether any partition of the
+// request holds a transactional batch (Kafka's
+// RequestUtils.hasTransactionalRecords).
+func produceHasTransactionalBatch(pr *kmsg.ProduceRequest) bool {
+	for ti := range pr.Topics {
+		for pi := range pr.Topics[ti].Partitions {
+			if hasTransactionalBatch(pr.Topics[ti].Partitions[pi].Records) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hasTransactionalBatch reports whether any well-framed batch in records

@@ -313,11 +313,18 @@ func TestIdempotentRetries(t *testing.T) {
 	if first.ErrorCode != 0 || retry.ErrorCode != 0 || retry.BaseOffset != first.BaseOffset {
 		t.Fatalf("first %+v, retry %+v", first, retry)
 	}
+	// As Kafka, the retry's LogAppendTime is the first append's max
+	// timestamp (2), even under CreateTime, where the first has -1.
+	if first.LogAppendTime != -1 || retry.LogAppendTime != 2 || retry.LogStartOffset != 0 {
+		t.Fatalf("first append time %d; retry append time %d, log start %d", first.LogAppendTime, retry.LogAppendTime, retry.LogStartOffset)
+	}
 	if next := rawProduce(t, br, "idem", 0, batch(3, 1)); next.ErrorCode != 0 || next.BaseOffset != 3 {
 		t.Fatalf("next: %+v", next)
 	}
-	if gap := rawProduce(t, br, "idem", 0, batch(10, 1)); kerr.ErrorForCode(gap.ErrorCode) != kerr.OutOfOrderSequenceNumber {
-		t.Fatalf("gap: %v", kerr.ErrorForCode(gap.ErrorCode))
+	// A refused sequence carries the log start offset, as Kafka.
+	gap := rawProduce(t, br, "idem", 0, batch(10, 1))
+	if kerr.ErrorForCode(gap.ErrorCode) != kerr.OutOfOrderSequenceNumber || gap.BaseOffset != -1 || gap.LogAppendTime != -1 || gap.LogStartOffset != 0 {
+		t.Fatalf("gap: %v %+v", kerr.ErrorForCode(gap.ErrorCode), gap)
 	}
 	if lo := listOffset(t, br, "idem", 0, -1, 0); lo.Offset != 4 {
 		t.Fatalf("log end %d, want 4", lo.Offset)

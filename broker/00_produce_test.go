@@ -124,26 +124,32 @@ func TestProduceErrors(t *testing.T) {
 		acks      int16
 		records   []byte
 		want      *kerr.Error
+		// logStart: the log start offset (0) that Kafka's answer
+		// carries when the leader's append itself refused the batch,
+		// else -1.
+		logStart int64
 	}{
-		{"unknown topic", "nope", 0, 1, testBatch("x", 1, 1), kerr.UnknownTopicOrPartition},
-		{"unknown partition", "small", 5, 1, testBatch("x", 1, 1), kerr.UnknownTopicOrPartition},
-		{"bad name", "bad/name", 0, 1, testBatch("x", 1, 1), kerr.InvalidTopicException},
-		{"too large", "small", 0, 1, testBatch(string(bytes.Repeat([]byte("v"), 300)), 1, 1), kerr.MessageTooLarge},
-		{"corrupt", "small", 0, 1, corrupt, kerr.CorruptMessage},
-		{"keyless on compacted", "compacted", 0, 1, testBatch("x", 1, 1), kerr.InvalidRecord},
-		{"transactional batch", "small", 0, 1, txn.Build(), kerr.InvalidRecord},
-		{"two batches", "small", 0, 1, twoBatches, kerr.InvalidRecord},
-		{"no batch", "small", 0, 1, nil, kerr.InvalidRecord},
-		{"magic 1", "small", 0, 1, magic1, kerr.InvalidRecord},
-		{"min isr", "strict", 0, -1, testBatch("x", 1, 1), kerr.NotEnoughReplicas},
+		{"unknown topic", "nope", 0, 1, testBatch("x", 1, 1), kerr.UnknownTopicOrPartition, -1},
+		{"unknown partition", "small", 5, 1, testBatch("x", 1, 1), kerr.UnknownTopicOrPartition, -1},
+		{"bad name", "bad/name", 0, 1, testBatch("x", 1, 1), kerr.InvalidTopicException, -1},
+		{"too large", "small", 0, 1, testBatch(string(bytes.Repeat([]byte("v"), 300)), 1, 1), kerr.MessageTooLarge, -1},
+		{"corrupt", "small", 0, 1, corrupt, kerr.CorruptMessage, -1},
+		{"keyless on compacted", "compacted", 0, 1, testBatch("x", 1, 1), kerr.InvalidRecord, 0},
+		// Kafka refuses transactional records without a transactional
+		// id as an authorization failure of the whole request.
+		{"transactional batch", "small", 0, 1, txn.Build(), kerr.TransactionalIDAuthorizationFailed, -1},
+		{"two batches", "small", 0, 1, twoBatches, kerr.InvalidRecord, -1},
+		{"no batch", "small", 0, 1, nil, kerr.InvalidRecord, -1},
+		{"magic 1", "small", 0, 1, magic1, kerr.InvalidRecord, -1},
+		{"min isr", "strict", 0, -1, testBatch("x", 1, 1), kerr.NotEnoughReplicas, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := rawProduce(t, br, c.topic, c.partition, c.records)
 			if got := kerr.ErrorForCode(p.ErrorCode); got != c.want {
 				t.Fatalf("got %v, want %v", got, c.want)
 			}
-			if p.BaseOffset != -1 {
-				t.Fatalf("base offset %d on error", p.BaseOffset)
+			if p.BaseOffset != -1 || p.LogAppendTime != -1 || p.LogStartOffset != c.logStart {
+				t.Fatalf("offsets on error: base %d, append time %d, log start %d (want %d)", p.BaseOffset, p.LogAppendTime, p.LogStartOffset, c.logStart)
 			}
 		})
 	}

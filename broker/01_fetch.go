@@ -42,8 +42,11 @@ import (
 // (and fetch.max.bytes for consumers) and each partition by its own max
 // bytes, except that the first partition with data returns at least one
 // whole batch (KIP-74). An offset below the log start or above the log end
-// is OFFSET_OUT_OF_RANGE. A v12+ fetcher whose last fetched epoch has
-// diverged from the leader's log gets the diverging epoch instead of data.
+// is OFFSET_OUT_OF_RANGE, with -1 offsets for a consumer, as Kafka. A
+// partition refused before reading (unknown, unauthorized) carries an
+// empty aborted-transaction list, one refused by the read a null list. A
+// v12+ fetcher whose last fetched epoch has diverged from the leader's log
+// gets the diverging epoch instead of data.
 //
 // Long poll: if nothing is readable beyond MinBytes and no partition has an
 // error, the handler waits on the replicas' change channels (the HW moved
@@ -339,6 +342,11 @@ func (fr *fetchRead) topicName(snap *controller.Snapshot, k fetchsession.Key) (s
 func (fr *fetchRead) fail(snap *controller.Snapshot, fp *fetchedPartition, topic string, err error) {
 	fp.resp.ErrorCode = errorCode(err)
 	fr.anyErr = true
+	if errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.TopicAuthorizationFailed) {
+		// Kafka's KafkaApis answers these before reading, with an empty
+		// (non-null, v4+) aborted list; errors of the read keep null.
+		fp.resp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
 	if fr.req.Version < 12 || !(errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.FencedLeaderEpoch)) {
 		return
 	}
@@ -380,6 +388,13 @@ func (fr *fetchRead) readPartition(rep *replica.Partition, sp *fetchsession.Part
 		o.LastFetchedEpoch = sp.LastFetchedEpoch
 	}
 	info, rr, err := rep.Read(o)
+	if err != nil && !info.Diverging && !fr.follower {
+		// As Kafka's ReplicaManager, a consumer's refused read
+		// (OFFSET_OUT_OF_RANGE, ...) answers -1 offsets. A follower
+		// gets the log's: on OFFSET_OUT_OF_RANGE it starts over from
+		// the leader's log start (replica/fetcher.go).
+		return nil, err
+	}
 	fp.resp.HighWatermark, fp.resp.LastStableOffset, fp.resp.LogStartOffset = info.HighWatermark, info.LastStableOffset, info.LogStartOffset
 	if info.Diverging {
 		fp.resp.DivergingEpoch.Epoch, fp.resp.DivergingEpoch.EndOffset = info.DivergingEpoch, info.DivergingEndOffset

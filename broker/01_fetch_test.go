@@ -124,7 +124,9 @@ func TestFetchReadsUpToHW(t *testing.T) {
 	if p := onlyPartition(t, newFetch("f", 0, 5).do(ctx, t, br)); p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
 		t.Fatalf("at the end: %+v", p)
 	}
-	if p := onlyPartition(t, newFetch("f", 0, 6).do(ctx, t, br)); kerr.ErrorForCode(p.ErrorCode) != kerr.OffsetOutOfRange || p.HighWatermark != 5 {
+	// As Kafka, with -1 offsets and a null aborted list.
+	if p := onlyPartition(t, newFetch("f", 0, 6).do(ctx, t, br)); kerr.ErrorForCode(p.ErrorCode) != kerr.OffsetOutOfRange ||
+		p.HighWatermark != -1 || p.LastStableOffset != -1 || p.LogStartOffset != -1 || p.AbortedTransactions != nil {
 		t.Fatalf("past the end: %+v", p)
 	}
 
@@ -158,6 +160,11 @@ func TestFetchErrors(t *testing.T) {
 		p := onlyPartition(t, c.f.do(ctx, t, br))
 		if got := kerr.ErrorForCode(p.ErrorCode); got != c.want {
 			t.Errorf("%+v: got %v, want %v", c.f, got, c.want)
+		}
+		// As Kafka: a partition refused before the read (unknown) has an
+		// empty aborted list, one refused by the read a null list.
+		if wantEmpty := c.want == kerr.UnknownTopicOrPartition; wantEmpty != (p.AbortedTransactions != nil) || len(p.AbortedTransactions) != 0 {
+			t.Errorf("%+v: aborted transactions %#v", c.f, p.AbortedTransactions)
 		}
 	}
 }

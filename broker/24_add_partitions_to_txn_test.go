@@ -101,7 +101,7 @@ func TestTxnProtocolRaw(t *testing.T) {
 
 	// A transactional batch without a transactional id; one for a
 	// partition not in the transaction (KIP-890 verification).
-	if err := txnProduce(t, br11, nil, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.InvalidRecord {
+	if err := txnProduce(t, br11, nil, "t", 0, txnBatch(pid, epoch, 0)); err != kerr.TransactionalIDAuthorizationFailed {
 		t.Fatal(err)
 	}
 	// Produce v11 knows TRANSACTION_ABORTABLE (KIP-890); v10 gets

@@ -27,7 +27,7 @@ type AppendOptions struct {
 // AppendResult describes a successful append.
 type AppendResult struct {
 	BaseOffset, LastOffset int64
-	LogAppendTime          int64 // ms, or -1 under CreateTime
+	LogAppendTime          int64 // ms, or -1 under CreateTime; a duplicate's is the first append's max timestamp
 	LogStartOffset         int64
 	Duplicate              bool // idempotent retry: offsets are those of the first append
 }
@@ -117,11 +117,11 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 				// first append is on disk: that append may have failed
 				// its fsync, or been written before the mode was set.
 				synced := !cfg.Durable || d.lastOffset < l.recoveryPoint
-				r := AppendResult{BaseOffset: d.firstOffset, LastOffset: d.lastOffset, LogAppendTime: -1, LogStartOffset: l.logStart, Duplicate: true}
+				// As Kafka, the retry is answered with the first
+				// append's offsets and its max timestamp as the
+				// LogAppendTime, whatever the topic's timestamp type.
+				r := AppendResult{BaseOffset: d.firstOffset, LastOffset: d.lastOffset, LogAppendTime: d.maxTs, LogStartOffset: l.logStart, Duplicate: true}
 				l.mu.Unlock()
-				if cfg.logAppendTime() {
-					r.LogAppendTime = d.maxTs
-				}
 				if !synced {
 					if err := l.flush(); err != nil {
 						return AppendResult{}, l.fail("fsync before acknowledging a duplicate", err)
