@@ -246,12 +246,14 @@ func New(ctx context.Context, o Options) (_ *Broker, err error) {
 		listeners[i].SASL = saslByListener[listeners[i].Name]
 	}
 	netCfg := network.Config{
-		Listeners:      listeners,
-		MaxRequestSize: cfg.SocketRequestMaxBytes,
-		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
-		Logger:         b.log.Named("server"),
-		Features:       b.networkFeatures, // 57_update_features.go
-		Identity:       func() (string, int32) { return b.ctrl.ClusterID(), b.id },
+		Listeners:                listeners,
+		MaxRequestSize:           cfg.SocketRequestMaxBytes,
+		IdleTimeout:              time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		Logger:                   b.log.Named("server"),
+		SocketSendBufferBytes:    int(cfg.SocketSendBufferBytes),
+		SocketReceiveBufferBytes: int(cfg.SocketReceiveBufferBytes),
+		Features:                 b.networkFeatures, // 57_update_features.go
+		Identity:                 func() (string, int32) { return b.ctrl.ClusterID(), b.id },
 	}
 	if err := connectionLimits(ctx, cfg, &netCfg); err != nil { // netlimits.go
 		return nil, err

@@ -55,6 +55,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger; nil means no logging.
 	Logger *zap.Logger
+	// SocketSendBufferBytes and SocketReceiveBufferBytes are
+	// socket.send.buffer.bytes and socket.receive.buffer.bytes, SO_SNDBUF
+	// and SO_RCVBUF of client connections; 0 or less leaves the kernel's
+	// default (sockets.go).
+	SocketSendBufferBytes, SocketReceiveBufferBytes int
 
 	// Connection limits (quotas.go); 0 is no limit.
 	//
@@ -196,7 +201,7 @@ func NewServer(cfg Config, handlers map[int16]Handler) (*Server, error) {
 	s.metrics = newMetrics(s)
 
 	for _, l := range cfg.Listeners {
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := listen(context.Background(), l.Addr, cfg.SocketReceiveBufferBytes) // sockets.go
 		if err != nil {
 			for _, b := range s.listeners {
 				b.ln.Close()
@@ -295,6 +300,9 @@ func (s *Server) accept(l *boundListener) {
 			continue
 		}
 		backoff = 0
+		if err := setSendBuffer(nc, s.cfg.SocketSendBufferBytes); err != nil {
+			s.log.Warn("setting socket.send.buffer.bytes", zap.String("listener", l.Name), zap.Error(err))
+		}
 		// The limits stall this loop (rate, listener and broker-wide
 		// slots) or refuse this connection (per address), as Kafka's
 		// acceptor does; quotas.go.
