@@ -323,8 +323,7 @@ func transient(flat map[string]string) bool {
 }
 
 // recItems turns a recorded stream into comparable items.
-func recItems(t *testing.T, label string, exs []kafkaproxy.Exchange) []recItem {
-	t.Helper()
+func recItems(scenario string, exs []kafkaproxy.Exchange, undecodable func(label, err string)) []recItem {
 	// Topic ids name topics in Fetch v13+ (and Produce v13+): learn them
 	// from the Metadata answers the client got.
 	names := map[[16]byte]string{}
@@ -350,7 +349,7 @@ func recItems(t *testing.T, label string, exs []kafkaproxy.Exchange) []recItem {
 	fetched := map[string]bool{} // topic/partition/offset already fetched
 	for _, e := range exs {
 		if e.Err != nil {
-			t.Errorf("%s: exchange %d (%s v%d): %v", label, e.Seq, kmsg.NameForKey(e.Key), e.Version, e.Err)
+			undecodable(fmt.Sprintf("%s/%s#%d@v%d", scenario, kmsg.NameForKey(e.Key), e.Seq, e.Version), e.Err.Error())
 			continue
 		}
 		if e.Response == nil || e.Key == 18 || e.Key == 17 || e.Key == 36 {
@@ -556,8 +555,21 @@ func collapse(items []recItem) map[string][]recItem {
 // the allowlist does not name.
 func compareRecorded(t *testing.T, scenario string, kafka, runnel []kafkaproxy.Exchange, allow []*allowEntry) {
 	t.Helper()
-	left := collapse(recItems(t, scenario+"/kafka", kafka))
-	right := collapse(recItems(t, scenario+"/runnel", runnel))
+	diffRecorded(scenario, kafka, runnel, t.Logf, func(label, path, l, r string) {
+		if e := matchAllowlist(allow, label, path); e != nil {
+			e.used = true
+			t.Logf("%s: allowed difference %s: kafka=%s runnel=%s (%s)", label, path, l, r, e.reason)
+			return
+		}
+		t.Errorf("%s: %s: kafka=%s runnel=%s", label, path, l, r)
+	})
+}
+
+// diffRecorded turns both streams into items, pairs them and reports
+// every difference; logf says what was compared.
+func diffRecorded(scenario string, kafka, runnel []kafkaproxy.Exchange, logf func(string, ...any), report func(label, path, l, r string)) {
+	left := collapse(recItems(scenario, kafka, func(label, err string) { report(label, "<undecodable>", err, "") }))
+	right := collapse(recItems(scenario, runnel, func(label, err string) { report(label, "<undecodable>", "", err) }))
 	streams := map[string]bool{}
 	for s := range left {
 		streams[s] = true
@@ -565,29 +577,21 @@ func compareRecorded(t *testing.T, scenario string, kafka, runnel []kafkaproxy.E
 	for s := range right {
 		streams[s] = true
 	}
-	report := func(label, path, l, r string) {
-		if e := matchAllowlist(allow, label, path); e != nil {
-			e.used = true
-			t.Logf("%s: allowed difference %s: kafka=%s runnel=%s (%s)", label, path, l, r, e.reason)
-			return
-		}
-		t.Errorf("%s: %s: kafka=%s runnel=%s", label, path, l, r)
-	}
 	var counts []string
 	for _, s := range sortedKeys(streams) {
 		counts = append(counts, fmt.Sprintf("%s %d/%d", s, len(left[s]), len(right[s])))
 	}
-	t.Logf("%s: items compared per stream (kafka/runnel): %s", scenario, strings.Join(counts, ", "))
+	logf("%s: items compared per stream (kafka/runnel): %s", scenario, strings.Join(counts, ", "))
 	for _, s := range sortedKeys(streams) {
 		l, r := left[s], right[s]
 		if pollStreams[s] {
-			comparePoll(t, scenario, s, l, r, report)
+			comparePoll(scenario, s, l, r, logf, report)
 			continue
 		}
 		if len(l) != len(r) {
 			report(fmt.Sprintf("%s/%s@*", scenario, s), "<count>", fmt.Sprint(len(l)), fmt.Sprint(len(r)))
-			dumpStream(t, "kafka", s, l)
-			dumpStream(t, "runnel", s, r)
+			dumpStream(logf, "kafka", s, l)
+			dumpStream(logf, "runnel", s, r)
 		}
 		for i := range min(len(l), len(r)) {
 			label := fmt.Sprintf("%s/%s#%d@v%d", scenario, s, i, l[i].version)
@@ -610,10 +614,9 @@ func compareRecorded(t *testing.T, scenario string, kafka, runnel []kafkaproxy.E
 // other saw too, when both sent any.
 var pollStreams = map[string]bool{"Heartbeat": true}
 
-func comparePoll(t *testing.T, scenario, stream string, l, r []recItem, report func(label, path, l, r string)) {
-	t.Helper()
+func comparePoll(scenario, stream string, l, r []recItem, logf func(string, ...any), report func(label, path, l, r string)) {
 	if len(l) == 0 || len(r) == 0 {
-		t.Logf("%s/%s: kafka sent %d, runnel %d", scenario, stream, len(l), len(r))
+		logf("%s/%s: kafka sent %d, runnel %d", scenario, stream, len(l), len(r))
 		return
 	}
 	key := func(it recItem) string {
@@ -639,10 +642,9 @@ func comparePoll(t *testing.T, scenario, stream string, l, r []recItem, report f
 	}
 }
 
-func dumpStream(t *testing.T, side, stream string, items []recItem) {
-	t.Helper()
+func dumpStream(logf func(string, ...any), side, stream string, items []recItem) {
 	for i, it := range items {
-		t.Logf("  %s %s#%d@v%d: request %s; response %s", side, stream, i, it.version, compactFlat(it.req), compactFlat(it.resp))
+		logf("  %s %s#%d@v%d: request %s; response %s", side, stream, i, it.version, compactFlat(it.req), compactFlat(it.resp))
 	}
 }
 
