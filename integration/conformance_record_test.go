@@ -38,7 +38,9 @@ import (
 //     that carry no record and no error (long polls) are dropped, and a
 //     record fetched twice counts once.
 //   - Every other request is one item per exchange, in order per API, with
-//     repeats of the same request and answer collapsed into one.
+//     repeats of the same request and answer collapsed into one. Requests
+//     a client sends on its own schedule (Metadata, FindCoordinator,
+//     Heartbeat, LeaveGroup) are compared as sets (pollStreams).
 //   - Answers with a retriable error (a coordinator still loading, a
 //     rebalance in progress) are dropped: when a broker is ready is its own.
 //   - ApiVersions is left out: the corpus compares it; here the proxies cap
@@ -53,8 +55,10 @@ import (
 //
 // The scenarios run inside TestDifferentialConformance on its Kafka and
 // Runnel (one JVM start), before its destructive last scenario; each names
-// its own topics and groups. `make test` runs franz-go's; `make
-// conformance` (RUNNEL_CONFORMANCE_FULL=1) all of them.
+// its own topics and groups. `make test` runs the franz-go and librdkafka
+// scenarios (a few seconds); `make conformance` (RUNNEL_CONFORMANCE_FULL=1)
+// adds the Java client's (a JVM per client run). RUNNEL_RECORDED_DUMP=1
+// logs every recorded exchange.
 
 // recScenario is one client scenario.
 type recScenario struct {
@@ -76,7 +80,7 @@ func recordedScenarios() []recScenario {
 			run: func(t *testing.T, bootstrap string) {
 				recConfluent(t, bootstrap, "rec-rdk848", "rec-rdk848-g", 12, "consumer")
 			}},
-		{name: "franz-go-txn", full: true, topics: map[string]int32{"rec-franz-txn": 2},
+		{name: "franz-go-txn", topics: map[string]int32{"rec-franz-txn": 2},
 			run: func(t *testing.T, bootstrap string) {
 				recFranzTxn(t, bootstrap, "rec-franz-txn", "rec-franz-txn-id", 6)
 			}},
@@ -609,35 +613,64 @@ func diffRecorded(scenario string, kafka, runnel []kafkaproxy.Exchange, logf fun
 	}
 }
 
-// pollStreams are requests a client repeats on a timer: how many it sent
-// is the clock's; each distinct exchange one side saw must be one the
-// other saw too, when both sent any.
-var pollStreams = map[string]bool{"Heartbeat": true}
+// pollStreams are requests a client sends on a timer or on its own
+// schedule (refreshing metadata, looking a coordinator up again, a
+// heartbeat, a leave it may not wait the answer of): how many it sent is
+// the clock's. Each distinct exchange one side saw must be one the other
+// saw too, when both sent any; one that is not is compared with the other
+// side's closest exchange.
+var pollStreams = map[string]bool{"Heartbeat": true, "Metadata": true, "FindCoordinator": true, "LeaveGroup": true}
 
 func comparePoll(scenario, stream string, l, r []recItem, logf func(string, ...any), report func(label, path, l, r string)) {
 	if len(l) == 0 || len(r) == 0 {
 		logf("%s/%s: kafka sent %d, runnel %d", scenario, stream, len(l), len(r))
 		return
 	}
-	key := func(it recItem) string {
-		return fmt.Sprintf("v%d %s -> %s", it.version, compactFlat(it.req), compactFlat(it.resp))
-	}
-	in := func(items []recItem) map[string]bool {
-		m := map[string]bool{}
-		for _, it := range items {
-			m[key(it)] = true
+	type pair struct{ l, r int }
+	seen := map[pair]bool{}
+	diffs := func(a, b recItem) []confDiff {
+		if a.version != b.version {
+			return []confDiff{{"<version>", fmt.Sprint(a.version), fmt.Sprint(b.version)}}
 		}
-		return m
+		var out []confDiff
+		for _, d := range diffFlat(a.req, b.req) {
+			out = append(out, confDiff{"request." + d.path, d.left, d.right})
+		}
+		return append(out, diffFlat(a.resp, b.resp)...)
 	}
-	lk, rk := in(l), in(r)
-	for k := range lk {
-		if !rk[k] {
-			report(fmt.Sprintf("%s/%s@*", scenario, stream), "<exchange>", k, "<none>")
+	// closest returns the index in others nearest to it, or -1 when
+	// others holds an equal item.
+	closest := func(it recItem, others []recItem, swap bool) int {
+		best, bestN := -1, -1
+		for j, o := range others {
+			a, b := it, o
+			if swap {
+				a, b = o, it
+			}
+			n := len(diffs(a, b))
+			if n == 0 {
+				return -1
+			}
+			if bestN < 0 || n < bestN {
+				best, bestN = j, n
+			}
+		}
+		return best
+	}
+	for i, it := range l {
+		if j := closest(it, r, false); j >= 0 && !seen[pair{i, j}] {
+			seen[pair{i, j}] = true
+			for _, d := range diffs(it, r[j]) {
+				report(fmt.Sprintf("%s/%s#%d@v%d", scenario, stream, i, it.version), d.path, d.left, d.right)
+			}
 		}
 	}
-	for k := range rk {
-		if !lk[k] {
-			report(fmt.Sprintf("%s/%s@*", scenario, stream), "<exchange>", "<none>", k)
+	for j, it := range r {
+		if i := closest(it, l, true); i >= 0 && !seen[pair{i, j}] {
+			seen[pair{i, j}] = true
+			for _, d := range diffs(l[i], it) {
+				report(fmt.Sprintf("%s/%s#%d@v%d", scenario, stream, i, it.version), d.path, d.left, d.right)
+			}
 		}
 	}
 }

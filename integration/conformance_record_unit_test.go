@@ -49,11 +49,13 @@ func TestRecordedComparison(t *testing.T) {
 		resp.Topics = append(resp.Topics, st)
 		return kafkaproxy.Exchange{Key: 1, Version: 12, Request: req, Response: resp}
 	}
-	heartbeat := func() kafkaproxy.Exchange {
+	heartbeat := func(code int16) kafkaproxy.Exchange {
 		req := kmsg.NewPtrHeartbeatRequest()
 		req.SetVersion(4)
 		req.Group, req.MemberID, req.Generation = "g", "m-1", 1
-		return kafkaproxy.Exchange{Key: 12, Version: 4, Request: req, Response: req.ResponseKind()}
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = code
+		return kafkaproxy.Exchange{Key: 12, Version: 4, Request: req, Response: resp}
 	}
 	commit := func(memberID string, code int16) kafkaproxy.Exchange {
 		req := kmsg.NewPtrOffsetCommitRequest()
@@ -95,14 +97,14 @@ func TestRecordedComparison(t *testing.T) {
 		findCoordinator(0),
 		produce(both, 0, 0),
 		fetch(both),
-		heartbeat(), heartbeat(), heartbeat(),
+		heartbeat(0), heartbeat(0), heartbeat(0),
 		commit(member1, 0),
 	}
 	runnel := []kafkaproxy.Exchange{
 		findCoordinator(kerr.CoordinatorNotAvailable.Code), findCoordinator(0),
 		produce(first, 0, 0), produce(second, 1, 0),
 		fetch(), fetch(first, second), fetch(first, second),
-		heartbeat(),
+		heartbeat(0),
 		commit(member2, 0),
 	}
 	diffs := func(l, r []kafkaproxy.Exchange) []string {
@@ -120,7 +122,9 @@ func TestRecordedComparison(t *testing.T) {
 	changed := slices.Clone(runnel)
 	changed[len(changed)-1] = commit(member2, kerr.IllegalGeneration.Code)
 	changed[3] = produce(confBatch(8, 0, 1, false, "B"), 1, 0)
+	changed[7] = heartbeat(kerr.UnknownMemberID.Code)
 	want := []string{
+		`Recorded-test/Heartbeat#0@v4 ErrorCode: 0 vs 25`,
 		`Recorded-test/OffsetCommit#0@v9 Topics[Topic=t].Partitions[Partition=0].ErrorCode: 0 vs 22`,
 		`Recorded-test/Produce:t:0#1@v9 request.Topics[Topic=t].Partitions[Partition=0].Records: ` +
 			`attrs=0x0 pid=set epoch=0 leaderEpoch=0 seq=1 key=null value="b" headers=[] vs ` +
