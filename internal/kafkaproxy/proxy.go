@@ -31,6 +31,9 @@ import (
 // corrupt size must not allocate gigabytes).
 const maxFrame = 256 << 20
 
+// unsupportedVersion is Kafka's UNSUPPORTED_VERSION error code.
+const unsupportedVersion = 35
+
 // Exchange is one request and its response on one client connection.
 type Exchange struct {
 	Seq       int   // order in which the proxy read the requests, over all connections
@@ -98,10 +101,12 @@ func (p *Proxy) Exchanges() []Exchange {
 	return out
 }
 
-// Reset forgets the exchanges recorded so far (a scenario's setup).
+// Reset forgets the exchanges recorded so far (a scenario's setup) and
+// numbers the next request 0.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	p.exchanges = nil
+	p.seq = 0
 	p.mu.Unlock()
 }
 
@@ -290,16 +295,12 @@ func (p *Proxy) handleResponse(ex *Exchange, frame []byte) []byte {
 	if flexibleHeader {
 		kmsg.SkipTags(&rd)
 	}
+	// An ApiVersions answer to a version the broker does not serve is
+	// v0 (KIP-511): UNSUPPORTED_VERSION and the broker's own range.
+	if ex.Key == 18 && len(rd.Src) >= 2 && int16(binary.BigEndian.Uint16(rd.Src)) == unsupportedVersion {
+		resp.SetVersion(0)
+	}
 	if err := resp.ReadFrom(rd.Src); err != nil {
-		// An ApiVersions answer to a version the broker does not serve
-		// is v0 (KIP-511); anything else undecodable is recorded as such.
-		if ex.Key == 18 {
-			resp = kmsg.ResponseForKey(18)
-			if err0 := resp.ReadFrom(rd.Src); err0 == nil {
-				p.setResponse(ex, resp, nil)
-				return frame
-			}
-		}
 		p.setResponse(ex, nil, fmt.Errorf("decoding %s v%d response: %w", kmsg.NameForKey(ex.Key), ex.Version, err))
 		return frame
 	}

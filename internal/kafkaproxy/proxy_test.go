@@ -64,6 +64,10 @@ func (b *fakeBroker) serve(c net.Conn) {
 		switch key {
 		case 18:
 			v := kmsg.NewPtrApiVersionsResponse()
+			if version > 4 { // KIP-511: a v0 answer with the supported range
+				version = 0
+				v.ErrorCode = 35
+			}
 			for _, k := range []int16{0, 3, 18} {
 				ak := kmsg.NewApiVersionsResponseApiKey()
 				ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, 0, 12
@@ -114,6 +118,9 @@ func roundTrip(t *testing.T, c net.Conn, r io.Reader, reqs ...kmsg.Request) []km
 		}
 		resp := req.ResponseKind()
 		resp.SetVersion(req.GetVersion())
+		if req.Key() == 18 && len(rd.Src) >= 2 && binary.BigEndian.Uint16(rd.Src) == 35 {
+			resp.SetVersion(0)
+		}
 		if err := resp.ReadFrom(rd.Src); err != nil {
 			t.Fatal(err)
 		}
@@ -134,6 +141,19 @@ func TestProxyRecordsAndRewrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+
+	// A version the broker does not serve is answered at v0.
+	tooNew := kmsg.NewPtrApiVersionsRequest()
+	tooNew.SetVersion(5)
+	tooNew.ClientSoftwareName, tooNew.ClientSoftwareVersion = "t", "1"
+	unsupported := roundTrip(t, c, bufio.NewReader(c), tooNew)[0].(*kmsg.ApiVersionsResponse)
+	if unsupported.ErrorCode != 35 || len(unsupported.ApiKeys) != 3 {
+		t.Errorf("ApiVersions v5 answered %+v, want UNSUPPORTED_VERSION and the broker's table", unsupported)
+	}
+	if ex := p.Exchanges(); len(ex) != 1 || ex[0].Err != nil || len(ex[0].Response.(*kmsg.ApiVersionsResponse).ApiKeys) != 3 {
+		t.Errorf("recorded %+v, want the v0 answer decoded", ex)
+	}
+	p.Reset()
 
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.SetVersion(3)
