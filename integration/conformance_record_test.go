@@ -36,7 +36,8 @@ import (
 //     client sent (key, value, headers, producer epoch, sequence) and what
 //     the broker answered for it (error, offset, high watermark…). Fetches
 //     that carry no record and no error (long polls) are dropped, and a
-//     record fetched twice counts once.
+//     record fetched twice counts once. ListOffsets is one item per
+//     partition (librdkafka asks for one partition per request).
 //   - Every other request is one item per exchange, in order per API, with
 //     repeats of the same request and answer collapsed into one. Requests
 //     a client sends on its own schedule (Metadata, FindCoordinator,
@@ -368,6 +369,10 @@ func recItems(scenario string, exs []kafkaproxy.Exchange, undecodable func(label
 			resp := e.Response.(*kmsg.FetchResponse)
 			items = append(items, fetchItems(e.Version, resp, topicName, fetched)...)
 			continue
+		case *kmsg.ListOffsetsRequest:
+			// One partition per request (librdkafka) or all at once (franz-go, Java).
+			items = append(items, listOffsetsItems(req, e.Response.(*kmsg.ListOffsetsResponse))...)
+			continue
 		}
 		respFlat := normalizeMessage(e.Response)
 		if transient(respFlat) {
@@ -427,6 +432,36 @@ func produceItems(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, topicNam
 				delete(item.resp, path+".BaseOffset")
 				out = append(out, item)
 			}
+		}
+	}
+	return out
+}
+
+// listOffsetsItems: one item per partition asked.
+func listOffsetsItems(req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) []recItem {
+	answers := map[string]kmsg.ListOffsetsResponseTopicPartition{}
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			answers[fmt.Sprintf("%s:%d", tp.Topic, p.Partition)] = p
+		}
+	}
+	var out []recItem
+	for _, tp := range req.Topics {
+		for _, p := range tp.Partitions {
+			key := fmt.Sprintf("%s:%d", tp.Topic, p.Partition)
+			a, ok := answers[key]
+			if ok && transientCodes[a.ErrorCode] {
+				continue
+			}
+			path := partPath(tp.Topic, p.Partition)
+			it := recItem{stream: "ListOffsets:" + key, version: req.Version,
+				req:  prefixed(path, normalizeMessage(p)),
+				resp: map[string]string{path: "<absent>"}}
+			it.req["IsolationLevel"] = fmt.Sprint(req.IsolationLevel)
+			if ok {
+				it.resp = prefixed(path, normalizeMessage(a))
+			}
+			out = append(out, it)
 		}
 	}
 	return out
