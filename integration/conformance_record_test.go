@@ -87,15 +87,15 @@ func recordedScenarios() []recScenario {
 			}},
 		{name: "java", full: true, topics: map[string]int32{"rec-java": 3},
 			run: func(t *testing.T, bootstrap string) {
-				recJavaGroup(t, bootstrap, "rec-java", "rec-java-g", 12, "classic")
+				recJavaGroup(t, bootstrap, "rec-java", "rec-java-g", 12, "classic", "none,gzip,snappy,lz4,zstd")
 			}},
 		{name: "java-kip848", full: true, topics: map[string]int32{"rec-java848": 3},
 			run: func(t *testing.T, bootstrap string) {
-				recJavaGroup(t, bootstrap, "rec-java848", "rec-java848-g", 12, "consumer")
+				recJavaGroup(t, bootstrap, "rec-java848", "rec-java848-g", 12, "consumer", "none")
 			}},
 		{name: "java-txn-copy", full: true, topics: map[string]int32{"rec-java-in": 2, "rec-java-out": 2},
 			run: func(t *testing.T, bootstrap string) {
-				recJavaGroup(t, bootstrap, "rec-java-in", "", 8, "")
+				recJavaGroup(t, bootstrap, "rec-java-in", "", 8, "", "none")
 				javaDriver(t, 2*time.Minute, "txn-copy", "--bootstrap", bootstrap, "--from", "rec-java-in", "--to", "rec-java-out",
 					"--group", "rec-java-copy-g", "--txn-id", "rec-java-copy", "--expect", "8", "--abort-first")
 			}},
@@ -257,17 +257,18 @@ func recConfluent(t *testing.T, bootstrap, topic, group string, n int, protocol 
 	}
 }
 
-// recJavaGroup produces n records with the Java client (idempotent,
-// acks=all) and, given a group, consumes them in it with protocol
-// (classic or consumer), committing after each poll.
-func recJavaGroup(t *testing.T, bootstrap, topic, group string, n int, protocol string) {
+// recJavaGroup produces n records per codec with the Java client
+// (a producer per codec, idempotent, acks=all) and, given a group,
+// consumes them in it with protocol (classic or consumer), committing
+// after each poll.
+func recJavaGroup(t *testing.T, bootstrap, topic, group string, n int, protocol, codecs string) {
 	t.Helper()
-	javaDriver(t, 2*time.Minute, "produce", "--bootstrap", bootstrap, "--topic", topic, "--count", fmt.Sprint(n))
+	javaDriver(t, 2*time.Minute, "produce", "--bootstrap", bootstrap, "--topic", topic, "--count", fmt.Sprint(n), "--codecs", codecs)
 	if group == "" {
 		return
 	}
 	evs := javaDriver(t, 2*time.Minute, "consume", "--bootstrap", bootstrap, "--topics", topic, "--group", group,
-		"--expect", fmt.Sprint(n), "--prop", "group.protocol="+protocol)
+		"--expect", fmt.Sprint(n*len(strings.Split(codecs, ","))), "--prop", "group.protocol="+protocol)
 	for _, e := range evs {
 		if e.str("event") == "commit-error" {
 			t.Errorf("java consumer: %s", e.str("error"))

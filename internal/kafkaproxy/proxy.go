@@ -4,7 +4,9 @@
 // franz-go's kmsg types. Answers that advertise broker addresses
 // (Metadata, FindCoordinator, DescribeCluster, and the leader hints of
 // Produce and Fetch) are rewritten to point at the proxy, so that a real
-// client keeps talking through it. Optionally it lowers the versions an
+// client keeps talking through it: every advertised broker becomes the
+// proxy, which suits a single-node broker (a cluster needs a proxy per
+// node and a map, which this package does not have yet). Optionally it lowers the versions an
 // ApiVersions answer advertises, so that clients speak to two brokers at
 // the same versions.
 //
@@ -37,7 +39,7 @@ const unsupportedVersion = 35
 // Exchange is one request and its response on one client connection.
 type Exchange struct {
 	Seq       int   // order in which the proxy read the requests, over all connections
-	Conn      int   // the connection's number, from 0 in accept order
+	Conn      int   // the client connection's number, from 0, in the order the proxy connected them
 	Key       int16 // api key
 	Version   int16
 	ClientID  string
