@@ -51,7 +51,7 @@ import (
 // Items of one stream (an API, or a partition's records) are paired in
 // order and compared field by field, requests too (a client that sends
 // something else was answered something else earlier). A stream's step in
-// the allowlist is "Recorded-<scenario>/<stream>#<n>@v<version>", and a
+// the allowlist is "Recorded-<scenario>/<stream>[<n>]@v<version>", and a
 // count that differs is the path "<count>".
 //
 // The scenarios run inside TestDifferentialConformance on its Kafka and
@@ -84,6 +84,14 @@ func recordedScenarios() []recScenario {
 		{name: "franz-go-txn", topics: map[string]int32{"rec-franz-txn": 2},
 			run: func(t *testing.T, bootstrap string) {
 				recFranzTxn(t, bootstrap, "rec-franz-txn", "rec-franz-txn-id", 6)
+			}},
+		{name: "librdkafka-txn", full: true, topics: map[string]int32{"rec-rdktxn-in": 1, "rec-rdktxn-out": 1},
+			run: func(t *testing.T, bootstrap string) {
+				// Debian's librdkafka 2.0.2 (an older client than the venv's):
+				// commit, abort, offsets in a transaction, and fencing. One
+				// partition each: its keyless records go to a random one.
+				recFranzProduce(t, bootstrap, "rec-rdktxn-in", 5)
+				python(t, "confluent_txn.py", bootstrap, "rec-rdktxn-in", "rec-rdktxn-out", "rec-rdktxn-g")
 			}},
 		{name: "java", full: true, topics: map[string]int32{"rec-java": 3},
 			run: func(t *testing.T, bootstrap string) {
@@ -166,25 +174,30 @@ func recordScenario(t *testing.T, sc recScenario, b confBroker, caps map[int16]i
 	return ex
 }
 
-// recFranzGroup produces n keyed records one at a time with franz-go's
-// defaults (idempotent, snappy), then consumes them in a group, commits
-// and leaves.
-func recFranzGroup(t *testing.T, bootstrap, topic, group string, n int) {
+// recFranzProduce produces n keyed records one at a time with franz-go's
+// defaults (idempotent, snappy).
+func recFranzProduce(t *testing.T, bootstrap, topic string, n int) {
 	t.Helper()
-	ctx := t.Context()
 	p, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic(topic), kgo.ClientID("rec-franz"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.Close()
 	for i := range n {
 		r := &kgo.Record{Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i),
 			Headers: []kgo.RecordHeader{{Key: "i", Value: fmt.Appendf(nil, "%d", i)}}}
-		if err := p.ProduceSync(ctx, r).FirstErr(); err != nil {
-			p.Close()
+		if err := p.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 			t.Fatalf("produce: %v", err)
 		}
 	}
-	p.Close()
+}
+
+// recFranzGroup produces n records (recFranzProduce), then consumes them
+// in a group, commits and leaves.
+func recFranzGroup(t *testing.T, bootstrap, topic, group string, n int) {
+	t.Helper()
+	ctx := t.Context()
+	recFranzProduce(t, bootstrap, topic, n)
 	c, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ClientID("rec-franz"), kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -289,6 +302,7 @@ var transientCodes = map[int16]bool{
 	kerr.CoordinatorLoadInProgress.Code: true, kerr.CoordinatorNotAvailable.Code: true,
 	kerr.NotCoordinator.Code: true, kerr.RebalanceInProgress.Code: true,
 	kerr.ConcurrentTransactions.Code: true, kerr.RequestTimedOut.Code: true,
+	kerr.UnstableOffsetCommit.Code: true, // a transaction's offsets until its markers are written
 }
 
 // normalizeMessage is normalizeResponse for any kmsg struct (a request,
@@ -355,7 +369,7 @@ func recItems(scenario string, exs []kafkaproxy.Exchange, undecodable func(label
 	fetched := map[string]bool{} // topic/partition/offset already fetched
 	for _, e := range exs {
 		if e.Err != nil {
-			undecodable(fmt.Sprintf("%s/%s#%d@v%d", scenario, kmsg.NameForKey(e.Key), e.Seq, e.Version), e.Err.Error())
+			undecodable(fmt.Sprintf("%s/%s[exchange %d]@v%d", scenario, kmsg.NameForKey(e.Key), e.Seq, e.Version), e.Err.Error())
 			continue
 		}
 		if e.Response == nil || e.Key == 18 || e.Key == 17 || e.Key == 36 {
@@ -634,7 +648,7 @@ func diffRecorded(scenario string, kafka, runnel []kafkaproxy.Exchange, logf fun
 			dumpStream(logf, "runnel", s, r)
 		}
 		for i := range min(len(l), len(r)) {
-			label := fmt.Sprintf("%s/%s#%d@v%d", scenario, s, i, l[i].version)
+			label := fmt.Sprintf("%s/%s[%d]@v%d", scenario, s, i, l[i].version)
 			if l[i].version != r[i].version {
 				report(label, "<version>", fmt.Sprint(l[i].version), fmt.Sprint(r[i].version))
 				continue
@@ -697,7 +711,7 @@ func comparePoll(scenario, stream string, l, r []recItem, logf func(string, ...a
 		if j := closest(it, r, false); j >= 0 && !seen[pair{i, j}] {
 			seen[pair{i, j}] = true
 			for _, d := range diffs(it, r[j]) {
-				report(fmt.Sprintf("%s/%s#%d@v%d", scenario, stream, i, it.version), d.path, d.left, d.right)
+				report(fmt.Sprintf("%s/%s[%d]@v%d", scenario, stream, i, it.version), d.path, d.left, d.right)
 			}
 		}
 	}
@@ -705,7 +719,7 @@ func comparePoll(scenario, stream string, l, r []recItem, logf func(string, ...a
 		if i := closest(it, l, true); i >= 0 && !seen[pair{i, j}] {
 			seen[pair{i, j}] = true
 			for _, d := range diffs(l[i], it) {
-				report(fmt.Sprintf("%s/%s#%d@v%d", scenario, stream, i, it.version), d.path, d.left, d.right)
+				report(fmt.Sprintf("%s/%s[%d]@v%d", scenario, stream, i, it.version), d.path, d.left, d.right)
 			}
 		}
 	}
@@ -713,7 +727,7 @@ func comparePoll(scenario, stream string, l, r []recItem, logf func(string, ...a
 
 func dumpStream(logf func(string, ...any), side, stream string, items []recItem) {
 	for i, it := range items {
-		logf("  %s %s#%d@v%d: request %s; response %s", side, stream, i, it.version, compactFlat(it.req), compactFlat(it.resp))
+		logf("  %s %s[%d]@v%d: request %s; response %s", side, stream, i, it.version, compactFlat(it.req), compactFlat(it.resp))
 	}
 }
 

@@ -124,9 +124,9 @@ func TestRecordedComparison(t *testing.T) {
 	changed[3] = produce(confBatch(8, 0, 1, false, "B"), 1, 0)
 	changed[7] = heartbeat(kerr.UnknownMemberID.Code)
 	want := []string{
-		`Recorded-test/Heartbeat#0@v4 ErrorCode: 0 vs 25`,
-		`Recorded-test/OffsetCommit#0@v9 Topics[Topic=t].Partitions[Partition=0].ErrorCode: 0 vs 22`,
-		`Recorded-test/Produce:t:0#1@v9 request.Topics[Topic=t].Partitions[Partition=0].Records: ` +
+		`Recorded-test/Heartbeat[0]@v4 ErrorCode: 0 vs 25`,
+		`Recorded-test/OffsetCommit[0]@v9 Topics[Topic=t].Partitions[Partition=0].ErrorCode: 0 vs 22`,
+		`Recorded-test/Produce:t:0[1]@v9 request.Topics[Topic=t].Partitions[Partition=0].Records: ` +
 			`attrs=0x0 pid=set epoch=0 leaderEpoch=0 seq=1 key=null value="b" headers=[] vs ` +
 			`attrs=0x0 pid=set epoch=0 leaderEpoch=0 seq=1 key=null value="B" headers=[]`,
 	}
