@@ -389,11 +389,14 @@ func (c *Coordinator) fenceAndAbort(p *partition, t *txn) error {
 		// forgotten, so the fenced producer cannot claim a retry.
 		next.lastEpoch, next.epoch = noEpoch, m.epoch+1
 	}
-	if c.tv() >= 2 && next.epoch < maxEpoch+1 {
-		// Kafka aborts a fenced transaction as a TV2 EndTxn when the
-		// cluster finalizes TV2: one more bump, the fenced epoch kept
-		// as the last one.
-		next.lastEpoch, next.epoch, next.tv = next.epoch, next.epoch+1, 2
+	if m.tv >= 2 && next.epoch < maxEpoch+1 {
+		// A transaction begun under TV2 is aborted as a TV2 EndTxn:
+		// one more bump, the fenced epoch kept as the last one. A TV1
+		// client's transaction is not, even when the cluster finalizes
+		// TV2: Kafka 4.1 writes its abort markers at the fenced epoch + 1
+		// and the retried InitProducerId hands out + 2 (seen through the
+		// recording proxy with librdkafka 2.0.2, conformance_record_test.go).
+		next.lastEpoch, next.epoch = next.epoch, next.epoch+1
 	}
 	next.nextProducer = noPID
 	next.state = PrepareAbort
