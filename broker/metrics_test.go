@@ -43,7 +43,14 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	if err := pcl.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m := testenv.ScrapeMetrics(t, url)
+	// A request is recorded after its response is written: the client
+	// can be back before the last Produce is.
+	var m testenv.Metrics
+	testenv.Eventually(t, "the Produce requests recorded", func() bool {
+		m = testenv.ScrapeMetrics(t, url)
+		v, _ := m.Value("runnel_request_duration_seconds", "api", "Produce", "phase", "total")
+		return v >= 1
+	})
 	want := func(name string, v float64, labels ...string) {
 		t.Helper()
 		got, ok := m.Value(name, labels...)
