@@ -561,44 +561,60 @@ func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUp
 const partitionWriters = 8
 
 // updateChunk writes at most chunkOps partition states in one
-// transaction, or one at a time if that transaction is refused.
+// transaction. If it is refused, its else branch tells which partitions
+// changed since they were read: those are left out (failed) and the rest
+// is tried again in one transaction, a few times; a refusal with no
+// stale partition is a guard that failed (a deposed controller), and
+// fails the whole chunk.
 func (c *Controller) updateChunk(ctx context.Context, chunk []PartitionUpdate, guards []clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
-	cmps := slices.Clone(guards)
-	ops := make([]clientv3.Op, 0, len(chunk))
-	next := make([]PartitionUpdate, len(chunk))
-	for i, ch := range chunk {
-		key := c.k.partition(ch.Topic, ch.State.Index)
-		np := ch.State
-		np.PartitionEpoch++
-		if np.Leader < 0 {
-			np.LeaderBrokerEpoch = 0
+	for attempt := 0; len(chunk) > 0; attempt++ {
+		if attempt == 3 {
+			return nil, failed + len(chunk), 0
 		}
-		v, _ := json.Marshal(recordOf(np))
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", ch.State.ModRevision))
-		ops = append(ops, clientv3.OpPut(key, string(v)))
-		next[i] = PartitionUpdate{Topic: ch.Topic, State: np}
-	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Commit()
-	cancel()
-	if err == nil && resp.Succeeded {
-		return next, 0, resp.Header.Revision
-	}
-	for _, ch := range chunk {
+		cmps := slices.Clone(guards)
+		ops := make([]clientv3.Op, 0, len(chunk))
+		gets := make([]clientv3.Op, 0, len(chunk))
+		next := make([]PartitionUpdate, len(chunk))
+		for i, ch := range chunk {
+			key := c.k.partition(ch.Topic, ch.State.Index)
+			np := ch.State
+			np.PartitionEpoch++
+			if np.Leader < 0 {
+				np.LeaderBrokerEpoch = 0
+			}
+			v, _ := json.Marshal(recordOf(np))
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", ch.State.ModRevision))
+			ops = append(ops, clientv3.OpPut(key, string(v)))
+			gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
+			next[i] = PartitionUpdate{Topic: ch.Topic, State: np}
+		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		r, err := c.updatePartition(wctx, ch.Topic, ch.State, guards...)
+		resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Else(gets...).Commit()
 		cancel()
 		if err != nil {
-			failed++
-			c.log.Debug("partition state change not written; will retry", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index), zap.Error(err))
-			continue
+			c.log.Debug("partition state changes not written; will retry", zap.Int("count", len(chunk)), zap.Error(err))
+			return nil, failed + len(chunk), 0
 		}
-		np := ch.State
-		np.PartitionEpoch++
-		written = append(written, PartitionUpdate{Topic: ch.Topic, State: np})
-		rev = max(rev, r)
+		if resp.Succeeded {
+			return next, failed, resp.Header.Revision
+		}
+		var fresh []PartitionUpdate
+		for i, ch := range chunk {
+			kvs := resp.Responses[i].GetResponseRange().Kvs
+			if len(kvs) == 1 && kvs[0].ModRevision == ch.State.ModRevision {
+				fresh = append(fresh, ch)
+				continue
+			}
+			failed++
+			c.log.Debug("partition state changed since it was read; will decide again", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index))
+		}
+		if len(fresh) == len(chunk) {
+			// Nothing stale: a guard failed.
+			return nil, failed + len(chunk), 0
+		}
+		chunk = fresh
 	}
-	return written, failed, rev
+	return nil, failed, 0
 }
 
 // AllocateProducerIDs reserves n consecutive producer ids and returns the
