@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +48,7 @@ import (
 //     the retriable ones), and every acknowledged record is read back.
 //
 // The broker session timeout (lease TTL) is
-// RUNNEL_BENCH_SCALE_CLUSTER_SESSION_MS (default 6,000). Runnel is built
+// RUNNEL_BENCH_SCALE_CLUSTER_SESSION_MS (default 9,000, Kafka's). Runnel is built
 // without -race.
 func TestBenchScaleCluster(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_SCALE_CLUSTER") != "1" {
@@ -54,7 +56,7 @@ func TestBenchScaleCluster(t *testing.T) {
 	}
 	total := envInt(t, "RUNNEL_BENCH_SCALE_CLUSTER_PARTITIONS", 30_000)
 	rounds := envInt(t, "RUNNEL_BENCH_SCALE_CLUSTER_ROUNDS", 3)
-	session := envInt(t, "RUNNEL_BENCH_SCALE_CLUSTER_SESSION_MS", 6000)
+	session := envInt(t, "RUNNEL_BENCH_SCALE_CLUSTER_SESSION_MS", 9000)
 	const per = 1000
 	useRunnelWithoutRace(t)
 	sc := startScaleCluster(t, 3, session)
@@ -93,6 +95,7 @@ func TestBenchScaleCluster(t *testing.T) {
 
 	var failFirst, failAll, failMeta, stopTook, restartTook []time.Duration
 	for round := 1; round <= rounds; round++ {
+		sc.round = round
 		f := sc.failover(ctx, total)
 		fmt.Printf("round %d failover: controller %d (leading %d) killed; lease expired %v after the kill; new controller %d's first write %v after the expiry, all its leaderships moved %v after it, Metadata without it %v after it\n",
 			round, f.dead, f.led, f.expiry.Sub(f.kill).Round(time.Millisecond), f.newController,
@@ -124,6 +127,11 @@ type scaleCluster struct {
 	t     *testing.T
 	etcd  *clientv3.Client
 	nodes []*broker
+	admin []string // admin listeners (pprof)
+	// out, if set (RUNNEL_BENCH_SCALE_CLUSTER_OUT), is a directory that
+	// receives the brokers' logs and CPU profiles of each phase.
+	out   string
+	round int
 }
 
 func startScaleCluster(t *testing.T, n, sessionMs int) *scaleCluster {
@@ -134,14 +142,16 @@ func startScaleCluster(t *testing.T, n, sessionMs int) *scaleCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	sc := &scaleCluster{t: t, etcd: cli}
+	sc := &scaleCluster{t: t, etcd: cli, out: os.Getenv("RUNNEL_BENCH_SCALE_CLUSTER_OUT")}
 	for i := 1; i <= n; i++ {
 		b := &broker{t: t, dataDir: t.TempDir(), port: testenv.FreePort(t)}
+		admin := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		sc.admin = append(sc.admin, admin)
 		b.args = append(b.args,
 			"--override", fmt.Sprintf("broker.id=%d", i),
 			"--override", "etcd.endpoints="+strings.Join(urls, ","),
 			"--override", fmt.Sprintf("broker.session.timeout.ms=%d", sessionMs),
-			"--override", "runnel.admin.listener=127.0.0.1:0",
+			"--override", "runnel.admin.listener="+admin,
 			"--override", "runnel.admin.pprof.enable=true",
 		)
 		sc.nodes = append(sc.nodes, b)
@@ -295,6 +305,8 @@ func (sc *scaleCluster) failover(ctx context.Context, total int) failoverResult 
 	survivor := sc.nodes[res.dead%3] // the next id
 	res.kill = time.Now()
 	sc.nodes[res.dead-1].kill9()
+	waitProfile := sc.profile(fmt.Sprintf("failover-r%d", sc.round), 20*time.Second)
+	defer waitProfile()
 	deadKey := fmt.Sprintf("/runnel/brokers/%d", res.dead)
 	timeout := time.After(3 * time.Minute)
 	for len(pending) > 0 {
@@ -343,6 +355,7 @@ func (sc *scaleCluster) failover(ctx context.Context, total int) failoverResult 
 		return nil
 	})
 	res.meta = time.Now()
+	sc.saveLogs(fmt.Sprintf("failover-r%d", sc.round))
 	return res
 }
 
@@ -443,7 +456,10 @@ func (sc *scaleCluster) controlledShutdown(ctx context.Context, topics []string,
 	}()
 	time.Sleep(3 * time.Second)
 	b := sc.nodes[res.id-1]
+	waitProfile := sc.profile(fmt.Sprintf("shutdown-r%d", sc.round), 15*time.Second)
 	res.took = timedStop(t, b)
+	waitProfile()
+	sc.saveLogs(fmt.Sprintf("shutdown-r%d", sc.round))
 	res.logged = shutdownDoneRE.FindString(b.logs())
 	time.Sleep(5 * time.Second)
 	pcancel()
@@ -508,4 +524,45 @@ func eventuallyNil(t *testing.T, d time.Duration, what string, f func() error) {
 		}
 		return err == nil
 	})
+}
+
+// profile starts CPU profiles of every running broker for d, written to
+// sc.out as <label>-<id>.pprof; wait waits for them. Without sc.out it
+// does nothing.
+func (sc *scaleCluster) profile(label string, d time.Duration) (wait func()) {
+	if sc.out == "" {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for i, b := range sc.nodes {
+		if b.cmd == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", sc.admin[i], int(d.Seconds())))
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(filepath.Join(sc.out, fmt.Sprintf("%s-%d.pprof", label, i+1)))
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, resp.Body)
+		}()
+	}
+	return wg.Wait
+}
+
+// saveLogs writes every broker's log so far to sc.out as <label>-<id>.log.
+func (sc *scaleCluster) saveLogs(label string) {
+	if sc.out == "" {
+		return
+	}
+	for i, b := range sc.nodes {
+		_ = os.WriteFile(filepath.Join(sc.out, fmt.Sprintf("%s-%d.log", label, i+1)), []byte(b.logs()), 0o644)
+	}
 }
