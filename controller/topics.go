@@ -558,7 +558,7 @@ func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUp
 
 // partitionWriters bounds the partition-state transactions
 // updatePartitions has in flight.
-const partitionWriters = 8
+const partitionWriters = 32
 
 // updateChunk writes at most chunkOps partition states in one
 // transaction. If it is refused, its else branch tells which partitions
