@@ -161,6 +161,12 @@ clean:
 bench-scale:
 	RUNNEL_BENCH_SCALE=1 $(GO) test -run TestBenchScale -v -timeout 60m ./integration/
 
+# Issue 14's cluster goals: controller failover and controlled shutdown
+# with three brokers on a three-member etcd (RUNNEL_BENCH_SCALE_CLUSTER_*).
+.PHONY: bench-scale-cluster
+bench-scale-cluster:
+	RUNNEL_BENCH_SCALE_CLUSTER=1 $(GO) test -run TestBenchScaleCluster -v -timeout 120m ./integration/
+
 # The container image, FROM scratch around a static binary: no base image
 # is pulled (Dockerfile.multistage builds inside golang instead).
 .PHONY: image compose-check

@@ -295,8 +295,19 @@ func (b *Broker) Addrs() []net.Addr { return b.srv.Addrs() }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
+		// How long each step took, logged when the whole took a while: a
+		// broker with tens of thousands of partitions should say where
+		// its shutdown went.
+		start, last := time.Now(), time.Now()
+		var steps []zap.Field
+		step := func(name string) {
+			now := time.Now()
+			steps = append(steps, zap.Duration(name, now.Sub(last)))
+			last = now
+		}
 		if b.srv != nil && b.registered {
 			b.replicas.ControlledShutdown()
+			step("controlled_shutdown")
 		}
 		b.stopLife()
 		if b.admin != nil {
@@ -305,6 +316,7 @@ func (b *Broker) Close() error {
 		if b.srv != nil {
 			errs = append(errs, b.srv.Close())
 		}
+		step("listeners")
 		if b.unsubscribe != nil {
 			b.unsubscribe()
 		}
@@ -314,11 +326,17 @@ func (b *Broker) Close() error {
 		}
 		b.groups.close()
 		b.txns.close()
+		step("replicas_and_coordinators")
 		if b.ctrl != nil {
 			errs = append(errs, b.ctrl.Close())
 		}
+		step("metadata_store")
 		if b.logs != nil {
 			errs = append(errs, b.logs.Close())
+		}
+		step("logs")
+		if b.log != nil && time.Since(start) > time.Second {
+			b.log.Info("shutdown steps", steps...)
 		}
 		if b.dirLock != nil {
 			errs = append(errs, b.dirLock.Close())

@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -121,7 +123,20 @@ func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int
 		return true
 	}
 	// A broker that bounced with thousands of partitions changes them all
-	// at once: they are written chunkOps to a transaction, not one by one.
+	// at once: they are written chunkOps to a transaction, not one by one,
+	// several transactions at a time. New leaders go first (a partition
+	// without one is unavailable; one that only loses an ISR member is
+	// not), and each transaction holds neighbouring partitions of few
+	// topics, so that every watcher rebuilds few topics per event.
+	slices.SortFunc(changes, func(a, b PartitionUpdate) int {
+		if c := cmpBool(leaderMoves(s, b), leaderMoves(s, a)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.State.Index, b.State.Index)
+	})
 	start := time.Now()
 	written, failed, _ := c.updatePartitions(ctx, changes, guard)
 	detail := c.log.Info
@@ -246,6 +261,27 @@ func electLeader(p Partition, v brokerView, unclean, rebalance bool) (Partition,
 	}
 	changed := np.Leader != p.Leader || np.LeaderBrokerEpoch != p.LeaderBrokerEpoch || !slices.Equal(np.ISR, p.ISR)
 	return np, changed
+}
+
+// leaderMoves reports whether u changes its partition's leader in s.
+func leaderMoves(s *Snapshot, u PartitionUpdate) bool {
+	if t := s.Topics[u.Topic]; t != nil {
+		if p := t.Partition(u.State.Index); p != nil {
+			return p.Leader != u.State.Leader
+		}
+	}
+	return true
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }
 
 func isNot(f func(int32) bool) func(int32) bool { return func(b int32) bool { return !f(b) } }

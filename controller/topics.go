@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -509,18 +510,70 @@ func (c *Controller) UpdatePartitions(ctx context.Context, updates []PartitionUp
 
 // updatePartitions writes partition states as updatePartition does, each
 // guarded by its own compare-and-swap and by guards, chunkOps states to a
-// transaction. A transaction refused because one of its partitions moved
-// meanwhile is retried one partition at a time, so that only the stale
-// ones are left out. It returns the states written (with their new
-// partition epochs), how many were not, and the last write's revision.
+// transaction, up to partitionWriters transactions at a time (etcd
+// commits concurrent transactions in one raft round and one fsync, so a
+// failover's or a controlled shutdown's thousands of states take a few
+// round trips, not hundreds). Chunks are started in the order of changes:
+// callers put the urgent ones (leader changes) first. A transaction
+// refused because one of its partitions moved meanwhile is retried one
+// partition at a time, so that only the stale ones are left out. It
+// returns the states written (with their new partition epochs, in the
+// order of changes), how many were not, and the last write's revision.
 func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUpdate, guards ...clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
-	for start := 0; start < len(changes); start += chunkOps {
-		chunk := changes[start:min(start+chunkOps, len(changes))]
+	type result struct {
+		written []PartitionUpdate
+		failed  int
+		rev     int64
+	}
+	n := (len(changes) + chunkOps - 1) / chunkOps
+	results := make([]result, n)
+	sem := make(chan struct{}, partitionWriters)
+	var wg sync.WaitGroup
+	for i := range n {
+		chunk := changes[i*chunkOps : min((i+1)*chunkOps, len(changes))]
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if ctx.Err() != nil {
-			return written, failed + len(changes) - start, rev
+			results[i].failed = len(chunk)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			w, f, r := c.updateChunk(ctx, chunk, guards)
+			results[i] = result{w, f, r}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		written = append(written, r.written...)
+		failed += r.failed
+		rev = max(rev, r.rev)
+	}
+	return written, failed, rev
+}
+
+// partitionWriters bounds the partition-state transactions
+// updatePartitions has in flight.
+const partitionWriters = 32
+
+// updateChunk writes at most chunkOps partition states in one
+// transaction. If it is refused, its else branch tells which partitions
+// changed since they were read: those are left out (failed) and the rest
+// is tried again in one transaction, a few times; a refusal with no
+// stale partition is a guard that failed (a deposed controller), and
+// fails the whole chunk.
+func (c *Controller) updateChunk(ctx context.Context, chunk []PartitionUpdate, guards []clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
+	for attempt := 0; len(chunk) > 0; attempt++ {
+		if attempt == 3 {
+			return nil, failed + len(chunk), 0
 		}
 		cmps := slices.Clone(guards)
 		ops := make([]clientv3.Op, 0, len(chunk))
+		gets := make([]clientv3.Op, 0, len(chunk))
 		next := make([]PartitionUpdate, len(chunk))
 		for i, ch := range chunk {
 			key := c.k.partition(ch.Topic, ch.State.Index)
@@ -532,32 +585,36 @@ func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUp
 			v, _ := json.Marshal(recordOf(np))
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", ch.State.ModRevision))
 			ops = append(ops, clientv3.OpPut(key, string(v)))
+			gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
 			next[i] = PartitionUpdate{Topic: ch.Topic, State: np}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Commit()
+		resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Else(gets...).Commit()
 		cancel()
-		if err == nil && resp.Succeeded {
-			written = append(written, next...)
-			rev = max(rev, resp.Header.Revision)
-			continue
+		if err != nil {
+			c.log.Debug("partition state changes not written; will retry", zap.Int("count", len(chunk)), zap.Error(err))
+			return nil, failed + len(chunk), 0
 		}
-		for _, ch := range chunk {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			r, err := c.updatePartition(wctx, ch.Topic, ch.State, guards...)
-			cancel()
-			if err != nil {
-				failed++
-				c.log.Debug("partition state change not written; will retry", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index), zap.Error(err))
+		if resp.Succeeded {
+			return next, failed, resp.Header.Revision
+		}
+		var fresh []PartitionUpdate
+		for i, ch := range chunk {
+			kvs := resp.Responses[i].GetResponseRange().Kvs
+			if len(kvs) == 1 && kvs[0].ModRevision == ch.State.ModRevision {
+				fresh = append(fresh, ch)
 				continue
 			}
-			np := ch.State
-			np.PartitionEpoch++
-			written = append(written, PartitionUpdate{Topic: ch.Topic, State: np})
-			rev = max(rev, r)
+			failed++
+			c.log.Debug("partition state changed since it was read; will decide again", zap.String("topic", ch.Topic), zap.Int32("partition", ch.State.Index))
 		}
+		if len(fresh) == len(chunk) {
+			// Nothing stale: a guard failed.
+			return nil, failed + len(chunk), 0
+		}
+		chunk = fresh
 	}
-	return written, failed, rev
+	return nil, failed, 0
 }
 
 // AllocateProducerIDs reserves n consecutive producer ids and returns the

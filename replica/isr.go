@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -29,11 +28,12 @@ import (
 //     offset has reached the high watermark and the start offset of the
 //     leader's current epoch joins it.
 //
-// Each change is one compare-and-swap of the partition state in etcd
-// (controller.UpdatePartition, which bumps the partition epoch), from the
-// metadata snapshot, and only while the snapshot still names this broker
-// leader in the epoch the replica is in. On a CAS conflict the manager
-// waits for its snapshot to catch up and tries again. The ISR the replica
+// Each change is a compare-and-swap of the partition state in etcd (which
+// bumps the partition epoch), from the metadata snapshot, and only while
+// the snapshot still names this broker leader in the epoch the replica is
+// in; the changes one check finds are written together, many to an etcd
+// transaction (controller.UpdatePartitions). On a CAS conflict the
+// partition pauses briefly and is decided again from a newer snapshot. The ISR the replica
 // uses changes only when the snapshot shows the write — except that a
 // follower being added counts toward the high watermark from the moment
 // its addition is sent (KIP-497's "maximal ISR"), so that an acknowledged
@@ -146,26 +146,44 @@ func (im *isrManager) run(ctx context.Context) {
 	interval := min(max(im.lagMax()/2, 50*time.Millisecond), 15*time.Second)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-im.kick:
+		case <-retry:
 		}
-		im.check(ctx)
+		retry = nil
+		if im.check(ctx) {
+			retry = time.After(isrRetryPause)
+		}
 	}
 }
 
-// check looks at every partition this broker leads once.
-func (im *isrManager) check(ctx context.Context) {
+// isrRetryPause is how long a partition whose ISR change was not written
+// waits before it is decided again.
+const isrRetryPause = 300 * time.Millisecond
+
+// isrChange is an ISR change check decided for one partition.
+type isrChange struct {
+	r           *Partition
+	add, remove []int32
+}
+
+// check looks at every partition this broker leads once, and writes the
+// ISR changes it finds together (alterISRs). It reports whether some were
+// not written and should be tried again soon.
+func (im *isrManager) check(ctx context.Context) bool {
 	m := im.m
 	snap := m.md.Snapshot()
 	now := time.Now()
 	lag := im.lagMax()
+	var changes []isrChange
 	for _, r := range m.All() {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		var add, remove []int32
 		r.mu.Lock()
@@ -202,71 +220,109 @@ func (im *isrManager) check(ctx context.Context) {
 			}
 		}
 		r.mu.Unlock()
-		if len(add) == 0 && len(remove) == 0 {
-			continue
-		}
-		if err := m.alterISR(ctx, r, add, remove); err != nil {
-			m.base.Warn("ISR change not written; the ISR stays as it was and will be retried",
-				zap.String("topic", r.topic), zap.Int32("partition", r.index),
-				zap.Int32s("add", add), zap.Int32s("remove", remove), zap.Error(err))
-			r.mu.Lock()
-			r.isrTrack.retryAt = time.Now().Add(time.Second)
-			r.mu.Unlock()
+		if len(add) > 0 || len(remove) > 0 {
+			changes = append(changes, isrChange{r: r, add: add, remove: remove})
 		}
 	}
+	if len(changes) == 0 {
+		return false
+	}
+	return m.alterISRs(ctx, changes) > 0
 }
 
-// errNotLeader means the partition's leadership moved while an ISR change
-// was being written.
-var errNotLeader = errors.New("replica: no longer the leader")
-
-// alterISR writes ISR + add - remove for partition r, which this broker
-// leads, by compare-and-swap from the metadata snapshot.
-func (m *Manager) alterISR(ctx context.Context, r *Partition, add, remove []int32) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+// alterISRs writes the ISR changes of many partitions this broker leads,
+// each by compare-and-swap from the metadata snapshot, many to an etcd
+// transaction (controller.UpdatePartitions): a broker that returns to a
+// cluster of tens of thousands of partitions rejoins their ISRs in a few
+// transactions, not one round trip each. It returns how many were not
+// written (stale, or etcd failed); they pause for isrRetryPause and are
+// decided again from a newer snapshot.
+func (m *Manager) alterISRs(ctx context.Context, changes []isrChange) int {
+	snap := m.md.Snapshot()
+	var updates []controller.PartitionUpdate
+	byKey := map[partitionKey]isrChange{}
+	for _, ch := range changes {
+		np, ok := isrUpdate(snap, m.brokerID, ch.r, ch.add, ch.remove)
+		if !ok {
+			continue
+		}
+		updates = append(updates, controller.PartitionUpdate{Topic: ch.r.topic, State: np})
+		byKey[partitionKey{ch.r.topic, ch.r.index}] = ch
+	}
+	if len(updates) == 0 {
+		return 0
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		snap := m.md.Snapshot()
-		t := snap.Topics[r.topic]
-		if t == nil || t.ID != r.topicID {
-			return errNotLeader
-		}
-		p := t.Partition(r.index)
-		leader, epoch := r.State()
-		if p == nil || p.Leader != m.brokerID || leader != m.brokerID || p.LeaderEpoch != epoch {
-			return errNotLeader
-		}
-		np := *p
-		np.ISR = nil
-		for _, id := range p.ISR {
-			if !slices.Contains(remove, id) {
-				np.ISR = append(np.ISR, id)
+	start := time.Now()
+	written, failed, rev := m.md.UpdatePartitions(wctx, updates)
+	logChange := m.base.Info
+	if len(updates) > 100 {
+		logChange = m.base.Debug
+	}
+	for _, w := range written {
+		k := partitionKey{w.Topic, w.State.Index}
+		var from []int32
+		if t := snap.Topics[w.Topic]; t != nil {
+			if p := t.Partition(w.State.Index); p != nil {
+				from = p.ISR
 			}
 		}
-		for _, id := range add {
-			if !slices.Contains(np.ISR, id) && slices.Contains(p.Replicas, id) {
-				np.ISR = append(np.ISR, id)
-			}
+		m.stats.isrChanged(from, w.State.ISR)
+		logChange("ISR changed", zap.String("topic", w.Topic), zap.Int32("partition", w.State.Index),
+			zap.Int32s("from", from), zap.Int32s("to", w.State.ISR), zap.Int32("leader_epoch", w.State.LeaderEpoch),
+			zap.Int32("partition_epoch", w.State.PartitionEpoch))
+		delete(byKey, k)
+	}
+	if len(updates) > 100 {
+		m.base.Info("ISR changes written", zap.Int("written", len(written)), zap.Int("to_retry", failed),
+			zap.Duration("took", time.Since(start)))
+	}
+	if failed > 0 {
+		retryAt := time.Now().Add(isrRetryPause)
+		for _, ch := range byKey {
+			ch.r.mu.Lock()
+			ch.r.isrTrack.retryAt = retryAt
+			ch.r.mu.Unlock()
 		}
-		if slices.Equal(np.ISR, p.ISR) {
-			return nil
-		}
-		rev, err := m.md.UpdatePartition(ctx, r.topic, np)
-		if err == nil {
-			m.stats.isrChanged(p.ISR, np.ISR)
-			m.base.Info("ISR changed", zap.String("topic", r.topic), zap.Int32("partition", r.index),
-				zap.Int32s("from", p.ISR), zap.Int32s("to", np.ISR), zap.Int32("leader_epoch", np.LeaderEpoch),
-				zap.Int32("partition_epoch", np.PartitionEpoch+1))
-			_ = m.md.WaitRevision(ctx, rev)
-			return nil
-		}
-		if !errors.Is(err, controller.ErrStalePartition) || attempt >= 5 {
-			return err
-		}
-		// Someone else (the controller) wrote first: catch up and
-		// decide again from the newer state.
-		if err := m.md.WaitRevision(ctx, snap.Revision+1); err != nil {
-			return err
+		m.base.Debug("ISR changes not written; they will be decided again", zap.Int("count", failed))
+	}
+	if rev > 0 {
+		_ = m.md.WaitRevision(wctx, rev)
+	}
+	return failed
+}
+
+// partitionKey names a partition.
+type partitionKey struct {
+	topic string
+	index int32
+}
+
+// isrUpdate is the state that writes ISR + add - remove for r, from snap,
+// and whether a write is needed and allowed: the snapshot still names
+// self leader of r in the epoch r is in.
+func isrUpdate(snap *controller.Snapshot, self int32, r *Partition, add, remove []int32) (controller.Partition, bool) {
+	t := snap.Topics[r.topic]
+	if t == nil || t.ID != r.topicID {
+		return controller.Partition{}, false
+	}
+	p := t.Partition(r.index)
+	leader, epoch := r.State()
+	if p == nil || p.Leader != self || leader != self || p.LeaderEpoch != epoch {
+		return controller.Partition{}, false
+	}
+	np := *p
+	np.ISR = nil
+	for _, id := range p.ISR {
+		if !slices.Contains(remove, id) {
+			np.ISR = append(np.ISR, id)
 		}
 	}
+	for _, id := range add {
+		if !slices.Contains(np.ISR, id) && slices.Contains(p.Replicas, id) {
+			np.ISR = append(np.ISR, id)
+		}
+	}
+	return np, !slices.Equal(np.ISR, p.ISR)
 }

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/tls"
+	"reflect"
 	"strconv"
 	"sync"
 
@@ -113,10 +114,34 @@ func (m *Manager) Start() {
 	m.started = true
 	m.Apply(m.md.Snapshot())
 	m.unsub = m.md.Subscribe(func(s *controller.Snapshot) {
+		if supersededFor(s, m.md.Snapshot()) {
+			return
+		}
 		m.Apply(s)
 		m.fetchers.reconcile()
 	})
 	go m.isr.run(m.life)
+}
+
+// supersededFor reports whether snapshot s can be skipped because latest,
+// the newest one published, changes what Apply reads (topics, broker
+// registrations, broker configs) and so is on its way to the subscriber
+// behind s. Apply derives every role from the state it is given, so a
+// burst of snapshots (a failover or a controlled shutdown writes thousands
+// of partition states, a hundred to a transaction) costs one pass over
+// this broker's partitions, not one per transaction. A latest that only
+// moved the revision on (a progress notification, not delivered to
+// subscribers) shares s's maps and never supersedes it.
+func supersededFor(s, latest *controller.Snapshot) bool {
+	if latest == nil || latest.Revision <= s.Revision {
+		return false
+	}
+	return !sameMap(latest.Topics, s.Topics) || !sameMap(latest.Brokers, s.Brokers) || !sameMap(latest.BrokerConfigs, s.BrokerConfigs)
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap[K comparable, V any](a, b map[K]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // Close stops following the metadata, stops the fetchers and the ISR

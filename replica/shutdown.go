@@ -1,8 +1,10 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/runnel/runnel/controller"
@@ -57,6 +59,14 @@ func (m *Manager) ControlledShutdown() {
 				}
 			}
 		}
+		// Neighbouring partitions share a transaction: every watcher
+		// then rebuilds few topics per event.
+		slices.SortFunc(moves, func(a, b controller.PartitionUpdate) int {
+			if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.State.Index, b.State.Index)
+		})
 		pending := len(moves)
 		written, failed, lastRev := m.md.UpdatePartitions(ctx, moves)
 		moved += len(written)
