@@ -244,10 +244,33 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		l.segs = append(l.segs, l.newSegment(b))
 	}
 	last := len(l.segs) - 1
-	// Phase 1: trusted segments.
+	// Phase 1: trusted segments. After a crash, a log whose checkpoint
+	// recorded its end as fsynced (checkpoint.go) and whose last segment
+	// still ends there has nothing past its recovery point: it is loaded
+	// as after a clean shutdown except for the last segment's indexes
+	// (segment.loadFlushed), and nothing is re-read. Only a log with data
+	// past its recovery point (or another last segment) is recovered.
+	flushedEnd := !clean && cp.endSegment == bases[last] && cp.recoveryPoint >= bases[last]
 	firstRecover := len(l.segs)
 	for i, s := range l.segs {
 		if !clean && (i == last || l.segs[i+1].base > cp.recoveryPoint) {
+			if i == last && flushedEnd {
+				prev := int64(0)
+				if i > 0 {
+					prev = l.segs[i-1].next
+				}
+				err := s.loadFlushed(cp.endPosition, l.cfg.IndexIntervalBytes, prev)
+				if err == nil && s.next != cp.recoveryPoint {
+					err = fmt.Errorf("%w: ends at offset %d, recovery point %d", errNotFlushed, s.next, cp.recoveryPoint)
+				}
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, errNotFlushed) {
+					return err
+				}
+				l.logger.Info("log changed after its checkpoint; recovering its last segment", zap.String("dir", l.dir), zap.Error(err))
+			}
 			firstRecover = i
 			break
 		}
@@ -619,7 +642,20 @@ func (l *Log) writeCheckpoint() error {
 // or need not (a new, empty log: an open without a checkpoint recovers
 // the empty segment, which costs nothing).
 func (l *Log) writeCheckpointFile(sync bool) error {
-	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}
+	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw,
+		endSegment: noEnd, endPosition: noEnd}
+	// The log's end is recorded only when every byte of it is known to
+	// be fsynced: the recovery point is the log end and the last segment
+	// holds no write or cut since its last fsync (segment.unsynced). A
+	// crash then finds exactly these bytes there, or a change made after
+	// this checkpoint, which shows as another last segment or size.
+	if act := l.segs[len(l.segs)-1]; l.recoveryPoint == l.leo {
+		act.mu.Lock()
+		if !act.unsynced {
+			cp.endSegment, cp.endPosition = act.base, act.size
+		}
+		act.mu.Unlock()
+	}
 	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
 		return nil
 	}
