@@ -25,11 +25,15 @@ type epochCache struct {
 	dirty bool
 }
 
-// loadEpochCache reads leader-epoch-checkpoint (absent: an empty cache).
+// loadEpochCache reads leader-epoch-checkpoint (absent, or known not to
+// exist: an empty cache).
 // A file that does not parse comes back as an error beside an empty cache:
 // the caller rebuilds it from the batches (Log.rebuildEpochs).
-func loadEpochCache(dir string) (*epochCache, error) {
+func loadEpochCache(dir string, exists bool) (*epochCache, error) {
 	p := filepath.Join(dir, epochCheckpointFile)
+	if !exists {
+		return &epochCache{path: p, onDisk: encodeEpochs(nil)}, nil
+	}
 	es, err := readEpochs(p)
 	if err != nil {
 		return &epochCache{path: p}, err

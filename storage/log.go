@@ -96,7 +96,9 @@ type logOptions struct {
 	// system once (syncfs) after every log has opened, so recovery
 	// writes without an fsync per file.
 	syncedByCaller bool
-	deleter        func([]string, time.Duration)
+	// listed: the directory exists (the Manager found it in its dir).
+	listed  bool
+	deleter func([]string, time.Duration)
 	noSync         bool
 	codecs         *decompressors
 	fs             FileOps    // nil: the OS
@@ -110,8 +112,10 @@ type logOptions struct {
 // openLog loads (and if needed recovers) the log in o.dir, creating it if
 // absent.
 func openLog(o logOptions) (*Log, error) {
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		return nil, err
+	if !o.listed {
+		if err := os.MkdirAll(o.dir, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	l := &Log{
 		snapshotAt: -1,
@@ -179,6 +183,13 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 			return err
 		}
 	}
+	// has reports whether the listing holds a file (os.ReadDir sorts by
+	// name): files known absent are neither opened nor stat'ed, which
+	// for 100k idle logs is most of the system calls of a start.
+	has := func(name string) bool {
+		_, ok := slices.BinarySearchFunc(ents, name, func(e os.DirEntry, n string) int { return strings.Compare(e.Name(), n) })
+		return ok
+	}
 	snaps := snapshotsIn(ents)
 	var bases []int64
 	logs := map[string]bool{}
@@ -206,13 +217,17 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	cp, haveCP := readPartitionCheckpoint(l.dir)
+	var cp partitionCheckpoint
+	haveCP := false
+	if has(partitionCheckpointFile) {
+		cp, haveCP = readPartitionCheckpoint(l.dir)
+	}
 	if haveCP {
 		onDisk := cp
 		l.checkpointOnDisk = &onDisk
 	}
 	if !haveCP {
-		cp = partitionCheckpoint{recoveryPoint: 0, logStart: -1, highWatermark: 0}
+		cp = partitionCheckpoint{recoveryPoint: 0, logStart: -1, highWatermark: 0, endSegment: noEnd, endPosition: noEnd}
 		if len(bases) > 0 {
 			clean = false // no checkpoint: nothing is known to be synced
 		}
@@ -229,7 +244,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		}
 		l.segs = []*segment{s}
 		l.logStart, l.leo = base, base
-		l.epochs, err = loadEpochCache(l.dir)
+		l.epochs, err = loadEpochCache(l.dir, has(epochCheckpointFile))
 		l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
 		if err != nil {
 			// Nothing to rebuild from: the log is empty (the next
@@ -259,7 +274,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 				if i > 0 {
 					prev = l.segs[i-1].next
 				}
-				err := s.loadFlushed(cp.endPosition, l.cfg.IndexIntervalBytes, prev)
+				err := s.loadFlushed(cp.endPosition, l.cfg.IndexIntervalBytes, prev, has)
 				if err == nil && s.next != cp.recoveryPoint {
 					err = fmt.Errorf("%w: ends at offset %d, recovery point %d", errNotFlushed, s.next, cp.recoveryPoint)
 				}
@@ -274,7 +289,10 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 			firstRecover = i
 			break
 		}
-		if err := s.loadClean(i == last); err != nil {
+		// The last segment of a log that a clean shutdown (or the
+		// checkpoint, above) left empty: nothing to stat, open or scan.
+		emptyEnd := i == last && cp.endSegment == s.base && cp.endPosition == 0 && cp.recoveryPoint == s.base
+		if err := s.loadClean(i == last, emptyEnd, has); err != nil {
 			if !errors.Is(err, errIndexCorrupt) {
 				return err
 			}
@@ -382,7 +400,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
 	l.recoveryPoint = l.leo
 	l.removeSnapshotsAboveIn(snaps, l.leo)
-	l.epochs, err = loadEpochCache(l.dir)
+	l.epochs, err = loadEpochCache(l.dir, has(epochCheckpointFile))
 	l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
 	rebuilt := false
 	if err != nil {

@@ -215,6 +215,7 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByCaller bool) (*Log, error) {
 	return openLog(logOptions{
 		syncedByCaller: syncedByCaller,
+		listed:         syncedByCaller,
 		dir:            filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
 		topic:          topic,
 		partition:      part,

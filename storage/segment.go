@@ -550,14 +550,28 @@ func tsTime(ms int64) time.Time {
 // loadClean opens a segment after a clean shutdown: the indexes are trusted
 // after a sanity check. It fills size, next (by scanning the tail past the
 // last index entry), maxTs. Returns errIndexCorrupt if an index looks wrong.
-func (s *segment) loadClean(active bool) error {
+func (s *segment) loadClean(active, emptyEnd bool, has func(name string) bool) error {
+	name := segmentName(s.base)
+	if emptyEnd && !has(name+".index") && !has(name+".timeindex") {
+		// Known empty, with no index: no system call at all, and no
+		// descriptor until its first append or read. rollTs stays zero
+		// (the Log starts it at the open).
+		s.active, s.size, s.next = active, 0, s.base
+		s.idx.n, s.tidx.n = 0, 0
+		s.idx.onDisk, s.tidx.onDisk = true, true
+		return s.loadTxns(has, s.next)
+	}
 	st, err := os.Stat(s.path(".log"))
 	if err != nil {
 		return err
 	}
 	s.size = st.Size()
 	for _, ix := range []*mmIndex{&s.idx, &s.tidx} {
-		ist, err := os.Stat(ix.path)
+		var ist os.FileInfo
+		err := os.ErrNotExist
+		if has(filepath.Base(ix.path)) {
+			ist, err = os.Stat(ix.path)
+		}
 		if err != nil {
 			if os.IsNotExist(err) && s.size == 0 {
 				ix.n = 0
@@ -579,9 +593,7 @@ func (s *segment) loadClean(active bool) error {
 		// map) until its first read or append.
 		s.idx.onDisk, s.tidx.onDisk = true, true
 		s.next, s.rollTs = s.base, st.ModTime()
-		txns, err := loadTxnIndex(s.path(".txnindex"))
-		s.txns = txns
-		return err
+		return s.loadTxns(has, s.next)
 	}
 	if err := s.openLocked(); err != nil {
 		return err
@@ -632,11 +644,21 @@ func (s *segment) loadClean(active bool) error {
 	if s.rollTs.IsZero() {
 		s.rollTs = st.ModTime()
 	}
+	return s.loadTxns(has, math.MaxInt64)
+}
+
+// loadTxns reads the .txnindex if the listing has one, keeping the
+// entries below end.
+func (s *segment) loadTxns(has func(name string) bool, end int64) error {
+	s.txns = nil
+	if !has(segmentName(s.base) + ".txnindex") {
+		return nil
+	}
 	txns, err := loadTxnIndex(s.path(".txnindex"))
 	if err != nil {
 		return err
 	}
-	s.txns = txns
+	s.txns = slices.DeleteFunc(txns, func(t abortedTxn) bool { return t.lastOffset >= end })
 	return nil
 }
 
@@ -656,7 +678,7 @@ var errNotFlushed = errors.New("storage: segment differs from its checkpointed e
 // empty segment, which is not even opened). Nothing is written. Any other
 // size, or a header that does not chain on from prevNext, returns
 // errNotFlushed and the caller recovers the segment.
-func (s *segment) loadFlushed(size int64, interval int, prevNext int64) error {
+func (s *segment) loadFlushed(size int64, interval int, prevNext int64, has func(name string) bool) error {
 	st, err := os.Stat(s.path(".log"))
 	if err != nil {
 		return err
@@ -710,15 +732,10 @@ func (s *segment) loadFlushed(size int64, interval int, prevNext int64) error {
 			pos += n
 		}
 	}
-	txns, err := loadTxnIndex(s.path(".txnindex"))
-	if err != nil {
-		return err
-	}
 	// Entries past the end cannot be (an abort's marker is in the .log
 	// before its entry is written), but the file is not trusted to have
 	// been cut with the log.
-	s.txns = slices.DeleteFunc(txns, func(t abortedTxn) bool { return t.lastOffset >= s.next })
-	return nil
+	return s.loadTxns(has, s.next)
 }
 
 // lastModified is used for retention when no batch carries a timestamp.
