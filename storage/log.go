@@ -99,11 +99,11 @@ type logOptions struct {
 	// listed: the directory exists (the Manager found it in its dir).
 	listed  bool
 	deleter func([]string, time.Duration)
-	noSync         bool
-	codecs         *decompressors
-	fs             FileOps    // nil: the OS
-	health         *dirHealth // nil: a state of the log's own
-	observe        func(time.Duration)
+	noSync  bool
+	codecs  *decompressors
+	fs      FileOps    // nil: the OS
+	health  *dirHealth // nil: a state of the log's own
+	observe func(time.Duration)
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
