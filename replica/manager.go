@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/tls"
+	"maps"
 	"strconv"
 	"sync"
 
@@ -80,6 +81,15 @@ type Manager struct {
 	mu      sync.RWMutex
 	applied int64 // snapshot revision last applied
 	byTopic map[string]map[int32]*Partition
+	// appliedTopics is the *controller.Topic each topic was last applied
+	// from, with the broker epoch and dynamic broker configs it was
+	// applied under. A snapshot shares the Topic of every topic that did
+	// not change (controller/state.go), so Apply skips those: a restart
+	// whose elections arrive in hundreds of snapshots costs each only its
+	// changed topics, not every partition of the broker.
+	appliedTopics map[string]*controller.Topic
+	appliedOwn    int64
+	appliedDyn    config.Dynamic
 }
 
 // NewManager builds a Manager; it holds no partition until Apply or Start.
@@ -100,6 +110,8 @@ func NewManager(o Options) *Manager {
 		sasl:     o.SASL,
 		saslUser: o.SASLUser,
 		byTopic:  make(map[string]map[int32]*Partition),
+
+		appliedTopics: make(map[string]*controller.Topic),
 	}
 	m.life, m.stopLife = context.WithCancel(context.Background())
 	m.isr = newISRManager(m)
@@ -186,10 +198,22 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 	m.applied = snap.Revision
 	dyn := dynamicConfigs(snap, m.brokerID)
 	own := m.md.OwnEpoch(snap)
+	if own != m.appliedOwn || !maps.Equal(dyn.ClusterDefault, m.appliedDyn.ClusterDefault) || !maps.Equal(dyn.PerBroker, m.appliedDyn.PerBroker) {
+		clear(m.appliedTopics) // every topic's roles or configs may change
+	}
+	m.appliedOwn, m.appliedDyn = own, dyn
+	for name := range m.appliedTopics {
+		if snap.Topics[name] == nil {
+			delete(m.appliedTopics, name)
+		}
+	}
 
 	// Deleted topics (or topics re-created under a new id): drop the logs.
 	for name, parts := range m.byTopic {
 		t := snap.Topics[name]
+		if t != nil && m.appliedTopics[name] == t {
+			continue
+		}
 		for idx, r := range parts {
 			if t != nil && t.ID == r.topicID && int(idx) < len(t.Partitions) && hosts(t.Partitions[idx].Replicas, m.brokerID) {
 				continue
@@ -207,6 +231,10 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 
 	fenced := 0
 	for name, t := range snap.Topics {
+		if m.appliedTopics[name] == t {
+			continue
+		}
+		complete := true
 		eff, err := config.EffectiveTopic(m.cfg, dyn, t.Configs)
 		if err != nil {
 			m.log.Warn("topic has an invalid stored config; using defaults", zap.String("topic", name), zap.Error(err))
@@ -227,6 +255,7 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 				lg, err := m.logs.GetOrCreate(name, p.Index, scfg)
 				if err != nil {
 					m.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
+					complete = false // tried again with the next snapshot
 					continue
 				}
 				r = &Partition{self: m.brokerID, topic: name, index: p.Index, topicID: t.ID, log: lg, lg: m.log, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: m.isr.poke}
@@ -238,6 +267,11 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 			if r.setRole(p, own) {
 				fenced++
 			}
+		}
+		if complete {
+			m.appliedTopics[name] = t
+		} else {
+			delete(m.appliedTopics, name)
 		}
 	}
 	if fenced > 0 {
