@@ -1,9 +1,10 @@
 package storage
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,8 +68,30 @@ func writePartitionCheckpointFS(fs FileOps, dir string, c partitionCheckpoint, n
 	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
 }
 
+// readSmallFile reads a file of a few hundred bytes with one read(2) —
+// no fstat, no read to find EOF (os.ReadFile does both): a start reads
+// two such files per partition. A longer file is read whole.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	n, err := f.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if n < len(buf) {
+		// A short read of a regular file is its end.
+		return buf[:n], nil
+	}
+	rest, err := io.ReadAll(f)
+	return append(buf, rest...), err
+}
+
 func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, partitionCheckpointFile))
+	b, err := readSmallFile(filepath.Join(dir, partitionCheckpointFile))
 	if err != nil {
 		return partitionCheckpoint{}, false
 	}
@@ -113,23 +136,18 @@ func encodeEpochs(es []epochEntry) []byte {
 }
 
 func readEpochs(path string) ([]epochEntry, error) {
-	f, err := os.Open(path)
+	b, err := readSmallFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
 	var lines []string
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
+	for _, raw := range strings.Split(string(b), "\n") {
+		if l := strings.TrimSpace(raw); l != "" {
 			lines = append(lines, l)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	if len(lines) < 2 || lines[0] != "0" {
 		return nil, fmt.Errorf("storage: %s: bad header", path)
