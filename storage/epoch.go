@@ -173,3 +173,20 @@ func (c *epochCache) truncateFromStart(start int64) bool {
 	c.entries = rest
 	return true
 }
+
+// pendingTail reports whether the cache differs from what its file holds
+// only by a last entry starting at leo — a leader's epoch with no batch
+// yet, the state every partition is in after a restart's elections — and
+// returns that entry. A clean shutdown writes such entries to the log
+// dir's one pending-epochs file instead of one file per partition
+// (pendingepochs.go).
+func (c *epochCache) pendingTail(leo int64) (epochEntry, bool) {
+	n := len(c.entries)
+	if n == 0 || c.entries[n-1].startOffset != leo || c.onDisk == nil {
+		return epochEntry{}, false
+	}
+	if !bytes.Equal(encodeEpochs(c.entries[:n-1]), c.onDisk) {
+		return epochEntry{}, false
+	}
+	return c.entries[n-1], true
+}

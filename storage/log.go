@@ -79,6 +79,11 @@ type Log struct {
 	// cleaner is the compaction state (cleaner.go): the per-log pass lock
 	// and the next delete horizon. Hook for log compaction.
 	cleaner cleanerState
+
+	// pendingEpoch is set by close when the only epoch change not in
+	// leader-epoch-checkpoint is a last entry at the log end: the Manager
+	// writes it to the dir's pending-epochs file (pendingepochs.go).
+	pendingEpoch *epochEntry
 }
 
 var errClosed = errors.New("storage: log closed")

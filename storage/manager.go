@@ -172,6 +172,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 			m.logs[found[i]] = l
 		}
 	}
+	if err == nil {
+		m.applyPendingEpochs() // pendingepochs.go
+	}
 	if err == nil && !opts.noSync {
 		// What recovery rewrote (logs cut at a torn tail, rebuilt
 		// indexes, checkpoints) becomes durable here, at once, before
@@ -500,6 +503,9 @@ func (m *Manager) Close() error {
 	if ferr := m.health.failed(); ferr != nil {
 		// No clean-shutdown marker: the next open recovers every log.
 		return ferr
+	}
+	if err := m.writePendingEpochs(); err != nil {
+		return err
 	}
 	// What the logs wrote lazily (new leaders' epochs) becomes durable
 	// in one syncfs instead of an fsync per partition.
