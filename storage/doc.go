@@ -20,7 +20,9 @@
 //	*.deleted                         segment files awaiting file.delete.delay.ms.
 //
 // and in the log dir itself .runnel_cleanshutdown (the clean-shutdown
-// marker), .lock and meta.properties (logdir.go), and retired partition
+// marker), .runnel_pending_epochs (leader epochs without batches that a
+// clean close left for the next open, pendingepochs.go), .lock and
+// meta.properties (logdir.go), and retired partition
 // directories: <topic>-<partition>.<id>-delete awaiting removal after
 // file.delete.delay.ms, <topic>-<partition>.<id>-stray kept for an operator
 // (retired_dirs.go). Small files are replaced with one helper
