@@ -90,6 +90,10 @@ type Manager struct {
 	appliedTopics map[string]*controller.Topic
 	appliedOwn    int64
 	appliedDyn    config.Dynamic
+	// roleChanges are the replicas added, removed or given another
+	// leader or leader epoch since the fetchers last took them
+	// (takeRoleChanges): the fetchers' reconcile looks at these only.
+	roleChanges map[*Partition]struct{}
 }
 
 // NewManager builds a Manager; it holds no partition until Apply or Start.
@@ -112,6 +116,7 @@ func NewManager(o Options) *Manager {
 		byTopic:  make(map[string]map[int32]*Partition),
 
 		appliedTopics: make(map[string]*controller.Topic),
+		roleChanges:   make(map[*Partition]struct{}),
 	}
 	m.life, m.stopLife = context.WithCancel(context.Background())
 	m.isr = newISRManager(m)
@@ -219,6 +224,7 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 				continue
 			}
 			delete(parts, idx)
+			m.roleChanges[r] = struct{}{}
 			if err := m.logs.Delete(name, idx); err != nil {
 				m.log.Warn("deleting partition log", zap.String("topic", name), zap.Int32("partition", idx), zap.Error(err))
 			}
@@ -264,8 +270,12 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 				r.log.SetConfig(scfg)
 			}
 			r.setMinInsync(eff.MinInsyncReplicas)
-			if r.setRole(p, own) {
+			newlyFenced, changed := r.setRole(p, own)
+			if newlyFenced {
 				fenced++
+			}
+			if changed {
+				m.roleChanges[r] = struct{}{}
 			}
 		}
 		if complete {
@@ -303,6 +313,16 @@ func (m *Manager) setAsideStrays() {
 		}
 		m.log.Warn("stray partition log set aside, not deleted: the metadata does not place it on this broker", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.String("kept_as", path))
 	}
+}
+
+// takeRoleChanges returns the replicas whose role changed since the last
+// call (added, removed, another leader or leader epoch) and forgets them.
+func (m *Manager) takeRoleChanges() map[*Partition]struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.roleChanges
+	m.roleChanges = make(map[*Partition]struct{})
+	return out
 }
 
 // All returns every local replica.
