@@ -168,6 +168,9 @@ func (b *Broker) restoreTopics(ctx context.Context, d *logDirIdentity) error {
 	if err := b.ctrl.RegisterBroker(ctx, info); err != nil {
 		return fmt.Errorf("broker: restoring: registering: %w", err)
 	}
+	// Epochs without batches a clean shutdown left in the dir's
+	// pending-epochs file rather than in each partition's.
+	pending := storage.PendingLeaderEpochs(d.dir)
 	count := map[string]int32{}
 	for _, p := range d.parts {
 		count[p.Topic] = max(count[p.Topic], p.Partition+1)
@@ -206,7 +209,11 @@ func (b *Broker) restoreTopics(ctx context.Context, d *logDirIdentity) error {
 		}
 		last = max(last, rev)
 		for _, p := range t.Partitions {
-			e := storage.CheckpointedLeaderEpoch(d.dir, storage.PartitionDir{Topic: name, Partition: p.Index})
+			pd := storage.PartitionDir{Topic: name, Partition: p.Index}
+			e := storage.CheckpointedLeaderEpoch(d.dir, pd)
+			if pe, ok := pending[pd]; ok {
+				e = max(e, pe)
+			}
 			if e < p.LeaderEpoch {
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -67,7 +68,15 @@ func TestReadyzWhileLoading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataTopic(t, &testBroker{Broker: first, addr: first.Addrs()[0].String()}, "loading", 1, nil)
+	tb := &testBroker{Broker: first, addr: first.Addrs()[0].String()}
+	dataTopic(t, tb, "loading", 1, nil)
+	// A record, so that loading opens the segment (an empty one is not
+	// opened until its first use).
+	cl := tb.client(t)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "loading", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}

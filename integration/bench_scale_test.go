@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +43,41 @@ func TestBenchScale(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_SCALE_EXTERNAL") == "1" {
 		opts = append(opts, withOverride("etcd.endpoints", testenv.StartEtcd(t)))
 	}
+	// RUNNEL_BENCH_SCALE_PROFILE=<dir>: a CPU profile of each timed restart
+	// (its first 30 s, from the admin listener's /debug/pprof) is saved
+	// there as restart-clean.pprof and restart-kill9.pprof.
+	profDir := os.Getenv("RUNNEL_BENCH_SCALE_PROFILE")
+	adminPort := 0
+	if profDir != "" {
+		adminPort = testenv.FreePort(t)
+		opts = append(opts, withOverride("runnel.admin.listener", fmt.Sprintf("127.0.0.1:%d", adminPort)),
+			withOverride("runnel.admin.pprof.enable", "true"))
+	}
+	profile := func(name string) (wait func()) {
+		if profDir == "" {
+			return func() {}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=30", adminPort)
+			for range 600 {
+				resp, err := http.Get(url)
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				defer resp.Body.Close()
+				f, err := os.Create(filepath.Join(profDir, name+".pprof"))
+				if err == nil {
+					_, _ = io.Copy(f, resp.Body)
+					f.Close()
+				}
+				return
+			}
+		}()
+		return func() { <-done }
+	}
 	b := startBroker(t, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
@@ -76,11 +113,15 @@ func TestBenchScale(t *testing.T) {
 	fmt.Printf("idle     cpu=%.1f%% of a core (10 s)\n", 100*cpuShare(t, b.cmd.Process.Pid, 10*time.Second))
 
 	fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
+	prof := profile("restart-clean")
 	up, produced := timedStart(t, b)
 	fmt.Printf("restart  to ready: %v, then first acknowledged produce: %v\n", up, produced)
+	prof()
 	b.kill9()
+	prof = profile("restart-kill9")
 	up, produced = timedStart(t, b)
 	fmt.Printf("kill -9  restart to ready: %v, then first acknowledged produce: %v\n", up, produced)
+	prof()
 	fmt.Printf("shutdown after the unclean restart: %v\n", timedStop(t, b))
 	b.start()
 

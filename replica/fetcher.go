@@ -71,6 +71,11 @@ type fetchers struct {
 	paused   bool // tests: replicate nothing until resumed
 	fetchers map[fetcherKey]*fetcher
 	assigned map[*Partition]fetcherKey
+	// reconciled: a full pass has run since the start or the last
+	// pause; from then on reconcile looks only at the replicas whose
+	// role changed (Manager.takeRoleChanges), so the snapshots of a
+	// restart's elections do not each walk every partition.
+	reconciled bool
 }
 
 type fetcherKey struct {
@@ -91,8 +96,42 @@ func (m *fetchers) reconcile() {
 	}
 	n := max(int(m.m.cfg.NumReplicaFetchers), 1)
 	self := m.m.brokerID
+	changed := m.m.takeRoleChanges()
+	if m.reconciled {
+		for r := range changed {
+			if m.m.Local(r.topic, r.index) != r {
+				// Removed (its topic deleted, or moved away).
+				if old, had := m.assigned[r]; had {
+					m.fetchers[old].remove(r)
+					delete(m.assigned, r)
+				}
+				continue
+			}
+			m.assignLocked(r, n, self)
+		}
+		m.dropEmptyLocked()
+		return
+	}
+	m.reconciled = true
 	seen := map[*Partition]bool{}
 	for _, r := range m.m.All() {
+		if m.assignLocked(r, n, self) {
+			seen[r] = true
+		}
+	}
+	for r, key := range m.assigned {
+		if !seen[r] {
+			m.fetchers[key].remove(r)
+			delete(m.assigned, r)
+		}
+	}
+	m.dropEmptyLocked()
+}
+
+// assignLocked puts r in the fetcher of its leader (or takes it out of
+// any when it leads or has no leader); it reports whether r follows.
+func (m *fetchers) assignLocked(r *Partition, n int, self int32) bool {
+	{
 		leader, epoch := r.State()
 		old, had := m.assigned[r]
 		if leader < 0 || leader == self {
@@ -100,9 +139,8 @@ func (m *fetchers) reconcile() {
 				m.fetchers[old].remove(r)
 				delete(m.assigned, r)
 			}
-			continue
+			return false
 		}
-		seen[r] = true
 		key := fetcherKey{leader: leader, index: fetcherIndex(r.topic, r.index, n)}
 		if had && old != key {
 			m.fetchers[old].remove(r)
@@ -114,13 +152,12 @@ func (m *fetchers) reconcile() {
 		}
 		f.set(r, epoch)
 		m.assigned[r] = key
+		return true
 	}
-	for r, key := range m.assigned {
-		if !seen[r] {
-			m.fetchers[key].remove(r)
-			delete(m.assigned, r)
-		}
-	}
+}
+
+// dropEmptyLocked stops the fetchers left without partitions.
+func (m *fetchers) dropEmptyLocked() {
 	for key, f := range m.fetchers {
 		if f.empty() {
 			f.stop()
@@ -139,6 +176,7 @@ func (m *fetchers) setPaused(p bool) {
 		m.fetchers = map[fetcherKey]*fetcher{}
 		m.assigned = map[*Partition]fetcherKey{}
 	}
+	m.reconciled = false // resuming walks every replica again
 	m.mu.Unlock()
 	if p {
 		for _, f := range fs {

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/tls"
+	"maps"
 	"reflect"
 	"strconv"
 	"sync"
@@ -81,6 +82,19 @@ type Manager struct {
 	mu      sync.RWMutex
 	applied int64 // snapshot revision last applied
 	byTopic map[string]map[int32]*Partition
+	// appliedTopics is the *controller.Topic each topic was last applied
+	// from, with the broker epoch and dynamic broker configs it was
+	// applied under. A snapshot shares the Topic of every topic that did
+	// not change (controller/state.go), so Apply skips those: a restart
+	// whose elections arrive in hundreds of snapshots costs each only its
+	// changed topics, not every partition of the broker.
+	appliedTopics map[string]*controller.Topic
+	appliedOwn    int64
+	appliedDyn    config.Dynamic
+	// roleChanges are the replicas added, removed or given another
+	// leader or leader epoch since the fetchers last took them
+	// (takeRoleChanges): the fetchers' reconcile looks at these only.
+	roleChanges map[*Partition]struct{}
 }
 
 // NewManager builds a Manager; it holds no partition until Apply or Start.
@@ -101,6 +115,9 @@ func NewManager(o Options) *Manager {
 		sasl:     o.SASL,
 		saslUser: o.SASLUser,
 		byTopic:  make(map[string]map[int32]*Partition),
+
+		appliedTopics: make(map[string]*controller.Topic),
+		roleChanges:   make(map[*Partition]struct{}),
 	}
 	m.life, m.stopLife = context.WithCancel(context.Background())
 	m.isr = newISRManager(m)
@@ -211,15 +228,28 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 	m.applied = snap.Revision
 	dyn := dynamicConfigs(snap, m.brokerID)
 	own := m.md.OwnEpoch(snap)
+	if own != m.appliedOwn || !maps.Equal(dyn.ClusterDefault, m.appliedDyn.ClusterDefault) || !maps.Equal(dyn.PerBroker, m.appliedDyn.PerBroker) {
+		clear(m.appliedTopics) // every topic's roles or configs may change
+	}
+	m.appliedOwn, m.appliedDyn = own, dyn
+	for name := range m.appliedTopics {
+		if snap.Topics[name] == nil {
+			delete(m.appliedTopics, name)
+		}
+	}
 
 	// Deleted topics (or topics re-created under a new id): drop the logs.
 	for name, parts := range m.byTopic {
 		t := snap.Topics[name]
+		if t != nil && m.appliedTopics[name] == t {
+			continue
+		}
 		for idx, r := range parts {
 			if t != nil && t.ID == r.topicID && int(idx) < len(t.Partitions) && hosts(t.Partitions[idx].Replicas, m.brokerID) {
 				continue
 			}
 			delete(parts, idx)
+			m.roleChanges[r] = struct{}{}
 			if err := m.logs.Delete(name, idx); err != nil {
 				m.log.Warn("deleting partition log", zap.String("topic", name), zap.Int32("partition", idx), zap.Error(err))
 			}
@@ -232,6 +262,10 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 
 	fenced := 0
 	for name, t := range snap.Topics {
+		if m.appliedTopics[name] == t {
+			continue
+		}
+		complete := true
 		eff, err := config.EffectiveTopic(m.cfg, dyn, t.Configs)
 		if err != nil {
 			m.log.Warn("topic has an invalid stored config; using defaults", zap.String("topic", name), zap.Error(err))
@@ -252,6 +286,7 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 				lg, err := m.logs.GetOrCreate(name, p.Index, scfg)
 				if err != nil {
 					m.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
+					complete = false // tried again with the next snapshot
 					continue
 				}
 				r = &Partition{self: m.brokerID, topic: name, index: p.Index, topicID: t.ID, log: lg, lg: m.log, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: m.isr.poke}
@@ -260,9 +295,18 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 				r.log.SetConfig(scfg)
 			}
 			r.setMinInsync(eff.MinInsyncReplicas)
-			if r.setRole(p, own) {
+			newlyFenced, changed := r.setRole(p, own)
+			if newlyFenced {
 				fenced++
 			}
+			if changed {
+				m.roleChanges[r] = struct{}{}
+			}
+		}
+		if complete {
+			m.appliedTopics[name] = t
+		} else {
+			delete(m.appliedTopics, name)
 		}
 	}
 	if fenced > 0 {
@@ -294,6 +338,16 @@ func (m *Manager) setAsideStrays() {
 		}
 		m.log.Warn("stray partition log set aside, not deleted: the metadata does not place it on this broker", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.String("kept_as", path))
 	}
+}
+
+// takeRoleChanges returns the replicas whose role changed since the last
+// call (added, removed, another leader or leader epoch) and forgets them.
+func (m *Manager) takeRoleChanges() map[*Partition]struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.roleChanges
+	m.roleChanges = make(map[*Partition]struct{})
+	return out
 }
 
 // All returns every local replica.

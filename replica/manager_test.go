@@ -303,3 +303,40 @@ func TestFollowerTruncationByLeaderEpoch(t *testing.T) {
 	f.resolveTruncation(p, fp, 2, 2, 6)
 	check(p, fp, 8, false, -1)
 }
+
+// TestApplySkipsOnlyUnchangedTopics: Apply skips a topic whose metadata
+// is the same *controller.Topic as last applied, yet every change — a
+// topic's config or partition state, the broker's own epoch — still
+// reaches the replicas.
+func TestApplySkipsOnlyUnchangedTopics(t *testing.T) {
+	md := newFakeMetadata(1)
+	m := testManager(t, 1, md)
+	md.setPartition("a", leaderState(0, []int32{1}, []int32{1}), nil)
+	md.setPartition("b", leaderState(0, []int32{1}, []int32{1}), nil)
+	a, b := local(t, m, "a"), local(t, m, "b")
+	if !a.Leads() || !b.Leads() {
+		t.Fatal("broker 1 does not lead both")
+	}
+	// a's config changes; b is carried over unchanged.
+	md.setPartition("a", leaderState(0, []int32{1}, []int32{1}), map[string]string{"segment.bytes": "2000000"})
+	if got := a.Log().Config().SegmentBytes; got != 2000000 {
+		t.Fatalf("a's segment.bytes %d after the config change", got)
+	}
+	if local(t, m, "b") != b || !b.Leads() {
+		t.Fatal("b changed by a's update")
+	}
+	// b's state changes.
+	md.setPartition("b", leaderState(3, []int32{1}, []int32{1}), nil)
+	if _, epoch := b.State(); epoch != 3 {
+		t.Fatalf("b's leader epoch %d, want 3", epoch)
+	}
+	// The broker's epoch changes: every topic is applied again (both are
+	// now fenced: their states name broker epoch 7).
+	md.mu.Lock()
+	md.own = 8
+	md.mu.Unlock()
+	md.setPartition("c", leaderState(0, []int32{1}, []int32{1}), nil)
+	if a.Leads() || b.Leads() {
+		t.Fatal("a replica still leads under another broker epoch")
+	}
+}

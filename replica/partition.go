@@ -294,8 +294,9 @@ func (p *Partition) Read(o ReadOptions) (ReadInfo, *storage.ReadResult, error) {
 // again, in a new leader epoch.
 //
 // It reports whether the state was newly fenced, for the Manager's one
-// log line per snapshot (a restarted broker has thousands).
-func (p *Partition) setRole(st controller.Partition, own int64) (newlyFenced bool) {
+// log line per snapshot (a restarted broker has thousands), and whether
+// the role (leader or leader epoch) changed, for the fetchers.
+func (p *Partition) setRole(st controller.Partition, own int64) (newlyFenced, changed bool) {
 	leader := st.Leader
 	fenced := leader == p.self && own >= 0 && (own == 0 || st.LeaderBrokerEpoch != own)
 	if fenced {
@@ -303,7 +304,7 @@ func (p *Partition) setRole(st controller.Partition, own int64) (newlyFenced boo
 	}
 	p.appendMu.Lock()
 	p.mu.Lock()
-	changed := p.leader != leader || p.leaderEpoch != st.LeaderEpoch
+	changed = p.leader != leader || p.leaderEpoch != st.LeaderEpoch
 	p.leader, p.leaderEpoch = leader, st.LeaderEpoch
 	p.replicas, p.isr = st.Replicas, st.ISR
 	if changed {
@@ -331,7 +332,7 @@ func (p *Partition) setRole(st controller.Partition, own int64) (newlyFenced boo
 	if changed {
 		p.wake()
 	}
-	return newlyFenced
+	return newlyFenced, changed
 }
 
 // AdvanceLogStart moves the log start up to offset on the leader

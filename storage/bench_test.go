@@ -230,7 +230,7 @@ func BenchmarkRecovery(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		os.Remove(filepath.Join(dir, cleanShutdownFile))
-		if err := writePartitionCheckpoint(pdir, partitionCheckpoint{0, 0, 0}, true); err != nil {
+		if err := writePartitionCheckpoint(pdir, partitionCheckpoint{0, 0, 0, noEnd, noEnd}, true); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -281,5 +281,66 @@ func BenchmarkAppendCompressed(b *testing.B) {
 				b.StopTimer()
 			})
 		}
+	}
+}
+
+// BenchmarkOpenManyLogs measures OpenManager on a log dir of
+// RUNNEL_BENCH_OPEN_LOGS (default 2,000) partitions, each holding one
+// small batch (the shape of issue 14's idle partitions), after a clean
+// shutdown and after a crash (no clean-shutdown marker), where only logs
+// with data past their recovery point need re-reading.
+func BenchmarkOpenManyLogs(b *testing.B) {
+	n := 2000
+	if v := os.Getenv("RUNNEL_BENCH_OPEN_LOGS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := b.TempDir()
+	m := openTestManager(b, dir, nil)
+	for p := range n {
+		l, err := m.GetOrCreate("many", int32(p), DefaultConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p%2 == 0 {
+			if _, err := l.Append(mkBatch(1, 0), AppendOptions{AssignOffsets: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := m.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, clean := range []bool{true, false} {
+		name := "crash"
+		if clean {
+			name = "clean"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				if clean {
+					if err := os.WriteFile(filepath.Join(dir, cleanShutdownFile), nil, 0o644); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					os.Remove(filepath.Join(dir, cleanShutdownFile))
+				}
+				b.StartTimer()
+				m, err := OpenManager(ManagerOptions{Dir: dir, ProducerIDExpiration: 100 * 365 * 24 * time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if got := len(m.All()); got != n {
+					b.Fatalf("opened %d logs, want %d", got, n)
+				}
+				m.abandon()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/log")
+		})
 	}
 }

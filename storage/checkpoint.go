@@ -1,9 +1,10 @@
 package storage
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,13 +13,23 @@ import (
 
 // Per-partition checkpoint files (text, like Kafka's checkpoint files):
 //
-//	partition-checkpoint        Runnel's own: "0\n<recoveryPoint> <logStartOffset> <highWatermark>\n".
-//	                            Kafka keeps these three per log dir
+//	partition-checkpoint        Runnel's own: "1\n<recoveryPoint> <logStartOffset> <highWatermark> <endSegment> <endPosition>\n"
+//	                            (version 0, still read, has the first three
+//	                            only; older Runnels read version 1 as no
+//	                            checkpoint and recover the whole log).
+//	                            Kafka keeps the first three per log dir
 //	                            (recovery-point-offset-checkpoint,
 //	                            log-start-offset-checkpoint,
 //	                            replication-offset-checkpoint); Runnel keeps
 //	                            them beside the partition so that tens of
 //	                            thousands of partitions never rewrite one file.
+//	                            endSegment and endPosition are the base offset
+//	                            and the .log size of the last segment when the
+//	                            recovery point was the log end (every byte of
+//	                            the log fsynced), else -1 -1: after a crash, a
+//	                            log whose last segment is still endSegment and
+//	                            exactly endPosition bytes long has nothing past
+//	                            its recovery point and is not re-read (log.go).
 //	leader-epoch-checkpoint     Kafka's format: "0\n<count>\n" then one
 //	                            "<epoch> <startOffset>" line per entry.
 //
@@ -39,31 +50,63 @@ const (
 
 type partitionCheckpoint struct {
 	recoveryPoint, logStart, highWatermark int64
+	// endSegment, endPosition: the last segment's base and .log size when
+	// recoveryPoint was the log end, else -1 (see above).
+	endSegment, endPosition int64
 }
+
+// noEnd is a checkpoint's endSegment and endPosition when the recovery
+// point was below the log end (or unknown, version 0).
+const noEnd = -1
 
 func writePartitionCheckpoint(dir string, c partitionCheckpoint, noSync bool) error {
 	return writePartitionCheckpointFS(osFileOps{}, dir, c, noSync)
 }
 
 func writePartitionCheckpointFS(fs FileOps, dir string, c partitionCheckpoint, noSync bool) error {
-	s := fmt.Sprintf("0\n%d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark)
+	s := fmt.Sprintf("1\n%d %d %d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark, c.endSegment, c.endPosition)
 	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
 }
 
+// readSmallFile reads a file of a few hundred bytes with one read(2) —
+// no fstat, no read to find EOF (os.ReadFile does both): a start reads
+// two such files per partition. A longer file is read whole.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	n, err := f.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if n < len(buf) {
+		// A short read of a regular file is its end.
+		return buf[:n], nil
+	}
+	rest, err := io.ReadAll(f)
+	return append(buf, rest...), err
+}
+
 func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, partitionCheckpointFile))
+	b, err := readSmallFile(filepath.Join(dir, partitionCheckpointFile))
 	if err != nil {
 		return partitionCheckpoint{}, false
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2 || lines[0] != "0" {
+	if len(lines) != 2 {
 		return partitionCheckpoint{}, false
 	}
 	f := strings.Fields(lines[1])
-	if len(f) != 3 {
+	switch {
+	case lines[0] == "0" && len(f) == 3:
+	case lines[0] == "1" && len(f) == 5:
+	default:
 		return partitionCheckpoint{}, false
 	}
-	var v [3]int64
+	v := [5]int64{3: noEnd, 4: noEnd}
 	for i := range f {
 		n, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
@@ -71,7 +114,11 @@ func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {
 		}
 		v[i] = n
 	}
-	return partitionCheckpoint{v[0], v[1], v[2]}, true
+	c := partitionCheckpoint{v[0], v[1], v[2], v[3], v[4]}
+	if c.endSegment < 0 || c.endPosition < 0 {
+		c.endSegment, c.endPosition = noEnd, noEnd
+	}
+	return c, true
 }
 
 type epochEntry struct {
@@ -89,23 +136,18 @@ func encodeEpochs(es []epochEntry) []byte {
 }
 
 func readEpochs(path string) ([]epochEntry, error) {
-	f, err := os.Open(path)
+	b, err := readSmallFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
 	var lines []string
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
+	for _, raw := range strings.Split(string(b), "\n") {
+		if l := strings.TrimSpace(raw); l != "" {
 			lines = append(lines, l)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	if len(lines) < 2 || lines[0] != "0" {
 		return nil, fmt.Errorf("storage: %s: bad header", path)

@@ -83,7 +83,24 @@ func TestIdleCloseWritesNothing(t *testing.T) {
 		}
 	}
 
-	// Reopened clean and closed at once: nothing at all.
+	// Reopened clean and closed at once: the partitions appended to
+	// before rewrite their checkpoint once, now recording their end as
+	// fsynced (the close that wrote their batches could not: it does not
+	// fsync them one by one), so that a crash after the next start does
+	// not re-read them (checkpoint.go); nothing else is written.
+	fs = newFaultFS()
+	m = openFaultManager(t, dir, fs)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range fileWrites(fs, "idle", nil) {
+		var p int32
+		fmt.Sscanf(w[strings.Index(w, "/idle-")+len("/idle-"):], "%d", &p)
+		if p%4 != 0 || !strings.Contains(w, partitionCheckpointFile) {
+			t.Errorf("closing partitions unchanged since a clean open: %s", w)
+		}
+	}
+	// Once more: nothing at all.
 	fs = newFaultFS()
 	m = openFaultManager(t, dir, fs)
 	if err := m.Close(); err != nil {
@@ -189,5 +206,91 @@ func TestNewLeaderEpochWrittenLazily(t *testing.T) {
 	}
 	if fs.count("sync", epochCheckpointFile) == 0 {
 		t.Error("a flush past a lazily written epoch left the leader-epoch-checkpoint unsynced")
+	}
+}
+
+// TestRestartEpochsInOneFile: the new leader epochs a restart's elections
+// give every partition (at the log end, no batch yet) are written at a
+// clean close to the dir's one pending-epochs file, not to each
+// partition's leader-epoch-checkpoint, and come back at the next open.
+func TestRestartEpochsInOneFile(t *testing.T) {
+	dir := t.TempDir()
+	const parts = 20
+	m := openTestManager(t, dir, nil)
+	for p := int32(0); p < parts; p++ {
+		l, err := m.GetOrCreate("ep", p, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p%2 == 0 {
+			if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// (The appended partitions record their fsynced end once: see
+	// TestIdleCloseWritesNothing.)
+	m = openTestManager(t, dir, nil)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	fs := newFaultFS()
+	m = openFaultManager(t, dir, fs)
+	for _, l := range m.All() {
+		if err := l.AssignEpoch(5, l.LogEndOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w := fileWrites(fs, "ep", nil); len(w) != 0 {
+		t.Errorf("a partition's files written at close: %q", w)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pendingEpochsFile)); err != nil {
+		t.Fatal(err)
+	}
+	if got := PendingLeaderEpochs(dir)[PartitionDir{"ep", 3}]; got != 5 {
+		t.Errorf("PendingLeaderEpochs: ep-3 at %d, want 5", got)
+	}
+
+	m = openTestManager(t, dir, nil)
+	if _, err := os.Stat(filepath.Join(dir, pendingEpochsFile)); !os.IsNotExist(err) {
+		t.Errorf("pending-epochs file still there after the open: %v", err)
+	}
+	for _, l := range m.All() {
+		if e := l.LatestEpoch(); e != 5 {
+			t.Fatalf("%s-%d: latest epoch %d after reopen, want 5", l.Topic(), l.Partition(), e)
+		}
+		if e, end := l.EndOffsetForEpoch(1); l.Partition()%2 == 0 && (e != 1 || end != 2) {
+			t.Errorf("%s-%d: EndOffsetForEpoch(1) = %d, %d; want 1, 2", l.Topic(), l.Partition(), e, end)
+		}
+	}
+	// A batch of the epoch writes the partition's own file; a close
+	// then leaves nothing pending for it.
+	l := m.Get("ep", 0)
+	if _, err := l.Append(mkBatch(1, 2000), AppendOptions{AssignOffsets: true, LeaderEpoch: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pending := PendingLeaderEpochs(dir)
+	if _, ok := pending[PartitionDir{"ep", 0}]; ok || len(pending) != parts-1 {
+		t.Errorf("pending after the append: %v", pending)
+	}
+	if es, err := readEpochs(filepath.Join(dir, "ep-0", epochCheckpointFile)); err != nil || len(es) != 2 || es[1] != (epochEntry{5, 2}) {
+		t.Errorf("ep-0's leader-epoch-checkpoint: %v %v", es, err)
+	}
+	m = openTestManager(t, dir, nil)
+	defer m.Close()
+	for _, l := range m.All() {
+		if e := l.LatestEpoch(); e != 5 {
+			t.Fatalf("%s-%d: latest epoch %d after the second reopen, want 5", l.Topic(), l.Partition(), e)
+		}
 	}
 }

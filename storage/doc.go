@@ -13,14 +13,16 @@
 //	<base>.txnindex                   aborted transactions, 34-byte entries. txnindex.go.
 //	<offset>.snapshot                 producer-state snapshot (Kafka's layout v1). producer.go.
 //	leader-epoch-checkpoint           Kafka's text format. checkpoint.go.
-//	partition-checkpoint              recovery point, log start, high watermark. checkpoint.go.
+//	partition-checkpoint              recovery point, log start, high watermark, fsynced end. checkpoint.go.
 //	cleaner-offset-checkpoint         first dirty offset for compaction: "0\n<offset>\n". cleaner.go.
 //	<base>.{log,index,timeindex,txnindex,range}.cleaned|.swap
 //	                                  a cleaned segment being swapped in. cleaner_swap.go.
 //	*.deleted                         segment files awaiting file.delete.delay.ms.
 //
 // and in the log dir itself .runnel_cleanshutdown (the clean-shutdown
-// marker), .lock and meta.properties (logdir.go), and retired partition
+// marker), .runnel_pending_epochs (leader epochs without batches that a
+// clean close left for the next open, pendingepochs.go), .lock and
+// meta.properties (logdir.go), and retired partition
 // directories: <topic>-<partition>.<id>-delete awaiting removal after
 // file.delete.delay.ms, <topic>-<partition>.<id>-stray kept for an operator
 // (retired_dirs.go). Small files are replaced with one helper
@@ -56,6 +58,17 @@
 //     recovery point on is re-read, its indexes rebuilt, and the log cut
 //     at the first torn, CRC-invalid or out-of-order batch: exactly the
 //     complete valid prefix survives and no torn batch is ever served.
+//     The exception is a log with nothing past its recovery point: when
+//     partition-checkpoint records the log's end as fsynced (last segment
+//     base and size, written only while that segment has no unsynced
+//     change) and the last segment still has exactly that size, its
+//     batches are not re-read, only its indexes rebuilt from the batch
+//     headers; any write or cut since shows as another size or segment
+//     and the log is recovered as above (checkpoint.go, log.go).
+//   - Opening a log stats or opens only the files its directory listing
+//     holds; a last segment the checkpoint records as empty costs no
+//     system call, and an empty segment holds no descriptor until its
+//     first append or read.
 //   - An Append is all or nothing: every batch is validated before
 //     anything is written, and the whole call is one write. On the leader
 //     path that includes every record's key (compacted topics) and, under

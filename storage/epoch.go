@@ -25,11 +25,15 @@ type epochCache struct {
 	dirty bool
 }
 
-// loadEpochCache reads leader-epoch-checkpoint (absent: an empty cache).
+// loadEpochCache reads leader-epoch-checkpoint (absent, or known not to
+// exist: an empty cache).
 // A file that does not parse comes back as an error beside an empty cache:
 // the caller rebuilds it from the batches (Log.rebuildEpochs).
-func loadEpochCache(dir string) (*epochCache, error) {
+func loadEpochCache(dir string, exists bool) (*epochCache, error) {
 	p := filepath.Join(dir, epochCheckpointFile)
+	if !exists {
+		return &epochCache{path: p, onDisk: encodeEpochs(nil)}, nil
+	}
 	es, err := readEpochs(p)
 	if err != nil {
 		return &epochCache{path: p}, err
@@ -168,4 +172,21 @@ func (c *epochCache) truncateFromStart(start int64) bool {
 	}
 	c.entries = rest
 	return true
+}
+
+// pendingTail reports whether the cache differs from what its file holds
+// only by a last entry starting at leo — a leader's epoch with no batch
+// yet, the state every partition is in after a restart's elections — and
+// returns that entry. A clean shutdown writes such entries to the log
+// dir's one pending-epochs file instead of one file per partition
+// (pendingepochs.go).
+func (c *epochCache) pendingTail(leo int64) (epochEntry, bool) {
+	n := len(c.entries)
+	if n == 0 || c.entries[n-1].startOffset != leo || c.onDisk == nil {
+		return epochEntry{}, false
+	}
+	if !bytes.Equal(encodeEpochs(c.entries[:n-1]), c.onDisk) {
+		return epochEntry{}, false
+	}
+	return c.entries[n-1], true
 }

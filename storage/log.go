@@ -79,6 +79,11 @@ type Log struct {
 	// cleaner is the compaction state (cleaner.go): the per-log pass lock
 	// and the next delete horizon. Hook for log compaction.
 	cleaner cleanerState
+
+	// pendingEpoch is set by close when the only epoch change not in
+	// leader-epoch-checkpoint is a last entry at the log end: the Manager
+	// writes it to the dir's pending-epochs file (pendingepochs.go).
+	pendingEpoch *epochEntry
 }
 
 var errClosed = errors.New("storage: log closed")
@@ -96,12 +101,14 @@ type logOptions struct {
 	// system once (syncfs) after every log has opened, so recovery
 	// writes without an fsync per file.
 	syncedByCaller bool
-	deleter        func([]string, time.Duration)
-	noSync         bool
-	codecs         *decompressors
-	fs             FileOps    // nil: the OS
-	health         *dirHealth // nil: a state of the log's own
-	observe        func(time.Duration)
+	// listed: the directory exists (the Manager found it in its dir).
+	listed  bool
+	deleter func([]string, time.Duration)
+	noSync  bool
+	codecs  *decompressors
+	fs      FileOps    // nil: the OS
+	health  *dirHealth // nil: a state of the log's own
+	observe func(time.Duration)
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
@@ -110,8 +117,10 @@ type logOptions struct {
 // openLog loads (and if needed recovers) the log in o.dir, creating it if
 // absent.
 func openLog(o logOptions) (*Log, error) {
-	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		return nil, err
+	if !o.listed {
+		if err := os.MkdirAll(o.dir, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	l := &Log{
 		snapshotAt: -1,
@@ -179,6 +188,13 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 			return err
 		}
 	}
+	// has reports whether the listing holds a file (os.ReadDir sorts by
+	// name): files known absent are neither opened nor stat'ed, which
+	// for 100k idle logs is most of the system calls of a start.
+	has := func(name string) bool {
+		_, ok := slices.BinarySearchFunc(ents, name, func(e os.DirEntry, n string) int { return strings.Compare(e.Name(), n) })
+		return ok
+	}
 	snaps := snapshotsIn(ents)
 	var bases []int64
 	logs := map[string]bool{}
@@ -206,13 +222,17 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	cp, haveCP := readPartitionCheckpoint(l.dir)
+	var cp partitionCheckpoint
+	haveCP := false
+	if has(partitionCheckpointFile) {
+		cp, haveCP = readPartitionCheckpoint(l.dir)
+	}
 	if haveCP {
 		onDisk := cp
 		l.checkpointOnDisk = &onDisk
 	}
 	if !haveCP {
-		cp = partitionCheckpoint{recoveryPoint: 0, logStart: -1, highWatermark: 0}
+		cp = partitionCheckpoint{recoveryPoint: 0, logStart: -1, highWatermark: 0, endSegment: noEnd, endPosition: noEnd}
 		if len(bases) > 0 {
 			clean = false // no checkpoint: nothing is known to be synced
 		}
@@ -229,7 +249,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		}
 		l.segs = []*segment{s}
 		l.logStart, l.leo = base, base
-		l.epochs, err = loadEpochCache(l.dir)
+		l.epochs, err = loadEpochCache(l.dir, has(epochCheckpointFile))
 		l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
 		if err != nil {
 			// Nothing to rebuild from: the log is empty (the next
@@ -244,14 +264,40 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 		l.segs = append(l.segs, l.newSegment(b))
 	}
 	last := len(l.segs) - 1
-	// Phase 1: trusted segments.
+	// Phase 1: trusted segments. After a crash, a log whose checkpoint
+	// recorded its end as fsynced (checkpoint.go) and whose last segment
+	// still ends there has nothing past its recovery point: it is loaded
+	// as after a clean shutdown except for the last segment's indexes
+	// (segment.loadFlushed), and nothing is re-read. Only a log with data
+	// past its recovery point (or another last segment) is recovered.
+	flushedEnd := !clean && cp.endSegment == bases[last] && cp.recoveryPoint >= bases[last]
 	firstRecover := len(l.segs)
 	for i, s := range l.segs {
 		if !clean && (i == last || l.segs[i+1].base > cp.recoveryPoint) {
+			if i == last && flushedEnd {
+				prev := int64(0)
+				if i > 0 {
+					prev = l.segs[i-1].next
+				}
+				err := s.loadFlushed(cp.endPosition, l.cfg.IndexIntervalBytes, prev, has)
+				if err == nil && s.next != cp.recoveryPoint {
+					err = fmt.Errorf("%w: ends at offset %d, recovery point %d", errNotFlushed, s.next, cp.recoveryPoint)
+				}
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, errNotFlushed) {
+					return err
+				}
+				l.logger.Info("log changed after its checkpoint; recovering its last segment", zap.String("dir", l.dir), zap.Error(err))
+			}
 			firstRecover = i
 			break
 		}
-		if err := s.loadClean(i == last); err != nil {
+		// The last segment of a log that a clean shutdown (or the
+		// checkpoint, above) left empty: nothing to stat, open or scan.
+		emptyEnd := i == last && cp.endSegment == s.base && cp.endPosition == 0 && cp.recoveryPoint == s.base
+		if err := s.loadClean(i == last, emptyEnd, has); err != nil {
 			if !errors.Is(err, errIndexCorrupt) {
 				return err
 			}
@@ -359,7 +405,7 @@ func (l *Log) load(clean, syncedByCaller bool) error {
 	l.hw = min(max(cp.highWatermark, l.logStart), l.leo)
 	l.recoveryPoint = l.leo
 	l.removeSnapshotsAboveIn(snaps, l.leo)
-	l.epochs, err = loadEpochCache(l.dir)
+	l.epochs, err = loadEpochCache(l.dir, has(epochCheckpointFile))
 	l.epochs.noSync, l.epochs.fs = l.noSync, l.fs
 	rebuilt := false
 	if err != nil {
@@ -619,7 +665,20 @@ func (l *Log) writeCheckpoint() error {
 // or need not (a new, empty log: an open without a checkpoint recovers
 // the empty segment, which costs nothing).
 func (l *Log) writeCheckpointFile(sync bool) error {
-	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw}
+	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw,
+		endSegment: noEnd, endPosition: noEnd}
+	// The log's end is recorded only when every byte of it is known to
+	// be fsynced: the recovery point is the log end and the last segment
+	// holds no write or cut since its last fsync (segment.unsynced). A
+	// crash then finds exactly these bytes there, or a change made after
+	// this checkpoint, which shows as another last segment or size.
+	if act := l.segs[len(l.segs)-1]; l.recoveryPoint == l.leo {
+		act.mu.Lock()
+		if !act.unsynced {
+			cp.endSegment, cp.endPosition = act.base, act.size
+		}
+		act.mu.Unlock()
+	}
 	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
 		return nil
 	}

@@ -540,7 +540,12 @@ func (l *Log) close() error {
 		}
 	}
 	keep(l.writeSnapshotAtEnd(false))
-	keep(l.epochs.persistLazily())
+	if e, ok := l.epochs.pendingTail(l.leo); ok {
+		// Left to the Manager's one pending-epochs file (pendingepochs.go).
+		l.pendingEpoch = &e
+	} else {
+		keep(l.epochs.persistLazily())
+	}
 	l.recoveryPoint = l.leo
 	keep(l.writeCheckpointFile(false))
 	l.closeHandles()

@@ -172,6 +172,9 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 			m.logs[found[i]] = l
 		}
 	}
+	if err == nil {
+		m.applyPendingEpochs() // pendingepochs.go
+	}
 	if err == nil && !opts.noSync {
 		// What recovery rewrote (logs cut at a torn tail, rebuilt
 		// indexes, checkpoints) becomes durable here, at once, before
@@ -215,6 +218,7 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByCaller bool) (*Log, error) {
 	return openLog(logOptions{
 		syncedByCaller: syncedByCaller,
+		listed:         syncedByCaller,
 		dir:            filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
 		topic:          topic,
 		partition:      part,
@@ -333,6 +337,7 @@ func (m *Manager) loop() {
 	lastRetention := time.Now()
 	lastIdleClean := time.Now()
 	lastProducerExpiry := time.Now()
+	var flushBuf []*Log
 	for {
 		select {
 		case <-m.stop:
@@ -345,7 +350,7 @@ func (m *Manager) loop() {
 			// removing files already marked .deleted only frees space.
 			continue
 		}
-		m.checkFlush()
+		flushBuf = m.checkFlush(flushBuf)
 		if time.Since(lastRetention) >= m.opts.RetentionCheckInterval {
 			lastRetention = time.Now()
 			m.RunRetention()
@@ -364,9 +369,19 @@ func (m *Manager) loop() {
 	}
 }
 
-func (m *Manager) checkFlush() {
+// checkFlush flushes the logs whose flush.ms has passed. It runs every
+// second over every log, so it neither sorts nor allocates (buf is the
+// loop's, reused): 100k idle partitions must cost next to no CPU.
+func (m *Manager) checkFlush(buf []*Log) []*Log {
 	now := m.opts.Clock()
-	for _, l := range m.All() {
+	m.mu.Lock()
+	buf = buf[:0]
+	for _, l := range m.logs {
+		buf = append(buf, l)
+	}
+	m.mu.Unlock()
+	for i, l := range buf {
+		buf[i] = nil
 		l.mu.RLock()
 		due := l.unflushed > 0 && now.Sub(l.lastFlush).Milliseconds() >= l.cfg.FlushMs
 		l.mu.RUnlock()
@@ -376,6 +391,7 @@ func (m *Manager) checkFlush() {
 			}
 		}
 	}
+	return buf
 }
 
 // RunRetention applies retention to every log now (the background loop
@@ -487,6 +503,9 @@ func (m *Manager) Close() error {
 	if ferr := m.health.failed(); ferr != nil {
 		// No clean-shutdown marker: the next open recovers every log.
 		return ferr
+	}
+	if err := m.writePendingEpochs(); err != nil {
+		return err
 	}
 	// What the logs wrote lazily (new leaders' epochs) becomes durable
 	// in one syncfs instead of an fsync per partition.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -452,9 +453,6 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 		}
 	}
 	s.active = true
-	// What is recovered may be only in the page cache (a killed
-	// process's last writes): the caller's sync must reach the disk.
-	s.unsynced = true
 	if err := s.openLocked(); err != nil {
 		return false, err
 	}
@@ -518,6 +516,12 @@ func (s *segment) recover(active bool, interval int, prevNext int64, fn func(rb 
 		}
 		truncated = true
 	}
+	// What is recovered may be only in the page cache (a killed
+	// process's last writes): the caller's sync must reach the disk, and
+	// until then no checkpoint records this end as fsynced. An empty
+	// segment has no bytes to lose: a cut that did not reach the disk
+	// shows as another size at the next open, which recovers it again.
+	s.unsynced = s.size > 0
 	if s.size > 0 {
 		var hb [batchHeaderSize]byte
 		if err := preadFull(f, hb[:], 0); err == nil {
@@ -546,14 +550,28 @@ func tsTime(ms int64) time.Time {
 // loadClean opens a segment after a clean shutdown: the indexes are trusted
 // after a sanity check. It fills size, next (by scanning the tail past the
 // last index entry), maxTs. Returns errIndexCorrupt if an index looks wrong.
-func (s *segment) loadClean(active bool) error {
+func (s *segment) loadClean(active, emptyEnd bool, has func(name string) bool) error {
+	name := segmentName(s.base)
+	if emptyEnd && !has(name+".index") && !has(name+".timeindex") {
+		// Known empty, with no index: no system call at all, and no
+		// descriptor until its first append or read. rollTs stays zero
+		// (the Log starts it at the open).
+		s.active, s.size, s.next = active, 0, s.base
+		s.idx.n, s.tidx.n = 0, 0
+		s.idx.onDisk, s.tidx.onDisk = true, true
+		return s.loadTxns(has, s.next)
+	}
 	st, err := os.Stat(s.path(".log"))
 	if err != nil {
 		return err
 	}
 	s.size = st.Size()
 	for _, ix := range []*mmIndex{&s.idx, &s.tidx} {
-		ist, err := os.Stat(ix.path)
+		var ist os.FileInfo
+		err := os.ErrNotExist
+		if has(filepath.Base(ix.path)) {
+			ist, err = os.Stat(ix.path)
+		}
 		if err != nil {
 			if os.IsNotExist(err) && s.size == 0 {
 				ix.n = 0
@@ -569,6 +587,14 @@ func (s *segment) loadClean(active bool) error {
 	s.active = active
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.size == 0 && s.idx.n == 0 && s.tidx.n == 0 {
+		// An empty segment (most of a broker's idle partitions) has
+		// nothing to check or scan: it is not opened (no descriptor, no
+		// map) until its first read or append.
+		s.idx.onDisk, s.tidx.onDisk = true, true
+		s.next, s.rollTs = s.base, st.ModTime()
+		return s.loadTxns(has, s.next)
+	}
 	if err := s.openLocked(); err != nil {
 		return err
 	}
@@ -618,12 +644,98 @@ func (s *segment) loadClean(active bool) error {
 	if s.rollTs.IsZero() {
 		s.rollTs = st.ModTime()
 	}
+	return s.loadTxns(has, math.MaxInt64)
+}
+
+// loadTxns reads the .txnindex if the listing has one, keeping the
+// entries below end.
+func (s *segment) loadTxns(has func(name string) bool, end int64) error {
+	s.txns = nil
+	if !has(segmentName(s.base) + ".txnindex") {
+		return nil
+	}
 	txns, err := loadTxnIndex(s.path(".txnindex"))
 	if err != nil {
 		return err
 	}
-	s.txns = txns
+	s.txns = slices.DeleteFunc(txns, func(t abortedTxn) bool { return t.lastOffset >= end })
 	return nil
+}
+
+// errNotFlushed: the segment is not the size its log's checkpoint
+// recorded as fsynced, or its batches do not read as written; it is
+// recovered instead (Log.load).
+var errNotFlushed = errors.New("storage: segment differs from its checkpointed end")
+
+// loadFlushed opens, after a crash, the last segment of a log whose
+// partition checkpoint recorded it as fsynced whole at size bytes (the
+// recovery point was the log end): if the .log still has exactly that
+// size, nothing was written to it since, so its batches are trusted and
+// not re-read or CRC-checked (Kafka re-reads every segment from the
+// recovery point). Its indexes are not trusted — an active segment's
+// index files may lag or hold stale entries (index.go) — and are rebuilt
+// in memory from the batch headers, one pread per batch (none for an
+// empty segment, which is not even opened). Nothing is written. Any other
+// size, or a header that does not chain on from prevNext, returns
+// errNotFlushed and the caller recovers the segment.
+func (s *segment) loadFlushed(size int64, interval int, prevNext int64, has func(name string) bool) error {
+	st, err := os.Stat(s.path(".log"))
+	if err != nil {
+		return err
+	}
+	if st.Size() != size {
+		return fmt.Errorf("%w: %s is %d bytes, checkpoint says %d", errNotFlushed, s.path(".log"), st.Size(), size)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idx.reset()
+	s.tidx.reset()
+	s.active = true
+	s.size, s.next, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = size, s.base, -1, s.base, 0
+	s.rollTs = st.ModTime()
+	if size > 0 {
+		if err := s.openLocked(); err != nil {
+			return err
+		}
+		var hb [batchHeaderSize]byte
+		next := max(prevNext, s.base)
+		for pos := int64(0); pos < size; {
+			if size-pos < batchHeaderSize {
+				return fmt.Errorf("%w: short batch at %d", errNotFlushed, pos)
+			}
+			if err := preadFull(s.file.f, hb[:], pos); err != nil {
+				return err
+			}
+			h, err := ParseBatchHeader(hb[:])
+			n := h.Size()
+			if err != nil || h.Magic != 2 || n < batchHeaderSize || pos+n > size || h.BaseOffset < next ||
+				h.LastOffset() < h.BaseOffset || h.LastOffset()-s.base > math.MaxInt32 {
+				return fmt.Errorf("%w: bad batch header at %d", errNotFlushed, pos)
+			}
+			if pos == 0 {
+				if t := tsTime(h.MaxTimestamp); !t.IsZero() {
+					s.rollTs = t
+				}
+			}
+			if s.idx.full() || s.tidx.full() {
+				// Written under a larger segment.index.bytes: grow.
+				s.indexBytes *= 2
+				if err := s.idx.open(true, s.indexBytes); err != nil {
+					return err
+				}
+				if err := s.tidx.open(true, s.indexBytes); err != nil {
+					return err
+				}
+			}
+			s.indexBatch(pos, batchInfo{pos: pos, size: n, base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp}, interval)
+			next = h.LastOffset() + 1
+			pos += n
+		}
+	}
+	// Entries past the end cannot be (an abort's marker is in the .log
+	// before its entry is written), but the file is not trusted to have
+	// been cut with the log.
+	return s.loadTxns(has, s.next)
 }
 
 // lastModified is used for retention when no batch carries a timestamp.
