@@ -1,11 +1,15 @@
 package broker
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel/runnel/internal/testenv"
 )
 
 // TestAdminEndpoints: the admin listener serves health, readiness and
@@ -55,5 +59,35 @@ func TestAdminEndpoints(t *testing.T) {
 		if code, body := get(t, tb, "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
 			t.Errorf("/debug/pprof/ with runnel.admin.pprof.enable: %d", code)
 		}
+	})
+	// A CPU profile still being taken when the broker stops is cut off
+	// after the admin server's grace period; the broker's Close succeeds.
+	t.Run("close during a profile", func(t *testing.T) {
+		tb := startTestBroker(t, "runnel.admin.listener=127.0.0.1:0", "runnel.admin.pprof.enable=true")
+		url := "http://" + tb.Broker.admin.ln.Addr().String() + "/debug/pprof/profile?seconds=120"
+		sent := make(chan struct{})
+		profileDone := make(chan struct{})
+		go func() {
+			defer close(profileDone)
+			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(sent) }}
+			req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, url, nil)
+			if err != nil {
+				return
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		<-sent
+		// While that profile runs, another cannot start (500).
+		testenv.Eventually(t, "the first profile being taken", func() bool {
+			code, _ := get(t, tb, "/debug/pprof/profile?seconds=1")
+			return code == http.StatusInternalServerError
+		})
+		if err := tb.Broker.Close(); err != nil {
+			t.Errorf("Close with a profile in progress: %v", err)
+		}
+		<-profileDone
 	})
 }
