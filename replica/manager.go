@@ -80,6 +80,13 @@ type Manager struct {
 	mu      sync.RWMutex
 	applied int64 // snapshot revision last applied
 	byTopic map[string]map[int32]*Partition
+	// last is the snapshot last applied in full (every log opened), nil
+	// after a failure; lastOwn is this broker's epoch in it. While the
+	// broker configs and the epoch stay the same, Apply looks only at
+	// topics whose *Topic changed since last (snapshots share unchanged
+	// ones): applying one new topic costs O(topics), not O(partitions).
+	last    *controller.Snapshot
+	lastOwn int64
 }
 
 // NewManager builds a Manager; it holds no partition until Apply or Start.
@@ -175,7 +182,10 @@ func (m *Manager) LeaderFor(snap *controller.Snapshot, topic string, partition i
 }
 
 // Apply reconciles the local replicas with a snapshot. It is idempotent and
-// ignores snapshots older than the last one applied.
+// ignores snapshots older than the last one applied. The logs it creates
+// are durable when it returns (storage.Manager.GetOrCreateLogs), so a
+// CreateTopics answered after Apply (waitVisible) never names a partition
+// whose log a crash could lose.
 func (m *Manager) Apply(snap *controller.Snapshot) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -186,9 +196,18 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 	m.applied = snap.Revision
 	dyn := dynamicConfigs(snap, m.brokerID)
 	own := m.md.OwnEpoch(snap)
+	since := m.last
+	if since != nil && (own != m.lastOwn || !snap.SameBrokerConfigs(since)) {
+		since = nil
+	}
+	unchanged := func(name string) bool { return since != nil && since.Topics[name] == snap.Topics[name] }
+	complete := true
 
 	// Deleted topics (or topics re-created under a new id): drop the logs.
 	for name, parts := range m.byTopic {
+		if unchanged(name) {
+			continue
+		}
 		t := snap.Topics[name]
 		for idx, r := range parts {
 			if t != nil && t.ID == r.topicID && int(idx) < len(t.Partitions) && hosts(t.Partitions[idx].Replicas, m.brokerID) {
@@ -205,8 +224,20 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 		}
 	}
 
+	// New partitions placed here: their logs are created in one batch
+	// (one syncfs for all), then they take their roles below.
+	type newReplica struct {
+		t     *controller.Topic
+		p     controller.Partition
+		minIR int32
+	}
+	var adds []newReplica
+	var specs []storage.NewLog
 	fenced := 0
 	for name, t := range snap.Topics {
+		if unchanged(name) {
+			continue
+		}
 		eff, err := config.EffectiveTopic(m.cfg, dyn, t.Configs)
 		if err != nil {
 			m.log.Warn("topic has an invalid stored config; using defaults", zap.String("topic", name), zap.Error(err))
@@ -217,24 +248,38 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 			if !hosts(p.Replicas, m.brokerID) {
 				continue
 			}
+			r := m.byTopic[name][p.Index]
+			if r == nil {
+				adds = append(adds, newReplica{t: t, p: p, minIR: eff.MinInsyncReplicas})
+				specs = append(specs, storage.NewLog{Topic: name, Partition: p.Index, Config: scfg})
+				continue
+			}
+			if r.log.Config() != scfg {
+				r.log.SetConfig(scfg)
+			}
+			r.setMinInsync(eff.MinInsyncReplicas)
+			if r.setRole(p, own) {
+				fenced++
+			}
+		}
+	}
+	if len(specs) > 0 {
+		logs, errs := m.logs.GetOrCreateLogs(specs)
+		for i, a := range adds {
+			name, p := a.t.Name, a.p
+			if errs[i] != nil {
+				m.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(errs[i]))
+				complete = false
+				continue
+			}
 			parts := m.byTopic[name]
 			if parts == nil {
 				parts = make(map[int32]*Partition)
 				m.byTopic[name] = parts
 			}
-			r := parts[p.Index]
-			if r == nil {
-				lg, err := m.logs.GetOrCreate(name, p.Index, scfg)
-				if err != nil {
-					m.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
-					continue
-				}
-				r = &Partition{self: m.brokerID, topic: name, index: p.Index, topicID: t.ID, log: lg, lg: m.log, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: m.isr.poke}
-				parts[p.Index] = r
-			} else if r.log.Config() != scfg {
-				r.log.SetConfig(scfg)
-			}
-			r.setMinInsync(eff.MinInsyncReplicas)
+			r := &Partition{self: m.brokerID, topic: name, index: p.Index, topicID: a.t.ID, log: logs[i], lg: m.log, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: m.isr.poke}
+			parts[p.Index] = r
+			r.setMinInsync(a.minIR)
 			if r.setRole(p, own) {
 				fenced++
 			}
@@ -245,6 +290,10 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 		// logged at Debug); the controller elects again at once.
 		m.log.Info("partition state names this broker leader for another broker epoch; not leading until the controller elects a leader again",
 			zap.Int("partitions", fenced), zap.Int64("broker_epoch", own))
+	}
+	m.last, m.lastOwn = nil, own
+	if complete {
+		m.last = snap
 	}
 	if first {
 		m.setAsideStrays()

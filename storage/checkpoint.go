@@ -46,8 +46,11 @@ func writePartitionCheckpoint(dir string, c partitionCheckpoint, noSync bool) er
 }
 
 func writePartitionCheckpointFS(fs FileOps, dir string, c partitionCheckpoint, noSync bool) error {
-	s := fmt.Sprintf("0\n%d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark)
-	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
+	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), c.encode(), noSync)
+}
+
+func (c partitionCheckpoint) encode() []byte {
+	return fmt.Appendf(nil, "0\n%d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark)
 }
 
 func readPartitionCheckpoint(dir string) (partitionCheckpoint, bool) {

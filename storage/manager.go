@@ -213,7 +213,11 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 }
 
 func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByCaller bool) (*Log, error) {
-	return openLog(logOptions{
+	return openLog(m.logOptions(topic, part, cfg, clean, syncedByCaller))
+}
+
+func (m *Manager) logOptions(topic string, part int32, cfg Config, clean, syncedByCaller bool) logOptions {
+	return logOptions{
 		syncedByCaller: syncedByCaller,
 		dir:            filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
 		topic:          topic,
@@ -231,7 +235,7 @@ func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByC
 		observe:        m.opts.ObserveFlush,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
-	})
+	}
 }
 
 // GetOrCreate returns the partition's log, creating it if needed, and
