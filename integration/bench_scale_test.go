@@ -27,7 +27,8 @@ import (
 // topic and its logs exist), RSS, idle CPU, the etcd data size, Metadata
 // latency for all topics, then a clean shutdown (SIGTERM), a restart to a
 // ready listener and the first acknowledged produce, and the same after
-// kill -9. The metadata store is the embedded etcd, or with
+// kill -9 (RUNNEL_BENCH_SCALE_CREATE_ONLY=1 stops after the idle CPU;
+// RUNNEL_BENCH_SCALE_PPROF=host:port serves the broker's pprof there). The metadata store is the embedded etcd, or with
 // RUNNEL_BENCH_SCALE_EXTERNAL=1 an etcd process with its default limits.
 // The broker is built without -race.
 func TestBenchScale(t *testing.T) {
@@ -40,6 +41,10 @@ func TestBenchScale(t *testing.T) {
 	var opts []brokerOption
 	if os.Getenv("RUNNEL_BENCH_SCALE_EXTERNAL") == "1" {
 		opts = append(opts, withOverride("etcd.endpoints", testenv.StartEtcd(t)))
+	}
+	if addr := os.Getenv("RUNNEL_BENCH_SCALE_PPROF"); addr != "" {
+		// A fixed admin address to profile the broker from outside.
+		opts = append(opts, withOverride("runnel.admin.listener", addr), withOverride("runnel.admin.pprof.enable", "true"))
 	}
 	b := startBroker(t, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
@@ -74,6 +79,9 @@ func TestBenchScale(t *testing.T) {
 		}
 	}
 	fmt.Printf("idle     cpu=%.1f%% of a core (10 s)\n", 100*cpuShare(t, b.cmd.Process.Pid, 10*time.Second))
+	if os.Getenv("RUNNEL_BENCH_SCALE_CREATE_ONLY") == "1" {
+		return
+	}
 
 	fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
 	up, produced := timedStart(t, b)
