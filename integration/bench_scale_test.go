@@ -27,7 +27,7 @@ import (
 // topic and its logs exist), RSS, idle CPU, the etcd data size, Metadata
 // latency for all topics, then a clean shutdown (SIGTERM), a restart to a
 // ready listener and the first acknowledged produce, and the same after
-// kill -9 (RUNNEL_BENCH_SCALE_CREATE_ONLY=1 stops after the idle CPU;
+// kill -9 (RUNNEL_BENCH_SCALE_CREATE_ONLY=1 stops after the idle CPU and a clean shutdown;
 // RUNNEL_BENCH_SCALE_PPROF=host:port serves the broker's pprof there). The metadata store is the embedded etcd, or with
 // RUNNEL_BENCH_SCALE_EXTERNAL=1 an etcd process with its default limits.
 // The broker is built without -race.
@@ -80,6 +80,7 @@ func TestBenchScale(t *testing.T) {
 	}
 	fmt.Printf("idle     cpu=%.1f%% of a core (10 s)\n", 100*cpuShare(t, b.cmd.Process.Pid, 10*time.Second))
 	if os.Getenv("RUNNEL_BENCH_SCALE_CREATE_ONLY") == "1" {
+		fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
 		return
 	}
 
