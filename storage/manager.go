@@ -371,17 +371,22 @@ func (m *Manager) loop() {
 	}
 }
 
-func (m *Manager) checkFlush() {
-	now := m.opts.Clock()
-	// Every second: unsorted (sorting 100k logs each time was most of an
-	// idle broker's CPU).
+// unsorted is All without the sort, for the background checks that run
+// every second or so: sorting 100k logs each time was most of an idle
+// broker's CPU.
+func (m *Manager) unsorted() []*Log {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	logs := make([]*Log, 0, len(m.logs))
 	for _, l := range m.logs {
 		logs = append(logs, l)
 	}
-	m.mu.Unlock()
-	for _, l := range logs {
+	return logs
+}
+
+func (m *Manager) checkFlush() {
+	now := m.opts.Clock()
+	for _, l := range m.unsorted() {
 		l.mu.RLock()
 		due := l.unflushed > 0 && now.Sub(l.lastFlush).Milliseconds() >= l.cfg.FlushMs
 		l.mu.RUnlock()
