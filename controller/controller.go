@@ -184,7 +184,8 @@ func Open(ctx context.Context, o Options) (*Controller, error) {
 		c.shutdown()
 		return nil, fmt.Errorf("controller: load metadata: %w", err)
 	}
-	c.snap.Store(st.snapshot(nil, rev))
+	first, _ := st.snapshot(nil, rev)
+	c.snap.Store(first)
 	c.wg.Add(2)
 	go c.watchLoop(st, rev)
 	go c.guardView()

@@ -66,6 +66,13 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 	}
 	tick := time.NewTicker(3 * time.Second)
 	defer tick.Stop()
+	// done is the last snapshot whose every needed change was written (nil
+	// after a failure): its decisions are a function of the topic, the
+	// brokers, the cluster's broker configs and the bounced set only, so
+	// while the brokers and configs stay the same maps and nothing
+	// bounced, only topics whose *Topic changed since done need a look. An
+	// idle cluster of 100k partitions then costs nothing every tick.
+	var done *Snapshot
 	for {
 		c.mu.Lock()
 		ch := c.notify
@@ -77,7 +84,13 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 				bounced[id] = true
 			}
 		}
-		if c.reconcile(ctx, s, bounced, guard) {
+		since := done
+		if since != nil && (len(bounced) > 0 || !s.SameBrokers(since) || !s.SameBrokerConfigs(since)) {
+			since = nil
+		}
+		done = nil
+		if c.reconcile(ctx, s, since, bounced, guard) {
+			done = s
 			// Only forget a bounce once its consequences are written.
 			seen = map[int32]int64{}
 			for id, b := range s.Brokers {
@@ -95,12 +108,17 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 
 // reconcile writes every needed partition change for snapshot s and
 // reports whether all writes succeeded (or none were needed). bounced are
-// the brokers whose epoch changed since the loop last saw them.
-func (c *Controller) reconcile(ctx context.Context, s *Snapshot, bounced map[int32]bool, guard clientv3.Cmp) bool {
+// the brokers whose epoch changed since the loop last saw them. With
+// since (a snapshot already reconciled with the same brokers and broker
+// configs), only topics that changed since it are looked at.
+func (c *Controller) reconcile(ctx context.Context, s, since *Snapshot, bounced map[int32]bool, guard clientv3.Cmp) bool {
 	rebalance := s.BrokerConfigs[""]["auto.leader.rebalance.enable"] != "false"
 	clusterUnclean := s.BrokerConfigs[""]["unclean.leader.election.enable"]
 	var changes []PartitionUpdate
-	for _, t := range s.Topics {
+	for name, t := range s.Topics {
+		if since != nil && since.Topics[name] == t {
+			continue
+		}
 		uncleanCfg, set := t.Configs["unclean.leader.election.enable"]
 		if !set {
 			uncleanCfg = clusterUnclean

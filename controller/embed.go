@@ -73,6 +73,9 @@ func startEmbedded(ctx context.Context, dataDir string, lg *zap.Logger) (*embedd
 	cfg.InitialClusterToken = "runnel"
 	// Metadata history is only needed by watches that fell behind; keep an
 	// hour of it.
+	// Room for topic writes of embeddedTxnPuts puts plus their
+	// compares and commit puts (chunks.go); the default is 128.
+	cfg.MaxTxnOps = embeddedTxnPuts + 128
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"
 

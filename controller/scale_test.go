@@ -396,3 +396,56 @@ func TestMaxBrokerPartitions(t *testing.T) {
 		t.Fatalf("growing to the limit: %v", err)
 	}
 }
+
+// TestUncommittedChunksCallNoSubscriber: a 5,000-partition topic is written
+// as a claim, chunks (cut by bytes: the embedded etcd takes
+// embeddedTxnPuts puts a transaction) and a commit, but subscribers are
+// called once for it — for the commit, which shows the whole topic — and
+// the revisions in between still reach WaitRevision.
+func TestUncommittedChunksCallNoSubscriber(t *testing.T) {
+	a := openEmbedded(t, t.TempDir(), 1)
+	defer a.Close()
+	register(t, a, "")
+	ctx := testCtx(t)
+	start := a.Snapshot().Revision
+	var mu sync.Mutex
+	var seen []*Snapshot
+	cancel := a.Subscribe(func(s *Snapshot) {
+		mu.Lock()
+		seen = append(seen, s)
+		mu.Unlock()
+	})
+	defer cancel()
+	_, rev, err := a.CreateTopic(ctx, TopicSpec{Name: "big", NumPartitions: 5000, ReplicationFactor: 1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev-start < 4 {
+		t.Fatalf("creation took revisions %d..%d; want a claim, 2 chunks or more and a commit", start, rev)
+	}
+	if err := a.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	var got []*Snapshot
+	testenv.Eventually(t, "the subscriber sees the commit", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		got = got[:0]
+		for _, s := range seen {
+			if s.Revision > start && s.Revision <= rev {
+				got = append(got, s)
+			}
+		}
+		return len(got) > 0 && got[len(got)-1].Revision == rev
+	})
+	if len(got) != 1 {
+		revs := make([]int64, len(got))
+		for i, s := range got {
+			revs[i] = s.Revision
+		}
+		t.Fatalf("subscriber called for revisions %v of creation %d..%d; want only the commit", revs, start, rev)
+	}
+	if p := got[0].Topics["big"]; p == nil || len(p.Partitions) != 5000 {
+		t.Fatalf("commit snapshot shows %+v", p)
+	}
+}

@@ -266,14 +266,33 @@ func (s *state) buildTopic(name string) *Topic {
 }
 
 // snapshot derives the next Snapshot from prev (nil for the first) and
-// clears the dirty marks.
-func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
+// clears the dirty marks. changed is false when the new snapshot shows
+// nothing prev did not (only its revision differs): the batch touched
+// only keys no snapshot shows, such as the partition keys of a topic
+// whose creation is not committed yet. The watch loop then moves the
+// revision on without calling subscribers (publishProgress), so a big
+// topic's chunks cost its brokers nothing until its commit.
+func (s *state) snapshot(prev *Snapshot, rev int64) (_ *Snapshot, changed bool) {
 	n := &Snapshot{Revision: rev, ClusterID: s.clusterID, ControllerID: -1, Features: s.snapshotFeatures()}
 	var best int64
 	for _, e := range s.election {
 		if best == 0 || e.createRev < best {
 			best, n.ControllerID = e.createRev, e.id
 		}
+	}
+	changed = prev == nil || s.dirtyAll || s.dirtyBrokers || s.dirtyBrConfig || s.dirtyGrConfig || s.dirtyACLs ||
+		s.dirtyQuotas || s.dirtyScram || n.ClusterID != prev.ClusterID || n.ControllerID != prev.ControllerID ||
+		n.Features.Epoch != prev.Features.Epoch || !maps.Equal(n.Features.Levels, prev.Features.Levels)
+	// Dirty topics that neither prev nor the new state shows (a claim,
+	// partition keys below no committed record) change nothing.
+	for name := range s.dirtyTopics {
+		if _, now := s.topics[name]; now || prev == nil || prev.Topics[name] != nil {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		clear(s.dirtyTopics)
 	}
 	if prev == nil || s.dirtyAll || s.dirtyBrokers {
 		n.Brokers = maps.Clone(s.brokers)
@@ -345,7 +364,7 @@ func (s *state) snapshot(prev *Snapshot, rev int64) *Snapshot {
 	s.dirtyAll, s.dirtyBrokers, s.dirtyBrConfig, s.dirtyScram, s.dirtyACLs = false, false, false, false, false
 	s.dirtyGrConfig = false
 	s.dirtyQuotas = false
-	return n
+	return n, changed
 }
 
 // load reads every key under the prefix at one revision into a fresh state.
@@ -409,7 +428,11 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 			if resp.Header.Revision > rev {
 				rev = resp.Header.Revision
 			}
-			c.publish(st.snapshot(c.snap.Load(), rev))
+			if n, changed := st.snapshot(c.snap.Load(), rev); changed {
+				c.publish(n)
+			} else {
+				c.publishProgress(rev)
+			}
 		}
 		cancel()
 		if c.ctx.Err() != nil {
@@ -439,7 +462,8 @@ func (c *Controller) watchLoop(st *state, rev int64) {
 			}
 			c.viewRecovered()
 			st, rev, reload = ns, nrev, false
-			c.publish(st.snapshot(c.snap.Load(), rev))
+			n, _ := st.snapshot(c.snap.Load(), rev)
+			c.publish(n)
 		}
 	}
 }

@@ -82,7 +82,7 @@ func (c *Controller) CreateTopic(ctx context.Context, s TopicSpec, validateOnly 
 	for i, p := range t.Partitions {
 		parts[i] = kv{c.k.partition(s.Name, p.Index), string(marshal(recordOf(p)))}
 	}
-	if !fitsOneTxn(parts, 2, len(tkey)+len(tv)+len(cv)) {
+	if !fitsOneTxn(parts, 2, len(tkey)+len(tv)+len(cv), c.txnPuts()) {
 		rec.Creating = true
 		partRevs, rev, err := c.createTopicChunked(ctx, s.Name, tv, marshal(rec), cv, parts)
 		if err != nil {
@@ -379,10 +379,10 @@ func (c *Controller) createPartitions(ctx context.Context, topic string, count i
 		parts[i] = kv{c.k.partition(topic, cur+int32(i)), string(pv)}
 	}
 	guard := clientv3.Compare(clientv3.ModRevision(tkey), "=", modRev)
-	if fitsOneTxn(parts, 1, len(tkey)+len(tv)) {
+	if fitsOneTxn(parts, 1, len(tkey)+len(tv), c.txnPuts()) {
 		parts = append(parts, kv{tkey, string(tv)})
 	} else {
-		for _, ch := range chunked(parts) {
+		for _, ch := range chunked(parts, c.txnPuts()) {
 			resp, err := c.cli.Txn(ctx).If(guard).Then(putOps(ch)...).Commit()
 			if err != nil {
 				return 0, false, fmt.Errorf("controller: create partitions of %q: %w", topic, err)

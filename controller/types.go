@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/runnel/runnel/security/authz"
@@ -197,4 +198,20 @@ type TopicSpec struct {
 	Assignments       map[int32][]int32
 	Configs           map[string]string
 	Internal          bool
+}
+
+// SameBrokers reports whether s and o share one Brokers map: no broker
+// registered, left or re-registered between them. (A snapshot reuses its
+// predecessor's maps for what did not change, and its *Topic values for
+// topics that did not change.)
+func (s *Snapshot) SameBrokers(o *Snapshot) bool { return sameMap(s.Brokers, o.Brokers) }
+
+// SameBrokerConfigs reports whether s and o share one BrokerConfigs map:
+// no dynamic broker config changed between them.
+func (s *Snapshot) SameBrokerConfigs(o *Snapshot) bool {
+	return sameMap(s.BrokerConfigs, o.BrokerConfigs)
+}
+
+func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

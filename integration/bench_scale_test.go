@@ -29,7 +29,8 @@ import (
 // topic and its logs exist), RSS, idle CPU, the etcd data size, Metadata
 // latency for all topics, then a clean shutdown (SIGTERM), a restart to a
 // ready listener and the first acknowledged produce, and the same after
-// kill -9. The metadata store is the embedded etcd, or with
+// kill -9 (RUNNEL_BENCH_SCALE_CREATE_ONLY=1 stops after the idle CPU and a clean shutdown;
+// RUNNEL_BENCH_SCALE_PPROF=host:port serves the broker's pprof there). The metadata store is the embedded etcd, or with
 // RUNNEL_BENCH_SCALE_EXTERNAL=1 an etcd process with its default limits.
 // The broker is built without -race.
 func TestBenchScale(t *testing.T) {
@@ -46,12 +47,15 @@ func TestBenchScale(t *testing.T) {
 	// RUNNEL_BENCH_SCALE_PROFILE=<dir>: a CPU profile of each timed restart
 	// (its first 30 s, from the admin listener's /debug/pprof) is saved
 	// there as restart-clean.pprof and restart-kill9.pprof.
+	// RUNNEL_BENCH_SCALE_PPROF=host:port: a fixed admin address, to
+	// profile the broker from outside.
 	profDir := os.Getenv("RUNNEL_BENCH_SCALE_PROFILE")
-	adminPort := 0
-	if profDir != "" {
-		adminPort = testenv.FreePort(t)
-		opts = append(opts, withOverride("runnel.admin.listener", fmt.Sprintf("127.0.0.1:%d", adminPort)),
-			withOverride("runnel.admin.pprof.enable", "true"))
+	adminAddr := os.Getenv("RUNNEL_BENCH_SCALE_PPROF")
+	if profDir != "" && adminAddr == "" {
+		adminAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	}
+	if adminAddr != "" {
+		opts = append(opts, withOverride("runnel.admin.listener", adminAddr), withOverride("runnel.admin.pprof.enable", "true"))
 	}
 	profile := func(name string) (wait func()) {
 		if profDir == "" {
@@ -60,7 +64,7 @@ func TestBenchScale(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=30", adminPort)
+			url := "http://" + adminAddr + "/debug/pprof/profile?seconds=30"
 			for range 600 {
 				resp, err := http.Get(url)
 				if err != nil {
@@ -111,6 +115,10 @@ func TestBenchScale(t *testing.T) {
 		}
 	}
 	fmt.Printf("idle     cpu=%.1f%% of a core (10 s)\n", 100*cpuShare(t, b.cmd.Process.Pid, 10*time.Second))
+	if os.Getenv("RUNNEL_BENCH_SCALE_CREATE_ONLY") == "1" {
+		fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
+		return
+	}
 
 	fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
 	prof := profile("restart-clean")

@@ -63,12 +63,21 @@ func (t *isrTracking) update(becameLeader bool, p controller.Partition, leo int6
 	if becameLeader {
 		now := time.Now()
 		t.epochStart = leo
-		t.lastCaughtUp = map[int32]time.Time{}
-		t.lastFetch = map[int32]time.Time{}
-		t.lastFetchLEO = map[int32]int64{}
+		// The maps exist only with followers to track (fetched makes
+		// them on a first fetch): 100k single-replica partitions would
+		// spend ~400 bytes each on three empty maps.
+		t.lastCaughtUp, t.lastFetch, t.lastFetchLEO = nil, nil, nil
 		t.adding = nil
 		t.retryAt = time.Time{}
 		for _, id := range p.ISR {
+			if id == p.Leader {
+				continue // the leader is never checked against itself
+			}
+			if t.lastCaughtUp == nil {
+				t.lastCaughtUp = map[int32]time.Time{}
+				t.lastFetch = map[int32]time.Time{}
+				t.lastFetchLEO = map[int32]int64{}
+			}
 			t.lastCaughtUp[id] = now
 		}
 		return

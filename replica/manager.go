@@ -260,12 +260,29 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 		}
 	}
 
+	// New partitions placed here: their logs are created in one batch
+	// (one syncfs for all), then they take their roles below.
+	type newReplica struct {
+		t     *controller.Topic
+		p     controller.Partition
+		minIR int32
+	}
+	var adds []newReplica
+	var specs []storage.NewLog
 	fenced := 0
+	takeRole := func(r *Partition, p controller.Partition) {
+		newlyFenced, changed := r.setRole(p, own)
+		if newlyFenced {
+			fenced++
+		}
+		if changed {
+			m.roleChanges[r] = struct{}{}
+		}
+	}
 	for name, t := range snap.Topics {
 		if m.appliedTopics[name] == t {
 			continue
 		}
-		complete := true
 		eff, err := config.EffectiveTopic(m.cfg, dyn, t.Configs)
 		if err != nil {
 			m.log.Warn("topic has an invalid stored config; using defaults", zap.String("topic", name), zap.Error(err))
@@ -276,37 +293,39 @@ func (m *Manager) Apply(snap *controller.Snapshot) {
 			if !hosts(p.Replicas, m.brokerID) {
 				continue
 			}
+			r := m.byTopic[name][p.Index]
+			if r == nil {
+				adds = append(adds, newReplica{t: t, p: p, minIR: eff.MinInsyncReplicas})
+				specs = append(specs, storage.NewLog{Topic: name, Partition: p.Index, Config: scfg})
+				continue
+			}
+			if r.log.Config() != scfg {
+				r.log.SetConfig(scfg)
+			}
+			r.setMinInsync(eff.MinInsyncReplicas)
+			takeRole(r, p)
+		}
+		// Applied, unless one of its new logs fails below.
+		m.appliedTopics[name] = t
+	}
+	if len(specs) > 0 {
+		logs, errs := m.logs.GetOrCreateLogs(specs)
+		for i, a := range adds {
+			name, p := a.t.Name, a.p
+			if errs[i] != nil {
+				m.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(errs[i]))
+				delete(m.appliedTopics, name) // tried again with the next snapshot
+				continue
+			}
 			parts := m.byTopic[name]
 			if parts == nil {
 				parts = make(map[int32]*Partition)
 				m.byTopic[name] = parts
 			}
-			r := parts[p.Index]
-			if r == nil {
-				lg, err := m.logs.GetOrCreate(name, p.Index, scfg)
-				if err != nil {
-					m.log.Error("opening partition log", zap.String("topic", name), zap.Int32("partition", p.Index), zap.Error(err))
-					complete = false // tried again with the next snapshot
-					continue
-				}
-				r = &Partition{self: m.brokerID, topic: name, index: p.Index, topicID: t.ID, log: lg, lg: m.log, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: m.isr.poke}
-				parts[p.Index] = r
-			} else if r.log.Config() != scfg {
-				r.log.SetConfig(scfg)
-			}
-			r.setMinInsync(eff.MinInsyncReplicas)
-			newlyFenced, changed := r.setRole(p, own)
-			if newlyFenced {
-				fenced++
-			}
-			if changed {
-				m.roleChanges[r] = struct{}{}
-			}
-		}
-		if complete {
-			m.appliedTopics[name] = t
-		} else {
-			delete(m.appliedTopics, name)
+			r := &Partition{self: m.brokerID, topic: name, index: p.Index, topicID: a.t.ID, log: logs[i], lg: m.log, leader: -1, leaderEpoch: -1, visible: make(chan struct{}), kick: m.isr.poke}
+			parts[p.Index] = r
+			r.setMinInsync(a.minIR)
+			takeRole(r, p)
 		}
 	}
 	if fenced > 0 {

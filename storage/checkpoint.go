@@ -64,8 +64,11 @@ func writePartitionCheckpoint(dir string, c partitionCheckpoint, noSync bool) er
 }
 
 func writePartitionCheckpointFS(fs FileOps, dir string, c partitionCheckpoint, noSync bool) error {
-	s := fmt.Sprintf("1\n%d %d %d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark, c.endSegment, c.endPosition)
-	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), []byte(s), noSync)
+	return writeFileAtomicFS(fs, filepath.Join(dir, partitionCheckpointFile), c.encode(), noSync)
+}
+
+func (c partitionCheckpoint) encode() []byte {
+	return fmt.Appendf(nil, "1\n%d %d %d %d %d\n", c.recoveryPoint, c.logStart, c.highWatermark, c.endSegment, c.endPosition)
 }
 
 // readSmallFile reads a file of a few hundred bytes with one read(2) —

@@ -139,12 +139,21 @@ func (m *Manager) runCleaner(stop <-chan struct{}) int {
 		ratio float64
 	}
 	var cands []cand
-	for _, l := range m.All() {
+	for _, l := range m.unsorted() { // every 15 s: only the candidates are sorted
 		if r, due := l.cleanableRatio(now); due {
 			cands = append(cands, cand{l, r})
 		}
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].ratio > cands[j].ratio })
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.ratio != b.ratio {
+			return a.ratio > b.ratio
+		}
+		if a.l.topic != b.l.topic {
+			return a.l.topic < b.l.topic
+		}
+		return a.l.partition < b.l.partition
+	})
 	budget := m.opts.CleanerDedupeBufferSize
 	if budget <= 0 {
 		budget = DefaultDedupeBufferSize

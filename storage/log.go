@@ -112,12 +112,15 @@ type logOptions struct {
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
+	// created: the caller has just created dir (createLog, create.go),
+	// so it is empty and nothing needs reading.
+	created bool
 }
 
 // openLog loads (and if needed recovers) the log in o.dir, creating it if
 // absent.
 func openLog(o logOptions) (*Log, error) {
-	if !o.listed {
+	if !o.listed && !o.created {
 		if err := os.MkdirAll(o.dir, 0o755); err != nil {
 			return nil, err
 		}
@@ -150,7 +153,11 @@ func openLog(o logOptions) (*Log, error) {
 		}
 	}
 	l.lastFlush = l.clock()
-	if err := l.load(o.clean, o.syncedByCaller); err != nil {
+	load := func() error { return l.load(o.clean, o.syncedByCaller) }
+	if o.created {
+		load = l.initCreated // create.go
+	}
+	if err := load(); err != nil {
 		l.closeHandles()
 		return nil, fmt.Errorf("storage: open %s: %w", o.dir, err)
 	}

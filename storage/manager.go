@@ -216,7 +216,14 @@ func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, 
 }
 
 func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByCaller bool) (*Log, error) {
-	return openLog(logOptions{
+	return openLog(m.logOptions(topic, part, cfg, clean, syncedByCaller))
+}
+
+// logOptions are a partition log's options. Its logger encodes the
+// topic and partition fields only if the log ever logs (WithLazy): most of
+// 100k logs never do, and encoding them eagerly cost ~800 bytes a log.
+func (m *Manager) logOptions(topic string, part int32, cfg Config, clean, syncedByCaller bool) logOptions {
+	return logOptions{
 		syncedByCaller: syncedByCaller,
 		listed:         syncedByCaller,
 		dir:            filepath.Join(m.opts.Dir, fmt.Sprintf("%s-%d", topic, part)),
@@ -225,7 +232,7 @@ func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByC
 		cfg:            cfg,
 		cache:          m.cache,
 		clock:          m.opts.Clock,
-		logger:         m.opts.Logger.With(zap.String("topic", topic), zap.Int32("partition", part)),
+		logger:         m.opts.Logger.WithLazy(zap.String("topic", topic), zap.Int32("partition", part)),
 		clean:          clean,
 		noSync:         m.opts.noSync,
 		fs:             m.fs,
@@ -235,7 +242,7 @@ func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByC
 		observe:        m.opts.ObserveFlush,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
-	})
+	}
 }
 
 // GetOrCreate returns the partition's log, creating it if needed, and
@@ -367,6 +374,19 @@ func (m *Manager) loop() {
 			}
 		}
 	}
+}
+
+// unsorted is All without the sort, for the background checks that run
+// every second or so: sorting 100k logs each time was most of an idle
+// broker's CPU.
+func (m *Manager) unsorted() []*Log {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	logs := make([]*Log, 0, len(m.logs))
+	for _, l := range m.logs {
+		logs = append(logs, l)
+	}
+	return logs
 }
 
 // checkFlush flushes the logs whose flush.ms has passed. It runs every
