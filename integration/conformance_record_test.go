@@ -308,18 +308,7 @@ var transientCodes = map[int16]bool{
 // normalizeMessage is normalizeResponse for any kmsg struct (a request,
 // or one partition of a message).
 func normalizeMessage(v any) map[string]string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	var tree any
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	if err := dec.Decode(&tree); err != nil {
-		panic(err)
-	}
-	flat := map[string]string{}
-	flatten("", tree, flat)
+	flat := flattenJSON(v)
 	for k, v := range flat {
 		flat[k] = uuidRE.ReplaceAllString(v, "<uuid>")
 	}

@@ -445,7 +445,13 @@ var confKeyFields = []string{"ApiKey", "Topic", "Name", "ResourceName", "Group",
 	"Partition", "ConfigName", "User", "BrokerID", "NodeID", "Mechanism", "Key"}
 
 func normalizeResponse(resp kmsg.Response) map[string]string {
-	b, err := json.Marshal(resp)
+	return flattenJSON(resp)
+}
+
+// flattenJSON is a message's fields by path, as its JSON encoding has them
+// (numbers as written).
+func flattenJSON(v any) map[string]string {
+	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
 	}
