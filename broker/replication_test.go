@@ -388,3 +388,85 @@ func readAll(t *testing.T, l *storage.Log) string {
 	}
 	return sb.String()
 }
+
+// TestFollowerDropsEmptyEpochAtLogEnd: a follower whose latest leader
+// epoch starts at its log end and holds no batch — it led briefly in that
+// epoch and wrote nothing, and the new leader never had the epoch — drops
+// that epoch when it truncates, even though no record goes, and then
+// replicates the leader's log. Keeping it made every fetch (whose last
+// fetched epoch was that one) answer a diverging epoch whose truncation
+// removed nothing: the follower looped between the two forever and never
+// rejoined the ISR (found after controlled shutdowns and restarts).
+func TestFollowerDropsEmptyEpochAtLogEnd(t *testing.T) {
+	url := testenv.StartEtcd(t)
+	dir := t.TempDir()
+	bs := startClusterBrokers(t, url, 2, dir, "replica.lag.time.max.ms=2000")
+	b1, b2 := bs[0], bs[1]
+	t.Cleanup(func() { b1.Close(); b2.Close() })
+	ctx := testCtx(t)
+	adm := kadm.NewClient(b1.client(t))
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, "ee"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := adm.CreateTopic(ctx, 1, 2, nil, "ee2")
+	if err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
+	testenv.Eventually(t, "topic", func() bool {
+		return partitionState(b1, "ee2", 0).Leader >= 0 && partitionState(b2, "ee2", 0).Leader >= 0 &&
+			localReplica(b1, "ee2", 0) != nil && localReplica(b2, "ee2", 0) != nil
+	})
+	st := partitionState(b1, "ee2", 0)
+	leader, follower := b1, b2
+	if st.Leader == 2 {
+		leader, follower = b2, b1
+	}
+	cl := leader.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("ee2"))
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := localReplica(follower, "ee2", 0)
+	testenv.Eventually(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
+	follower.replicas.PauseFetchers(true)
+	// The follower's log gets an epoch of its own at its log end, with no
+	// batch (what setRole stamps when it becomes leader) …
+	if err := fr.log.AssignEpoch(st.LeaderEpoch+1, fr.log.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	// … and the leader moves on to a later epoch without ever having had
+	// it, and writes in it.
+	p := partitionState(leader, "ee2", 0)
+	np := p
+	np.LeaderEpoch += 2
+	rev, err := leader.ctrl.UpdatePartition(ctx, "ee2", np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.ctrl.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.ctrl.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	lr := localReplica(leader, "ee2", 0)
+	testenv.Eventually(t, "leader in the new epoch", func() bool { return lr.log.LatestEpoch() == np.LeaderEpoch })
+	// acks=1: the ISR may have shrunk to the leader meanwhile.
+	cl1 := leader.client(t, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic("ee2"))
+	for i := 0; i < 3; i++ {
+		if err := cl1.ProduceSync(ctx, kgo.StringRecord("y")).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	follower.replicas.PauseFetchers(false)
+	testenv.Eventually(t, "follower equal to leader", func() bool {
+		return fr.log.LogEndOffset() == lr.log.LogEndOffset() && lr.log.LogEndOffset() == 8
+	})
+	if a, b := readAll(t, lr.log), readAll(t, fr.log); a != b {
+		t.Fatalf("logs differ after truncation")
+	}
+	if got := fr.log.LatestEpoch(); got != np.LeaderEpoch {
+		t.Fatalf("follower's latest epoch %d, want the leader's %d", got, np.LeaderEpoch)
+	}
+}

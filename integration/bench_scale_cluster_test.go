@@ -661,3 +661,70 @@ func TestClusterControlledShutdownMany(t *testing.T) {
 	}
 	pr.verify(ctx, c.seeds())
 }
+
+// TestClusterControlledShutdownRestart: a broker restarted with SIGTERM
+// (its leaderships handed over) gets its preferred leaderships back in new
+// leader epochs, in which it writes nothing; it is stopped with SIGTERM
+// again, records are written to every partition while it is down, and it
+// is started again: every partition's ISR becomes full again (its
+// follower truncation drops the epochs it led without writing, which the
+// new leaders never had), and every acknowledged record is read back.
+func TestClusterControlledShutdownRestart(t *testing.T) {
+	partitions := int32(envInt(t, "RUNNEL_TEST_CS_RESTART_PARTITIONS", 120))
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	adm := c.replicatedTopic(ctx, "bounce", partitions)
+	td, ctrl, err := c.metadata(ctx, adm, "bounce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := ctrl%3 + 1 // not the controller: no failover meanwhile
+	var targets []topicPartition
+	for _, p := range td.Partitions {
+		targets = append(targets, topicPartition{"bounce", p.Partition})
+	}
+	produce := func() {
+		pr := startAckedProducer(ctx, t, c.seeds(), targets, 10)
+		time.Sleep(2 * time.Second)
+		pr.stop(ctx)
+		if pr.failed > 0 || pr.ackedN == 0 {
+			t.Fatalf("%d records acknowledged, %d failed: %v", pr.ackedN, pr.failed, pr.errs)
+		}
+		pr.verify(ctx, c.seeds())
+	}
+	// balanced: every partition has a full ISR and, if preferred, is led
+	// by its preferred replica.
+	balanced := func(what string, preferred bool) {
+		t.Helper()
+		var short []string
+		eventuallyNil(t, time.Minute, what, func() error {
+			td, _, err := c.metadata(ctx, adm, "bounce")
+			if err != nil {
+				return err
+			}
+			short = short[:0]
+			for _, p := range td.Partitions {
+				if p.Leader < 0 || len(p.ISR) != len(p.Replicas) || (preferred && p.Leader != p.Replicas[0]) {
+					short = append(short, fmt.Sprintf("p%d leader %d isr %v", p.Partition, p.Leader, p.ISR))
+				}
+			}
+			if len(short) > 0 {
+				return fmt.Errorf("%d partitions: %v", len(short), short[:min(len(short), 10)])
+			}
+			return nil
+		})
+	}
+	nd := c.node(victim)
+	produce()
+	nd.b.stop()
+	nd.b.start()
+	// The victim leads its preferred partitions again, each in a new
+	// leader epoch with nothing written in it.
+	balanced("every partition balanced after the first restart", true)
+	nd.b.stop()
+	produce() // to the new leaders, which never had those epochs
+	nd.b.start()
+	balanced("every ISR full after the second restart", false)
+	produce()
+}

@@ -70,7 +70,10 @@
 // the follower has E' it truncates to min(leader's end, own end of E');
 // if not, to the end of its own largest epoch below E', and asks again
 // about that one. Only a leader with no epoch at all makes it fall back
-// to its HW. A Fetch answer with a diverging epoch, or OFFSET_OUT_OF_RANGE
+// to its HW. Every truncation drops the epochs starting at or after its
+// point, even when no record goes: an epoch this replica led without
+// writing sits at its log end, the new leader never had it, and kept as
+// the last fetched epoch it would make every fetch diverge. A Fetch answer with a diverging epoch, or OFFSET_OUT_OF_RANGE
 // above the leader's log start, sends it back to truncation; below the
 // leader's log start it empties its log and restarts there.
 //

@@ -709,6 +709,9 @@ func (f *fetcher) applyFetched(r *Partition, fp *fetchPart, offset, leo int64, p
 	}
 	if p.DivergingEpoch.EndOffset >= 0 && p.DivergingEpoch.Epoch >= 0 {
 		// The leader says our log diverged from its own: truncate again.
+		// The lag is the leader's HW less our log end here too, so that a
+		// follower that keeps diverging does not read as caught up.
+		r.followerLag.Store(max(p.HighWatermark-leo, 0))
 		f.mu.Lock()
 		if f.parts[r] == fp {
 			fp.truncated, fp.askEpoch = false, -1

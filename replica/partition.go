@@ -186,9 +186,20 @@ func (p *Partition) AppendAsFollower(fa FollowerAppend, current func() bool) (bo
 }
 
 // TruncateAsFollower truncates the log to end (-1: empty it, so that it
-// restarts at the leader's log start), if end is below the log end, while
-// the partition follows leader in epoch and current() holds. It returns
-// the log end found before truncating; errNotFollowing when refused.
+// restarts at the leader's log start), if end is at or below the log end,
+// while the partition follows leader in epoch and current() holds. It
+// returns the log end found before truncating; errNotFollowing when
+// refused.
+//
+// Invariant: after a truncation to end, the log's leader-epoch cache holds
+// no epoch starting at or after end, even when end is the log end and no
+// record goes (storage.Log.Truncate). The epoch a replica stamps at its log
+// end when it becomes leader holds no batch until it writes; if it wrote
+// nothing before another replica took over, the new leader never had that
+// epoch. Kept, it would stay the follower's last fetched epoch: every
+// Fetch would answer a diverging epoch, every truncation would remove
+// nothing, and the follower would loop between the two without ever
+// catching up or rejoining the ISR.
 func (p *Partition) TruncateAsFollower(leader, epoch int32, end int64, current func() bool) (from int64, err error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -196,7 +207,7 @@ func (p *Partition) TruncateAsFollower(leader, epoch int32, end int64, current f
 		return -1, errNotFollowing
 	}
 	from = p.log.LogEndOffset()
-	if end < from {
+	if end <= from {
 		if err := p.log.Truncate(end); err != nil {
 			return from, err
 		}

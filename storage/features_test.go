@@ -384,6 +384,50 @@ func TestEpochsAndTruncate(t *testing.T) {
 	}
 }
 
+// TestTruncateAtLogEndDropsEmptyEpoch: a truncation that removes no batch
+// (to the log end or past it) still drops a leader epoch that starts at
+// the log end — one stamped by a leadership that wrote nothing — as
+// Kafka's UnifiedLog.truncateTo does; older epochs stay.
+func TestTruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
+	m, l := newLog(t, nil)
+	if _, err := l.Append(mkBatch(3, 1), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, end := range []int64{3, 4} {
+		if err := l.AssignEpoch(2, 3); err != nil {
+			t.Fatal(err)
+		}
+		if l.LatestEpoch() != 2 {
+			t.Fatal(l.LatestEpoch())
+		}
+		if err := l.Truncate(end); err != nil {
+			t.Fatal(err)
+		}
+		if l.LogEndOffset() != 3 || l.LatestEpoch() != 1 {
+			t.Fatalf("truncate to %d: log end %d, latest epoch %d; want 3 and 1", end, l.LogEndOffset(), l.LatestEpoch())
+		}
+		if e, off := l.EndOffsetForEpoch(1); e != 1 || off != 3 {
+			t.Fatal(e, off)
+		}
+	}
+	// Written to the checkpoint: a restart does not bring it back.
+	if err := l.AssignEpoch(2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Truncate(3); err != nil {
+		t.Fatal(err)
+	}
+	dir := m.opts.Dir
+	m.Close()
+	es, err := readEpochs(filepath.Join(dir, "t-0", epochCheckpointFile))
+	if err != nil || len(es) != 1 || es[0] != (epochEntry{1, 0}) {
+		t.Fatal(es, err)
+	}
+}
+
 func TestDeletePartition(t *testing.T) {
 	m, l := newLog(t, nil)
 	l.Append(mkBatch(3, 1), leader)

@@ -105,7 +105,13 @@ func (l *Log) readFailed(err error) error {
 // Truncate drops every offset >= endOffset (followers after a leader
 // change). A batch that reaches endOffset or beyond is dropped whole, so the
 // new log end may be below endOffset. Truncating below the log start empties
-// the log and restarts it at endOffset.
+// the log and restarts it at endOffset. Every leader epoch that starts at or
+// after the new log end goes too — also when endOffset is at or past the log
+// end and no batch goes (as Kafka's UnifiedLog.truncateTo): an epoch that
+// starts at the log end holds no batch (this replica led in it and wrote
+// nothing), the leader the follower truncates for may never have had it,
+// and a follower that kept it would send it as its last fetched epoch and
+// be told it diverged on every fetch.
 func (l *Log) Truncate(endOffset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -125,6 +131,12 @@ func (l *Log) Truncate(endOffset int64) error {
 
 func (l *Log) truncateLocked(endOffset int64) error {
 	if endOffset >= l.leo {
+		if l.epochs.truncateFromEnd(l.leo) {
+			// No fsync: an epoch without batches that a crash brings
+			// back is dropped again by the next truncation, which
+			// a follower always runs before it fetches.
+			return l.epochs.persistLazily()
+		}
 		return nil
 	}
 	if endOffset < l.logStart {
