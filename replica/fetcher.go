@@ -497,8 +497,10 @@ func (f *fetcher) truncate(rc *replicaConn, rs []*Partition, parts map[*Partitio
 		}
 		if e < 0 {
 			// No epochs: an empty log (or one written without
-			// epochs) has nothing the leader could disown.
-			f.finishTruncation(r, fp, -1, "no local leader epochs")
+			// epochs) has nothing the leader could disown. Not
+			// logged: every new follower of an empty partition
+			// passes here, thousands at once after a restart.
+			f.finishTruncation(r, fp, -1, "")
 			continue
 		}
 		if asks[r.topic] == nil {
