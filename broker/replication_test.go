@@ -260,40 +260,10 @@ func containsID(ids []int32, id int32) bool {
 // new leader never had (an old leader's unreplicated tail) truncates them
 // by OffsetForLeaderEpoch and then replicates the new leader's log.
 func TestFollowerTruncatesByEpoch(t *testing.T) {
-	url := testenv.StartEtcd(t)
-	dir := t.TempDir()
-	bs := startClusterBrokers(t, url, 2, dir, "replica.lag.time.max.ms=2000")
-	b1, b2 := bs[0], bs[1]
-	t.Cleanup(func() { b1.Close(); b2.Close() })
 	ctx := testCtx(t)
-	adm := kadm.NewClient(b1.client(t))
-	if _, err := adm.CreateTopic(ctx, 1, -1, nil, "tr"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := adm.CreateTopic(ctx, 1, 2, nil, "tr2")
-	if err != nil || resp.Err != nil {
-		t.Fatal(err, resp.Err)
-	}
-	testenv.Eventually(t, "topic", func() bool {
-		return partitionState(b1, "tr2", 0).Leader >= 0 && partitionState(b2, "tr2", 0).Leader >= 0 &&
-			localReplica(b1, "tr2", 0) != nil && localReplica(b2, "tr2", 0) != nil
-	})
-	st := partitionState(b1, "tr2", 0)
-	leader, follower := b1, b2
-	if st.Leader == 2 {
-		leader, follower = b2, b1
-	}
-	cl := leader.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("tr2"))
-	for i := 0; i < 5; i++ {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	leader, follower, st, cl, fr := pausedFollower(t, "tr2")
 	// The follower grows a tail of its own in a bogus newer epoch (as if
 	// it had led briefly and its writes were never replicated) …
-	fr := localReplica(follower, "tr2", 0)
-	testenv.Eventually(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
-	follower.replicas.PauseFetchers(true)
 	leo := fr.log.LogEndOffset()
 	raw := buildBatch(t, leo, st.LeaderEpoch, 3)
 	ok, err := fr.AppendAsFollower(replica.FollowerAppend{Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, LogEnd: leo, Batches: raw, LeaderHW: -1, LeaderLogStart: -1}, nil)
@@ -398,38 +368,8 @@ func readAll(t *testing.T, l *storage.Log) string {
 // removed nothing: the follower looped between the two forever and never
 // rejoined the ISR (found after controlled shutdowns and restarts).
 func TestFollowerDropsEmptyEpochAtLogEnd(t *testing.T) {
-	url := testenv.StartEtcd(t)
-	dir := t.TempDir()
-	bs := startClusterBrokers(t, url, 2, dir, "replica.lag.time.max.ms=2000")
-	b1, b2 := bs[0], bs[1]
-	t.Cleanup(func() { b1.Close(); b2.Close() })
 	ctx := testCtx(t)
-	adm := kadm.NewClient(b1.client(t))
-	if _, err := adm.CreateTopic(ctx, 1, -1, nil, "ee"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := adm.CreateTopic(ctx, 1, 2, nil, "ee2")
-	if err != nil || resp.Err != nil {
-		t.Fatal(err, resp.Err)
-	}
-	testenv.Eventually(t, "topic", func() bool {
-		return partitionState(b1, "ee2", 0).Leader >= 0 && partitionState(b2, "ee2", 0).Leader >= 0 &&
-			localReplica(b1, "ee2", 0) != nil && localReplica(b2, "ee2", 0) != nil
-	})
-	st := partitionState(b1, "ee2", 0)
-	leader, follower := b1, b2
-	if st.Leader == 2 {
-		leader, follower = b2, b1
-	}
-	cl := leader.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic("ee2"))
-	for i := 0; i < 5; i++ {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fr := localReplica(follower, "ee2", 0)
-	testenv.Eventually(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
-	follower.replicas.PauseFetchers(true)
+	leader, follower, st, _, fr := pausedFollower(t, "ee2")
 	// The follower's log gets an epoch of its own at its log end, with no
 	// batch (what setRole stamps when it becomes leader) …
 	if err := fr.log.AssignEpoch(st.LeaderEpoch+1, fr.log.LogEndOffset()); err != nil {
@@ -469,4 +409,46 @@ func TestFollowerDropsEmptyEpochAtLogEnd(t *testing.T) {
 	if got := fr.log.LatestEpoch(); got != np.LeaderEpoch {
 		t.Fatalf("follower's latest epoch %d, want the leader's %d", got, np.LeaderEpoch)
 	}
+}
+
+// pausedFollower starts two brokers with a two-replica topic (and a
+// one-replica topic named topic minus its last character, so that
+// placement alternates), writes 5 records with acks=all, waits for the
+// follower to hold them and pauses its fetchers. It returns the brokers,
+// the partition's state, the producing client and the follower's replica.
+func pausedFollower(t *testing.T, topic string) (leader, follower *testBroker, st controller.Partition, cl *kgo.Client, fr *localRep) {
+	t.Helper()
+	url := testenv.StartEtcd(t)
+	dir := t.TempDir()
+	bs := startClusterBrokers(t, url, 2, dir, "replica.lag.time.max.ms=2000")
+	b1, b2 := bs[0], bs[1]
+	t.Cleanup(func() { b1.Close(); b2.Close() })
+	ctx := testCtx(t)
+	adm := kadm.NewClient(b1.client(t))
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic[:len(topic)-1]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := adm.CreateTopic(ctx, 1, 2, nil, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
+	testenv.Eventually(t, "topic", func() bool {
+		return partitionState(b1, topic, 0).Leader >= 0 && partitionState(b2, topic, 0).Leader >= 0 &&
+			localReplica(b1, topic, 0) != nil && localReplica(b2, topic, 0) != nil
+	})
+	st = partitionState(b1, topic, 0)
+	leader, follower = b1, b2
+	if st.Leader == 2 {
+		leader, follower = b2, b1
+	}
+	cl = leader.client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr = localReplica(follower, topic, 0)
+	testenv.Eventually(t, "follower caught up", func() bool { return fr.log.LogEndOffset() == 5 })
+	follower.replicas.PauseFetchers(true)
+	return leader, follower, st, cl, fr
 }
