@@ -46,9 +46,6 @@ func (b *Broker) handleShareFetch(ctx context.Context, cc *network.ConnContext, 
 		resp.ErrorCode = err.Code
 		return network.Response{Msg: resp}, nil
 	}
-	if !b.shareEnabled() {
-		return fail(kerr.UnsupportedVersion)
-	}
 	group, member, kerrv := b.shareRequestGroup(cc, r.GroupID, r.MemberID)
 	if kerrv != nil {
 		return fail(kerrv)

@@ -27,9 +27,6 @@ func (b *Broker) handleShareAcknowledge(ctx context.Context, cc *network.ConnCon
 		resp.ErrorCode = err.Code
 		return network.Response{Msg: resp}, nil
 	}
-	if !b.shareEnabled() {
-		return fail(kerr.UnsupportedVersion)
-	}
 	group, member, kerrv := b.shareRequestGroup(cc, r.GroupID, r.MemberID)
 	if kerrv != nil {
 		return fail(kerrv)

@@ -394,10 +394,14 @@ func shareLeaderHint(snap *controller.Snapshot, topic string, partition int32, l
 	return leader, epoch
 }
 
-// shareRequestGroup checks the group and member of a ShareFetch or
+// shareRequestGroup checks that share groups are enabled
+// (UNSUPPORTED_VERSION otherwise) and the group and member of a ShareFetch or
 // ShareAcknowledge: both must be set (INVALID_REQUEST) and the client
 // must be allowed to READ the group.
 func (b *Broker) shareRequestGroup(cc *network.ConnContext, group, member *string) (string, string, *kerr.Error) {
+	if !b.shareEnabled() {
+		return "", "", kerr.UnsupportedVersion
+	}
 	if group == nil || *group == "" || member == nil || *member == "" {
 		return "", "", kerr.InvalidRequest
 	}
