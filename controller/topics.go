@@ -515,8 +515,9 @@ func (c *Controller) UpdatePartitions(ctx context.Context, updates []PartitionUp
 // failover's or a controlled shutdown's thousands of states take a few
 // round trips, not hundreds). Chunks are started in the order of changes:
 // callers put the urgent ones (leader changes) first. A transaction
-// refused because one of its partitions moved meanwhile is retried one
-// partition at a time, so that only the stale ones are left out. It
+// refused because some of its partitions moved meanwhile learns which
+// from its else branch and writes the rest again (updateChunk), so that
+// only the stale ones are left out. It
 // returns the states written (with their new partition epochs, in the
 // order of changes), how many were not, and the last write's revision.
 func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUpdate, guards ...clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
