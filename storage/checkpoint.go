@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -129,13 +128,20 @@ type epochEntry struct {
 	startOffset int64
 }
 
-func encodeEpochs(es []epochEntry) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "0\n%d\n", len(es))
+func encodeEpochs(es []epochEntry) []byte { return appendEpochs(nil, es) }
+
+// appendEpochs appends the leader-epoch-checkpoint encoding of es to b.
+func appendEpochs(b []byte, es []epochEntry) []byte {
+	b = append(b, "0\n"...)
+	b = strconv.AppendInt(b, int64(len(es)), 10)
+	b = append(b, '\n')
 	for _, e := range es {
-		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.startOffset)
+		b = strconv.AppendInt(b, int64(e.epoch), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, e.startOffset, 10)
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
 func readEpochs(path string) ([]epochEntry, error) {

@@ -185,7 +185,8 @@ func (c *epochCache) pendingTail(leo int64) (epochEntry, bool) {
 	if n == 0 || c.entries[n-1].startOffset != leo || c.onDisk == nil {
 		return epochEntry{}, false
 	}
-	if !bytes.Equal(encodeEpochs(c.entries[:n-1]), c.onDisk) {
+	var buf [128]byte // no allocation for the usual few entries (a close checks every log)
+	if !bytes.Equal(appendEpochs(buf[:0], c.entries[:n-1]), c.onDisk) {
 		return epochEntry{}, false
 	}
 	return c.entries[n-1], true

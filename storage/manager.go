@@ -510,13 +510,30 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	// How long each step took, logged when the whole took a while (a
+	// log dir of 100k partitions should say where its close went).
+	start, last := time.Now(), time.Now()
+	var steps []zap.Field
+	step := func(name string) {
+		now := time.Now()
+		steps = append(steps, zap.Duration(name, now.Sub(last)))
+		last = now
+	}
+	defer func() {
+		if took := time.Since(start); took > time.Second {
+			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", len(m.logs)), zap.Duration("took", took)}, steps...)...)
+		}
+	}()
 	close(m.stop)
 	<-m.done
+	step("background")
 	m.mu.Lock()
 	err := m.closeAll()
 	m.mu.Unlock()
+	step("close_logs")
 	m.codecs.close()
 	m.runDeletes(true)
+	step("deletes")
 	if err != nil {
 		return err
 	}
@@ -527,6 +544,7 @@ func (m *Manager) Close() error {
 	if err := m.writePendingEpochs(); err != nil {
 		return err
 	}
+	step("pending_epochs")
 	// What the logs wrote lazily (new leaders' epochs) becomes durable
 	// in one syncfs instead of an fsync per partition.
 	if !m.opts.noSync {
@@ -534,8 +552,10 @@ func (m *Manager) Close() error {
 			return err
 		}
 	}
+	step("syncfs")
 	if err := writeFileAtomicFS(m.fs, filepath.Join(m.opts.Dir, cleanShutdownFile), nil, m.opts.noSync); err != nil {
 		return err
 	}
+	step("marker")
 	return nil
 }

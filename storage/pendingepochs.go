@@ -1,11 +1,11 @@
 package storage
 
 import (
-	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,19 +37,30 @@ func encodePendingEpochs(es map[tp]epochEntry) []byte {
 	for k := range es {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].topic != keys[j].topic {
-			return keys[i].topic < keys[j].topic
+	// Sorted for a stable file; strconv rather than fmt: a clean close
+	// after a restart writes a line for each of 100k partitions.
+	slices.SortFunc(keys, func(a, b tp) int {
+		if c := strings.Compare(a.topic, b.topic); c != 0 {
+			return c
 		}
-		return keys[i].partition < keys[j].partition
+		return cmp.Compare(a.partition, b.partition)
 	})
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "0\n%d\n", len(es))
+	b := make([]byte, 0, 16+len(keys)*48)
+	b = append(b, "0\n"...)
+	b = strconv.AppendInt(b, int64(len(es)), 10)
+	b = append(b, '\n')
 	for _, k := range keys {
 		e := es[k]
-		fmt.Fprintf(&b, "%s %d %d %d\n", k.topic, k.partition, e.epoch, e.startOffset)
+		b = append(b, k.topic...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(k.partition), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(e.epoch), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, e.startOffset, 10)
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
 // readPendingEpochs reads dir's pending-epochs file; absent is empty.

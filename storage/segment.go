@@ -236,10 +236,12 @@ func (s *segment) finish(sync bool) error {
 }
 
 func (s *segment) finishLocked(sync bool) error {
-	if s.active {
+	if s.active && (sync || s.file != nil || !s.finishesUnopened()) {
 		if err := s.openLocked(); err != nil {
 			return err
 		}
+	}
+	if s.active {
 		if t, _, ok := s.tidx.lastTime(); (!ok || s.maxTs > t) && s.maxTs >= 0 && s.tidx.n < s.tidx.maxN {
 			s.tidx.appendTime(s.maxTs, uint32(s.maxTsOffset-s.base))
 		}
@@ -272,6 +274,21 @@ func (s *segment) finishLocked(sync bool) error {
 		}
 	}
 	return err
+}
+
+// finishesUnopened reports whether finishing the segment without a sync
+// needs nothing read from its files, so a segment whose handles are
+// closed (the open-file budget evicted it, or a clean open never opened
+// an empty one) is not opened only to be closed again: a clean shutdown
+// of 100k idle partitions would otherwise open and close 100k .log files
+// (most of its CPU). Finishing reads nothing when each index is either in
+// memory (active: the authority, written from memory by finish) or known
+// to be exactly what its file holds (onDisk: nothing to write), and the
+// last time-index entry, if one is due (maxTs >= 0), can be checked
+// against entries in memory. finish writes index files by path, so the
+// .log need not be open for that either.
+func (s *segment) finishesUnopened() bool {
+	return (s.idx.active || s.idx.onDisk) && (s.tidx.active || (s.tidx.onDisk && s.maxTs < 0))
 }
 
 // makeActive turns the segment back into the writable, last segment (after
