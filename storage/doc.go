@@ -65,6 +65,13 @@
 //     batches are not re-read, only its indexes rebuilt from the batch
 //     headers; any write or cut since shows as another size or segment
 //     and the log is recovered as above (checkpoint.go, log.go).
+//   - A clean close keeps that too without an fsync per file: the logs
+//     write what they hold (no file for an idle log, no open of an
+//     evicted segment), one syncfs makes it durable, only then are the
+//     checkpoints that move recovery points to the log ends written,
+//     another syncfs, and the clean-shutdown marker last (Manager.Close).
+//     A kill at any instant of it leaves no marker and an ordinary
+//     recovery (TestCrashAtAnyPointOfClose).
 //   - Opening a log stats or opens only the files its directory listing
 //     holds; a last segment the checkpoint records as empty costs no
 //     system call, and an empty segment holds no descriptor until its

@@ -80,6 +80,10 @@ type Log struct {
 	// and the next delete horizon. Hook for log compaction.
 	cleaner cleanerState
 
+	// checkpointAfterSync is set by close when the log's partition
+	// checkpoint is to change: the Manager writes it after its syncfs
+	// (closeCheckpoint).
+	checkpointAfterSync bool
 	// pendingEpoch is set by close when the only epoch change not in
 	// leader-epoch-checkpoint is a last entry at the log end: the Manager
 	// writes it to the dir's pending-epochs file (pendingepochs.go).
@@ -672,6 +676,22 @@ func (l *Log) writeCheckpoint() error {
 // or need not (a new, empty log: an open without a checkpoint recovers
 // the empty segment, which costs nothing).
 func (l *Log) writeCheckpointFile(sync bool) error {
+	cp := l.checkpointNow()
+	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
+		return nil
+	}
+	l.checkpointOnDisk = nil
+	if err := writePartitionCheckpointFS(l.fs, l.dir, cp, l.noSync || !sync); err != nil {
+		return err
+	}
+	if !l.noSync {
+		l.checkpointOnDisk = &cp
+	}
+	return nil
+}
+
+// checkpointNow is the partition checkpoint of the log's current state.
+func (l *Log) checkpointNow() partitionCheckpoint {
 	cp := partitionCheckpoint{recoveryPoint: l.recoveryPoint, logStart: l.logStart, highWatermark: l.hw,
 		endSegment: noEnd, endPosition: noEnd}
 	// The log's end is recorded only when every byte of it is known to
@@ -686,17 +706,7 @@ func (l *Log) writeCheckpointFile(sync bool) error {
 		}
 		act.mu.Unlock()
 	}
-	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
-		return nil
-	}
-	l.checkpointOnDisk = nil
-	if err := writePartitionCheckpointFS(l.fs, l.dir, cp, l.noSync || !sync); err != nil {
-		return err
-	}
-	if !l.noSync {
-		l.checkpointOnDisk = &cp
-	}
-	return nil
+	return cp
 }
 
 // writeSnapshotAtEnd writes the producer state as of the log end offset,
@@ -704,11 +714,11 @@ func (l *Log) writeCheckpointFile(sync bool) error {
 // and has no producers (an open rebuilds that for free); without sync the
 // caller makes it durable (close).
 func (l *Log) writeSnapshotAtEnd(sync bool) error {
+	if l.leo == l.segs[0].base && !l.snapshotFiles && len(l.producers.producers) == 0 {
+		return nil // checked first: no encoding for each empty log at close
+	}
 	snap := l.producers.encodeSnapshot()
 	if l.snapshotAt == l.leo && bytes.Equal(snap, l.snapshotOnDisk) {
-		return nil
-	}
-	if l.leo == l.segs[0].base && !l.snapshotFiles && len(l.producers.producers) == 0 {
 		return nil
 	}
 	l.snapshotAt, l.snapshotOnDisk, l.snapshotFiles = -1, nil, true

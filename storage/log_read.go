@@ -538,11 +538,12 @@ func (l *Log) close() error {
 		}
 	}
 	// Nothing here fsyncs: every file is written (the .log already is;
-	// the active indexes are written and trimmed, the snapshot, the
-	// epochs and the checkpoint atomically renamed), and the Manager's
-	// Close makes them all durable with one syncfs before it writes the
-	// clean-shutdown marker — an fsync per partition would make a broker
-	// with 100k partitions take minutes to stop.
+	// the active indexes are written and trimmed, the snapshot and the
+	// epochs atomically renamed), and the Manager's Close makes them all
+	// durable with one syncfs — an fsync per partition would make a
+	// broker with 100k partitions take minutes to stop. The partition
+	// checkpoint, which moves the recovery point to the log end, is
+	// written only after that syncfs (closeCheckpoint).
 	for _, s := range l.segs {
 		s.mu.Lock()
 		active := s.active
@@ -558,10 +559,39 @@ func (l *Log) close() error {
 	} else {
 		keep(l.epochs.persistLazily())
 	}
-	l.recoveryPoint = l.leo
-	keep(l.writeCheckpointFile(false))
 	l.closeHandles()
+	if first == nil {
+		// What closeCheckpoint will write: an idle log's checkpoint
+		// already says it, and the Manager skips the log.
+		act := l.segs[len(l.segs)-1]
+		act.mu.Lock()
+		want := partitionCheckpoint{recoveryPoint: l.leo, logStart: l.logStart, highWatermark: l.hw,
+			endSegment: act.base, endPosition: act.size}
+		act.mu.Unlock()
+		l.checkpointAfterSync = l.checkpointOnDisk == nil || *l.checkpointOnDisk != want
+	}
 	return first
+}
+
+// closeCheckpoint is the last step of a clean close, once the Manager's
+// syncfs has made every byte of the closed log durable: the recovery
+// point moves to the log end and the last segment is recorded as synced
+// whole (a crash after the next start then re-reads nothing of it), in a
+// checkpoint written without an fsync — the Manager syncs again before
+// the clean-shutdown marker. Written before that syncfs, a checkpoint
+// could reach the disk ahead of the bytes below its recovery point (a
+// power loss: the rename is journaled, the appended data is not ordered
+// with it) and a crash-open would trust bytes that are not there.
+func (l *Log) closeCheckpoint() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checkpointAfterSync = false
+	l.recoveryPoint = l.leo
+	act := l.segs[len(l.segs)-1]
+	act.mu.Lock()
+	act.unsynced = false // by the caller's syncfs
+	act.mu.Unlock()
+	return l.writeCheckpointFile(false)
 }
 
 func (l *Log) closeHandles() {

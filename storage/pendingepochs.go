@@ -32,32 +32,34 @@ import (
 // (epochCache.persistLazily).
 const pendingEpochsFile = ".runnel_pending_epochs"
 
-func encodePendingEpochs(es map[tp]epochEntry) []byte {
-	keys := make([]tp, 0, len(es))
-	for k := range es {
-		keys = append(keys, k)
-	}
-	// Sorted for a stable file; strconv rather than fmt: a clean close
-	// after a restart writes a line for each of 100k partitions.
-	slices.SortFunc(keys, func(a, b tp) int {
+// pendingLine is one line of the pending-epochs file.
+type pendingLine struct {
+	tp
+	epochEntry
+}
+
+// encodePendingEpochs sorts lines (a stable file) and encodes them;
+// strconv rather than fmt: a clean close after a restart writes a line
+// for each of 100k partitions.
+func encodePendingEpochs(lines []pendingLine) []byte {
+	slices.SortFunc(lines, func(a, b pendingLine) int {
 		if c := strings.Compare(a.topic, b.topic); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.partition, b.partition)
 	})
-	b := make([]byte, 0, 16+len(keys)*48)
+	b := make([]byte, 0, 16+len(lines)*48)
 	b = append(b, "0\n"...)
-	b = strconv.AppendInt(b, int64(len(es)), 10)
+	b = strconv.AppendInt(b, int64(len(lines)), 10)
 	b = append(b, '\n')
-	for _, k := range keys {
-		e := es[k]
-		b = append(b, k.topic...)
+	for _, l := range lines {
+		b = append(b, l.topic...)
 		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(k.partition), 10)
+		b = strconv.AppendInt(b, int64(l.partition), 10)
 		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(e.epoch), 10)
+		b = strconv.AppendInt(b, int64(l.epoch), 10)
 		b = append(b, ' ')
-		b = strconv.AppendInt(b, e.startOffset, 10)
+		b = strconv.AppendInt(b, l.startOffset, 10)
 		b = append(b, '\n')
 	}
 	return b
@@ -140,11 +142,14 @@ func (m *Manager) applyPendingEpochs() {
 // removes a stale file when none did), without an fsync: Close syncs the
 // file system before it writes the clean-shutdown marker.
 func (m *Manager) writePendingEpochs() error {
-	es := map[tp]epochEntry{}
 	m.mu.Lock()
+	var es []pendingLine
 	for k, l := range m.logs {
 		if l.pendingEpoch != nil {
-			es[k] = *l.pendingEpoch
+			if es == nil {
+				es = make([]pendingLine, 0, len(m.logs))
+			}
+			es = append(es, pendingLine{k, *l.pendingEpoch})
 		}
 	}
 	m.mu.Unlock()

@@ -57,6 +57,7 @@ func (h *hookFS) Rename(oldpath, newpath string) error {
 	return os.Rename(oldpath, newpath)
 }
 func (h *hookFS) Remove(name string) error { h.hook("remove", name); return os.Remove(name) }
+func (h *hookFS) SyncFS(dir string) error  { h.hook("syncfs", dir); return syncFS(dir) }
 
 // snapshotDir copies the regular files under src to dst as they are now:
 // what a process killed at this instant leaves on disk (the page cache
@@ -213,6 +214,25 @@ func TestCrashAtAnyPointOfClose(t *testing.T) {
 	first := slices.IndexFunc(points, func(p string) bool { return strings.Contains(p, cleanShutdownFile) })
 	if first < 0 || slices.ContainsFunc(points[first:], func(p string) bool { return !strings.Contains(p, cleanShutdownFile) && p != "sync " }) {
 		t.Fatalf("the marker is not Close's last write: %q", points)
+	}
+	// Every partition checkpoint that moves a recovery point comes after
+	// a syncfs (which made the bytes below it durable), and another
+	// syncfs comes between the last of them and the marker.
+	firstSync := slices.Index(points, "syncfs ")
+	lastCP, lastSync := -1, -1
+	for i, p := range points {
+		if strings.Contains(p, partitionCheckpointFile) {
+			if firstSync < 0 || i < firstSync {
+				t.Fatalf("checkpoint written before the syncfs: %q", points)
+			}
+			lastCP = i
+		}
+		if p == "syncfs " {
+			lastSync = i
+		}
+	}
+	if lastCP < 0 || lastSync < lastCP || lastSync > first {
+		t.Fatalf("no syncfs between the checkpoints and the marker: %q", points)
 	}
 	check := func(name, d string) {
 		t.Helper()
