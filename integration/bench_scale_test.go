@@ -171,6 +171,7 @@ func useRunnelWithoutRace(t *testing.T) {
 // timedStop is how long the broker takes to exit after SIGTERM.
 func timedStop(t *testing.T, b *broker) time.Duration {
 	t.Helper()
+	mark := len(b.logs())
 	start := time.Now()
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -182,7 +183,17 @@ func timedStop(t *testing.T, b *broker) time.Duration {
 		t.Fatalf("unclean exit after SIGTERM: %v\n%s", b.waitErr, tail(b.logs(), 40))
 	}
 	b.cmd = nil
-	return time.Since(start)
+	took := time.Since(start)
+	// Where the time went, as the broker logged it (only a shutdown that
+	// took over a second logs its steps).
+	for _, l := range strings.Split(b.logs()[mark:], "\n") {
+		if strings.Contains(l, `"shutdown steps"`) || strings.Contains(l, `"log dir closed"`) {
+			if i := strings.Index(l, "{"); i >= 0 {
+				fmt.Printf("         %s\n", l[i:])
+			}
+		}
+	}
+	return took
 }
 
 // timedStart starts the broker and returns how long until its listener
