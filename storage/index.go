@@ -175,14 +175,18 @@ func (ix *mmIndex) finish(sync bool) error {
 		ix.mm, ix.active, ix.written, ix.maxN = nil, false, 0, 0
 		return nil
 	}
-	if err := ix.writePending(); err != nil {
-		return err
-	}
+	// One open for the pending entries and the cut (a clean close
+	// finishes the indexes of every log written since its last flush).
 	f, err := ix.fs.OpenFile(ix.path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	err = ix.fs.Truncate(f, int64(ix.n*ix.entrySize))
+	if ix.written < ix.n {
+		_, err = ix.fs.WriteAt(f, ix.mm[ix.written*ix.entrySize:ix.n*ix.entrySize], int64(ix.written*ix.entrySize))
+	}
+	if err == nil {
+		err = ix.fs.Truncate(f, int64(ix.n*ix.entrySize))
+	}
 	if err == nil && sync {
 		err = ix.fs.Sync(f)
 	}
