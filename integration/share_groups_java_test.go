@@ -69,12 +69,14 @@ func checkFinished(t *testing.T, b *broker, group, topic string, n int) {
 // offsets and deletes it; kadm resets its start offset in between (then the
 // records are delivered again).
 //
-// The three groups are independent, so the three consumers of jg run
-// while --reject and --release run on theirs: the idle timeouts overlap.
 // A run that knows how many records it must print stops there
-// (--max-messages); that nothing comes after is checked on the
-// share-partition's state (every record finished) and, for --reject, by a
-// plain consumer that waits out an idle timeout.
+// (--max-messages) rather than at an idle timeout; that nothing comes after
+// is checked on the share-partition's state (every record finished) and,
+// for --reject, by a plain consumer that waits out an idle timeout while
+// kafka-share-groups runs. The single consumers go first: the first JVM
+// of the console consumer writes its class-data archive, so the three
+// that start at once (and must join and fetch within their idle timeout)
+// start from it.
 func TestShareGroupJavaTools(t *testing.T) {
 	b := shareBroker(t)
 	const topic, n = "share-java", 1000
@@ -84,10 +86,26 @@ func TestShareGroupJavaTools(t *testing.T) {
 		setGroupConfig(t, b, g, "share.auto.offset.reset", "earliest")
 	}
 
-	var wg sync.WaitGroup
-	// Three consumers of jg at once.
+	// --reject: once each, then archived.
+	checkEach(t, shareConsole(t, b, "jg-reject", topic, 30*time.Second, n, "--reject"), n, 1)
+	checkFinished(t, b, "jg-reject", topic, n)
+
+	// --release: each record delivered exactly delivery.count.limit times,
+	// then archived.
+	released := shareConsole(t, b, "jg-release", topic, 30*time.Second, 5*n, "--release", "--property", "print.delivery=true")
+	var values []string
+	for _, l := range released {
+		// "Delivery count: 3\t<value>" or similar: the value is the last field.
+		f := strings.Fields(l)
+		values = append(values, f[len(f)-1])
+	}
+	checkEach(t, values, n, 5)
+	checkFinished(t, b, "jg-release", topic, n)
+
+	// Three consumers at once.
 	var mu sync.Mutex
 	var all []string
+	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(1)
 		go func() {
@@ -99,38 +117,19 @@ func TestShareGroupJavaTools(t *testing.T) {
 			t.Logf("consumer %d printed %d records", i, len(got))
 		}()
 	}
-	// --reject: once each, then nothing for a plain consumer either.
+	wg.Wait()
+	checkEach(t, all, n, 1)
+
+	// Nothing for a plain consumer of jg-reject either, while
+	// kafka-share-groups runs.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		checkEach(t, shareConsole(t, b, "jg-reject", topic, 30*time.Second, n, "--reject"), n, 1)
-		checkFinished(t, b, "jg-reject", topic, n)
 		if got := shareConsole(t, b, "jg-reject", topic, 4*time.Second, 0); len(got) != 0 {
 			t.Errorf("rejected records delivered again: %d", len(got))
 		}
 	}()
-	// --release: each record delivered exactly delivery.count.limit times,
-	// then archived.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		released := shareConsole(t, b, "jg-release", topic, 30*time.Second, 5*n, "--release", "--property", "print.delivery=true")
-		var values []string
-		for _, l := range released {
-			// "Delivery count: 3\t<value>" or similar: the value is the last field.
-			f := strings.Fields(l)
-			values = append(values, f[len(f)-1])
-		}
-		checkEach(t, values, n, 5)
-		checkFinished(t, b, "jg-release", topic, n)
-	}()
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	checkEach(t, all, n, 1)
-
-	// kafka-share-groups.
+	defer wg.Wait()
 	out := kafkaTool(t, "", toolShareGroups, "--bootstrap-server", b.addr(), "--list")
 	for _, g := range []string{"jg", "jg-release", "jg-reject"} {
 		if !strings.Contains(out, g) {
@@ -146,6 +145,7 @@ func TestShareGroupJavaTools(t *testing.T) {
 	if !strings.Contains(out, "Empty") {
 		t.Fatalf("--describe --state:\n%s", out)
 	}
+	wg.Wait()
 	// Kafka 4.1's kafka-share-groups has no --reset-offsets yet ("not yet
 	// implemented"): franz-go's kadm resets the start offset instead.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
