@@ -102,7 +102,10 @@ func TestShareGroupJavaTools(t *testing.T) {
 	checkEach(t, values, n, 5)
 	checkFinished(t, b, "jg-release", topic, n)
 
-	// Three consumers at once.
+	// Three consumers at once, until each has been idle for 6 s (up to
+	// 12 s: see shareConsole). They start from the class-data archive and
+	// join and fetch within a second or two (the idle timeout's first poll
+	// covers the join), and then take their records without a pause.
 	var mu sync.Mutex
 	var all []string
 	var wg sync.WaitGroup
@@ -110,7 +113,7 @@ func TestShareGroupJavaTools(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got := shareConsole(t, b, "jg", topic, 10*time.Second, 0, "--consumer-property", "max.poll.records=5")
+			got := shareConsole(t, b, "jg", topic, 6*time.Second, 0, "--consumer-property", "max.poll.records=5")
 			mu.Lock()
 			all = append(all, got...)
 			mu.Unlock()
