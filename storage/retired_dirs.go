@@ -76,6 +76,9 @@ func (m *Manager) retire(topic string, partition int32, suffix string) (string, 
 		return "", nil
 	}
 	l.closeForDelete()
+	if d, ok := l.fs.(*lazyDir); ok && d.retireIfAbsent() {
+		return "", nil // never materialised: nothing on disk (lazy.go)
+	}
 	return retireDir(m.fs, l.dir, suffix, m.opts.noSync)
 }
 

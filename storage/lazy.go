@@ -1,0 +1,189 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Lazily materialised logs (issue 14: creating thousands of partitions a
+// second).
+//
+// A new partition's log (GetOrCreateLogs, GetOrCreate of a partition the
+// log dir does not hold) does no file-system work: it is an in-memory
+// empty log — one active segment at offset 0 with no file, no leader
+// epochs, no producers — and its "on disk" state is recorded as what an
+// absent directory means: the partition checkpoint {recovery point 0, log
+// start 0, HW 0, end segment 0 at position 0} and an empty
+// leader-epoch-checkpoint. Writing the same again is skipped as for any
+// log (writeCheckpointFile, epochCache.persist), so flushes, closes and
+// checkpoints of a log that never changed write nothing; the first write
+// that needs a file — an append (leader or follower), a truncation that
+// restarts the log elsewhere, a leader epoch, producer snapshot or
+// partition checkpoint with other content — creates it through the log's
+// FileOps, which is a lazyDir until then: the first file created makes
+// the directory (materialisation).
+//
+// Invariant: nothing written into a lazily created log counts as durable
+// (an fsync of its .log, the recovery point passing it, an
+// acknowledgement relying on either) before the directory's entry in the
+// log dir and the entry of the new file in the directory are durable.
+// lazyDir keeps it by fsyncing the partition directory and the log dir
+// once, in the call that creates the first file, before that file is
+// returned to its writer; and, when that first file was not a segment's
+// .log (a checkpoint written through a .tmp, which fsyncs the directory
+// itself after its rename), by fsyncing the directory again after the
+// first .log is created. Everything created later is the same as in any
+// log (rolls, atomic small files).
+//
+// A crash before or during materialisation leaves no directory, or an
+// empty directory, or one holding an empty (or partly fsynced) first
+// file: the first is the empty log the metadata recreates lazily at the
+// next start, the others open as any log without a checkpoint (recovered
+// from offset 0, complete batches only). Until materialisation nothing
+// on disk belongs to the log: reads see an empty log (no file is opened
+// for an empty segment), Size is 0, deletion and stray renames have
+// nothing to move, close writes nothing, retention and compaction find
+// nothing to do. The Manager knows every partition directory of its log
+// dir (OpenManager loads all of them, and every later one is made by a
+// log it holds), so a log it creates lazily has no directory on disk; one
+// that appears all the same is not adopted (materialisation fails with
+// EEXIST, failing the log dir) rather than written over.
+
+// lazyDir states.
+const (
+	lazyAbsent  int32 = iota // no directory: the log is the in-memory empty log
+	lazyDirMade              // directory and its first file durable, no .log created yet
+	lazyDone                 // materialised, with its first .log's entry durable
+	lazyRetired              // deleted or set aside while absent: never made
+)
+
+// errLazyRetired is the error of a file created in a lazily created log
+// that was deleted before it was materialised.
+var errLazyRetired = fmt.Errorf("storage: log deleted before it was written: %w", fs.ErrNotExist)
+
+// lazyDir is the FileOps of a lazily created log: the log's own FileOps
+// (the Manager's) plus materialisation on the first file created.
+type lazyDir struct {
+	FileOps
+	dir    string
+	noSync bool
+
+	mu      sync.Mutex // serializes materialisation
+	state   atomic.Int32
+	madeDir bool // under mu: this lazyDir's Mkdir succeeded
+}
+
+func newLazyDir(inner FileOps, dir string, noSync bool) *lazyDir {
+	return &lazyDir{FileOps: inner, dir: dir, noSync: noSync}
+}
+
+// OpenFile materialises the directory before the first file is created
+// in it; every other call goes straight through.
+func (d *lazyDir) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	if flag&os.O_CREATE == 0 || d.state.Load() == lazyDone {
+		return d.FileOps.OpenFile(name, flag, perm)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch d.state.Load() {
+	case lazyRetired:
+		return nil, errLazyRetired
+	case lazyDone:
+		return d.FileOps.OpenFile(name, flag, perm)
+	case lazyDirMade:
+		f, err := d.FileOps.OpenFile(name, flag, perm)
+		if err != nil || !isSegmentLog(name) {
+			return f, err
+		}
+		if err := d.syncDir(d.dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+		d.state.Store(lazyDone)
+		return f, nil
+	}
+	if err := os.Mkdir(d.dir, 0o755); err != nil && !(d.madeDir && errors.Is(err, fs.ErrExist)) {
+		return nil, fmt.Errorf("storage: materialise %s: %w", d.dir, err)
+	}
+	d.madeDir = true
+	f, err := d.FileOps.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	// The new file's entry, then the directory's (see above).
+	if err := d.syncDir(d.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := d.syncDir(filepath.Dir(d.dir)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if isSegmentLog(name) {
+		d.state.Store(lazyDone)
+	} else {
+		d.state.Store(lazyDirMade)
+	}
+	return f, nil
+}
+
+func (d *lazyDir) syncDir(dir string) error {
+	if d.noSync {
+		return nil
+	}
+	return syncDirFS(d.FileOps, dir)
+}
+
+// retireIfAbsent marks a log that was never materialised as retired
+// (deleted or set aside: nothing on disk to move) and reports whether it
+// did; a materialised log's directory is the caller's to rename.
+func (d *lazyDir) retireIfAbsent() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state.Load() != lazyAbsent {
+		return false
+	}
+	d.state.Store(lazyRetired)
+	return true
+}
+
+func isSegmentLog(name string) bool {
+	_, ok := parseSegmentBase(filepath.Base(name))
+	return ok && strings.HasSuffix(name, ".log")
+}
+
+// unmaterialised reports whether the log was created lazily and has no
+// directory on disk yet (or was retired before it had one).
+func (l *Log) unmaterialised() bool {
+	d, ok := l.fs.(*lazyDir)
+	if !ok {
+		return false
+	}
+	s := d.state.Load()
+	return s == lazyAbsent || s == lazyRetired
+}
+
+// Materialised reports whether the log has its directory on disk (false
+// only for a lazily created log nothing has been written to yet).
+func (l *Log) Materialised() bool { return !l.unmaterialised() }
+
+// initLazy is load for a log created lazily: the empty log at offset 0,
+// with the checkpoint and epochs an absent directory stands for recorded
+// as on disk (see above). Nothing touches the file system.
+func (l *Log) initLazy() error {
+	l.fs = newLazyDir(l.fs, l.dir, l.noSync)
+	s := l.newSegment(0)
+	s.active, s.rollTs, s.fresh = true, l.clock(), true
+	l.segs = []*segment{s}
+	l.logStart, l.leo, l.recoveryPoint, l.hw = 0, 0, 0, 0
+	l.epochs = &epochCache{path: filepath.Join(l.dir, epochCheckpointFile), onDisk: encodeEpochs(nil), noSync: l.noSync, fs: l.fs}
+	l.checkpointOnDisk = &partitionCheckpoint{recoveryPoint: 0, logStart: 0, highWatermark: 0, endSegment: 0, endPosition: 0}
+	l.checkpointImplicit = true
+	return nil
+}
