@@ -69,8 +69,8 @@ type Log struct {
 	// log's absent directory stands for (lazy.go), not a file; once the
 	// directory exists the checkpoint is written as any change is.
 	checkpointImplicit bool
-	snapshotAt       int64
-	snapshotOnDisk   []byte
+	snapshotAt         int64
+	snapshotOnDisk     []byte
 	// snapshotFiles: the dir may hold producer snapshots (one was found
 	// at open or written since).
 	snapshotFiles bool
