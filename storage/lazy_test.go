@@ -17,7 +17,10 @@ func TestLazyCreateNothingOnDisk(t *testing.T) {
 	fs := newFaultFS()
 	m := openFaultManager(t, dir, fs)
 	logs, errs := m.GetOrCreateLogs([]NewLog{{Topic: "z", Partition: 0, Config: DefaultConfig()}, {Topic: "z", Partition: 1, Config: DefaultConfig()}})
-	l2, err := m.GetOrCreate("z", 2, DefaultConfig())
+	compact := DefaultConfig()
+	compact.CleanupPolicy = "compact,delete"
+	compact.RetentionMs = 1
+	l2, err := m.GetOrCreate("z", 2, compact)
 	if err != nil || errs[0] != nil || errs[1] != nil {
 		t.Fatal(err, errs)
 	}
@@ -68,6 +71,11 @@ func TestLazyCreateNothingOnDisk(t *testing.T) {
 	defer m.Close()
 	if m.Get("z", 0) != nil {
 		t.Fatal("a log never written to found by the next open")
+	}
+	// The metadata still places it here: the same empty log, lazily again.
+	logs, errs = m.GetOrCreateLogs([]NewLog{{Topic: "z", Partition: 0, Config: DefaultConfig()}})
+	if errs[0] != nil || logs[0].Materialised() || logs[0].LogEndOffset() != 0 {
+		t.Fatalf("re-created after the restart: %v", errs[0])
 	}
 }
 
