@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Lazily materialised logs (issue 14: creating thousands of partitions a
@@ -133,6 +134,29 @@ func (d *lazyDir) OpenFile(name string, flag int, perm os.FileMode) (*os.File, e
 	return f, nil
 }
 
+// absent reports whether the directory does not exist (yet, or ever).
+func (d *lazyDir) absent() bool {
+	s := d.state.Load()
+	return s == lazyAbsent || s == lazyRetired
+}
+
+// Rename and Remove of a file in a directory that does not exist fail as
+// the OS would, without a system call (a new log's segment replaced
+// before it was written, a truncation of the empty log).
+func (d *lazyDir) Rename(oldpath, newpath string) error {
+	if d.absent() {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.ENOENT}
+	}
+	return d.FileOps.Rename(oldpath, newpath)
+}
+
+func (d *lazyDir) Remove(name string) error {
+	if d.absent() {
+		return &os.PathError{Op: "remove", Path: name, Err: syscall.ENOENT}
+	}
+	return d.FileOps.Remove(name)
+}
+
 func (d *lazyDir) syncDir(dir string) error {
 	if d.noSync {
 		return nil
@@ -162,11 +186,7 @@ func isSegmentLog(name string) bool {
 // directory on disk yet (or was retired before it had one).
 func (l *Log) unmaterialised() bool {
 	d, ok := l.fs.(*lazyDir)
-	if !ok {
-		return false
-	}
-	s := d.state.Load()
-	return s == lazyAbsent || s == lazyRetired
+	return ok && d.absent()
 }
 
 // Materialised reports whether the log has its directory on disk (false

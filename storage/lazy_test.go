@@ -43,6 +43,9 @@ func TestLazyCreateNothingOnDisk(t *testing.T) {
 		if err := l.Truncate(0); err != nil {
 			t.Fatal(err)
 		}
+		if err := l.Truncate(-1); err != nil { // below the log start: emptied, again at 0
+			t.Fatal(err)
+		}
 		if err := l.Flush(); err != nil {
 			t.Fatal(err)
 		}
