@@ -33,14 +33,21 @@ import (
 // Invariant: nothing written into a lazily created log counts as durable
 // (an fsync of its .log, the recovery point passing it, an
 // acknowledgement relying on either) before the directory's entry in the
-// log dir and the entry of the new file in the directory are durable.
-// lazyDir keeps it by fsyncing the partition directory and the log dir
-// once, in the call that creates the first file, before that file is
-// returned to its writer; and, when that first file was not a segment's
-// .log (a checkpoint written through a .tmp, which fsyncs the directory
-// itself after its rename), by fsyncing the directory again after the
-// first .log is created. Everything created later is the same as in any
-// log (rolls, atomic small files).
+// log dir and the entry of its first .log in the directory are durable.
+// Every one of those steps is an fsync through the log's FileOps (a
+// segment's sync before the recovery point moves or a durable append is
+// acknowledged; a checkpoint's .tmp), or the Manager's syncfs (close,
+// open), which covers the directories too. So lazyDir does not fsync the
+// directories when it makes them: it owes the fsyncs, and pays them —
+// the partition directory, then the log dir, once — in the first Sync of
+// anything in the log after the directory or its first .log was made,
+// before that Sync. (Paid at once, two directory fsyncs took 7 ms a
+// partition on the loaded test machine: a first produce to 10,000 new
+// partitions would have waited over a minute for them; now an append
+// that is not fsynced costs a mkdir and a create more, and the fsyncs
+// go with the log's first flush, where one fsync is paid anyway.) Files
+// created after the first .log are the same as in any log (rolls,
+// atomic small files that fsync their directory).
 //
 // A crash before or during materialisation leaves no directory, or an
 // empty directory, or one holding an empty (or partly fsynced) first
@@ -59,8 +66,8 @@ import (
 // lazyDir states.
 const (
 	lazyAbsent  int32 = iota // no directory: the log is the in-memory empty log
-	lazyDirMade              // directory and its first file durable, no .log created yet
-	lazyDone                 // materialised, with its first .log's entry durable
+	lazyDirMade              // directory made, no .log created in it yet
+	lazyDone                 // materialised: directory and first .log made
 	lazyRetired              // deleted or set aside while absent: never made
 )
 
@@ -69,15 +76,18 @@ const (
 var errLazyRetired = fmt.Errorf("storage: log deleted before it was written: %w", fs.ErrNotExist)
 
 // lazyDir is the FileOps of a lazily created log: the log's own FileOps
-// (the Manager's) plus materialisation on the first file created.
+// (the Manager's) plus materialisation on the first file created, and
+// the directory fsyncs that materialisation owes before the first fsync
+// of anything in the log.
 type lazyDir struct {
 	FileOps
 	dir    string
 	noSync bool
 
-	mu      sync.Mutex // serializes materialisation
+	mu      sync.Mutex // serializes materialisation and the owed fsyncs
 	state   atomic.Int32
-	madeDir bool // under mu: this lazyDir's Mkdir succeeded
+	owed    atomic.Bool // the directory fsyncs are owed (see above)
+	madeDir bool        // under mu: this lazyDir's Mkdir succeeded
 }
 
 func newLazyDir(inner FileOps, dir string, noSync bool) *lazyDir {
@@ -97,41 +107,52 @@ func (d *lazyDir) OpenFile(name string, flag int, perm os.FileMode) (*os.File, e
 		return nil, errLazyRetired
 	case lazyDone:
 		return d.FileOps.OpenFile(name, flag, perm)
-	case lazyDirMade:
-		f, err := d.FileOps.OpenFile(name, flag, perm)
-		if err != nil || !isSegmentLog(name) {
-			return f, err
+	case lazyAbsent:
+		if err := os.Mkdir(d.dir, 0o755); err != nil && !(d.madeDir && errors.Is(err, fs.ErrExist)) {
+			return nil, fmt.Errorf("storage: materialise %s: %w", d.dir, err)
 		}
-		if err := d.syncDir(d.dir); err != nil {
-			f.Close()
-			return nil, err
-		}
-		d.state.Store(lazyDone)
-		return f, nil
+		d.madeDir = true
+		d.owed.Store(true) // the directory's entry in the log dir
+		d.state.Store(lazyDirMade)
 	}
-	if err := os.Mkdir(d.dir, 0o755); err != nil && !(d.madeDir && errors.Is(err, fs.ErrExist)) {
-		return nil, fmt.Errorf("storage: materialise %s: %w", d.dir, err)
-	}
-	d.madeDir = true
 	f, err := d.FileOps.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
-	// The new file's entry, then the directory's (see above).
-	if err := d.syncDir(d.dir); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := d.syncDir(filepath.Dir(d.dir)); err != nil {
-		f.Close()
-		return nil, err
-	}
 	if isSegmentLog(name) {
+		d.owed.Store(true) // the first .log's entry in the directory
 		d.state.Store(lazyDone)
-	} else {
-		d.state.Store(lazyDirMade)
 	}
 	return f, nil
+}
+
+// Sync first pays the directory fsyncs materialisation owes: the
+// partition directory (the first .log's entry), then the log dir (the
+// directory's entry), once.
+func (d *lazyDir) Sync(f *os.File) error {
+	if d.owed.Load() {
+		if err := d.syncOwed(); err != nil {
+			return err
+		}
+	}
+	return d.FileOps.Sync(f)
+}
+
+func (d *lazyDir) syncOwed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.owed.Load() || d.noSync {
+		d.owed.Store(false)
+		return nil
+	}
+	if err := syncDirFS(d.FileOps, d.dir); err != nil {
+		return err
+	}
+	if err := syncDirFS(d.FileOps, filepath.Dir(d.dir)); err != nil {
+		return err
+	}
+	d.owed.Store(false)
+	return nil
 }
 
 // absent reports whether the directory does not exist (yet, or ever).
@@ -155,13 +176,6 @@ func (d *lazyDir) Remove(name string) error {
 		return &os.PathError{Op: "remove", Path: name, Err: syscall.ENOENT}
 	}
 	return d.FileOps.Remove(name)
-}
-
-func (d *lazyDir) syncDir(dir string) error {
-	if d.noSync {
-		return nil
-	}
-	return syncDirFS(d.FileOps, dir)
 }
 
 // retireIfAbsent marks a log that was never materialised as retired

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,48 +84,73 @@ func TestLazyCreateNothingOnDisk(t *testing.T) {
 }
 
 // TestLazyFirstAppendMaterialises: the first append creates the directory
-// and the .log, and fsyncs the directory and the log dir (the invariant in
-// lazy.go) before the batch is written; a second append syncs no directory.
+// and the .log; the partition directory and the log dir are fsynced once,
+// with the log's first fsync and before it (the invariant in lazy.go): at
+// once for a durable append, at the first flush otherwise.
 func TestLazyFirstAppendMaterialises(t *testing.T) {
-	dir := t.TempDir()
-	fs := newFaultFS()
-	m := openFaultManager(t, dir, fs)
-	defer m.Close()
-	l, err := m.GetOrCreate("a", 0, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if !l.Materialised() {
-		t.Fatal("not materialised by an append")
-	}
-	if _, err := os.Stat(filepath.Join(l.Dir(), "00000000000000000000.log")); err != nil {
-		t.Fatal(err)
-	}
-	syncs := func() (pdir, ldir int) {
-		fs.mu.Lock()
-		defer fs.mu.Unlock()
-		for _, p := range fs.calls["sync"] {
-			switch filepath.Clean(p) {
-			case filepath.Clean(l.Dir()):
-				pdir++
-			case filepath.Clean(dir):
-				ldir++
+	for _, durable := range []bool{true, false} {
+		dir := t.TempDir()
+		fs := newFaultFS()
+		m := openFaultManager(t, dir, fs)
+		cfg := DefaultConfig()
+		cfg.Durable = durable
+		l, err := m.GetOrCreate("a", 0, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if !l.Materialised() {
+			t.Fatal("not materialised by an append")
+		}
+		logFile := filepath.Join(l.Dir(), "00000000000000000000.log")
+		if _, err := os.Stat(logFile); err != nil {
+			t.Fatal(err)
+		}
+		// The syncs in order: the partition dir, the log dir, then the .log.
+		order := func() []string {
+			fs.mu.Lock()
+			defer fs.mu.Unlock()
+			var out []string
+			for _, p := range fs.calls["sync"] {
+				switch filepath.Clean(p) {
+				case filepath.Clean(l.Dir()):
+					out = append(out, "pdir")
+				case filepath.Clean(dir):
+					out = append(out, "logdir")
+				case logFile:
+					out = append(out, "log")
+				}
+			}
+			return out
+		}
+		if !durable {
+			if got := order(); len(got) != 0 {
+				t.Fatalf("syncs for an append that is not fsynced: %v", got)
+			}
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
 			}
 		}
-		return
-	}
-	if p, d := syncs(); p < 1 || d < 1 {
-		t.Fatalf("materialisation fsynced the partition dir %d times, the log dir %d times", p, d)
-	}
-	p0, d0 := syncs()
-	if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if p, d := syncs(); p != p0 || d != d0 {
-		t.Fatal("a second append synced a directory")
+		if got := order(); len(got) < 3 || got[0] != "pdir" || got[1] != "logdir" || got[2] != "log" {
+			t.Fatalf("durable=%v: syncs %v, want the partition dir, the log dir, then the .log", durable, got)
+		}
+		n := len(order())
+		if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range order()[n:] {
+			if s == "logdir" { // (the partition dir is fsynced by every checkpoint write)
+				t.Fatalf("durable=%v: the log dir synced again: %v", durable, order())
+			}
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -135,7 +161,9 @@ func TestLazyMaterialiseFailureFailsDir(t *testing.T) {
 	fs := newFaultFS()
 	m := openFaultManager(t, dir, fs)
 	defer m.Close()
-	l, err := m.GetOrCreate("f", 0, DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.Durable = true
+	l, err := m.GetOrCreate("f", 0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,5 +262,43 @@ func TestLazyDeleteUnmaterialised(t *testing.T) {
 	}
 	if d := retiredDirs(t, dir, "-delete"); len(d) != 1 {
 		t.Fatalf("-delete dirs after deleting a written log: %v", d)
+	}
+}
+
+// BenchmarkFirstAppend is the cost creation moved to the first write: a
+// round creates 200 logs lazily and appends one batch to each (mkdir, the
+// .log, two directory fsyncs per log), against an append to a log already
+// written to.
+func BenchmarkFirstAppend(b *testing.B) {
+	const n = 200
+	for _, first := range []bool{true, false} {
+		name := "materialised"
+		if first {
+			name = "first"
+		}
+		b.Run(name, func(b *testing.B) {
+			m := openTestManager(b, b.TempDir(), nil)
+			defer m.Close()
+			opts := AppendOptions{AssignOffsets: true, LeaderEpoch: 1}
+			round := 0
+			var logs []*Log
+			for b.Loop() {
+				round++
+				if first || logs == nil {
+					logs = logs[:0]
+					specs := make([]NewLog, n)
+					for i := range specs {
+						specs[i] = NewLog{Topic: "r" + strconv.Itoa(round), Partition: int32(i), Config: DefaultConfig()}
+					}
+					logs, _ = m.GetOrCreateLogs(specs)
+				}
+				for _, l := range logs {
+					if _, err := l.Append(mkBatch(1, 1), opts); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/append")
+		})
 	}
 }
