@@ -141,22 +141,49 @@ func (c *Controller) reconcile(ctx context.Context, s, since *Snapshot, bounced 
 		return true
 	}
 	// A broker that bounced with thousands of partitions changes them all
-	// at once: they are written chunkOps to a transaction, not one by one,
-	// several transactions at a time. New leaders go first (a partition
-	// without one is unavailable; one that only loses an ISR member is
-	// not), and each transaction holds neighbouring partitions of few
-	// topics, so that every watcher rebuilds few topics per event.
-	slices.SortFunc(changes, func(a, b PartitionUpdate) int {
-		if c := cmpBool(leaderMoves(s, b), leaderMoves(s, a)); c != 0 {
+	// at once: they are written in few large transactions
+	// (updatePartitions), several at a time, each visible — its
+	// partitions led — as soon as it commits. Partitions without a usable
+	// leader go first: a new leader, or the same broker leading again
+	// under its new broker epoch (a restarted broker's partitions, fenced
+	// until then), before those that only lose an ISR member. Each
+	// transaction holds neighbouring partitions of few topics, so that
+	// every watcher rebuilds few topics per event.
+	urgent := make([]bool, len(changes))
+	for i := range changes {
+		urgent[i] = leaderMoves(s, changes[i])
+	}
+	order := make([]int, len(changes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ca, cb := &changes[a], &changes[b]
+		if c := cmpBool(urgent[b], urgent[a]); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+		if c := strings.Compare(ca.Topic, cb.Topic); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.State.Index, b.State.Index)
+		return cmp.Compare(ca.State.Index, cb.State.Index)
 	})
+	sorted := make([]PartitionUpdate, len(changes))
+	for i, j := range order {
+		sorted[i] = changes[j]
+	}
+	changes = sorted
 	start := time.Now()
-	written, failed, _ := c.updatePartitions(ctx, changes, guard)
+	written, failed, rev := c.updatePartitions(ctx, changes, guard)
+	if rev > 0 {
+		// The next decisions start from a view that holds these writes:
+		// one that lacked some would decide those partitions again, and
+		// each such write would only fail its compare-and-swap. (The
+		// watch normally shows them at once; the bound keeps a broken
+		// watch from stopping the loop.)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = c.WaitRevision(wctx, rev)
+		cancel()
+	}
 	detail := c.log.Info
 	if len(changes) > 100 {
 		detail = c.log.Debug
@@ -281,11 +308,14 @@ func electLeader(p Partition, v brokerView, unclean, rebalance bool) (Partition,
 	return np, changed
 }
 
-// leaderMoves reports whether u changes its partition's leader in s.
+// leaderMoves reports whether u gives its partition a leader it lacks in
+// s: another leader, or the same one under another broker epoch (a
+// restarted broker leading again: until this is written its replica
+// refuses to lead, see replica's setRole).
 func leaderMoves(s *Snapshot, u PartitionUpdate) bool {
 	if t := s.Topics[u.Topic]; t != nil {
 		if p := t.Partition(u.State.Index); p != nil {
-			return p.Leader != u.State.Leader
+			return p.Leader != u.State.Leader || p.LeaderBrokerEpoch != u.State.LeaderBrokerEpoch
 		}
 	}
 	return true
