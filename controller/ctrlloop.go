@@ -301,6 +301,23 @@ func electLeader(p Partition, v brokerView, unclean, rebalance bool) (Partition,
 	if leader >= 0 {
 		np.LeaderBrokerEpoch = v.s.BrokerEpoch(leader)
 	}
+	// The leader epoch is bumped whenever leadership passes to another
+	// broker or to the same broker under another broker epoch — a
+	// restarted broker leading again. That bump is never skipped, however
+	// many partitions a restart touches: it is what fences the previous
+	// incarnation's writers (a zombie leader's appends, a follower
+	// fetching or truncating by the old epoch, clients' cached leader
+	// epochs, KIP-320), and it marks in the leader-epoch cache where the
+	// new incarnation's log — which may have lost unflushed records —
+	// starts. Kafka's KRaft controller does the same for an unclean
+	// restart (a re-registration with a new incarnation): the broker is
+	// fenced, drops out of its partitions' leadership (leader -1, one
+	// bump) and is elected again once unfenced (another bump). The
+	// intermediate leaderless epoch is left out here: nobody ever leads
+	// in it, and until the single bump is written the old epoch's state
+	// is refused by the restarted broker itself (replica's setRole: a
+	// state naming it leader under another broker epoch is fenced), so
+	// both incarnations are kept apart exactly as by the two bumps.
 	if leader != p.Leader || np.LeaderBrokerEpoch != p.LeaderBrokerEpoch {
 		np.LeaderEpoch = p.LeaderEpoch + 1
 	}

@@ -511,8 +511,9 @@ func (c *Controller) UpdatePartitions(ctx context.Context, updates []PartitionUp
 
 // updatePartitions writes partition states as updatePartition does, each
 // guarded by its own compare-and-swap and by guards, in transactions of
-// at most partitionTxnOps states and chunkBytes bytes, up to
-// partitionWriters transactions at a time (etcd commits concurrent
+// at most partitionTxnOps states and chunkBytes bytes (partitionChunks),
+// up to partitionWriters transactions and about partitionStatesInFlight
+// states at a time (etcd commits concurrent
 // transactions in one raft round and one fsync, so a failover's or a
 // controlled shutdown's thousands of states take a few round trips, not
 // hundreds). Chunks are started in the order of changes: callers put the
@@ -532,7 +533,16 @@ func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUp
 	}
 	chunks := c.partitionChunks(changes, len(guards))
 	results := make([]result, len(chunks))
-	sem := make(chan struct{}, partitionWriters)
+	// At most partitionWriters transactions and about
+	// partitionStatesInFlight states are in flight: etcd applies the
+	// states of one raft batch one after the other, and a deep queue of
+	// large transactions delays the first of them (it waits for the WAL
+	// write of the whole batch) and makes the last ones time out.
+	biggest := 1
+	for _, ch := range chunks {
+		biggest = max(biggest, len(ch))
+	}
+	sem := make(chan struct{}, max(1, min(partitionWriters, partitionStatesInFlight/biggest)))
 	var wg sync.WaitGroup
 	for i, chunk := range chunks {
 		select {
@@ -560,9 +570,18 @@ func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUp
 	return written, failed, rev
 }
 
-// partitionWriters bounds the partition-state transactions
-// updatePartitions has in flight.
-const partitionWriters = 32
+// partitionWriters and partitionStatesInFlight bound the partition-state
+// transactions updatePartitions has in flight, and the states in them.
+const (
+	partitionWriters        = 32
+	partitionStatesInFlight = 4096
+	// firstPartitionChunk is the size of the first chunk of a large
+	// batch; each next chunk doubles, up to partitionTxnOps. The first
+	// partitions (the urgent ones: callers sort them first) are then
+	// written — and led — within one small transaction's round trip,
+	// the rest in large ones.
+	firstPartitionChunk = 64
+)
 
 // partitionTxnOps is the most partition states one transaction of
 // updatePartitions writes next to nGuards guard compares. Each state costs
@@ -589,18 +608,22 @@ func partitionTxnBytes(key string, valueLen int) int { return 3*len(key) + value
 // partitionChunks cuts changes, in order, into the transactions
 // updatePartitions writes: at most partitionTxnOps states and chunkBytes
 // (partitionTxnBytes) each, so that both an embedded etcd and an
-// external one with its default limits accept them.
+// external one with its default limits accept them; the first chunk
+// holds firstPartitionChunk states, and each next one twice as many as
+// the one before, up to those limits.
 func (c *Controller) partitionChunks(changes []PartitionUpdate, nGuards int) [][]PartitionUpdate {
 	maxOps := max(c.partitionTxnOps(nGuards), 1)
+	limit := min(firstPartitionChunk, maxOps)
 	var out [][]PartitionUpdate
 	start, size := 0, 0
 	for i, ch := range changes {
 		// A value's size without marshalling it: the record is a few
 		// numbers and the replica lists.
 		n := partitionTxnBytes(c.k.partition(ch.Topic, ch.State.Index), 160+12*(len(ch.State.Replicas)+len(ch.State.ISR)+len(ch.State.Adding)+len(ch.State.Removing)))
-		if i > start && (i-start == maxOps || size+n > chunkBytes) {
+		if i > start && (i-start == limit || size+n > chunkBytes) {
 			out = append(out, changes[start:i])
 			start, size = i, 0
+			limit = min(2*limit, maxOps)
 		}
 		size += n
 	}
@@ -638,7 +661,8 @@ func (c *Controller) updateChunk(ctx context.Context, chunk []PartitionUpdate, g
 			gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
 			next[i] = PartitionUpdate{Topic: ch.Topic, State: np}
 		}
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// A large transaction takes a while to apply on a busy etcd.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second+time.Duration(len(chunk))*2*time.Millisecond)
 		resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Else(gets...).Commit()
 		cancel()
 		if err != nil {
