@@ -2,6 +2,9 @@ package controller
 
 import (
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +171,38 @@ func openEmbeddedTTL(t *testing.T, dir string, ttl time.Duration) *Controller {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// The embedded etcd snapshots every embeddedSnapshotEntries entries, so
+// that a restart replays a short WAL (by default etcd snapshots every
+// 10,000 entries: at 100k partitions hundreds of MB, read back at every
+// start). The state survives a reopen from the snapshot and the WAL after
+// it.
+func TestEmbeddedSnapshotsOften(t *testing.T) {
+	dir := testenv.ShortTempDir(t)
+	c := openEmbedded(t, dir, 1)
+	ctx := testCtx(t)
+	for i := range 2*embeddedSnapshotEntries + 10 {
+		if _, err := c.SetBrokerConfigs(ctx, "", map[string]string{"log.retention.ms": fmt.Sprint(1000 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snaps := 0
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".snap") {
+			snaps++
+		}
+		return nil
+	})
+	if snaps == 0 {
+		t.Fatalf("no etcd snapshot after %d writes", 2*embeddedSnapshotEntries+10)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openEmbedded(t, dir, 1)
+	defer c.Close()
+	if got := c.Snapshot().BrokerConfigs[""]["log.retention.ms"]; got != fmt.Sprint(1000+2*embeddedSnapshotEntries+9) {
+		t.Fatalf("after reopening: log.retention.ms %q", got)
+	}
 }
