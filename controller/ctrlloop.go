@@ -3,10 +3,12 @@ package controller
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -73,6 +75,12 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 	// bounced, only topics whose *Topic changed since done need a look. An
 	// idle cluster of 100k partitions then costs nothing every tick.
 	var done *Snapshot
+	// compactAt (embedded etcd only): the history before this controller
+	// took over is compacted once its first reconcile is written.
+	compactAt := int64(0)
+	if c.emb != nil {
+		compactAt = c.Snapshot().Revision
+	}
 	for {
 		c.mu.Lock()
 		ch := c.notify
@@ -95,6 +103,10 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 			seen = map[int32]int64{}
 			for id, b := range s.Brokers {
 				seen[id] = b.Epoch
+			}
+			if compactAt > 0 {
+				c.compactEmbedded(ctx, compactAt)
+				compactAt = 0
 			}
 		}
 		select {
@@ -350,3 +362,21 @@ func cmpBool(a, b bool) int {
 }
 
 func isNot(f func(int32) bool) func(int32) bool { return func(b int32) bool { return !f(b) } }
+
+// compactEmbedded drops the embedded etcd's history before rev, once the
+// controller of a single node has written what its start needed (a
+// restart's re-election rewrites every partition key). etcd rebuilds its
+// index from every revision it keeps at each start, and its periodic
+// compaction (an hour's history, embed.go) restarts its clock with the
+// process: at 100,000 partitions a few restarts' re-elections were a
+// million revisions to read back, seconds of the next start. Only this
+// process watches the embedded etcd, and its watch is past rev; a watch
+// that is not (broken and resumed) reloads on ErrCompacted, as after any
+// compaction.
+func (c *Controller) compactEmbedded(ctx context.Context, rev int64) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.cli.Compact(cctx, rev); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		c.log.Info("compacting the embedded etcd's history failed; its periodic compaction does it later", zap.Error(err))
+	}
+}

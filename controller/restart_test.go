@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/testenv"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A single node with the embedded etcd, leading thousands of partitions,
@@ -17,7 +21,7 @@ import (
 // controller elects it again. Every partition gets exactly one new leader
 // epoch (the bump that fences the dead process's writers) and the new
 // broker epoch, in a handful of large transactions rather than one per
-// hundred partitions.
+// hundred partitions; then the history before it is compacted.
 func TestRestartReelectsInLargeTransactions(t *testing.T) {
 	dir := testenv.ShortTempDir(t)
 	open := func() *Controller {
@@ -79,6 +83,12 @@ func TestRestartReelectsInLargeTransactions(t *testing.T) {
 			revs[p.ModRevision] = true
 		}
 	}
+	// The history before the re-election is compacted once it is
+	// written (the next start rebuilds etcd's index from what is kept).
+	testenv.Eventually(t, "history before the restart compacted", func() bool {
+		_, err := c2.Client().Get(ctx, "/runnel/cluster_id", clientv3.WithRev(e1))
+		return errors.Is(err, rpctypes.ErrCompacted)
+	})
 	// 6,000 states: at the old 100 per transaction that was 60; now
 	// chunks of 64, 128, … up to about 1,500.
 	if len(revs) > 10 {
