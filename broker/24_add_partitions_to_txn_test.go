@@ -59,7 +59,11 @@ func findTxnCoordinator(t *testing.T, tb *testBroker, br *kgo.Broker, id string)
 	}
 }
 
-// initTxn runs InitProducerId until the coordinator has loaded.
+// initTxn runs InitProducerId until the coordinator has loaded. Between
+// the creation of __transaction_state and the broker taking its
+// leadership, FindCoordinator already names the broker (from metadata)
+// while the coordinator answers NOT_COORDINATOR, as Kafka's does; clients
+// retry both.
 func initTxn(t *testing.T, br *kgo.Broker, id string, timeoutMs int32) *kmsg.InitProducerIDResponse {
 	t.Helper()
 	for {
@@ -69,7 +73,7 @@ func initTxn(t *testing.T, br *kgo.Broker, id string, timeoutMs int32) *kmsg.Ini
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code || resp.ErrorCode == kerr.ConcurrentTransactions.Code {
+		if resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code || resp.ErrorCode == kerr.ConcurrentTransactions.Code || resp.ErrorCode == kerr.NotCoordinator.Code {
 			continue
 		}
 		return resp

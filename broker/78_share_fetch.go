@@ -268,6 +268,16 @@ func (s *shareFetchParts) response(endpoints map[int32]kmsg.ShareFetchResponseNo
 		if p.AcquiredRecords == nil {
 			p.AcquiredRecords = []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord{}
 		}
+		if p.Records == nil {
+			// Records is nullable in v0 only: from v1 (Kafka 4.1) null
+			// is malformed. kmsg writes a nil slice as null, and Kafka's
+			// client then drops the whole response ("non-nullable field
+			// records was serialized as null"): its fetch never completes,
+			// the member stops consuming, and close() waits out its 30 s
+			// for the acknowledgements it carried. A partition reported
+			// for its acknowledgements or an error has no records: empty.
+			p.Records = []byte{}
+		}
 		topics[i].Partitions = append(topics[i].Partitions, *p)
 	}
 	var eps []kmsg.ShareFetchResponseNodeEndpoint

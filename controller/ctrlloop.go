@@ -3,10 +3,12 @@ package controller
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -73,6 +75,12 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 	// bounced, only topics whose *Topic changed since done need a look. An
 	// idle cluster of 100k partitions then costs nothing every tick.
 	var done *Snapshot
+	// compactAt (embedded etcd only): the history before this controller
+	// took over is compacted once its first reconcile is written.
+	compactAt := int64(0)
+	if c.emb != nil {
+		compactAt = c.Snapshot().Revision
+	}
 	for {
 		c.mu.Lock()
 		ch := c.notify
@@ -95,6 +103,10 @@ func (c *Controller) controllerLoop(ctx context.Context, e *concurrency.Election
 			seen = map[int32]int64{}
 			for id, b := range s.Brokers {
 				seen[id] = b.Epoch
+			}
+			if compactAt > 0 {
+				c.compactEmbedded(ctx, compactAt)
+				compactAt = 0
 			}
 		}
 		select {
@@ -141,22 +153,49 @@ func (c *Controller) reconcile(ctx context.Context, s, since *Snapshot, bounced 
 		return true
 	}
 	// A broker that bounced with thousands of partitions changes them all
-	// at once: they are written chunkOps to a transaction, not one by one,
-	// several transactions at a time. New leaders go first (a partition
-	// without one is unavailable; one that only loses an ISR member is
-	// not), and each transaction holds neighbouring partitions of few
-	// topics, so that every watcher rebuilds few topics per event.
-	slices.SortFunc(changes, func(a, b PartitionUpdate) int {
-		if c := cmpBool(leaderMoves(s, b), leaderMoves(s, a)); c != 0 {
+	// at once: they are written in few large transactions
+	// (updatePartitions), several at a time, each visible — its
+	// partitions led — as soon as it commits. Partitions without a usable
+	// leader go first: a new leader, or the same broker leading again
+	// under its new broker epoch (a restarted broker's partitions, fenced
+	// until then), before those that only lose an ISR member. Each
+	// transaction holds neighbouring partitions of few topics, so that
+	// every watcher rebuilds few topics per event.
+	urgent := make([]bool, len(changes))
+	for i := range changes {
+		urgent[i] = leaderMoves(s, changes[i])
+	}
+	order := make([]int, len(changes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ca, cb := &changes[a], &changes[b]
+		if c := cmpBool(urgent[b], urgent[a]); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+		if c := strings.Compare(ca.Topic, cb.Topic); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.State.Index, b.State.Index)
+		return cmp.Compare(ca.State.Index, cb.State.Index)
 	})
+	sorted := make([]PartitionUpdate, len(changes))
+	for i, j := range order {
+		sorted[i] = changes[j]
+	}
+	changes = sorted
 	start := time.Now()
-	written, failed, _ := c.updatePartitions(ctx, changes, guard)
+	written, failed, rev := c.updatePartitions(ctx, changes, guard)
+	if rev > 0 {
+		// The next decisions start from a view that holds these writes:
+		// one that lacked some would decide those partitions again, and
+		// each such write would only fail its compare-and-swap. (The
+		// watch normally shows them at once; the bound keeps a broken
+		// watch from stopping the loop.)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = c.WaitRevision(wctx, rev)
+		cancel()
+	}
 	detail := c.log.Info
 	if len(changes) > 100 {
 		detail = c.log.Debug
@@ -274,6 +313,23 @@ func electLeader(p Partition, v brokerView, unclean, rebalance bool) (Partition,
 	if leader >= 0 {
 		np.LeaderBrokerEpoch = v.s.BrokerEpoch(leader)
 	}
+	// The leader epoch is bumped whenever leadership passes to another
+	// broker or to the same broker under another broker epoch — a
+	// restarted broker leading again. That bump is never skipped, however
+	// many partitions a restart touches: it is what fences the previous
+	// incarnation's writers (a zombie leader's appends, a follower
+	// fetching or truncating by the old epoch, clients' cached leader
+	// epochs, KIP-320), and it marks in the leader-epoch cache where the
+	// new incarnation's log — which may have lost unflushed records —
+	// starts. Kafka's KRaft controller does the same for an unclean
+	// restart (a re-registration with a new incarnation): the broker is
+	// fenced, drops out of its partitions' leadership (leader -1, one
+	// bump) and is elected again once unfenced (another bump). The
+	// intermediate leaderless epoch is left out here: nobody ever leads
+	// in it, and until the single bump is written the old epoch's state
+	// is refused by the restarted broker itself (replica's setRole: a
+	// state naming it leader under another broker epoch is fenced), so
+	// both incarnations are kept apart exactly as by the two bumps.
 	if leader != p.Leader || np.LeaderBrokerEpoch != p.LeaderBrokerEpoch {
 		np.LeaderEpoch = p.LeaderEpoch + 1
 	}
@@ -281,11 +337,14 @@ func electLeader(p Partition, v brokerView, unclean, rebalance bool) (Partition,
 	return np, changed
 }
 
-// leaderMoves reports whether u changes its partition's leader in s.
+// leaderMoves reports whether u gives its partition a leader it lacks in
+// s: another leader, or the same one under another broker epoch (a
+// restarted broker leading again: until this is written its replica
+// refuses to lead, see replica's setRole).
 func leaderMoves(s *Snapshot, u PartitionUpdate) bool {
 	if t := s.Topics[u.Topic]; t != nil {
 		if p := t.Partition(u.State.Index); p != nil {
-			return p.Leader != u.State.Leader
+			return p.Leader != u.State.Leader || p.LeaderBrokerEpoch != u.State.LeaderBrokerEpoch
 		}
 	}
 	return true
@@ -303,3 +362,21 @@ func cmpBool(a, b bool) int {
 }
 
 func isNot(f func(int32) bool) func(int32) bool { return func(b int32) bool { return !f(b) } }
+
+// compactEmbedded drops the embedded etcd's history before rev, once the
+// controller of a single node has written what its start needed (a
+// restart's re-election rewrites every partition key). etcd rebuilds its
+// index from every revision it keeps at each start, and its periodic
+// compaction (an hour's history, embed.go) restarts its clock with the
+// process: at 100,000 partitions a few restarts' re-elections were a
+// million revisions to read back, seconds of the next start. Only this
+// process watches the embedded etcd, and its watch is past rev; a watch
+// that is not (broken and resumed) reloads on ErrCompacted, as after any
+// compaction.
+func (c *Controller) compactEmbedded(ctx context.Context, rev int64) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.cli.Compact(cctx, rev); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		c.log.Info("compacting the embedded etcd's history failed; its periodic compaction does it later", zap.Error(err))
+	}
+}

@@ -39,6 +39,10 @@ type embedded struct {
 // bytes including the terminating NUL).
 const maxUnixPath = 107
 
+// embeddedSnapshotEntries is how many raft entries the embedded etcd
+// applies between two snapshots (see startEmbedded).
+const embeddedSnapshotEntries = 100
+
 func startEmbedded(ctx context.Context, dataDir string, lg *zap.Logger) (*embedded, error) {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
@@ -76,6 +80,24 @@ func startEmbedded(ctx context.Context, dataDir string, lg *zap.Logger) (*embedd
 	// Room for topic writes of embeddedTxnPuts puts plus their
 	// compares and commit puts (chunks.go); the default is 128.
 	cfg.MaxTxnOps = embeddedTxnPuts + 128
+	// etcd replays its WAL from the last snapshot at every start, and by
+	// default snapshots every 10,000 entries: at 100,000 partitions the
+	// creation and a few restarts' re-elections (each rewrites every
+	// partition key) are fewer entries than that but hundreds of MB of
+	// WAL, all read back at every start (seconds before the broker can
+	// even load its metadata) and held in memory. A single member needs no
+	// log for followers to catch up from, so a snapshot every
+	// embeddedSnapshotEntries entries bounds the replay to a few dozen MB
+	// (what a snapshot costs here: a small file and a backend commit).
+	cfg.SnapshotCount = embeddedSnapshotEntries
+	cfg.SnapshotCatchUpEntries = embeddedSnapshotEntries
+	// etcd warns about every request slower than 100 ms (300 ms end to
+	// end), quoting the whole request: a restart's re-election of 100,000
+	// partitions is dozens of transactions of 1,500 states that take a few
+	// hundred ms each on a busy machine, and wrote some 10–40 MB of
+	// warnings. A second still flags a sick disk.
+	cfg.WarningApplyDuration = time.Second
+	cfg.WarningUnaryRequestDuration = time.Second
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"
 

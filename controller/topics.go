@@ -501,37 +501,50 @@ type PartitionUpdate struct {
 }
 
 // UpdatePartitions writes many partition states (controlled shutdown),
-// each under its own compare-and-swap, chunkOps to a transaction. It
-// returns the states written, how many were not (stale or failed: decide
-// them again from a newer snapshot) and the revision of the last write.
+// each under its own compare-and-swap, as few transactions as etcd's
+// limits allow (partitionTxnOps). It returns the states written, how many
+// were not (stale or failed: decide them again from a newer snapshot) and
+// the revision of the last write.
 func (c *Controller) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) (written []PartitionUpdate, failed int, rev int64) {
 	return c.updatePartitions(ctx, updates)
 }
 
 // updatePartitions writes partition states as updatePartition does, each
-// guarded by its own compare-and-swap and by guards, chunkOps states to a
-// transaction, up to partitionWriters transactions at a time (etcd
-// commits concurrent transactions in one raft round and one fsync, so a
-// failover's or a controlled shutdown's thousands of states take a few
-// round trips, not hundreds). Chunks are started in the order of changes:
-// callers put the urgent ones (leader changes) first. A transaction
-// refused because some of its partitions moved meanwhile learns which
-// from its else branch and writes the rest again (updateChunk), so that
-// only the stale ones are left out. It
-// returns the states written (with their new partition epochs, in the
-// order of changes), how many were not, and the last write's revision.
+// guarded by its own compare-and-swap and by guards, in transactions of
+// at most partitionTxnOps states and chunkBytes bytes (partitionChunks),
+// up to partitionWriters transactions and about partitionStatesInFlight
+// states at a time (etcd commits concurrent
+// transactions in one raft round and one fsync, so a failover's or a
+// controlled shutdown's thousands of states take a few round trips, not
+// hundreds). Chunks are started in the order of changes: callers put the
+// urgent ones (partitions without a usable leader) first, and each
+// chunk's states are visible to every watcher — a partition's new leader
+// starts leading — as soon as that chunk commits, not after the whole
+// batch. A transaction refused because some of its partitions moved
+// meanwhile learns which from its else branch and writes the rest again
+// (updateChunk), so that only the stale ones are left out. It returns the
+// states written (with their new partition epochs, in the order of
+// changes), how many were not, and the last write's revision.
 func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUpdate, guards ...clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
 	type result struct {
 		written []PartitionUpdate
 		failed  int
 		rev     int64
 	}
-	n := (len(changes) + chunkOps - 1) / chunkOps
-	results := make([]result, n)
-	sem := make(chan struct{}, partitionWriters)
+	chunks := c.partitionChunks(changes, len(guards))
+	results := make([]result, len(chunks))
+	// At most partitionWriters transactions and about
+	// partitionStatesInFlight states are in flight: etcd applies the
+	// states of one raft batch one after the other, and a deep queue of
+	// large transactions delays the first of them (it waits for the WAL
+	// write of the whole batch) and makes the last ones time out.
+	biggest := 1
+	for _, ch := range chunks {
+		biggest = max(biggest, len(ch))
+	}
+	sem := make(chan struct{}, max(1, min(partitionWriters, partitionStatesInFlight/biggest)))
 	var wg sync.WaitGroup
-	for i := range n {
-		chunk := changes[i*chunkOps : min((i+1)*chunkOps, len(changes))]
+	for i, chunk := range chunks {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -557,16 +570,75 @@ func (c *Controller) updatePartitions(ctx context.Context, changes []PartitionUp
 	return written, failed, rev
 }
 
-// partitionWriters bounds the partition-state transactions
-// updatePartitions has in flight.
-const partitionWriters = 32
+// partitionWriters and partitionStatesInFlight bound the partition-state
+// transactions updatePartitions has in flight, and the states in them.
+const (
+	partitionWriters        = 32
+	partitionStatesInFlight = 4096
+	// firstPartitionChunk is the size of the first chunk of a large
+	// batch; each next chunk doubles, up to partitionTxnOps. The first
+	// partitions (the urgent ones: callers sort them first) are then
+	// written — and led — within one small transaction's round trip,
+	// the rest in large ones.
+	firstPartitionChunk = 64
+)
 
-// updateChunk writes at most chunkOps partition states in one
-// transaction. If it is refused, its else branch tells which partitions
-// changed since they were read: those are left out (failed) and the rest
-// is tried again in one transaction, a few times; a refusal with no
-// stale partition is a guard that failed (a deposed controller), and
-// fails the whole chunk.
+// partitionTxnOps is the most partition states one transaction of
+// updatePartitions writes next to nGuards guard compares. Each state costs
+// one compare, one put and one get (the else branch), and etcd counts each
+// of the three lists against --max-txn-ops separately, so a state costs
+// one op: chunkOps against an external etcd (whose default limit is 128),
+// embeddedTxnPuts against the embedded one (started with room for them
+// and a few guards, embed.go). At 100,000 partitions a restarted broker's
+// re-election is then a few dozen transactions — few fsyncs, few watch
+// events, and few rebuilds of each topic by every watcher — instead of a
+// thousand.
+func (c *Controller) partitionTxnOps(nGuards int) int {
+	if c.emb != nil {
+		return embeddedTxnPuts
+	}
+	return chunkOps - nGuards
+}
+
+// partitionTxnBytes estimates what one state adds to a transaction's
+// request: its key three times (compare, put, get), its value, and a
+// little protobuf framing per op.
+func partitionTxnBytes(key string, valueLen int) int { return 3*len(key) + valueLen + 3*16 }
+
+// partitionChunks cuts changes, in order, into the transactions
+// updatePartitions writes: at most partitionTxnOps states and chunkBytes
+// (partitionTxnBytes) each, so that both an embedded etcd and an
+// external one with its default limits accept them; the first chunk
+// holds firstPartitionChunk states, and each next one twice as many as
+// the one before, up to those limits.
+func (c *Controller) partitionChunks(changes []PartitionUpdate, nGuards int) [][]PartitionUpdate {
+	maxOps := max(c.partitionTxnOps(nGuards), 1)
+	limit := min(firstPartitionChunk, maxOps)
+	var out [][]PartitionUpdate
+	start, size := 0, 0
+	for i, ch := range changes {
+		// A value's size without marshalling it: the record is a few
+		// numbers and the replica lists.
+		n := partitionTxnBytes(c.k.partition(ch.Topic, ch.State.Index), 160+12*(len(ch.State.Replicas)+len(ch.State.ISR)+len(ch.State.Adding)+len(ch.State.Removing)))
+		if i > start && (i-start == limit || size+n > chunkBytes) {
+			out = append(out, changes[start:i])
+			start, size = i, 0
+			limit = min(2*limit, maxOps)
+		}
+		size += n
+	}
+	if start < len(changes) {
+		out = append(out, changes[start:])
+	}
+	return out
+}
+
+// updateChunk writes one chunk of partition states (partitionChunks) in
+// one transaction. If it is refused, its else branch tells which
+// partitions changed since they were read: those are left out (failed)
+// and the rest is tried again in one transaction, a few times; a refusal
+// with no stale partition is a guard that failed (a deposed controller),
+// and fails the whole chunk.
 func (c *Controller) updateChunk(ctx context.Context, chunk []PartitionUpdate, guards []clientv3.Cmp) (written []PartitionUpdate, failed int, rev int64) {
 	for attempt := 0; len(chunk) > 0; attempt++ {
 		if attempt == 3 {
@@ -589,7 +661,8 @@ func (c *Controller) updateChunk(ctx context.Context, chunk []PartitionUpdate, g
 			gets = append(gets, clientv3.OpGet(key, clientv3.WithKeysOnly()))
 			next[i] = PartitionUpdate{Topic: ch.Topic, State: np}
 		}
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// A large transaction takes a while to apply on a busy etcd.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second+time.Duration(len(chunk))*2*time.Millisecond)
 		resp, err := c.cli.Txn(wctx).If(cmps...).Then(ops...).Else(gets...).Commit()
 		cancel()
 		if err != nil {

@@ -425,6 +425,7 @@ func startProc(t *testing.T, name, bin string, args ...string) *benchProc {
 	dir := t.TempDir()
 	p := &benchProc{name: name, firstLine: make(chan string, 1), exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	testenv.DieWithTest(p.cmd)
 	p.cmd.Dir = dir
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

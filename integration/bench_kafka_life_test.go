@@ -210,6 +210,7 @@ func runnelLifeProc(t *testing.T, bin string) *lifeProc {
 			"--override", "listeners=PLAINTEXT://"+addr,
 			"--override", "log.dirs="+filepath.Join(dir, "logs"),
 			"--override", "runnel.admin.listener=127.0.0.1:0")
+		testenv.DieWithTest(cmd)
 		cmd.Dir = dir
 		return cmd
 	}
@@ -259,6 +260,7 @@ func kafkaLifeProc(t *testing.T, heapMB int, jvm []string) *lifeProc {
 			"-Dorg.slf4j.simpleLogger.logFile=System.err",
 			"-cp", filepath.Join(lib, "*"), "kafka.Kafka", props)
 		cmd := exec.Command("java", args...)
+		testenv.DieWithTest(cmd)
 		cmd.Dir = node.Dir
 		return cmd
 	}

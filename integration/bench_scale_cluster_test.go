@@ -185,6 +185,7 @@ func startEtcdCluster(t *testing.T, n int) []string {
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "bench", "--log-level", "error", "--logger", "zap")
+		testenv.DieWithTest(cmd)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

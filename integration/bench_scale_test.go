@@ -30,6 +30,8 @@ import (
 // latency for all topics, then a clean shutdown (SIGTERM), a restart to a
 // ready listener and the first acknowledged produce, and the same after
 // kill -9 (RUNNEL_BENCH_SCALE_CREATE_ONLY=1 stops after the idle CPU and a clean shutdown;
+// RUNNEL_BENCH_SCALE_KILL_ROUNDS and _BEFORE time kill -9 restarts only, in
+// rounds, alternating with another build: killRounds;
 // RUNNEL_BENCH_SCALE_PPROF=host:port serves the broker's pprof there). The metadata store is the embedded etcd, or with
 // RUNNEL_BENCH_SCALE_EXTERNAL=1 an etcd process with its default limits.
 // The broker is built without -race.
@@ -120,6 +122,14 @@ func TestBenchScale(t *testing.T) {
 		return
 	}
 
+	if rounds := envInt(t, "RUNNEL_BENCH_SCALE_KILL_ROUNDS", 1); rounds > 1 || os.Getenv("RUNNEL_BENCH_SCALE_BEFORE") != "" {
+		killRounds(t, b, rounds, os.Getenv("RUNNEL_BENCH_SCALE_BEFORE"), profile)
+		fmt.Printf("shutdown after the unclean restarts: %v\n", timedStop(t, b))
+		b.start()
+		deleteScaleTopics(ctx, t, b, topics, total)
+		return
+	}
+
 	fmt.Printf("shutdown clean (SIGTERM): %v\n", timedStop(t, b))
 	prof := profile("restart-clean")
 	up, produced := timedStart(t, b)
@@ -133,7 +143,13 @@ func TestBenchScale(t *testing.T) {
 	fmt.Printf("shutdown after the unclean restart: %v\n", timedStop(t, b))
 	b.start()
 
-	// Delete everything (timed): it also keeps the harness's own stop short.
+	deleteScaleTopics(ctx, t, b, topics, total)
+}
+
+// deleteScaleTopics deletes everything (timed): it also keeps the
+// harness's own stop short.
+func deleteScaleTopics(ctx context.Context, t *testing.T, b *broker, topics, total int) {
+	t.Helper()
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	req.TimeoutMillis = 300_000
 	for i := range topics {
@@ -141,7 +157,7 @@ func TestBenchScale(t *testing.T) {
 		rt.Topic = kmsg.StringPtr(scaleTopic(i))
 		req.Topics = append(req.Topics, rt)
 	}
-	start = time.Now()
+	start := time.Now()
 	resp, err := req.RequestWith(ctx, b.franz(t))
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +169,69 @@ func TestBenchScale(t *testing.T) {
 	}
 	fmt.Printf("deleted  partitions=%-7d delete=%7.0f partitions/s  rss=%6.1f MiB\n",
 		total, float64(total)/time.Since(start).Seconds(), rssMiB(t, b.cmd.Process.Pid))
+}
+
+// killRounds (RUNNEL_BENCH_SCALE_KILL_ROUNDS=n, RUNNEL_BENCH_SCALE_BEFORE=
+// <a runnel binary>) kills the broker with SIGKILL n times and times each
+// restart to ready and to the first acknowledged produce; with a "before"
+// binary (built from another commit, on the same data) each round restarts
+// it too, alternating with this tree's build, and the medians of both are
+// printed with their ratio. Before each kill the broker is left to finish
+// what the previous restart started (its CPU use falls below 10% of a
+// core), so that every round starts from the same state.
+func killRounds(t *testing.T, b *broker, rounds int, before string, profile func(string) func()) {
+	t.Helper()
+	type variant struct {
+		name, bin      string
+		ready, produce []time.Duration
+	}
+	vs := []*variant{{name: "after", bin: runnelBinary}}
+	if before != "" {
+		vs = []*variant{{name: "before", bin: before}, vs[0]}
+	}
+	saved := runnelBinary
+	defer func() { runnelBinary = saved }()
+	for r := range rounds {
+		for _, v := range vs {
+			settle(t, b)
+			b.kill9()
+			runnelBinary = v.bin
+			wait := func() {}
+			if r == 0 {
+				wait = profile("restart-kill9-" + v.name)
+			}
+			up, produced := timedStart(t, b)
+			wait()
+			v.ready, v.produce = append(v.ready, up), append(v.produce, produced)
+			fmt.Printf("round %d %-6s kill -9 restart to ready: %v, then first acknowledged produce: %v\n", r+1, v.name, up, produced)
+		}
+	}
+	med := func(d []time.Duration) time.Duration {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	for _, v := range vs {
+		fmt.Printf("median %-6s (%d rounds) kill -9 restart to ready: %v, then first acknowledged produce: %v, kill -9 to first produce: %v\n",
+			v.name, rounds, med(v.ready).Round(time.Millisecond), med(v.produce).Round(time.Millisecond), med(v.produce).Round(time.Millisecond)+med(v.ready).Round(time.Millisecond))
+	}
+	if len(vs) == 2 {
+		total := func(v *variant) float64 { return (med(v.ready) + med(v.produce)).Seconds() }
+		fmt.Printf("ratio after/before: ready %.2f, first produce %.2f, kill -9 to first produce %.2f\n",
+			med(vs[1].ready).Seconds()/med(vs[0].ready).Seconds(), med(vs[1].produce).Seconds()/med(vs[0].produce).Seconds(),
+			total(vs[1])/total(vs[0]))
+	}
+}
+
+// settle waits (at most two minutes) until the broker's CPU use over a
+// second is below 10% of a core: the work a restart started is done.
+func settle(t *testing.T, b *broker) {
+	t.Helper()
+	for range 120 {
+		if cpuShare(t, b.cmd.Process.Pid, time.Second) < 0.1 {
+			return
+		}
+	}
 }
 
 func scaleTopic(i int) string { return fmt.Sprintf("scale-%05d", i) }

@@ -88,6 +88,7 @@ func TestComposeTopologyNative(t *testing.T) {
 		t.Helper()
 		p := &composeProc{name: name, done: make(chan struct{})}
 		p.cmd = exec.Command(runnelBinary, args...)
+		testenv.DieWithTest(p.cmd)
 		p.cmd.Env = env
 		p.cmd.Stdout, p.cmd.Stderr = p, p
 		if err := p.cmd.Start(); err != nil {

@@ -263,6 +263,7 @@ func startEOSProcess(t *testing.T, py, bootstrap, in, out, group, txnID, instanc
 	t.Helper()
 	p := &eosProcess{txnID: txnID, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(py, filepath.Join("testdata", "confluent_eos_member.py"), bootstrap, in, out, group, txnID, instance, protocol)
+	testenv.DieWithTest(p.cmd)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

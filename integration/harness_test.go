@@ -106,6 +106,7 @@ func (b *broker) start() {
 	}
 	args = append(args, b.args...)
 	cmd := exec.Command(runnelBinary, args...)
+	testenv.DieWithTest(cmd)
 	cmd.Env = append(os.Environ(), b.env...)
 	cmd.Dir = b.dataDir
 	out, err := cmd.StdoutPipe()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -200,6 +201,7 @@ func TestKIP848CoordinatorFailover(t *testing.T) {
 
 	// One librdkafka member.
 	cmd := exec.Command(py, filepath.Join("testdata", "kip848_consume.py"), strings.Join(c.seeds(), ","), topic, group)
+	testenv.DieWithTest(cmd)
 	var pyStderr lockedBuffer
 	cmd.Stderr = &pyStderr
 	t.Cleanup(func() {

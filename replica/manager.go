@@ -355,6 +355,9 @@ func (m *Manager) setAsideStrays() {
 			m.log.Warn("setting aside a stray partition log", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.Error(err))
 			continue
 		}
+		if path == "" {
+			continue // a log never written to: nothing on disk to keep
+		}
 		m.log.Warn("stray partition log set aside, not deleted: the metadata does not place it on this broker", zap.String("topic", l.Topic()), zap.Int32("partition", l.Partition()), zap.String("kept_as", path))
 	}
 }

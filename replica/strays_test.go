@@ -25,7 +25,14 @@ func TestStrayPartitionLogsAreSetAsideAtStart(t *testing.T) {
 	}
 	defer logs.Close()
 	for _, name := range []string{"keep", "stray"} {
-		if _, err := logs.GetOrCreate(name, 0, storage.DefaultConfig()); err != nil {
+		l, err := logs.GetOrCreate(name, 0, storage.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written to, so that it is on disk (a new log is created lazily).
+		var bb storage.BatchBuilder
+		bb.Add(1, nil, []byte("v"))
+		if _, err := l.Append(bb.Build(), storage.AppendOptions{AssignOffsets: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -55,10 +55,7 @@ func TestIdleCloseWritesNothing(t *testing.T) {
 	fs := newFaultFS()
 	m := openFaultManager(t, dir, fs)
 	for p := int32(0); p < parts; p++ {
-		l, err := m.GetOrCreate("idle", p, DefaultConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustOnDisk(t, m, "idle", p, DefaultConfig())
 		if p%4 == 0 {
 			if _, err := l.Append(mkBatch(3, 1000), leader); err != nil {
 				t.Fatal(err)
@@ -207,10 +204,7 @@ func TestRestartEpochsInOneFile(t *testing.T) {
 	const parts = 20
 	m := openTestManager(t, dir, nil)
 	for p := int32(0); p < parts; p++ {
-		l, err := m.GetOrCreate("ep", p, DefaultConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustOnDisk(t, m, "ep", p, DefaultConfig())
 		if p%2 == 0 {
 			if _, err := l.Append(mkBatch(2, 1000), AppendOptions{AssignOffsets: true, LeaderEpoch: 1}); err != nil {
 				t.Fatal(err)

@@ -347,9 +347,7 @@ func TestCrashRecoversOnlyPastRecoveryPoint(t *testing.T) {
 	}
 	idle, _ := m.GetOrCreate("idle", 0, cfg)
 	busy, _ := m.GetOrCreate("busy", 0, cfg)
-	if _, err := m.GetOrCreate("empty", 0, cfg); err != nil {
-		t.Fatal(err)
-	}
+	mustOnDisk(t, m, "empty", 0, cfg)
 	appendN(idle, 300) // several segments; the last one is active
 	appendN(busy, 300)
 	for _, l := range []*Log{idle, busy} {

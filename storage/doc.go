@@ -72,6 +72,12 @@
 //     another syncfs, and the clean-shutdown marker last (Manager.Close).
 //     A kill at any instant of it leaves no marker and an ordinary
 //     recovery (TestCrashAtAnyPointOfClose).
+//   - A new log does no file-system work: it is the empty log in memory,
+//     and its directory and first files are created by the first write
+//     that needs them; the directory and the log dir are fsynced once,
+//     before the log's first fsync, so before anything written into the
+//     log counts as durable; until then nothing on disk belongs to it
+//     (lazy.go, create.go).
 //   - Opening a log stats or opens only the files its directory listing
 //     holds; a last segment the checkpoint records as empty costs no
 //     system call, and an empty segment holds no descriptor until its

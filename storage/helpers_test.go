@@ -81,3 +81,36 @@ func (m *Manager) abandon() {
 		l.mu.Unlock()
 	}
 }
+
+// mustOnDisk is GetOrCreate plus materialisation (lazy.go): the log has its
+// directory and its empty active segment on disk, as a log written to and
+// truncated back to empty has, so that it is found by the next open.
+func mustOnDisk(t testing.TB, m *Manager, topic string, p int32, cfg Config) *Log {
+	t.Helper()
+	l, err := m.GetOrCreate(topic, p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	materialise(t, l)
+	return l
+}
+
+// materialise creates a lazily created log's directory, active segment
+// and partition checkpoint (what creating a log wrote before lazy.go).
+func materialise(t testing.TB, l *Log) {
+	t.Helper()
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.segs[len(l.segs)-1]
+	s.mu.Lock()
+	err := s.openLocked()
+	s.mu.Unlock()
+	if err == nil {
+		err = l.writeCheckpointFile(true)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

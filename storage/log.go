@@ -65,8 +65,12 @@ type Log struct {
 	// written, and the producer snapshot at snapshotAt (-1: none known)
 	// with its encoding.
 	checkpointOnDisk *partitionCheckpoint
-	snapshotAt       int64
-	snapshotOnDisk   []byte
+	// checkpointImplicit: checkpointOnDisk is what a lazily created
+	// log's absent directory stands for (lazy.go), not a file; once the
+	// directory exists the checkpoint is written as any change is.
+	checkpointImplicit bool
+	snapshotAt         int64
+	snapshotOnDisk     []byte
 	// snapshotFiles: the dir may hold producer snapshots (one was found
 	// at open or written since).
 	snapshotFiles bool
@@ -116,15 +120,15 @@ type logOptions struct {
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
-	// created: the caller has just created dir (createLog, create.go),
-	// so it is empty and nothing needs reading.
-	created bool
+	// lazy: the log is new and its directory absent: it is created
+	// in memory only and materialised by its first write (lazy.go).
+	lazy bool
 }
 
 // openLog loads (and if needed recovers) the log in o.dir, creating it if
 // absent.
 func openLog(o logOptions) (*Log, error) {
-	if !o.listed && !o.created {
+	if !o.listed && !o.lazy {
 		if err := os.MkdirAll(o.dir, 0o755); err != nil {
 			return nil, err
 		}
@@ -158,8 +162,8 @@ func openLog(o logOptions) (*Log, error) {
 	}
 	l.lastFlush = l.clock()
 	load := func() error { return l.load(o.clean, o.syncedByCaller) }
-	if o.created {
-		load = l.initCreated // create.go
+	if o.lazy {
+		load = l.initLazy // lazy.go
 	}
 	if err := load(); err != nil {
 		l.closeHandles()
@@ -543,6 +547,9 @@ func (l *Log) removeSnapshotsAboveIn(snaps []int64, off int64) {
 // replays the batches from it to upTo. Aborted transactions are already in
 // the .txnindex files of the replayed range.
 func (l *Log) rebuildProducers(upTo int64) error {
+	if l.unmaterialised() {
+		return l.rebuildProducersFrom(nil, upTo) // no directory (lazy.go)
+	}
 	snaps, err := listSnapshots(l.dir)
 	if err != nil {
 		return err
@@ -677,10 +684,10 @@ func (l *Log) writeCheckpoint() error {
 // the empty segment, which costs nothing).
 func (l *Log) writeCheckpointFile(sync bool) error {
 	cp := l.checkpointNow()
-	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp {
+	if l.checkpointUnchanged(cp) {
 		return nil
 	}
-	l.checkpointOnDisk = nil
+	l.checkpointOnDisk, l.checkpointImplicit = nil, false
 	if err := writePartitionCheckpointFS(l.fs, l.dir, cp, l.noSync || !sync); err != nil {
 		return err
 	}
@@ -688,6 +695,13 @@ func (l *Log) writeCheckpointFile(sync bool) error {
 		l.checkpointOnDisk = &cp
 	}
 	return nil
+}
+
+// checkpointUnchanged reports whether writing cp would change nothing:
+// the file holds it, or the log is still only in memory and its implicit
+// checkpoint is cp (lazy.go).
+func (l *Log) checkpointUnchanged(cp partitionCheckpoint) bool {
+	return l.checkpointOnDisk != nil && *l.checkpointOnDisk == cp && (!l.checkpointImplicit || l.unmaterialised())
 }
 
 // checkpointNow is the partition checkpoint of the log's current state.

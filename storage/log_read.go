@@ -525,9 +525,12 @@ func (l *Log) close() error {
 		return nil
 	}
 	l.closed = true
-	if l.health.failed() != nil {
+	if l.health.failed() != nil || l.unmaterialised() {
 		// A failed dir is left as the failure found it: the next open
-		// recovers from the recovery point (dirfailure.go).
+		// recovers from the recovery point (dirfailure.go). A lazily
+		// created log nothing was written to has nothing on disk and
+		// nothing to write: the next start creates it lazily again
+		// (lazy.go).
 		l.closeHandles()
 		return nil
 	}
@@ -568,7 +571,7 @@ func (l *Log) close() error {
 		want := partitionCheckpoint{recoveryPoint: l.leo, logStart: l.logStart, highWatermark: l.hw,
 			endSegment: act.base, endPosition: act.size}
 		act.mu.Unlock()
-		l.checkpointAfterSync = l.checkpointOnDisk == nil || *l.checkpointOnDisk != want
+		l.checkpointAfterSync = !l.checkpointUnchanged(want)
 	}
 	return first
 }

@@ -211,10 +211,6 @@ func parsePartitionDir(name string) (string, int32, bool) {
 	return name[:i], int32(p), true
 }
 
-func (m *Manager) open(topic string, part int32, cfg Config, clean bool) (*Log, error) {
-	return m.openLog(topic, part, cfg, clean, false)
-}
-
 func (m *Manager) openLog(topic string, part int32, cfg Config, clean, syncedByCaller bool) (*Log, error) {
 	return openLog(m.logOptions(topic, part, cfg, clean, syncedByCaller))
 }
@@ -263,7 +259,7 @@ func (m *Manager) GetOrCreate(topic string, partition int32, cfg Config) (*Log, 
 		l.SetConfig(cfg)
 		return l, nil
 	}
-	l, err := m.open(topic, partition, cfg, false)
+	l, err := m.createLog(topic, partition, cfg) // lazily (create.go)
 	if err != nil {
 		return nil, err
 	}

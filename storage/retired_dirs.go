@@ -48,7 +48,8 @@ func (m *Manager) Delete(topic string, partition int32) error {
 // <dir>.<id>-stray, where it stays: the layer above calls it for a log the
 // metadata does not place on this broker (Kafka's stray logs), instead of
 // deleting what may be the only copy of the data. It returns the new path
-// ("" if the partition had no open log).
+// ("" if the partition had no open log, or one never written to, which
+// has nothing on disk: lazy.go).
 func (m *Manager) RenameStray(topic string, partition int32) (string, error) {
 	path, err := m.retire(topic, partition, "-stray")
 	if err != nil || path == "" {
@@ -76,6 +77,9 @@ func (m *Manager) retire(topic string, partition int32, suffix string) (string, 
 		return "", nil
 	}
 	l.closeForDelete()
+	if d, ok := l.fs.(*lazyDir); ok && d.retireIfAbsent() {
+		return "", nil // never materialised: nothing on disk (lazy.go)
+	}
 	return retireDir(m.fs, l.dir, suffix, m.opts.noSync)
 }
 

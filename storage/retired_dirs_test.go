@@ -79,6 +79,7 @@ func TestDeleteIsDelayed(t *testing.T) {
 
 	// Closed before the delay: kept by Close, removed after the delay from
 	// the next start.
+	materialise(t, l2) // (a new log has nothing on disk until written: lazy.go)
 	if err := m.Delete("t", 0); err != nil {
 		t.Fatal(err)
 	}

@@ -333,7 +333,9 @@ func kafkaJava(lib string, jvm []string, mainClass string, args ...string) *exec
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-Dorg.slf4j.simpleLogger.logFile=System.err",
 		"-cp", filepath.Join(lib, "*"), mainClass)
-	return exec.Command("java", append(jargs, args...)...)
+	cmd := exec.Command("java", append(jargs, args...)...)
+	DieWithTest(cmd)
+	return cmd
 }
 
 // waitReady returns once every node answers Metadata listing all nodes,
