@@ -158,6 +158,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		ns := l.newSegment(res.BaseOffset)
 		ns.active, ns.rollTs, ns.fresh = true, now, true
 		l.segs = append(l.segs, ns)
+		l.segmentsMade++
 		act = ns
 	}
 
@@ -202,6 +203,7 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 	}
 	flush := l.unflushed >= cfg.FlushMessages
 	res.LogStartOffset = l.logStart
+	made := l.segmentsMade
 
 	l.mu.Unlock()
 
@@ -213,6 +215,9 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		if err := writeFileAtomicFS(l.fs, snapshotPath(l.dir, act.base), snap, l.noSync); err != nil {
 			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "producer snapshot", err)
 		}
+		// The snapshot's rename fsynced the directory, after the new
+		// segment's file was made by the write above.
+		l.segmentEntriesSynced(made)
 		l.pruneSnapshots()
 		l.mu.Lock()
 		l.recoveryPoint = max(l.recoveryPoint, min(act.base, l.leo))
@@ -228,6 +233,9 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 		}
 	} else if cfg.Durable {
 		if err := act.sync(); err != nil {
+			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "fsync", err)
+		}
+		if err := l.syncSegmentEntries(made); err != nil {
 			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "fsync", err)
 		}
 		// Segments before the active one were synced when they rolled,
@@ -352,9 +360,54 @@ func (l *Log) Flush() error {
 		return err
 	}
 	if err := l.flush(); err != nil {
+		if l.isClosed() {
+			// Closed (deleted, set aside, shut down) while flushing:
+			// its files were closed or renamed under the flush. That
+			// fails this flush, not the log dir.
+			return errClosed
+		}
 		return l.fail("flush", err)
 	}
 	return nil
+}
+
+// syncSegmentEntries makes the directory entries of the segments made up
+// to made (l.segmentsMade read under mu) durable. A segment made by a
+// roll or a truncation is a new entry in the log's directory: its bytes
+// are durable only once the directory is fsynced too, so every path that
+// moves the recovery point past fsynced bytes calls this first (flush, a
+// durable append; a roll's producer snapshot fsyncs the directory
+// anyway) — Kafka's LocalLog.flush fsyncs the directory the same way. The directory is fsynced only when a segment was made
+// since the last time. (A log not yet materialised has no directory: the
+// entry of its first file is owed by lazyDir instead.)
+func (l *Log) syncSegmentEntries(made int64) error {
+	if made <= l.segmentsDirSynced.Load() {
+		return nil
+	}
+	if !l.unmaterialised() {
+		if err := syncDirUnlessFS(l.fs, l.dir, l.noSync); err != nil {
+			return err
+		}
+	}
+	l.segmentEntriesSynced(made)
+	return nil
+}
+
+// segmentEntriesSynced records that the directory was fsynced after the
+// segments counted up to made were made.
+func (l *Log) segmentEntriesSynced(made int64) {
+	for {
+		cur := l.segmentsDirSynced.Load()
+		if cur >= made || l.segmentsDirSynced.CompareAndSwap(cur, made) {
+			return
+		}
+	}
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
 }
 
 func (l *Log) flush() error {
@@ -369,7 +422,7 @@ func (l *Log) flush() error {
 		l.mu.RUnlock()
 		return nil
 	}
-	leo, gen := l.leo, l.truncations
+	leo, gen, made := l.leo, l.truncations, l.segmentsMade
 	var todo []*segment
 	for i, s := range l.segs {
 		if i+1 < len(l.segs) && l.segs[i+1].base <= l.recoveryPoint {
@@ -383,7 +436,17 @@ func (l *Log) flush() error {
 			return err
 		}
 	}
+	if err := l.syncSegmentEntries(made); err != nil {
+		return err
+	}
 	l.mu.Lock()
+	if l.closed {
+		// Closed while the segments synced: whoever closed it wrote its
+		// checkpoint (or deleted it); writing one now could land in a
+		// directory renamed for deletion.
+		l.mu.Unlock()
+		return nil
+	}
 	if gen == l.truncations {
 		// (A truncation meanwhile may have replaced synced bytes.)
 		l.recoveryPoint = max(l.recoveryPoint, min(leo, l.leo))

@@ -444,3 +444,59 @@ func TestDirFailureRetentionRename(t *testing.T) {
 	requireFailed(t, m, l, fs, leo)
 	_ = m.Close()
 }
+
+// TestNewSegmentEntryFsynced: a segment made by a roll or a truncation
+// is a new entry in the log's directory, so the directory is fsynced
+// before the recovery point passes the segment's bytes — once per new
+// segment, not per durable append. (A flush that writes a new partition
+// checkpoint fsyncs the directory for the checkpoint's rename anyway.)
+func TestNewSegmentEntryFsynced(t *testing.T) {
+	dir := t.TempDir()
+	fs := newFaultFS()
+	m := openFaultManager(t, dir, fs)
+	defer m.Close()
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = int64(len(mkBatch(3, 1000))) // the second append rolls
+	l, err := m.GetOrCreate("t", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirSyncs := func() int { return fs.count("sync", string(filepath.Separator)+"t-0") }
+	mustAppend(t, l, mkBatch(3, 1000))
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := dirSyncs()
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dirSyncs(); got != n {
+		t.Fatalf("a flush with no new segment fsynced the directory %d times", got-n)
+	}
+	mustAppend(t, l, mkBatch(3, 1000)) // rolls
+	if got := dirSyncs(); got == n {
+		t.Fatal("a roll moved the recovery point to the new segment without a directory fsync")
+	}
+
+	// A follower's truncation below the log start restarts the log in
+	// a new segment; the first durable append into it fsyncs the
+	// directory (its recovery point moves without a checkpoint), the
+	// next does not.
+	if _, err := l.AdvanceLogStart(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Truncate(4); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Durable, cfg.SegmentBytes = true, 1<<30
+	l.SetConfig(cfg)
+	n = dirSyncs()
+	mustAppend(t, l, mkBatch(2, 1000))
+	if got := dirSyncs(); got != n+1 {
+		t.Fatalf("the first durable append into a truncation's new segment fsynced the directory %d times, want 1", got-n)
+	}
+	mustAppend(t, l, mkBatch(2, 1000))
+	if got := dirSyncs(); got != n+1 {
+		t.Fatalf("a second durable append fsynced the directory again")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,6 +59,12 @@ type Log struct {
 	epochs        *epochCache
 	closed        bool
 	truncations   int64 // bumped by every truncation (see Flush)
+	// segmentsMade counts segments made after the log opened (rolls,
+	// truncations that restart the log), under mu; segmentsDirSynced is
+	// the count the directory was last fsynced after. Below it, every
+	// segment's directory entry is durable (syncSegmentEntries).
+	segmentsMade      int64
+	segmentsDirSynced atomic.Int64
 
 	// What the partition's small files hold on disk, fsynced, so that
 	// rewriting the same content is skipped (closing 100k idle

@@ -197,6 +197,7 @@ func (l *Log) truncateFullyLocked(start int64) error {
 	ns := l.newSegment(start)
 	ns.active, ns.rollTs, ns.fresh = true, l.clock(), true
 	l.segs = []*segment{ns}
+	l.segmentsMade++
 	l.logStart, l.leo = start, start
 	return l.afterTruncateLocked()
 }
