@@ -46,6 +46,12 @@ import (
 //	RUNNEL_BENCH_RATES=10000,50000    e2e rates (records/s)
 //	RUNNEL_BENCH_LIFE_RECORDS=200000  records written before kill -9
 //	RUNNEL_BENCH_PHASES=single,life,rf3
+//	RUNNEL_BENCH_RATES=none           no e2e latency runs
+//	RUNNEL_BENCH_PIN=1                brokers on CPU 0, clients on CPU 1
+//	                                  (or BROKERS/CLIENTS CPU lists, 0-1/2-3):
+//	                                  bench_pin_test.go; the single and rf3
+//	                                  phases (life's fresh processes start
+//	                                  and stay on the client CPUs)
 func TestBenchCompareKafka(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_KAFKA") != "1" {
 		t.Skip("set RUNNEL_BENCH_KAFKA=1 (make bench-compare-kafka) to compare Runnel with Apache Kafka")
@@ -54,21 +60,34 @@ func TestBenchCompareKafka(t *testing.T) {
 		rounds:      envInt(t, "RUNNEL_BENCH_ROUNDS", 3),
 		records:     envInt(t, "RUNNEL_BENCH_RECORDS", 500_000),
 		duration:    envDuration(t, "RUNNEL_BENCH_DURATION", 10*time.Second),
-		rates:       envInts(t, "RUNNEL_BENCH_RATES", []int{10_000, 50_000}),
 		lifeRecords: envInt(t, "RUNNEL_BENCH_LIFE_RECORDS", 200_000),
 		phases:      os.Getenv("RUNNEL_BENCH_PHASES"),
 	}
+	if os.Getenv("RUNNEL_BENCH_RATES") == "none" {
+		p.rates = nil
+	} else {
+		p.rates = envInts(t, "RUNNEL_BENCH_RATES", []int{10_000, 50_000})
+	}
+	pin, err := parseBenchPin(os.Getenv("RUNNEL_BENCH_PIN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pin = pin
 	if p.phases == "" {
 		p.phases = "single,life,rf3"
 	}
 	bin := buildNoRace(t, t.TempDir(), "runnel", "github.com/runnel/runnel/cmd/runnel")
+	// From here on everything this process starts inherits the client
+	// CPUs; brokers are moved to theirs once they answer.
+	p.pin.pinClient(t)
 	samples := map[string]map[string][]float64{targetRunnel: {}, targetKafka: {}}
 	var raw strings.Builder
 	logf := func(format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
+		line := fmt.Sprintf(format, args...) + " [load " + loadAvg() + "]"
 		t.Log(line)
 		raw.WriteString(line + "\n")
 	}
+	logf("%s", p.pin)
 	if p.has("single") {
 		t.Run("single", func(t *testing.T) { benchKafkaSingle(t, p, bin, samples, logf) })
 	}
@@ -93,12 +112,17 @@ func TestBenchCompareKafka(t *testing.T) {
 			for _, n := range k.Nodes {
 				kt.pids = append(kt.pids, n.PID())
 			}
+			// Runnel's etcd is part of its cluster: it goes with the brokers.
+			rnPinned := append(append([]int{}, rn.pids...), childPIDs(t, "etcd")...)
+			p.pin.pinBroker(t, rnPinned...)
+			p.pin.pinBroker(t, kt.pids...)
 			targets := []rf3Target{rn, kt}
 			for round := range p.rounds + 1 {
 				for k := range targets {
 					tg := targets[(round+k)%len(targets)]
-					rf3Round(t, tg, round, p.records, samples[tg.name])
+					rf3Round(t, tg, round, p.records, samples[tg.name], logf)
 				}
+				p.pin.checkPinned(t, append(rnPinned, kt.pids...)...)
 			}
 		})
 	}
@@ -123,6 +147,7 @@ type kafkaBenchParams struct {
 	duration                     time.Duration
 	rates                        []int
 	phases                       string
+	pin                          benchPin
 }
 
 func (p kafkaBenchParams) has(phase string) bool {
@@ -147,6 +172,7 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 		{targetRunnel, []string{rn.addr}, rn.cmd.Process.Pid},
 		{targetKafka, kafka.Addrs(), kafka.Nodes[0].PID()},
 	}
+	p.pin.pinBroker(t, rn.cmd.Process.Pid, kafka.Nodes[0].PID())
 	for round := range p.rounds + 1 {
 		warmUp := round == 0
 		label := fmt.Sprintf("round %d", round)
@@ -250,6 +276,7 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 			deleteTopic(t, tg.brokers, topic)
 			runtime.GC()
 		}
+		p.pin.checkPinned(t, rn.cmd.Process.Pid, kafka.Nodes[0].PID())
 	}
 }
 
@@ -382,8 +409,8 @@ func kafkaMetrics(rates []int) ([]metric, map[string]kafkaGoal) {
 
 func kafkaCompareTable(samples map[string]map[string][]float64, p kafkaBenchParams) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runnel vs Apache Kafka 4.1.1 (KRaft combined, 1 GiB G1 heap) — medians of %d rounds after a warm-up, alternating which goes first; %d records of 1 KiB per throughput workload, 6 partitions, acks=all, uncompressed; e2e for %s at each rate; %d records before kill -9; %d CPUs, %s; %s\n\n",
-		p.rounds, p.records, p.duration, p.lifeRecords, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "Runnel vs Apache Kafka 4.1.1 (KRaft combined, 1 GiB G1 heap) — medians of %d rounds after a warm-up, alternating which goes first; %d records of 1 KiB per throughput workload, 6 partitions, acks=all, uncompressed; e2e for %s at each rate; %d records before kill -9; %d CPUs, %s; %s; %s; load average %s at the end\n\n",
+		p.rounds, p.records, p.duration, p.lifeRecords, runtime.NumCPU(), runtime.Version(), p.pin, time.Now().UTC().Format("2006-01-02 15:04"), loadAvg())
 	row := func(cells ...string) {
 		fmt.Fprintf(&b, "| %-30s | %11s | %11s | %12s | %-16s |\n", cells[0], cells[1], cells[2], cells[3], cells[4])
 	}
