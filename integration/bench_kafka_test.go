@@ -207,6 +207,7 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 				for _, r := range res {
 					logf("%-8s %-7s franz-go %s", label, tg.name, r)
 					addSamples(s, r)
+					addBusy(s, r)
 				}
 				if err != nil {
 					fail("franz-go", err)
@@ -261,8 +262,8 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 						fail(c.name, err)
 						continue
 					}
-					logf("%-8s %-7s %-12s %.0f rec/s %.1f MB/s server %.2f CPU s/GB p99 %v join %v",
-						label, tg.name, c.name, r.rps, r.mbps, r.serverPerGB(), r.p99, r.join)
+					logf("%-8s %-7s %-12s %.0f rec/s %.1f MB/s server %.2f client %.2f CPU s/GB p99 %v join %v",
+						label, tg.name, c.name, r.rps, r.mbps, r.serverPerGB(), r.clientPerGB(), r.p99, r.join)
 					addClientSamples(s, c.name, r)
 				}
 				if rss, hwm, err := procMemory(tg.pid); err == nil {
@@ -277,6 +278,20 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 			runtime.GC()
 		}
 		p.pin.checkPinned(t, rn.cmd.Process.Pid, kafka.Nodes[0].PID())
+	}
+}
+
+// addBusy files the share of a core (in %) the client (this process) and
+// the broker used over a franz-go produce or consume window: with
+// RUNNEL_BENCH_PIN, a side near 100% is the one that bounds the run.
+func addBusy(s map[string][]float64, r bench.Result) {
+	if r.Err != nil || r.Elapsed <= 0 || (r.Mode != bench.ModeProduce && r.Mode != bench.ModeConsume) {
+		return
+	}
+	mode := string(r.Mode)
+	s[mode+".clientbusy"] = append(s[mode+".clientbusy"], 100*r.ClientCPU.Seconds()/r.Elapsed.Seconds())
+	if r.ServerCPU > 0 {
+		s[mode+".serverbusy"] = append(s[mode+".serverbusy"], 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
 	}
 }
 
@@ -366,9 +381,15 @@ func kafkaMetrics(rates []int) ([]metric, map[string]kafkaGoal) {
 	add(metric{key: "produce.mbps", label: "franz-go produce MB/s", decimals: 1}, &prod)
 	add(metric{key: "produce.p99", label: "franz-go produce p99", latency: true}, nil)
 	add(metric{key: "produce.server", label: "franz-go produce CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "produce.client", label: "  client CPU s/GB", decimals: 2}, nil)
+	add(metric{key: "produce.serverbusy", label: "  broker busy % of a core"}, nil)
+	add(metric{key: "produce.clientbusy", label: "  client busy % of a core"}, nil)
 	add(metric{key: "consume.rps", label: "franz-go consume rec/s"}, &cons)
 	add(metric{key: "consume.mbps", label: "franz-go consume MB/s", decimals: 1}, &cons)
 	add(metric{key: "consume.server", label: "franz-go consume CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "consume.client", label: "  client CPU s/GB", decimals: 2}, nil)
+	add(metric{key: "consume.serverbusy", label: "  broker busy % of a core"}, nil)
+	add(metric{key: "consume.clientbusy", label: "  client busy % of a core"}, nil)
 	add(metric{key: "fetch.rps", label: "raw fetch rec/s"}, nil)
 	add(metric{key: "fetch.server", label: "raw fetch CPU s/GB", decimals: 2}, &cpu)
 	for _, rate := range rates {
@@ -380,16 +401,20 @@ func kafkaMetrics(rates []int) ([]metric, map[string]kafkaGoal) {
 	add(metric{key: "rdk.produce.rps", label: "rdkafka produce rec/s"}, &prod)
 	add(metric{key: "rdk.produce.mbps", label: "rdkafka produce MB/s", decimals: 1}, &prod)
 	add(metric{key: "rdk.produce.server", label: "rdkafka produce CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "rdk.produce.client", label: "  client CPU s/GB (whole run)", decimals: 2}, nil)
 	add(metric{key: "rdk.consume.rps", label: "rdkafka consume rec/s"}, &cons)
 	add(metric{key: "rdk.consume.mbps", label: "rdkafka consume MB/s", decimals: 1}, &cons)
 	add(metric{key: "rdk.consume.server", label: "rdkafka consume CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "rdk.consume.client", label: "  client CPU s/GB (whole run)", decimals: 2}, nil)
 	add(metric{key: "java.produce.rps", label: "kafka-perf produce rec/s"}, &prod)
 	add(metric{key: "java.produce.mbps", label: "kafka-perf produce MB/s", decimals: 1}, &prod)
 	add(metric{key: "java.produce.p99", label: "kafka-perf produce p99", latency: true}, nil)
 	add(metric{key: "java.produce.server", label: "kafka-perf produce CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "java.produce.client", label: "  client CPU s/GB (whole JVM)", decimals: 2}, nil)
 	add(metric{key: "java.consume.rps", label: "kafka-perf consume rec/s"}, &cons)
 	add(metric{key: "java.consume.mbps", label: "kafka-perf consume MB/s", decimals: 1}, &cons)
 	add(metric{key: "java.consume.server", label: "kafka-perf consume CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "java.consume.client", label: "  client CPU s/GB (whole JVM)", decimals: 2}, nil)
 	add(metric{key: "java.consume.join", label: "kafka-perf consume group join", latency: true}, nil)
 	add(metric{key: "rss", label: "broker RSS after round MiB"}, &mem)
 	add(metric{key: "hwm", label: "broker peak RSS MiB"}, &mem)
