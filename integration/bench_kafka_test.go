@@ -113,9 +113,16 @@ func TestBenchCompareKafka(t *testing.T) {
 				kt.pids = append(kt.pids, n.PID())
 			}
 			// Runnel's etcd is part of its cluster: it goes with the brokers.
-			rnPinned := append(append([]int{}, rn.pids...), childPIDs(t, "etcd")...)
-			p.pin.pinBroker(t, rnPinned...)
-			p.pin.pinBroker(t, kt.pids...)
+			etcd := childPIDs(t, "etcd")
+			rnPinned := append(append([]int{}, rn.pids...), etcd...)
+			if p.pin.enabled() {
+				if len(etcd) != 1 {
+					t.Fatalf("found %d etcd processes to pin, want 1", len(etcd))
+				}
+				p.pin.pinBroker(t, rnPinned...)
+				p.pin.pinBroker(t, kt.pids...)
+				logf("rf3: runnel %v and its etcd %v, kafka %v on CPU %s", rn.pids, etcd, kt.pids, p.pin.brokerList)
+			}
 			targets := []rf3Target{rn, kt}
 			for round := range p.rounds + 1 {
 				for k := range targets {
