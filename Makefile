@@ -104,6 +104,11 @@ bench-compare:
 # three brokers each at RF=3; prints one table of medians, ratios and goals
 # with each broker's CPU s/GB and RSS (docs/performance.md). About 40
 # minutes; RUNNEL_BENCH_PHASES=single,life,rf3 picks phases.
+# RUNNEL_BENCH_PIN=1 pins every broker process (runnel, its etcd, Kafka's
+# JVMs, all their threads) to CPU 0 and the clients (this test process
+# with franz-go, rdkafka_performance, kafka-*-perf-test) to CPU 1, the same
+# for both brokers (BROKERS/CLIENTS CPU lists, e.g. 0-1/2-3, on bigger
+# machines); RUNNEL_BENCH_RATES=none skips the e2e runs.
 .PHONY: bench-compare-kafka
 bench-compare-kafka: java-deps
 	RUNNEL_BENCH_KAFKA=1 $(GO) test -run TestBenchCompareKafka -v -timeout 120m ./integration/

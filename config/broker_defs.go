@@ -50,7 +50,7 @@ var brokerDefs = []Def{
 	{Name: "num.network.threads", Type: Int, Default: "3", Validate: atLeast(1), Dynamic: true, Doc: `Kafka's count of network threads. Runnel serves each connection on its own goroutine and reports this value only.`},
 	{Name: "num.io.threads", Type: Int, Default: "8", Validate: atLeast(1), Dynamic: true, Doc: `Kafka's count of request handler threads. Runnel reports this value only.`},
 	{Name: "background.threads", Type: Int, Default: "10", Validate: atLeast(1), Dynamic: true, Doc: `Kafka's count of background task threads. Runnel reports this value only.`},
-	{Name: "socket.send.buffer.bytes", Type: Int, Default: "102400", Doc: `SO_SNDBUF for client sockets; -1 leaves the OS default.`},
+	{Name: "socket.send.buffer.bytes", Type: Int, Default: "-1", Doc: `SO_SNDBUF for client sockets; -1 (the default, where Kafka's is 102400) leaves the OS default and its auto-tuning: a fetch response then goes out in fewer, larger sendfile calls and socket wake-ups (docs/performance.md).`},
 	{Name: "socket.receive.buffer.bytes", Type: Int, Default: "102400", Doc: `SO_RCVBUF for client sockets; -1 leaves the OS default.`},
 	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Validate: atLeast(1), Doc: `Largest request the broker reads; a larger size prefix closes the connection.`},
 	{Name: "socket.listen.backlog.size", Type: Int, Default: "50", Validate: atLeast(1), Doc: `Backlog of pending connections on each listening socket.`},

@@ -29,6 +29,9 @@ type clientRun struct {
 	records, bytes int64
 	rps, mbps      float64
 	serverCPU      time.Duration
+	// clientCPU is the tool process's user and system time over its
+	// whole life (start-up, connect and group join included).
+	clientCPU time.Duration
 	// p99 is the producer's latency p99 where the tool reports one.
 	p99 time.Duration
 	// join is the consumer's group join (Kafka's ConsumerPerformance's
@@ -44,6 +47,14 @@ func (r clientRun) serverPerGB() float64 {
 	return r.serverCPU.Seconds() / (float64(r.bytes) / (1 << 30))
 }
 
+// clientPerGB is the tool's CPU seconds per GB (2^30 bytes) moved.
+func (r clientRun) clientPerGB() float64 {
+	if r.bytes <= 0 {
+		return 0
+	}
+	return r.clientCPU.Seconds() / (float64(r.bytes) / (1 << 30))
+}
+
 // addClientSamples files a client run under prefix.rps, .mbps, .server
 // (and .p99, .join when reported).
 func addClientSamples(s map[string][]float64, prefix string, r clientRun) {
@@ -51,6 +62,9 @@ func addClientSamples(s map[string][]float64, prefix string, r clientRun) {
 	s[prefix+".mbps"] = append(s[prefix+".mbps"], r.mbps)
 	if r.serverCPU > 0 {
 		s[prefix+".server"] = append(s[prefix+".server"], r.serverPerGB())
+	}
+	if r.clientCPU > 0 {
+		s[prefix+".client"] = append(s[prefix+".client"], r.clientPerGB())
 	}
 	if r.p99 > 0 {
 		s[prefix+".p99"] = append(s[prefix+".p99"], float64(r.p99))
@@ -115,8 +129,13 @@ func timedServerCPU(pid int, fn func() error) (time.Duration, error) {
 	return after - before, nil
 }
 
-func runTool(ctx context.Context, cmd *exec.Cmd) (string, error) {
+// runTool runs cmd and returns its output; *cpu (when not nil) gets the
+// process's user and system time.
+func runTool(ctx context.Context, cmd *exec.Cmd, cpu *time.Duration) (string, error) {
 	out, err := cmd.CombinedOutput()
+	if cpu != nil && cmd.ProcessState != nil {
+		*cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if ctx.Err() != nil {
 		return string(out), fmt.Errorf("%s: %w\n%s", cmd.Args[0], ctx.Err(), tail(string(out), 20))
 	}
@@ -138,11 +157,14 @@ var (
 // with acks=all (librdkafka's defaults otherwise: linger 5 ms, idempotence
 // off) and reads its closing summary.
 func rdkafkaProduce(ctx context.Context, bin string, brokers []string, topic string, records, size, pid int) (clientRun, error) {
-	var out string
+	var (
+		out  string
+		ccpu time.Duration
+	)
 	cpu, err := timedServerCPU(pid, func() error {
 		var err error
 		out, err = runTool(ctx, exec.CommandContext(ctx, bin, "-P", "-t", topic, "-b", strings.Join(brokers, ","),
-			"-s", strconv.Itoa(size), "-c", strconv.Itoa(records), "-a", "-1"))
+			"-s", strconv.Itoa(size), "-c", strconv.Itoa(records), "-a", "-1"), &ccpu)
 		return err
 	})
 	if err != nil {
@@ -159,17 +181,22 @@ func rdkafkaProduce(ctx context.Context, bin string, brokers []string, topic str
 	if failed > 0 || delivered < int64(records) {
 		return clientRun{}, fmt.Errorf("rdkafka_performance -P: %d delivered, %d failed of %d", delivered, failed, records)
 	}
-	return throughput(delivered, delivered*int64(size), time.Duration(ms)*time.Millisecond, cpu), nil
+	r := throughput(delivered, delivered*int64(size), time.Duration(ms)*time.Millisecond, cpu)
+	r.clientCPU = ccpu
+	return r, nil
 }
 
 // rdkafkaConsume runs `rdkafka_performance -C -G group` (the high-level
 // group consumer, from the earliest offset) until it has records.
 func rdkafkaConsume(ctx context.Context, bin string, brokers []string, topic, group string, records, pid int) (clientRun, error) {
-	var out string
+	var (
+		out  string
+		ccpu time.Duration
+	)
 	cpu, err := timedServerCPU(pid, func() error {
 		var err error
 		out, err = runTool(ctx, exec.CommandContext(ctx, bin, "-C", "-G", group, "-t", topic, "-b", strings.Join(brokers, ","),
-			"-c", strconv.Itoa(records), "-X", "auto.offset.reset=earliest"))
+			"-c", strconv.Itoa(records), "-X", "auto.offset.reset=earliest"), &ccpu)
 		return err
 	})
 	if err != nil {
@@ -186,7 +213,9 @@ func rdkafkaConsume(ctx context.Context, bin string, brokers []string, topic, gr
 	if n < int64(records) {
 		return clientRun{}, fmt.Errorf("rdkafka_performance -C: %d of %d records", n, records)
 	}
-	return throughput(n, b, time.Duration(ms)*time.Millisecond, cpu), nil
+	r := throughput(n, b, time.Duration(ms)*time.Millisecond, cpu)
+	r.clientCPU = ccpu
+	return r, nil
 }
 
 func throughput(records, bytes int64, elapsed, cpu time.Duration) clientRun {
@@ -207,12 +236,15 @@ var (
 // javaProduce runs kafka-producer-perf-test (ProducerPerformance) with
 // acks=all and the Java producer's defaults otherwise.
 func javaProduce(ctx context.Context, t *testing.T, brokers []string, topic string, records, size, pid int) (clientRun, error) {
-	var out string
+	var (
+		out  string
+		ccpu time.Duration
+	)
 	cpu, err := timedServerCPU(pid, func() error {
 		var err error
 		out, err = runTool(ctx, kafkaToolCommand(ctx, t, toolProducerPerf, "--topic", topic,
 			"--num-records", strconv.Itoa(records), "--record-size", strconv.Itoa(size), "--throughput", "-1",
-			"--producer-props", "bootstrap.servers="+strings.Join(brokers, ","), "acks=all"))
+			"--producer-props", "bootstrap.servers="+strings.Join(brokers, ","), "acks=all"), &ccpu)
 		return err
 	})
 	if err != nil {
@@ -229,7 +261,7 @@ func javaProduce(ctx context.Context, t *testing.T, brokers []string, topic stri
 	if n < int64(records) {
 		return clientRun{}, fmt.Errorf("kafka-producer-perf-test: %d of %d records", n, records)
 	}
-	return clientRun{records: n, bytes: n * int64(size), rps: rps, mbps: mbps, serverCPU: cpu,
+	return clientRun{records: n, bytes: n * int64(size), rps: rps, mbps: mbps, serverCPU: cpu, clientCPU: ccpu,
 		p99: time.Duration(p99) * time.Millisecond}, nil
 }
 
@@ -237,11 +269,14 @@ func javaProduce(ctx context.Context, t *testing.T, brokers []string, topic stri
 // consumer from the earliest offset) and takes its fetch.* figures, which
 // leave out the group join (reported apart as join).
 func javaConsume(ctx context.Context, t *testing.T, brokers []string, topic, group string, records, pid int) (clientRun, error) {
-	var out string
+	var (
+		out  string
+		ccpu time.Duration
+	)
 	cpu, err := timedServerCPU(pid, func() error {
 		var err error
 		out, err = runTool(ctx, kafkaToolCommand(ctx, t, toolConsumerPerf, "--bootstrap-server", strings.Join(brokers, ","),
-			"--topic", topic, "--group", group, "--messages", strconv.Itoa(records), "--timeout", "60000"))
+			"--topic", topic, "--group", group, "--messages", strconv.Itoa(records), "--timeout", "60000"), &ccpu)
 		return err
 	})
 	if err != nil {
@@ -263,7 +298,7 @@ func javaConsume(ctx context.Context, t *testing.T, brokers []string, topic, gro
 		if n < int64(records) {
 			return clientRun{}, fmt.Errorf("kafka-consumer-perf-test: %d of %d records", n, records)
 		}
-		return clientRun{records: n, bytes: int64(mb * (1 << 20)), rps: fetchRps, mbps: fetchMBps, serverCPU: cpu,
+		return clientRun{records: n, bytes: int64(mb * (1 << 20)), rps: fetchRps, mbps: fetchMBps, serverCPU: cpu, clientCPU: ccpu,
 			join: time.Duration(join * float64(time.Millisecond))}, nil
 	}
 	return clientRun{}, fmt.Errorf("kafka-consumer-perf-test: no summary in\n%s", tail(out, 20))

@@ -109,7 +109,7 @@ func waitBrokers(ctx context.Context, addr string, n int) error {
 
 // rf3Round produces then consumes records on a new RF=3 topic of tg and
 // files the figures under rf3.*.
-func rf3Round(t *testing.T, tg rf3Target, round, records int, samples map[string][]float64) {
+func rf3Round(t *testing.T, tg rf3Target, round, records int, samples map[string][]float64, logf func(string, ...any)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -129,7 +129,7 @@ func rf3Round(t *testing.T, tg rf3Target, round, records int, samples map[string
 	for _, mode := range []bench.Mode{bench.ModeProduce, bench.ModeConsume} {
 		res, err := bench.Run(ctx, cfg, mode)
 		for _, r := range res {
-			t.Logf("rf3 round %d %-7s %s", round, tg.name, r)
+			logf("rf3 round %d %-7s %s", round, tg.name, r)
 			if round == 0 || r.Err != nil {
 				continue
 			}

@@ -46,6 +46,12 @@ import (
 //	RUNNEL_BENCH_RATES=10000,50000    e2e rates (records/s)
 //	RUNNEL_BENCH_LIFE_RECORDS=200000  records written before kill -9
 //	RUNNEL_BENCH_PHASES=single,life,rf3
+//	RUNNEL_BENCH_RATES=none           no e2e latency runs
+//	RUNNEL_BENCH_PIN=1                brokers on CPU 0, clients on CPU 1
+//	                                  (or BROKERS/CLIENTS CPU lists, 0-1/2-3):
+//	                                  bench_pin_test.go; the single and rf3
+//	                                  phases (life's fresh processes start
+//	                                  and stay on the client CPUs)
 func TestBenchCompareKafka(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_KAFKA") != "1" {
 		t.Skip("set RUNNEL_BENCH_KAFKA=1 (make bench-compare-kafka) to compare Runnel with Apache Kafka")
@@ -54,21 +60,34 @@ func TestBenchCompareKafka(t *testing.T) {
 		rounds:      envInt(t, "RUNNEL_BENCH_ROUNDS", 3),
 		records:     envInt(t, "RUNNEL_BENCH_RECORDS", 500_000),
 		duration:    envDuration(t, "RUNNEL_BENCH_DURATION", 10*time.Second),
-		rates:       envInts(t, "RUNNEL_BENCH_RATES", []int{10_000, 50_000}),
 		lifeRecords: envInt(t, "RUNNEL_BENCH_LIFE_RECORDS", 200_000),
 		phases:      os.Getenv("RUNNEL_BENCH_PHASES"),
 	}
+	if os.Getenv("RUNNEL_BENCH_RATES") == "none" {
+		p.rates = nil
+	} else {
+		p.rates = envInts(t, "RUNNEL_BENCH_RATES", []int{10_000, 50_000})
+	}
+	pin, err := parseBenchPin(os.Getenv("RUNNEL_BENCH_PIN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pin = pin
 	if p.phases == "" {
 		p.phases = "single,life,rf3"
 	}
 	bin := buildNoRace(t, t.TempDir(), "runnel", "github.com/runnel/runnel/cmd/runnel")
+	// From here on everything this process starts inherits the client
+	// CPUs; brokers are moved to theirs once they answer.
+	p.pin.pinClient(t)
 	samples := map[string]map[string][]float64{targetRunnel: {}, targetKafka: {}}
 	var raw strings.Builder
 	logf := func(format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
+		line := fmt.Sprintf(format, args...) + " [load " + loadAvg() + "]"
 		t.Log(line)
 		raw.WriteString(line + "\n")
 	}
+	logf("%s", p.pin)
 	if p.has("single") {
 		t.Run("single", func(t *testing.T) { benchKafkaSingle(t, p, bin, samples, logf) })
 	}
@@ -93,12 +112,24 @@ func TestBenchCompareKafka(t *testing.T) {
 			for _, n := range k.Nodes {
 				kt.pids = append(kt.pids, n.PID())
 			}
+			// Runnel's etcd is part of its cluster: it goes with the brokers.
+			etcd := childPIDs(t, "etcd")
+			rnPinned := append(append([]int{}, rn.pids...), etcd...)
+			if p.pin.enabled() {
+				if len(etcd) != 1 {
+					t.Fatalf("found %d etcd processes to pin, want 1", len(etcd))
+				}
+				p.pin.pinBroker(t, rnPinned...)
+				p.pin.pinBroker(t, kt.pids...)
+				logf("rf3: runnel %v and its etcd %v, kafka %v on CPU %s", rn.pids, etcd, kt.pids, p.pin.brokerList)
+			}
 			targets := []rf3Target{rn, kt}
 			for round := range p.rounds + 1 {
 				for k := range targets {
 					tg := targets[(round+k)%len(targets)]
-					rf3Round(t, tg, round, p.records, samples[tg.name])
+					rf3Round(t, tg, round, p.records, samples[tg.name], logf)
 				}
+				p.pin.checkPinned(t, append(rnPinned, kt.pids...)...)
 			}
 		})
 	}
@@ -123,6 +154,7 @@ type kafkaBenchParams struct {
 	duration                     time.Duration
 	rates                        []int
 	phases                       string
+	pin                          benchPin
 }
 
 func (p kafkaBenchParams) has(phase string) bool {
@@ -147,6 +179,7 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 		{targetRunnel, []string{rn.addr}, rn.cmd.Process.Pid},
 		{targetKafka, kafka.Addrs(), kafka.Nodes[0].PID()},
 	}
+	p.pin.pinBroker(t, rn.cmd.Process.Pid, kafka.Nodes[0].PID())
 	for round := range p.rounds + 1 {
 		warmUp := round == 0
 		label := fmt.Sprintf("round %d", round)
@@ -181,6 +214,7 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 				for _, r := range res {
 					logf("%-8s %-7s franz-go %s", label, tg.name, r)
 					addSamples(s, r)
+					addBusy(s, r)
 				}
 				if err != nil {
 					fail("franz-go", err)
@@ -235,8 +269,8 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 						fail(c.name, err)
 						continue
 					}
-					logf("%-8s %-7s %-12s %.0f rec/s %.1f MB/s server %.2f CPU s/GB p99 %v join %v",
-						label, tg.name, c.name, r.rps, r.mbps, r.serverPerGB(), r.p99, r.join)
+					logf("%-8s %-7s %-12s %.0f rec/s %.1f MB/s server %.2f client %.2f CPU s/GB p99 %v join %v",
+						label, tg.name, c.name, r.rps, r.mbps, r.serverPerGB(), r.clientPerGB(), r.p99, r.join)
 					addClientSamples(s, c.name, r)
 				}
 				if rss, hwm, err := procMemory(tg.pid); err == nil {
@@ -250,6 +284,21 @@ func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[
 			deleteTopic(t, tg.brokers, topic)
 			runtime.GC()
 		}
+		p.pin.checkPinned(t, rn.cmd.Process.Pid, kafka.Nodes[0].PID())
+	}
+}
+
+// addBusy files the share of a core (in %) the client (this process) and
+// the broker used over a franz-go produce or consume window: with
+// RUNNEL_BENCH_PIN, a side near 100% is the one that bounds the run.
+func addBusy(s map[string][]float64, r bench.Result) {
+	if r.Err != nil || r.Elapsed <= 0 || (r.Mode != bench.ModeProduce && r.Mode != bench.ModeConsume) {
+		return
+	}
+	mode := string(r.Mode)
+	s[mode+".clientbusy"] = append(s[mode+".clientbusy"], 100*r.ClientCPU.Seconds()/r.Elapsed.Seconds())
+	if r.ServerCPU > 0 {
+		s[mode+".serverbusy"] = append(s[mode+".serverbusy"], 100*r.ServerCPU.Seconds()/r.Elapsed.Seconds())
 	}
 }
 
@@ -339,9 +388,15 @@ func kafkaMetrics(rates []int) ([]metric, map[string]kafkaGoal) {
 	add(metric{key: "produce.mbps", label: "franz-go produce MB/s", decimals: 1}, &prod)
 	add(metric{key: "produce.p99", label: "franz-go produce p99", latency: true}, nil)
 	add(metric{key: "produce.server", label: "franz-go produce CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "produce.client", label: "  client CPU s/GB", decimals: 2}, nil)
+	add(metric{key: "produce.serverbusy", label: "  broker busy % of a core"}, nil)
+	add(metric{key: "produce.clientbusy", label: "  client busy % of a core"}, nil)
 	add(metric{key: "consume.rps", label: "franz-go consume rec/s"}, &cons)
 	add(metric{key: "consume.mbps", label: "franz-go consume MB/s", decimals: 1}, &cons)
 	add(metric{key: "consume.server", label: "franz-go consume CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "consume.client", label: "  client CPU s/GB", decimals: 2}, nil)
+	add(metric{key: "consume.serverbusy", label: "  broker busy % of a core"}, nil)
+	add(metric{key: "consume.clientbusy", label: "  client busy % of a core"}, nil)
 	add(metric{key: "fetch.rps", label: "raw fetch rec/s"}, nil)
 	add(metric{key: "fetch.server", label: "raw fetch CPU s/GB", decimals: 2}, &cpu)
 	for _, rate := range rates {
@@ -353,16 +408,20 @@ func kafkaMetrics(rates []int) ([]metric, map[string]kafkaGoal) {
 	add(metric{key: "rdk.produce.rps", label: "rdkafka produce rec/s"}, &prod)
 	add(metric{key: "rdk.produce.mbps", label: "rdkafka produce MB/s", decimals: 1}, &prod)
 	add(metric{key: "rdk.produce.server", label: "rdkafka produce CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "rdk.produce.client", label: "  client CPU s/GB (whole run)", decimals: 2}, nil)
 	add(metric{key: "rdk.consume.rps", label: "rdkafka consume rec/s"}, &cons)
 	add(metric{key: "rdk.consume.mbps", label: "rdkafka consume MB/s", decimals: 1}, &cons)
 	add(metric{key: "rdk.consume.server", label: "rdkafka consume CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "rdk.consume.client", label: "  client CPU s/GB (whole run)", decimals: 2}, nil)
 	add(metric{key: "java.produce.rps", label: "kafka-perf produce rec/s"}, &prod)
 	add(metric{key: "java.produce.mbps", label: "kafka-perf produce MB/s", decimals: 1}, &prod)
 	add(metric{key: "java.produce.p99", label: "kafka-perf produce p99", latency: true}, nil)
 	add(metric{key: "java.produce.server", label: "kafka-perf produce CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "java.produce.client", label: "  client CPU s/GB (whole JVM)", decimals: 2}, nil)
 	add(metric{key: "java.consume.rps", label: "kafka-perf consume rec/s"}, &cons)
 	add(metric{key: "java.consume.mbps", label: "kafka-perf consume MB/s", decimals: 1}, &cons)
 	add(metric{key: "java.consume.server", label: "kafka-perf consume CPU s/GB", decimals: 2}, &cpu)
+	add(metric{key: "java.consume.client", label: "  client CPU s/GB (whole JVM)", decimals: 2}, nil)
 	add(metric{key: "java.consume.join", label: "kafka-perf consume group join", latency: true}, nil)
 	add(metric{key: "rss", label: "broker RSS after round MiB"}, &mem)
 	add(metric{key: "hwm", label: "broker peak RSS MiB"}, &mem)
@@ -382,8 +441,8 @@ func kafkaMetrics(rates []int) ([]metric, map[string]kafkaGoal) {
 
 func kafkaCompareTable(samples map[string]map[string][]float64, p kafkaBenchParams) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Runnel vs Apache Kafka 4.1.1 (KRaft combined, 1 GiB G1 heap) — medians of %d rounds after a warm-up, alternating which goes first; %d records of 1 KiB per throughput workload, 6 partitions, acks=all, uncompressed; e2e for %s at each rate; %d records before kill -9; %d CPUs, %s; %s\n\n",
-		p.rounds, p.records, p.duration, p.lifeRecords, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "Runnel vs Apache Kafka 4.1.1 (KRaft combined, 1 GiB G1 heap) — medians of %d rounds after a warm-up, alternating which goes first; %d records of 1 KiB per throughput workload, 6 partitions, acks=all, uncompressed; e2e for %s at each rate; %d records before kill -9; %d CPUs, %s; %s; %s; load average %s at the end\n\n",
+		p.rounds, p.records, p.duration, p.lifeRecords, runtime.NumCPU(), runtime.Version(), p.pin, time.Now().UTC().Format("2006-01-02 15:04"), loadAvg())
 	row := func(cells ...string) {
 		fmt.Fprintf(&b, "| %-30s | %11s | %11s | %12s | %-16s |\n", cells[0], cells[1], cells[2], cells[3], cells[4])
 	}
