@@ -17,6 +17,7 @@ import (
 	"github.com/runnel/runnel/broker/fetchsession"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/controller"
+	"github.com/runnel/runnel/internal/steptime"
 	"github.com/runnel/runnel/network"
 	"github.com/runnel/runnel/replica"
 	"github.com/runnel/runnel/storage"
@@ -298,13 +299,8 @@ func (b *Broker) Close() error {
 		// How long each step took, logged when the whole took a while: a
 		// broker with tens of thousands of partitions should say where
 		// its shutdown went.
-		start, last := time.Now(), time.Now()
-		var steps []zap.Field
-		step := func(name string) {
-			now := time.Now()
-			steps = append(steps, zap.Duration(name, now.Sub(last)))
-			last = now
-		}
+		steps := steptime.Start()
+		step := steps.Step
 		if b.srv != nil && b.registered {
 			b.replicas.ControlledShutdown()
 			step("controlled_shutdown")
@@ -335,8 +331,8 @@ func (b *Broker) Close() error {
 			errs = append(errs, b.logs.Close())
 		}
 		step("logs")
-		if b.log != nil && time.Since(start) > time.Second {
-			b.log.Info("shutdown steps", steps...)
+		if b.log != nil && steps.Took() > time.Second {
+			b.log.Info("shutdown steps", steps.Fields()...)
 		}
 		if b.dirLock != nil {
 			errs = append(errs, b.dirLock.Close())

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel/runnel/internal/steptime"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/zap"
 )
@@ -543,16 +544,11 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	// How long each step took, logged when the whole took a while (a
 	// log dir of 100k partitions should say where its close went).
-	start, last := time.Now(), time.Now()
-	var steps []zap.Field
-	step := func(name string) {
-		now := time.Now()
-		steps = append(steps, zap.Duration(name, now.Sub(last)))
-		last = now
-	}
+	steps := steptime.Start()
+	step := steps.Step
 	defer func() {
-		if took := time.Since(start); took > time.Second {
-			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", len(m.logs)), zap.Duration("took", took)}, steps...)...)
+		if took := steps.Took(); took > time.Second {
+			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", len(m.logs)), zap.Duration("took", took)}, steps.Fields()...)...)
 		}
 	}()
 	close(m.stop)
