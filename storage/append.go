@@ -198,8 +198,12 @@ func (l *Log) Append(batches []byte, opts AppendOptions) (AppendResult, error) {
 			return AppendResult{}, l.undoAppend(act, prevSize, prevLeo, "leader-epoch-checkpoint", err)
 		}
 	}
+	wasFlushed := l.unflushed == 0
 	for _, p := range parsed {
 		l.unflushed += int64(p.h.LastOffsetDelta) + 1
+	}
+	if wasFlushed {
+		l.noteUnflushed()
 	}
 	flush := l.unflushed >= cfg.FlushMessages
 	res.LogStartOffset = l.logStart

@@ -7,7 +7,9 @@ import (
 	"reflect"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/runnel/runnel/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -114,4 +116,54 @@ func TestEpochCheckpointRebuilt(t *testing.T) {
 		}
 		m.Close()
 	}
+}
+
+// TestFlushMsVisitsOnlyUnflushedLogs: flush.ms flushes a log whose
+// unflushed records are older than it, and the periodic check looks only
+// at logs holding unflushed records under a finite flush.ms — with
+// Kafka's default (Long.MAX) an idle broker visits none.
+func TestFlushMsVisitsOnlyUnflushedLogs(t *testing.T) {
+	m, err := OpenManager(ManagerOptions{Dir: t.TempDir(), FlushCheckInterval: 10 * time.Millisecond,
+		RetentionCheckInterval: time.Hour, CleanerDisabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	timed := DefaultConfig()
+	timed.FlushMs = 30
+	a, err := m.GetOrCreate("timed", 0, timed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.GetOrCreate("default", 0, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recoveryPoint := func(l *Log) int64 {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		return l.recoveryPoint
+	}
+	pending := func(l *Log) bool {
+		m.flushMu.Lock()
+		defer m.flushMu.Unlock()
+		_, ok := m.flushPending[l]
+		return ok
+	}
+	mustAppend(t, a, mkBatch(3, 1000))
+	mustAppend(t, b, mkBatch(3, 1000))
+	if pending(b) {
+		t.Fatal("a log under flush.ms = Long.MAX is checked for flush.ms")
+	}
+	testenv.Eventually(t, "the timed log to be flushed and leave the check", func() bool {
+		return recoveryPoint(a) == 3 && !pending(a)
+	})
+	if recoveryPoint(b) != 0 {
+		t.Fatal("a log under flush.ms = Long.MAX was flushed by time")
+	}
+	// Lowering flush.ms of a log holding unflushed records puts it in.
+	b.SetConfig(timed)
+	testenv.Eventually(t, "the reconfigured log to be flushed", func() bool {
+		return recoveryPoint(b) == 3 && !pending(b)
+	})
 }

@@ -42,6 +42,9 @@ type Log struct {
 	health    *dirHealth     // the log dir's failure state, shared with its Manager (dirfailure.go)
 	// observeFlush, if set, is told each flush's duration (metrics).
 	observeFlush func(time.Duration)
+	// markUnflushed (nil: no Manager) registers the log for the periodic
+	// flush.ms check; see noteUnflushed.
+	markUnflushed func(*Log)
 
 	appendMu sync.Mutex
 	flushMu  sync.Mutex // serializes Flush
@@ -124,6 +127,9 @@ type logOptions struct {
 	fs      FileOps    // nil: the OS
 	health  *dirHealth // nil: a state of the log's own
 	observe func(time.Duration)
+	// markUnflushed: called under the log's mu when it starts holding
+	// unflushed records under a finite flush.ms (Manager.checkFlush).
+	markUnflushed func(*Log)
 	// producerExpirationMs is producer.id.expiration.ms (0: Kafka's
 	// default, one day).
 	producerExpirationMs int64
@@ -144,7 +150,7 @@ func openLog(o logOptions) (*Log, error) {
 		snapshotAt: -1,
 		topic:      o.topic, partition: o.partition, dir: o.dir,
 		cache: o.cache, clock: o.clock, logger: o.logger, deleter: o.deleter, noSync: o.noSync, codecs: o.codecs,
-		fs: fileOpsOrOS(o.fs), health: o.health, observeFlush: o.observe,
+		fs: fileOpsOrOS(o.fs), health: o.health, observeFlush: o.observe, markUnflushed: o.markUnflushed,
 		cfg: o.cfg.normalized(), producers: newProducerState(),
 		producerExpirationMs: o.producerExpirationMs,
 	}
@@ -817,7 +823,17 @@ func (l *Log) Config() Config {
 func (l *Log) SetConfig(c Config) {
 	l.mu.Lock()
 	l.cfg = c.normalized()
+	l.noteUnflushed()
 	l.mu.Unlock()
+}
+
+// noteUnflushed tells the Manager that the log holds unflushed records
+// under a finite flush.ms, so that its periodic check visits it. The
+// caller holds l.mu (write).
+func (l *Log) noteUnflushed() {
+	if l.markUnflushed != nil && l.unflushed > 0 && l.cfg.FlushMs != math.MaxInt64 {
+		l.markUnflushed(l)
+	}
 }
 
 // Size is the total size of the segment files' valid bytes.

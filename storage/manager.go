@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,6 +79,15 @@ type Manager struct {
 	logs   map[tp]*Log
 	closed bool
 
+	// flushMu guards flushPending: the logs holding unflushed records
+	// under a finite flush.ms, the only ones checkFlush looks at (with
+	// Kafka's default, flush.ms = Long.MAX, none: an idle broker of
+	// 100k partitions does not visit each one every second). A log
+	// enters in markUnflushed (under its mu), and leaves in checkFlush
+	// under its mu too, so it cannot leave while it is due.
+	flushMu      sync.Mutex
+	flushPending map[*Log]struct{}
+
 	delMu   sync.Mutex
 	pending []pendingDelete
 	// strays counts the <dir>.<id>-stray directories in the log dir
@@ -136,7 +146,7 @@ func OpenManager(opts ManagerOptions) (*Manager, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, cache: newHandleCache(opts.MaxOpenFiles), logs: make(map[tp]*Log),
+	m := &Manager{opts: opts, cache: newHandleCache(opts.MaxOpenFiles), logs: make(map[tp]*Log), flushPending: make(map[*Log]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		fs: fileOpsOrOS(opts.FileOps), health: newDirHealth(opts.Dir, opts.Logger)}
 	m.producerExpirationMs.Store(opts.ProducerIDExpiration.Milliseconds())
@@ -237,6 +247,7 @@ func (m *Manager) logOptions(topic string, part int32, cfg Config, clean, synced
 		deleter:        m.scheduleDelete,
 		codecs:         &m.codecs,
 		observe:        m.opts.ObserveFlush,
+		markUnflushed:  m.markUnflushed,
 
 		producerExpirationMs: m.producerExpirationMs.Load(),
 	}
@@ -386,21 +397,34 @@ func (m *Manager) unsorted() []*Log {
 	return logs
 }
 
+// markUnflushed puts l among the logs checkFlush looks at. The caller
+// holds l.mu.
+func (m *Manager) markUnflushed(l *Log) {
+	m.flushMu.Lock()
+	m.flushPending[l] = struct{}{}
+	m.flushMu.Unlock()
+}
+
 // checkFlush flushes the logs whose flush.ms has passed. It runs every
 // second over every log, so it neither sorts nor allocates (buf is the
 // loop's, reused): 100k idle partitions must cost next to no CPU.
 func (m *Manager) checkFlush(buf []*Log) []*Log {
 	now := m.opts.Clock()
-	m.mu.Lock()
+	m.flushMu.Lock()
 	buf = buf[:0]
-	for _, l := range m.logs {
+	for l := range m.flushPending {
 		buf = append(buf, l)
 	}
-	m.mu.Unlock()
+	m.flushMu.Unlock()
 	for i, l := range buf {
 		buf[i] = nil
 		l.mu.RLock()
 		due := l.unflushed > 0 && now.Sub(l.lastFlush).Milliseconds() >= l.cfg.FlushMs
+		if l.closed || l.unflushed == 0 || l.cfg.FlushMs == math.MaxInt64 {
+			m.flushMu.Lock()
+			delete(m.flushPending, l)
+			m.flushMu.Unlock()
+		}
 		l.mu.RUnlock()
 		if due {
 			if err := l.Flush(); err != nil {
