@@ -570,9 +570,10 @@ func (m *Manager) Close() error {
 	// log dir of 100k partitions should say where its close went).
 	steps := steptime.Start()
 	step := steps.Step
+	logs := 0
 	defer func() {
 		if took := steps.Took(); took > time.Second {
-			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", len(m.logs)), zap.Duration("took", took)}, steps.Fields()...)...)
+			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", logs), zap.Duration("took", took)}, steps.Fields()...)...)
 		}
 	}()
 	close(m.stop)
@@ -580,6 +581,7 @@ func (m *Manager) Close() error {
 	step("background")
 	m.mu.Lock()
 	err := m.closeAll()
+	logs = len(m.logs)
 	m.mu.Unlock()
 	step("close_logs")
 	m.codecs.close()
@@ -604,12 +606,16 @@ func (m *Manager) Close() error {
 	step("syncfs")
 	// Only now the checkpoints that move recovery points to the log ends
 	// (Log.closeCheckpoint), then one more syncfs for them.
+	// (Under mu: a topic deletion racing the shutdown removes from
+	// m.logs.)
 	var moved []*Log
+	m.mu.Lock()
 	for _, l := range m.logs {
 		if l.checkpointAfterSync {
 			moved = append(moved, l)
 		}
 	}
+	m.mu.Unlock()
 	if err := inParallel(len(moved), m.opts.RecoveryThreads, func(i int) error { return moved[i].closeCheckpoint() }); err != nil {
 		return err
 	}
