@@ -33,7 +33,13 @@
 // previous one); any other epoch is PRODUCER_FENCED. Requests with an epoch
 // other than the current one are PRODUCER_FENCED (KIP-588), an unknown id
 // or another producer id INVALID_PRODUCER_ID_MAPPING. An exhausted epoch
-// (32766) moves the id to a fresh producer id at epoch 0.
+// (32766) moves the id to a fresh producer id at epoch 0. While a
+// transaction's markers are being written (Prepare*), InitProducerId,
+// AddPartitions and a TV2 EndTxn answer CONCURRENT_TRANSACTIONS before the
+// producer id and epoch are looked at, as Kafka 4's coordinator does while
+// a transition is pending: a TV2 client already holds the epoch (or next
+// producer id) its EndTxn answer gave it (meta.completing). A TV1 EndTxn
+// checks the producer first, as Kafka's endTransactionWithTV1.
 //
 // KIP-890 part 1 (partition leaders verifying that a transactional write's
 // partition was added) is served by Verify. Part 2 (transaction version 2,

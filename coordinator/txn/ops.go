@@ -50,12 +50,13 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		return ProducerIDAndEpoch{pid, 0}, nil
 	}
 	m := t.m
+	if m.completing() {
+		return none, kerr.ConcurrentTransactions
+	}
 	if expected.ID >= 0 && !m.validExpected(expected) {
 		return none, kerr.ProducerFenced
 	}
 	switch m.state {
-	case PrepareCommit, PrepareAbort, PrepareEpochFence:
-		return none, kerr.ConcurrentTransactions
 	case Ongoing:
 		// A new producer instance fences the old one: abort its
 		// transaction under a bumped epoch; the caller retries.
@@ -132,12 +133,13 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 	}
 	defer t.mu.Unlock()
 	m := t.m
+	if m.completing() {
+		return kerr.ConcurrentTransactions
+	}
 	if err := m.check(pid, epoch); err != nil {
 		return err
 	}
 	switch m.state {
-	case PrepareCommit, PrepareAbort, PrepareEpochFence:
-		return kerr.ConcurrentTransactions
 	case Ongoing:
 		all := true
 		for _, tp := range parts {
@@ -220,9 +222,14 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	if tv >= 2 {
 		return c.endTxnV2(ctx, p, t, pid, epoch, commit)
 	}
+	// Transaction version 0 and 1 check the producer first, as Kafka's
+	// endTransactionWithTV1 does: the client's epoch never moves here.
 	m := t.m
 	if err := m.check(pid, epoch); err != nil {
 		return none, err
+	}
+	if m.completing() {
+		return none, kerr.ConcurrentTransactions
 	}
 	current := ProducerIDAndEpoch{m.producerID, m.epoch}
 	switch m.state {
@@ -238,14 +245,6 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		}
 		c.startMarkers(p, t)
 		return current, nil
-	case PrepareCommit:
-		if commit {
-			return none, kerr.ConcurrentTransactions
-		}
-	case PrepareAbort:
-		if !commit {
-			return none, kerr.ConcurrentTransactions
-		}
 	case CompleteCommit:
 		if commit {
 			return current, nil // a retry of a commit that went through
@@ -254,8 +253,6 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		if !commit {
 			return current, nil
 		}
-	case PrepareEpochFence:
-		return none, kerr.ConcurrentTransactions
 	}
 	return none, kerr.InvalidTxnState
 }
@@ -268,7 +265,9 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 // by every partition of the transaction: the hanging-transaction defence
 // of KIP-890. A retry (the client's epoch is one below the current) of
 // an EndTxn that went through answers NONE; aborting with no transaction
-// ongoing is allowed and also bumps the epoch:
+// ongoing is allowed and also bumps the epoch. While the markers of the
+// previous EndTxn are being written (PrepareCommit, PrepareAbort) every
+// EndTxn is CONCURRENT_TRANSACTIONS (meta.completing); then:
 //
 //	state           abort: retry / current   commit: retry / current
 //	Empty           PRODUCER_FENCED / bump   PRODUCER_FENCED / INVALID_TXN_STATE
@@ -282,6 +281,9 @@ func (c *Coordinator) endTxnV2(ctx context.Context, p *partition, t *txn, pid in
 	if m == nil || m.state == Dead {
 		return none, kerr.InvalidProducerIDMapping
 	}
+	if m.completing() {
+		return none, kerr.ConcurrentTransactions
+	}
 	retryOnOverflow := m.prevProducer == pid && epoch == maxEpoch && m.epoch == 0
 	retryOnBump := m.epoch == epoch+1
 	if m.producerID != pid && !retryOnOverflow {
@@ -289,10 +291,8 @@ func (c *Coordinator) endTxnV2(ctx context.Context, p *partition, t *txn, pid in
 	}
 	var valid bool
 	switch m.state {
-	case Ongoing, Empty, PrepareEpochFence:
+	case Ongoing, Empty:
 		valid = epoch == m.epoch
-	case PrepareCommit, PrepareAbort:
-		valid = retryOnBump
 	case CompleteCommit, CompleteAbort:
 		valid = retryOnBump || retryOnOverflow || epoch == m.epoch
 	}
@@ -322,16 +322,6 @@ func (c *Coordinator) endTxnV2(ctx context.Context, p *partition, t *txn, pid in
 		if !commit {
 			return c.prepareEndV2(ctx, p, t, false, true)
 		}
-	case PrepareCommit:
-		if commit {
-			return none, kerr.ConcurrentTransactions
-		}
-	case PrepareAbort:
-		if !commit {
-			return none, kerr.ConcurrentTransactions
-		}
-	case PrepareEpochFence:
-		return none, kerr.ConcurrentTransactions
 	}
 	return none, kerr.InvalidTxnState
 }

@@ -181,3 +181,16 @@ func decodeRecord(key, value []byte) (id string, m *meta, ok bool, err error) {
 	}
 	return k.TransactionalID, m, true, nil
 }
+
+// completing reports whether the id's transaction is between its Prepare
+// record and its Complete record, its markers being written. Every client
+// request then answers CONCURRENT_TRANSACTIONS before the producer id and
+// epoch are checked, as Kafka's coordinator does while a transition is
+// pending: under transaction version 2 the client already holds the bumped
+// epoch (or, past an exhausted epoch, the next producer id) from the EndTxn
+// answer that began the completion, and the stored state shows it only
+// once the completion is written. Checking the epoch first would fence a
+// client that did nothing wrong.
+func (m *meta) completing() bool {
+	return m != nil && (m.state == PrepareCommit || m.state == PrepareAbort || m.state == PrepareEpochFence)
+}

@@ -458,3 +458,76 @@ func TestTransactionVersion2(t *testing.T) {
 		t.Fatalf("retry after reload: %v %v", again, err)
 	}
 }
+
+// TestTransactionVersion2WhileMarkersAreWritten: a TV2 client holds the
+// bumped epoch as soon as its EndTxn is answered, while the markers are
+// still being written. Whatever it sends next in that window — the next
+// transaction's EndTxn (franz-go aborts an empty transaction whose produce
+// never went out), a partition, a KIP-360 InitProducerId — answers
+// CONCURRENT_TRANSACTIONS, which it retries, never PRODUCER_FENCED, which
+// is fatal to it. Past an exhausted epoch the same holds for the next
+// producer id. Once the completion is written the same requests succeed.
+func TestTransactionVersion2WhileMarkersAreWritten(t *testing.T) {
+	f := newFixture(t)
+	pe, err := f.c.InitProducerID(ctx, "a", 60000, none())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.mk.mu.Lock()
+	f.mk.block = true
+	f.mk.mu.Unlock()
+	next, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 2)
+	if err != nil || next.Epoch != pe.Epoch+1 {
+		t.Fatalf("commit: %v %v", next, err)
+	}
+	if _, err := f.c.EndTxn(ctx, "a", next.ID, next.Epoch, false, 2); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("next transaction's abort while markers are written: %v", err)
+	}
+	if err := f.c.AddPartitions(ctx, "a", next.ID, next.Epoch, []TopicPartition{{"t", 1}}, 2); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("next transaction's partition while markers are written: %v", err)
+	}
+	if _, err := f.c.InitProducerID(ctx, "a", 60000, next); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("KIP-360 InitProducerId while markers are written: %v", err)
+	}
+	f.mk.mu.Lock()
+	f.mk.block = false
+	f.mk.mu.Unlock()
+	<-f.mk.done
+	f.waitState(t, "a", CompleteCommit)
+	after, err := f.c.EndTxn(ctx, "a", next.ID, next.Epoch, false, 2)
+	if err != nil || after != (ProducerIDAndEpoch{next.ID, next.Epoch + 1}) {
+		t.Fatalf("abort after the completion: %v %v", after, err)
+	}
+	f.waitState(t, "a", CompleteAbort)
+
+	// Past an exhausted epoch the client holds a producer id the stored
+	// state names only once the markers are written.
+	tt := f.c.parts[0].txns["a"]
+	tt.mu.Lock()
+	tt.m.epoch = maxEpoch
+	tt.mu.Unlock()
+	if err := f.c.AddPartitions(ctx, "a", after.ID, maxEpoch, []TopicPartition{{"t", 0}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.mk.mu.Lock()
+	f.mk.block = true
+	f.mk.mu.Unlock()
+	moved, err := f.c.EndTxn(ctx, "a", after.ID, maxEpoch, true, 2)
+	if err != nil || moved.ID == after.ID || moved.Epoch != 0 {
+		t.Fatalf("exhausted commit: %v %v", moved, err)
+	}
+	if err := f.c.AddPartitions(ctx, "a", moved.ID, 0, []TopicPartition{{"t", 0}}, 2); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("the next producer id's partition while markers are written: %v", err)
+	}
+	f.mk.mu.Lock()
+	f.mk.block = false
+	f.mk.mu.Unlock()
+	<-f.mk.done
+	f.waitState(t, "a", CompleteCommit)
+	if err := f.c.AddPartitions(ctx, "a", moved.ID, 0, []TopicPartition{{"t", 0}}, 2); err != nil {
+		t.Fatalf("the next producer id's partition after the completion: %v", err)
+	}
+}
