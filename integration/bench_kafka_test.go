@@ -52,6 +52,9 @@ import (
 //	                                  bench_pin_test.go; the single and rf3
 //	                                  phases (life's fresh processes start
 //	                                  and stay on the client CPUs)
+//	RUNNEL_BENCH_KAFKA_PROPERTIES=socket.send.buffer.bytes=-1
+//	                                  added to Kafka's server.properties
+//	                                  (single and rf3 phases)
 func TestBenchCompareKafka(t *testing.T) {
 	if os.Getenv("RUNNEL_BENCH_KAFKA") != "1" {
 		t.Skip("set RUNNEL_BENCH_KAFKA=1 (make bench-compare-kafka) to compare Runnel with Apache Kafka")
@@ -67,6 +70,17 @@ func TestBenchCompareKafka(t *testing.T) {
 		p.rates = nil
 	} else {
 		p.rates = envInts(t, "RUNNEL_BENCH_RATES", []int{10_000, 50_000})
+	}
+	p.kafkaProps = map[string]string{}
+	for _, kv := range strings.Split(os.Getenv("RUNNEL_BENCH_KAFKA_PROPERTIES"), ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("RUNNEL_BENCH_KAFKA_PROPERTIES: %q is not key=value", kv)
+		}
+		p.kafkaProps[k] = v
 	}
 	pin, err := parseBenchPin(os.Getenv("RUNNEL_BENCH_PIN"))
 	if err != nil {
@@ -88,6 +102,9 @@ func TestBenchCompareKafka(t *testing.T) {
 		raw.WriteString(line + "\n")
 	}
 	logf("%s", p.pin)
+	if len(p.kafkaProps) > 0 {
+		logf("Kafka's server.properties add %v", p.kafkaProps)
+	}
 	if p.has("single") {
 		t.Run("single", func(t *testing.T) { benchKafkaSingle(t, p, bin, samples, logf) })
 	}
@@ -107,7 +124,7 @@ func TestBenchCompareKafka(t *testing.T) {
 	if p.has("rf3") {
 		t.Run("rf3", func(t *testing.T) {
 			rn := startRunnelRF3(t, bin)
-			k := testenv.StartKafka(t, testenv.KafkaConfig{Nodes: 3, HeapMB: kafkaBenchHeapMB, JVMOptions: kafkaBenchJVM})
+			k := testenv.StartKafka(t, testenv.KafkaConfig{Nodes: 3, HeapMB: kafkaBenchHeapMB, JVMOptions: kafkaBenchJVM, Properties: p.kafkaProps})
 			kt := rf3Target{name: targetKafka, brokers: k.Addrs()}
 			for _, n := range k.Nodes {
 				kt.pids = append(kt.pids, n.PID())
@@ -155,6 +172,11 @@ type kafkaBenchParams struct {
 	rates                        []int
 	phases                       string
 	pin                          benchPin
+	// kafkaProps are added to Kafka's server.properties in the single
+	// and rf3 phases (RUNNEL_BENCH_KAFKA_PROPERTIES=k=v,k=v): to measure
+	// Kafka with a setting Runnel defaults differently, such as
+	// socket.send.buffer.bytes=-1.
+	kafkaProps map[string]string
 }
 
 func (p kafkaBenchParams) has(phase string) bool {
@@ -170,7 +192,7 @@ func (p kafkaBenchParams) has(phase string) bool {
 func benchKafkaSingle(t *testing.T, p kafkaBenchParams, bin string, samples map[string]map[string][]float64, logf func(string, ...any)) {
 	rdk := buildRdkafkaPerformance(t)
 	rn := startRunnelProc(t, bin)
-	kafka := testenv.StartKafka(t, testenv.KafkaConfig{HeapMB: kafkaBenchHeapMB, JVMOptions: kafkaBenchJVM})
+	kafka := testenv.StartKafka(t, testenv.KafkaConfig{HeapMB: kafkaBenchHeapMB, JVMOptions: kafkaBenchJVM, Properties: p.kafkaProps})
 	targets := []struct {
 		name    string
 		brokers []string
