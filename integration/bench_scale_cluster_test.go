@@ -47,6 +47,10 @@ import (
 //     producer's records ended with (none is expected: franz-go retries
 //     the retriable ones), and every acknowledged record is read back.
 //
+// RUNNEL_BENCH_SCALE_CLUSTER_OVERRIDES (key=value,...) adds broker
+// settings; RUNNEL_BENCH_SCALE_CLUSTER_OUT=dir receives the brokers' logs
+// and CPU profiles (each controlled shutdown's own, signal to exit, as
+// shutdown-r<round>-exit-<broker>.pprof).
 // The broker session timeout (lease TTL) is
 // RUNNEL_BENCH_SCALE_CLUSTER_SESSION_MS (default 9,000, Kafka's). Runnel is built
 // without -race.
@@ -154,6 +158,18 @@ func startScaleCluster(t *testing.T, n, sessionMs int) *scaleCluster {
 			"--override", "runnel.admin.listener="+admin,
 			"--override", "runnel.admin.pprof.enable=true",
 		)
+		// RUNNEL_BENCH_SCALE_CLUSTER_OVERRIDES=key=value,...: broker
+		// settings to compare (num.recovery.threads.per.data.dir, say).
+		for _, kv := range strings.Split(os.Getenv("RUNNEL_BENCH_SCALE_CLUSTER_OVERRIDES"), ",") {
+			if kv = strings.TrimSpace(kv); kv != "" {
+				b.args = append(b.args, "--override", kv)
+			}
+		}
+		if sc.out != "" {
+			// Each stop's CPU profile, signal to exit (the last start's
+			// overwrites the one before).
+			b.env = append(b.env, fmt.Sprintf("RUNNEL_SHUTDOWN_CPUPROFILE=%s", filepath.Join(sc.out, fmt.Sprintf("exit-%d.pprof", i))))
+		}
 		sc.nodes = append(sc.nodes, b)
 	}
 	for _, b := range sc.nodes {
@@ -406,6 +422,11 @@ func (sc *scaleCluster) controlledShutdown(ctx context.Context, topics []string,
 	res.took = timedStop(t, b)
 	waitProfile()
 	sc.saveLogs(fmt.Sprintf("shutdown-r%d", sc.round))
+	if sc.out != "" {
+		// The stopped broker's own profile, signal to exit.
+		_ = os.Rename(filepath.Join(sc.out, fmt.Sprintf("exit-%d.pprof", res.id)),
+			filepath.Join(sc.out, fmt.Sprintf("shutdown-r%d-exit-%d.pprof", sc.round, res.id)))
+	}
 	if all := shutdownDoneRE.FindAllString(b.logs(), -1); len(all) > 0 {
 		res.logged = all[len(all)-1]
 	}

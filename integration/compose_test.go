@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/config"
 	yaml "go.yaml.in/yaml/v2"
@@ -32,6 +33,7 @@ type composeService struct {
 	Healthcheck struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
+	StopGracePeriod string `yaml:"stop_grace_period"`
 }
 
 // TestComposeFile checks docker-compose.yml's structure where no Docker
@@ -67,6 +69,9 @@ func TestComposeFile(t *testing.T) {
 		}
 		if len(s.Healthcheck.Test) < 3 || s.Healthcheck.Test[0] != "CMD" || s.Healthcheck.Test[1] != "/runnel" || s.Healthcheck.Test[2] != "probe" {
 			t.Errorf("%s: health check %v, want [CMD /runnel probe URL] (the image has no shell)", name, s.Healthcheck.Test)
+		}
+		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d < time.Minute {
+			t.Errorf("%s: stop_grace_period %q, want a minute or more (Docker's 10 s SIGKILLs a broker closing many logs)", name, s.StopGracePeriod)
 		}
 		clustered := slices.Contains(s.Profiles, "cluster")
 		if clustered == (name == "kafka") {

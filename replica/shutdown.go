@@ -49,7 +49,13 @@ func (m *Manager) ControlledShutdown() {
 	defer cancel()
 	start := time.Now()
 	moved := 0
+	// Where the time went: deciding the moves from a snapshot, writing
+	// them, and this broker's metadata showing them.
+	var deciding, writing, showing time.Duration
+	attempts := 0
 	for attempt := 0; ctx.Err() == nil; attempt++ {
+		attempts++
+		t0 := time.Now()
 		snap := m.md.Snapshot()
 		var moves []controller.PartitionUpdate
 		for _, t := range snap.Topics {
@@ -68,7 +74,11 @@ func (m *Manager) ControlledShutdown() {
 			return cmp.Compare(a.State.Index, b.State.Index)
 		})
 		pending := len(moves)
+		t1 := time.Now()
 		written, failed, lastRev := m.md.UpdatePartitions(ctx, moves)
+		t2 := time.Now()
+		deciding += t1.Sub(t0)
+		writing += t2.Sub(t1)
 		moved += len(written)
 		logMove := m.base.Info
 		if len(moves) > 100 {
@@ -81,6 +91,7 @@ func (m *Manager) ControlledShutdown() {
 		if lastRev > 0 {
 			_ = m.md.WaitRevision(ctx, lastRev)
 		}
+		showing += time.Since(t2)
 		if pending == 0 {
 			break
 		}
@@ -92,11 +103,14 @@ func (m *Manager) ControlledShutdown() {
 			}
 		}
 	}
+	steps := []zap.Field{zap.Int("attempts", attempts), zap.Duration("deciding", deciding),
+		zap.Duration("writing", writing), zap.Duration("showing", showing)}
 	if ctx.Err() != nil {
-		m.base.Warn("controlled shutdown incomplete; the controller moves the remaining leaders when this broker's session ends", zap.Int("moved", moved))
+		m.base.Warn("controlled shutdown incomplete; the controller moves the remaining leaders when this broker's session ends",
+			append([]zap.Field{zap.Int("moved", moved)}, steps...)...)
 		return
 	}
-	m.base.Info("controlled shutdown done", zap.Int("moved", moved), zap.Duration("took", time.Since(start)))
+	m.base.Info("controlled shutdown done", append([]zap.Field{zap.Int("moved", moved), zap.Duration("took", time.Since(start))}, steps...)...)
 }
 
 // shutdownMove is the state p should get so that self stops leading it,

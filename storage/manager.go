@@ -570,10 +570,11 @@ func (m *Manager) Close() error {
 	// log dir of 100k partitions should say where its close went).
 	steps := steptime.Start()
 	step := steps.Step
-	logs := 0
+	logs, materialised, checkpointed := 0, 0, 0
 	defer func() {
 		if took := steps.Took(); took > time.Second {
-			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", logs), zap.Duration("took", took)}, steps.Fields()...)...)
+			m.opts.Logger.Info("log dir closed", append([]zap.Field{zap.String("dir", m.opts.Dir), zap.Int("logs", logs),
+				zap.Int("materialised", materialised), zap.Int("checkpointed", checkpointed), zap.Duration("took", took)}, steps.Fields()...)...)
 		}
 	}()
 	close(m.stop)
@@ -582,6 +583,11 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	err := m.closeAll()
 	logs = len(m.logs)
+	for _, l := range m.logs {
+		if l.Materialised() {
+			materialised++
+		}
+	}
 	m.mu.Unlock()
 	step("close_logs")
 	m.codecs.close()
@@ -616,6 +622,7 @@ func (m *Manager) Close() error {
 		}
 	}
 	m.mu.Unlock()
+	checkpointed = len(moved)
 	if err := inParallel(len(moved), m.opts.RecoveryThreads, func(i int) error { return moved[i].closeCheckpoint() }); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -78,9 +79,40 @@ func serve(args []string) error {
 		return fmt.Errorf("log dir failed: %w", b.LogDirError())
 	}
 	lg.Info("shutting down")
+	if path := os.Getenv(shutdownProfileEnv); path != "" {
+		defer profileShutdown(lg, path)()
+	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	lg.Info("stopped")
 	return nil
+}
+
+// shutdownProfileEnv names a file that receives a CPU profile of the
+// shutdown, from the signal to the exit: where a broker with 100k
+// partitions spends its stop, which the admin listener's /debug/pprof
+// cannot show (it closes early in the shutdown). make bench-scale-cluster
+// sets it.
+const shutdownProfileEnv = "RUNNEL_SHUTDOWN_CPUPROFILE"
+
+// profileShutdown starts a CPU profile into path and returns what stops
+// it; a failure to start is logged and profiles nothing.
+func profileShutdown(lg *zap.Logger, path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		lg.Warn("shutdown profile not taken", zap.Error(err))
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		lg.Warn("shutdown profile not taken", zap.Error(err))
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			lg.Warn("shutdown profile not written", zap.Error(err))
+		}
+	}
 }
