@@ -127,6 +127,35 @@ func (f *fixture) waitState(t *testing.T, id string, want State) Description {
 	return d
 }
 
+// beginTV2 gives id a producer id and a transaction version 2
+// transaction holding partition t-0.
+func (f *fixture) beginTV2(t *testing.T, id string) ProducerIDAndEpoch {
+	t.Helper()
+	pe, err := f.c.InitProducerID(ctx, id, 60000, none())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.AddPartitions(ctx, id, pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	return pe
+}
+
+// blockMarkers makes every marker write fail (block) or succeed again.
+func (f *fixture) blockMarkers(block bool) {
+	f.mk.mu.Lock()
+	f.mk.block = block
+	f.mk.mu.Unlock()
+}
+
+// exhaustEpoch sets id's epoch to the last usable one.
+func (f *fixture) exhaustEpoch(id string) {
+	tt := f.c.parts[0].txns[id]
+	tt.mu.Lock()
+	tt.m.epoch = maxEpoch
+	tt.mu.Unlock()
+}
+
 var ctx = context.Background()
 
 func none() ProducerIDAndEpoch { return ProducerIDAndEpoch{-1, -1} }
@@ -203,9 +232,7 @@ func TestFencingAbortsOngoing(t *testing.T) {
 	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.mk.mu.Lock()
-	f.mk.block = true
-	f.mk.mu.Unlock()
+	f.blockMarkers(true)
 	if _, err := f.c.InitProducerID(ctx, "a", 60000, none()); !errors.Is(err, kerr.ConcurrentTransactions) {
 		t.Fatal(err)
 	}
@@ -216,9 +243,7 @@ func TestFencingAbortsOngoing(t *testing.T) {
 	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatal(err)
 	}
-	f.mk.mu.Lock()
-	f.mk.block = false
-	f.mk.mu.Unlock()
+	f.blockMarkers(false)
 	m := <-f.mk.done
 	if m.Commit || m.ProducerEpoch != 1 {
 		t.Fatalf("%+v", m)
@@ -262,9 +287,7 @@ func TestReloadCompletesPrepared(t *testing.T) {
 	if err := f.c.AddPartitions(ctx, "b", pb.ID, pb.Epoch, []TopicPartition{{"u", 3}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.mk.mu.Lock()
-	f.mk.block = true
-	f.mk.mu.Unlock()
+	f.blockMarkers(true)
 	if _, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -272,9 +295,7 @@ func TestReloadCompletesPrepared(t *testing.T) {
 
 	// A new coordinator replays the log: a is still PrepareCommit and gets
 	// its markers, b stays Ongoing.
-	f.mk.mu.Lock()
-	f.mk.block = false
-	f.mk.mu.Unlock()
+	f.blockMarkers(false)
 	f.start(t)
 	m := <-f.mk.done
 	if !m.Commit || m.ProducerID != pe.ID || m.Partitions[0] != (TopicPartition{"t", 0}) {
@@ -354,13 +375,7 @@ func TestLoadOrderByEpoch(t *testing.T) {
 // markers are written, and the state survives a reload (value version 1).
 func TestTransactionVersion2(t *testing.T) {
 	f := newFixture(t)
-	pe, err := f.c.InitProducerID(ctx, "a", 60000, none())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 2); err != nil {
-		t.Fatal(err)
-	}
+	pe := f.beginTV2(t, "a")
 	next, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 2)
 	if err != nil || next != (ProducerIDAndEpoch{pe.ID, pe.Epoch + 1}) {
 		t.Fatalf("commit: %v %v", next, err)
@@ -396,10 +411,7 @@ func TestTransactionVersion2(t *testing.T) {
 
 	// Exhaustion: at the last usable epoch the bump moves the id to a
 	// fresh producer id at epoch 0, after the markers.
-	tt := f.c.parts[0].txns["a"]
-	tt.mu.Lock()
-	tt.m.epoch = maxEpoch
-	tt.mu.Unlock()
+	f.exhaustEpoch("a")
 	if err := f.c.AddPartitions(ctx, "a", next.ID, maxEpoch, []TopicPartition{{"t", 1}}, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -469,16 +481,8 @@ func TestTransactionVersion2(t *testing.T) {
 // producer id. Once the completion is written the same requests succeed.
 func TestTransactionVersion2WhileMarkersAreWritten(t *testing.T) {
 	f := newFixture(t)
-	pe, err := f.c.InitProducerID(ctx, "a", 60000, none())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.c.AddPartitions(ctx, "a", pe.ID, pe.Epoch, []TopicPartition{{"t", 0}}, 2); err != nil {
-		t.Fatal(err)
-	}
-	f.mk.mu.Lock()
-	f.mk.block = true
-	f.mk.mu.Unlock()
+	pe := f.beginTV2(t, "a")
+	f.blockMarkers(true)
 	next, err := f.c.EndTxn(ctx, "a", pe.ID, pe.Epoch, true, 2)
 	if err != nil || next.Epoch != pe.Epoch+1 {
 		t.Fatalf("commit: %v %v", next, err)
@@ -492,9 +496,7 @@ func TestTransactionVersion2WhileMarkersAreWritten(t *testing.T) {
 	if _, err := f.c.InitProducerID(ctx, "a", 60000, next); !errors.Is(err, kerr.ConcurrentTransactions) {
 		t.Fatalf("KIP-360 InitProducerId while markers are written: %v", err)
 	}
-	f.mk.mu.Lock()
-	f.mk.block = false
-	f.mk.mu.Unlock()
+	f.blockMarkers(false)
 	<-f.mk.done
 	f.waitState(t, "a", CompleteCommit)
 	after, err := f.c.EndTxn(ctx, "a", next.ID, next.Epoch, false, 2)
@@ -505,16 +507,11 @@ func TestTransactionVersion2WhileMarkersAreWritten(t *testing.T) {
 
 	// Past an exhausted epoch the client holds a producer id the stored
 	// state names only once the markers are written.
-	tt := f.c.parts[0].txns["a"]
-	tt.mu.Lock()
-	tt.m.epoch = maxEpoch
-	tt.mu.Unlock()
+	f.exhaustEpoch("a")
 	if err := f.c.AddPartitions(ctx, "a", after.ID, maxEpoch, []TopicPartition{{"t", 0}}, 2); err != nil {
 		t.Fatal(err)
 	}
-	f.mk.mu.Lock()
-	f.mk.block = true
-	f.mk.mu.Unlock()
+	f.blockMarkers(true)
 	moved, err := f.c.EndTxn(ctx, "a", after.ID, maxEpoch, true, 2)
 	if err != nil || moved.ID == after.ID || moved.Epoch != 0 {
 		t.Fatalf("exhausted commit: %v %v", moved, err)
@@ -522,9 +519,7 @@ func TestTransactionVersion2WhileMarkersAreWritten(t *testing.T) {
 	if err := f.c.AddPartitions(ctx, "a", moved.ID, 0, []TopicPartition{{"t", 0}}, 2); !errors.Is(err, kerr.ConcurrentTransactions) {
 		t.Fatalf("the next producer id's partition while markers are written: %v", err)
 	}
-	f.mk.mu.Lock()
-	f.mk.block = false
-	f.mk.mu.Unlock()
+	f.blockMarkers(false)
 	<-f.mk.done
 	f.waitState(t, "a", CompleteCommit)
 	if err := f.c.AddPartitions(ctx, "a", moved.ID, 0, []TopicPartition{{"t", 0}}, 2); err != nil {
