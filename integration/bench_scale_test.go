@@ -280,6 +280,7 @@ func timedStop(t *testing.T, b *broker) time.Duration {
 // (acks=all) on the first partition of the first topic.
 func timedStart(t *testing.T, b *broker) (ready, produced time.Duration) {
 	t.Helper()
+	mark := len(b.logs())
 	start := time.Now()
 	b.start()
 	ready = time.Since(start)
@@ -288,7 +289,24 @@ func timedStart(t *testing.T, b *broker) (ready, produced time.Duration) {
 	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: scaleTopic(0), Partition: 0, Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	return ready, time.Since(start)
+	produced = time.Since(start)
+	if w := etcdWarnings(b.logs()[mark:]); len(w) > 0 {
+		fmt.Printf("         embedded etcd warnings during the start: %v\n", w)
+	}
+	return ready, produced
+}
+
+// etcdWarnings counts the embedded etcd's warnings in a broker's console
+// log (time, level, logger, caller, message, fields; tab-separated) by
+// message: a start that replays a long WAL shows there.
+func etcdWarnings(log string) map[string]int {
+	n := map[string]int{}
+	for _, l := range strings.Split(log, "\n") {
+		if f := strings.Split(l, "\t"); len(f) >= 5 && f[1] == "WARN" && (f[2] == "etcd" || strings.HasPrefix(f[2], "etcd.")) {
+			n[f[4]]++
+		}
+	}
+	return n
 }
 
 // metadataAllLatency is the median time of five Metadata requests for all
