@@ -53,7 +53,7 @@ func (m *Manager) ControlledShutdown() {
 	// them, and this broker's metadata showing them.
 	var deciding, writing, showing time.Duration
 	attempts := 0
-	for attempt := 0; ctx.Err() == nil; attempt++ {
+	for ctx.Err() == nil {
 		attempts++
 		t0 := time.Now()
 		snap := m.md.Snapshot()
